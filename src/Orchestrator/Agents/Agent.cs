@@ -1,0 +1,47 @@
+using System.Text.Json.Serialization;
+
+namespace Orchestrator.Agents;
+
+[JsonConverter(typeof(JsonStringEnumConverter<AgentStatus>))]
+public enum AgentStatus
+{
+    [JsonStringEnumMemberName("online")] Online,
+    [JsonStringEnumMemberName("offline")] Offline,
+    [JsonStringEnumMemberName("degraded")] Degraded,
+}
+
+public sealed class Agent
+{
+    public Guid Id { get; set; }
+    public required string Name { get; set; }
+    public required string Version { get; set; }
+    public AgentStatus Status { get; set; }
+    public DateTime RegisteredAt { get; set; }
+    public DateTime StatusChangedAt { get; set; }
+    public DateTime? LastHeartbeat { get; set; }
+
+    public double? CpuPercent { get; set; }
+    public double? MemoryPercent { get; set; }
+    public double? DiskPercent { get; set; }
+    public int RunningTasks { get; set; }
+
+    public DateTime? DrainRequestedAt { get; set; }
+    public string? DrainReason { get; set; }
+    public DateTime? DrainDeadline { get; set; }
+
+    public List<AgentLabel> Labels { get; set; } = [];
+    public List<AgentCapability> Capabilities { get; set; } = [];
+}
+
+public sealed class AgentLabel
+{
+    public Guid AgentId { get; set; }
+    public required string Key { get; set; }
+    public required string Value { get; set; }
+}
+
+public sealed class AgentCapability
+{
+    public Guid AgentId { get; set; }
+    public required string Name { get; set; }
+}

@@ -1,0 +1,46 @@
+namespace Orchestrator.Certificates;
+
+/// <summary>A CA root. The private key is encrypted with Data Protection, whose key ring is shared through the database.</summary>
+public sealed class CaRoot
+{
+    public Guid Id { get; set; }
+    public required string CertificatePem { get; set; }
+    public required string ProtectedPrivateKey { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime NotAfter { get; set; }
+
+    /// <summary>Set when a newer root took over signing; the root stays trusted while certificates it signed live.</summary>
+    public DateTime? RetiredAt { get; set; }
+}
+
+/// <summary>Every certificate the CA issued. Revocation and agent authentication are decided from these rows.</summary>
+public sealed class IssuedCertificate
+{
+    /// <summary>Serial number, upper-case hex.</summary>
+    public required string Serial { get; set; }
+    public Guid? AgentId { get; set; }
+    public CertificateKind Kind { get; set; }
+    public Guid RootId { get; set; }
+
+    /// <summary>base64url SHA-256 of the DER certificate (the RFC 8705 <c>x5t#S256</c>).</summary>
+    public required string Thumbprint { get; set; }
+    public DateTime NotBefore { get; set; }
+    public DateTime NotAfter { get; set; }
+    public DateTime IssuedAt { get; set; }
+    public DateTime? RevokedAt { get; set; }
+}
+
+public enum CertificateKind
+{
+    Agent,
+    Server,
+}
+
+/// <summary>An ES256 key that signs agent tokens, named by <c>kid</c>.</summary>
+public sealed class SigningKey
+{
+    public required string Id { get; set; }
+    public required string ProtectedPrivateKey { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime? RetiredAt { get; set; }
+}

@@ -1,0 +1,104 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Design;
+using Microsoft.Extensions.Options;
+using Orchestrator.Hosting;
+
+namespace Orchestrator.Data;
+
+public static class DataRegistration
+{
+    public static IServiceCollection AddOrchestratorData(this IServiceCollection services)
+    {
+        // Both contexts are registered and the configured provider picks one when a context is asked for, so the
+        // choice follows configuration however late it is supplied (test hosts add theirs after Program runs).
+        services.AddDbContext<PostgresOrchestratorDbContext>((sp, options) =>
+            ConfigurePostgres(options, sp.GetRequiredService<DatabaseConnection>().ConnectionString));
+        services.AddDbContext<SqliteOrchestratorDbContext>((sp, options) =>
+            ConfigureSqlite(options, sp.GetRequiredService<DatabaseConnection>().ConnectionString));
+        services.AddScoped<OrchestratorDbContext>(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
+            ? sp.GetRequiredService<PostgresOrchestratorDbContext>()
+            : sp.GetRequiredService<SqliteOrchestratorDbContext>());
+
+        services.AddSingleton<DatabaseConnection>();
+        services.AddHostedService<DatabaseMigrator>();
+        return services;
+    }
+
+    internal static void ConfigurePostgres(DbContextOptionsBuilder options, string connectionString) =>
+        options.UseNpgsql(connectionString, npgsql => npgsql.MigrationsAssembly(typeof(OrchestratorDbContext).Assembly.FullName));
+
+    internal static void ConfigureSqlite(DbContextOptionsBuilder options, string connectionString) =>
+        options.UseSqlite(connectionString);
+}
+
+/// <summary>The connection string in force: <c>ConnectionStrings:Orchestrator</c>, or for SQLite a file in the data directory.</summary>
+public sealed class DatabaseConnection
+{
+    public DatabaseConnection(IConfiguration configuration, IOptions<DatabaseOptions> database, DataDirectory dataDirectory)
+    {
+        Provider = database.Value.Provider;
+        var configured = configuration.GetConnectionString("Orchestrator");
+        if (!string.IsNullOrWhiteSpace(configured))
+        {
+            ConnectionString = configured;
+        }
+        else if (Provider == DatabaseProvider.Sqlite)
+        {
+            ConnectionString = $"Data Source={dataDirectory.File("orchestrator.db")};Default Timeout=30";
+        }
+        else
+        {
+            throw new OptionsValidationException("ConnectionStrings:Orchestrator", typeof(DatabaseOptions),
+                ["ConnectionStrings:Orchestrator is required when Orchestrator:Database:Provider is Postgres."]);
+        }
+    }
+
+    public DatabaseProvider Provider { get; }
+    public string ConnectionString { get; }
+}
+
+/// <summary>Applies migrations before the server starts listening. EF Core takes a database lock while it
+/// migrates, so replicas starting together do not race.</summary>
+internal sealed class DatabaseMigrator(IServiceScopeFactory scopes, ILogger<DatabaseMigrator> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
+        if (db.Database.IsSqlite())
+        {
+            // WAL lets readers run beside the single writer; the setting is stored in the file.
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken);
+        }
+
+        var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
+        await db.Database.MigrateAsync(cancellationToken);
+        if (pending.Count > 0)
+        {
+            logger.LogInformation("Applied {Count} database migrations ({Provider})", pending.Count, db.Database.ProviderName);
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+/// <summary>Lets <c>dotnet ef</c> build each context without starting the web host.</summary>
+internal sealed class SqliteDesignTimeFactory : IDesignTimeDbContextFactory<SqliteOrchestratorDbContext>
+{
+    public SqliteOrchestratorDbContext CreateDbContext(string[] args)
+    {
+        var builder = new DbContextOptionsBuilder<SqliteOrchestratorDbContext>();
+        DataRegistration.ConfigureSqlite(builder, "Data Source=design-time.db");
+        return new SqliteOrchestratorDbContext(builder.Options);
+    }
+}
+
+internal sealed class PostgresDesignTimeFactory : IDesignTimeDbContextFactory<PostgresOrchestratorDbContext>
+{
+    public PostgresOrchestratorDbContext CreateDbContext(string[] args)
+    {
+        var builder = new DbContextOptionsBuilder<PostgresOrchestratorDbContext>();
+        DataRegistration.ConfigurePostgres(builder, "Host=localhost;Database=orchestrator_design");
+        return new PostgresOrchestratorDbContext(builder.Options);
+    }
+}

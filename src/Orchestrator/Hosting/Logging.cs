@@ -1,0 +1,45 @@
+using Serilog;
+using Serilog.Events;
+using Serilog.Formatting.Compact;
+
+namespace Orchestrator.Hosting;
+
+public static class Logging
+{
+    /// <summary>Serilog per host (no static logger, so test hosts can run side by side). Console text by default,
+    /// compact JSON with <c>Orchestrator:Logging:Format=json</c>. Sinks registered in DI (tests) are added too.</summary>
+    public static IServiceCollection AddOrchestratorLogging(this IServiceCollection services)
+    {
+        services.AddSerilog((sp, logger) =>
+        {
+            var configuration = sp.GetRequiredService<IConfiguration>();
+            var json = string.Equals(configuration["Orchestrator:Logging:Format"], "json", StringComparison.OrdinalIgnoreCase);
+            logger.ReadFrom.Configuration(configuration)
+                .ReadFrom.Services(sp)
+                .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
+                .MinimumLevel.Override("Microsoft.EntityFrameworkCore", LogEventLevel.Warning)
+                .Enrich.FromLogContext();
+            if (json)
+            {
+                logger.WriteTo.Console(new CompactJsonFormatter());
+            }
+            else
+            {
+                logger.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}");
+            }
+        });
+        return services;
+    }
+
+    /// <summary>One line per request with method, path (never the query or headers), status and time.</summary>
+    public static WebApplication UseOrchestratorRequestLogging(this WebApplication app)
+    {
+        app.UseSerilogRequestLogging(options =>
+        {
+            options.MessageTemplate = "HTTP {RequestMethod} {RequestPath} responded {StatusCode} in {Elapsed:0.0} ms";
+            options.GetLevel = (context, _, exception) =>
+                exception is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error : LogEventLevel.Information;
+        });
+        return app;
+    }
+}

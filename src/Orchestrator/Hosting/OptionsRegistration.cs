@@ -1,0 +1,65 @@
+using Microsoft.Extensions.Options;
+
+namespace Orchestrator.Hosting;
+
+public static class OptionsRegistration
+{
+    /// <summary>Binds every settings section and validates it when the host starts, so a bad setting stops the
+    /// service with a message that names it instead of failing on first use.</summary>
+    public static IServiceCollection AddOrchestratorOptions(this IServiceCollection services)
+    {
+        services.AddOptions<OrchestratorOptions>().BindConfiguration(OrchestratorOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section).ValidateOnStart();
+        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section)
+            .Validate(o => string.IsNullOrEmpty(o.BootstrapAdminKey) || o.BootstrapAdminKey.Length >= 32,
+                "Orchestrator:Auth:BootstrapAdminKey must be at least 32 characters.")
+            .ValidateOnStart();
+        services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<KeyProtectionOptions>().BindConfiguration(KeyProtectionOptions.Section).ValidateOnStart();
+        services.AddOptions<LoggingOptions>().BindConfiguration(LoggingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+
+        services.AddOptions<AgentOptions>().BindConfiguration(AgentOptions.Section).ValidateDataAnnotations()
+            .Validate(o => o.HeartbeatInterval > TimeSpan.Zero, "Orchestrator:Agents:HeartbeatInterval must be greater than zero.")
+            .Validate(o => o.TaskPollInterval > TimeSpan.Zero, "Orchestrator:Agents:TaskPollInterval must be greater than zero.")
+            .ValidateOnStart();
+
+        services.AddOptions<CertificateOptions>().BindConfiguration(CertificateOptions.Section)
+            .Validate(o => o.Lifetime > TimeSpan.Zero, "Orchestrator:Certificates:Lifetime must be greater than zero.")
+            .Validate(o => o.RenewBefore > TimeSpan.Zero && o.RenewBefore < o.Lifetime,
+                "Orchestrator:Certificates:RenewBefore must be greater than zero and less than Orchestrator:Certificates:Lifetime.")
+            .Validate(o => o.RootLifetime > o.Lifetime * 2, "Orchestrator:Certificates:RootLifetime must be more than twice Orchestrator:Certificates:Lifetime.")
+            .Validate(o => o.ServerLifetime > TimeSpan.FromHours(2), "Orchestrator:Certificates:ServerLifetime must be more than two hours.")
+            .Validate(o => o.ServerHostNames.Length > 0 && o.ServerHostNames.All(n => !string.IsNullOrWhiteSpace(n)),
+                "Orchestrator:Certificates:ServerHostNames must list at least one host name.")
+            .Validate(o => o.ServerCertificatePath is null || File.Exists(o.ServerCertificatePath),
+                "Orchestrator:Certificates:ServerCertificatePath points to a file that does not exist.")
+            .ValidateOnStart();
+
+        services.AddOptions<TaskOptions>().BindConfiguration(TaskOptions.Section)
+            .Validate(o => o.RedeliverAfter > TimeSpan.Zero, "Orchestrator:Tasks:RedeliverAfter must be greater than zero.")
+            .Validate(o => o.CancelGracePeriod > TimeSpan.Zero, "Orchestrator:Tasks:CancelGracePeriod must be greater than zero.")
+            .ValidateOnStart();
+
+        services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.Section)
+            .Validate(o => o.EndedTasks > TimeSpan.Zero && o.AuditEvents > TimeSpan.Zero && o.ExpiredCertificates > TimeSpan.Zero,
+                "Orchestrator:Retention periods must be greater than zero.")
+            .ValidateOnStart();
+
+        services.AddSingleton<DataDirectory>();
+        return services;
+    }
+}
+
+/// <summary>The resolved, existing data directory.</summary>
+public sealed class DataDirectory
+{
+    public DataDirectory(IOptions<OrchestratorOptions> options, IHostEnvironment environment)
+    {
+        Path = System.IO.Path.GetFullPath(options.Value.DataDirectory, environment.ContentRootPath);
+        Directory.CreateDirectory(Path);
+    }
+
+    public string Path { get; }
+
+    public string File(string name) => System.IO.Path.Combine(Path, name);
+}

@@ -1,0 +1,125 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Orchestrator.Hosting;
+
+/// <summary>Root settings (<c>Orchestrator:*</c>). Sections with their own rules live in their own classes.</summary>
+public sealed class OrchestratorOptions
+{
+    public const string Section = "Orchestrator";
+
+    /// <summary>Where the SQLite file, the generated admin key file and other local state live.
+    /// Relative paths are resolved against the content root (the binary's folder), never the working directory.</summary>
+    [Required(AllowEmptyStrings = false)]
+    public string DataDirectory { get; set; } = "data";
+
+    /// <summary>Largest request body accepted, in bytes.</summary>
+    [Range(1024, 64 * 1024 * 1024)]
+    public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
+
+    public bool SwaggerEnabled { get; set; } = true;
+}
+
+public enum DatabaseProvider
+{
+    Sqlite,
+    Postgres,
+}
+
+public sealed class DatabaseOptions
+{
+    public const string Section = "Orchestrator:Database";
+
+    public DatabaseProvider Provider { get; set; } = DatabaseProvider.Sqlite;
+}
+
+public sealed class AgentOptions
+{
+    public const string Section = "Orchestrator:Agents";
+
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(30);
+    public TimeSpan TaskPollInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    [RegularExpression("^(trace|debug|info|warn|error)$", ErrorMessage = "Orchestrator:Agents:LogLevel must be one of trace, debug, info, warn, error.")]
+    public string LogLevel { get; set; } = "info";
+
+    [Range(1, 100, ErrorMessage = "Orchestrator:Agents:MissedHeartbeats must be between 1 and 100.")]
+    public int MissedHeartbeats { get; set; } = 3;
+
+    /// <summary>How long without a heartbeat before an agent is offline.</summary>
+    public TimeSpan OfflineAfter => HeartbeatInterval * MissedHeartbeats;
+}
+
+public sealed class CertificateOptions
+{
+    public const string Section = "Orchestrator:Certificates";
+
+    /// <summary>Lifetime of agent client certificates.</summary>
+    public TimeSpan Lifetime { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>An agent certificate this close to expiry is renewed by the next heartbeat.</summary>
+    public TimeSpan RenewBefore { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Lifetime of a CA root.</summary>
+    public TimeSpan RootLifetime { get; set; } = TimeSpan.FromDays(3650);
+
+    /// <summary>Lifetime of the server TLS certificate issued by the CA.</summary>
+    public TimeSpan ServerLifetime { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>DNS names and IP addresses the server certificate is issued for.</summary>
+    public string[] ServerHostNames { get; set; } = ["localhost", "127.0.0.1"];
+
+    /// <summary>Optional PFX for Kestrel; when set the CA does not issue the server certificate.</summary>
+    public string? ServerCertificatePath { get; set; }
+    public string? ServerCertificatePassword { get; set; }
+}
+
+public sealed class AuthOptions
+{
+    public const string Section = "Orchestrator:Auth";
+
+    /// <summary>An admin API key that exists from the first start. When unset one is generated into the data directory.</summary>
+    public string? BootstrapAdminKey { get; set; }
+}
+
+public sealed class RateLimitOptions
+{
+    public const string Section = "Orchestrator:RateLimits";
+
+    [Range(1, 1_000_000, ErrorMessage = "Orchestrator:RateLimits:RegistrationsPerMinute must be between 1 and 1000000.")]
+    public int RegistrationsPerMinute { get; set; } = 60;
+}
+
+public sealed class TaskOptions
+{
+    public const string Section = "Orchestrator:Tasks";
+
+    public TimeSpan RedeliverAfter { get; set; } = TimeSpan.FromMinutes(1);
+    public TimeSpan CancelGracePeriod { get; set; } = TimeSpan.FromMinutes(1);
+}
+
+public sealed class KeyProtectionOptions
+{
+    public const string Section = "Orchestrator:KeyProtection";
+
+    /// <summary>PFX whose key encrypts the Data Protection key ring. Required with several replicas.</summary>
+    public string? CertificatePath { get; set; }
+    public string? CertificatePassword { get; set; }
+}
+
+public sealed class LoggingOptions
+{
+    public const string Section = "Orchestrator:Logging";
+
+    /// <summary><c>console</c> (human readable) or <c>json</c> (one compact JSON object per line).</summary>
+    [RegularExpression("^(console|json)$", ErrorMessage = "Orchestrator:Logging:Format must be 'console' or 'json'.")]
+    public string Format { get; set; } = "console";
+}
+
+public sealed class RetentionOptions
+{
+    public const string Section = "Orchestrator:Retention";
+
+    public TimeSpan EndedTasks { get; set; } = TimeSpan.FromDays(30);
+    public TimeSpan AuditEvents { get; set; } = TimeSpan.FromDays(365);
+    public TimeSpan ExpiredCertificates { get; set; } = TimeSpan.FromDays(7);
+}

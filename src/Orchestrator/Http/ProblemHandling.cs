@@ -1,0 +1,93 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Orchestrator.Http;
+
+public static class ProblemHandling
+{
+    /// <summary>Every error is RFC 9457 problem details: exceptions, bad request bodies, unknown routes, wrong methods.</summary>
+    public static IServiceCollection AddOrchestratorProblemDetails(this IServiceCollection services)
+    {
+        services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
+        {
+            context.ProblemDetails.Instance ??= context.HttpContext.Request.Path;
+            context.ProblemDetails.Extensions.Remove("exception");
+            context.ProblemDetails.Extensions["traceId"] = context.HttpContext.TraceIdentifier;
+        });
+        services.AddExceptionHandler<BadRequestExceptionHandler>();
+
+        // Binding failures throw instead of answering an empty 400, so the handler can say what was wrong.
+        services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
+        return services;
+    }
+
+    public static WebApplication UseOrchestratorProblemDetails(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        return app;
+    }
+}
+
+/// <summary>Turns request-reading failures (malformed JSON, wrong types, missing fields, bodies over the limit)
+/// into 4xx problem details that name the problem. Anything else stays a logged 500.</summary>
+internal sealed class BadRequestExceptionHandler(IProblemDetailsService problemDetails) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        if (exception is not BadHttpRequestException badRequest)
+        {
+            return false;
+        }
+
+        var status = badRequest.StatusCode;
+        var detail = Describe(badRequest);
+        httpContext.Response.StatusCode = status;
+        return await problemDetails.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = httpContext,
+            Exception = exception,
+            ProblemDetails = new ProblemDetails
+            {
+                Status = status,
+                Title = status == StatusCodes.Status413PayloadTooLarge ? "Request body too large" : "Invalid request",
+                Detail = detail,
+            },
+        });
+    }
+
+    private static string Describe(BadHttpRequestException exception)
+    {
+        if (exception.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return exception.Message;
+        }
+
+        // The JSON reader's message names the path ($.role) and what was expected; it never echoes values.
+        for (Exception? inner = exception.InnerException; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is JsonException json)
+            {
+                if (json.Path is null or "$")
+                {
+                    return $"Malformed JSON: {FirstSentence(json.Message)}";
+                }
+
+                // The converter's own words name a .NET type; say it in the API's terms instead.
+                return json.Message.StartsWith("The JSON value could not be converted", StringComparison.Ordinal) ||
+                       json.InnerException is InvalidOperationException
+                    ? $"'{json.Path}' has a value of the wrong type or one that is not allowed."
+                    : $"Invalid JSON at '{json.Path}': {FirstSentence(json.Message)}";
+            }
+        }
+
+        return exception.Message;
+    }
+
+    private static string FirstSentence(string message)
+    {
+        var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
+        return cut > 0 ? message[..cut] : message;
+    }
+}

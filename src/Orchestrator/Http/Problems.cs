@@ -1,0 +1,21 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Orchestrator.Http;
+
+/// <summary>Problem details results for handlers (<c>Results&lt;Ok&lt;T&gt;, ProblemHttpResult&gt;</c>), served as
+/// <c>application/problem+json</c>.</summary>
+public static class Problems
+{
+    public static ProblemHttpResult NotFound(string detail) => Make(StatusCodes.Status404NotFound, "Not found", detail);
+
+    public static ProblemHttpResult Conflict(string detail) => Make(StatusCodes.Status409Conflict, "Conflict", detail);
+
+    public static ProblemHttpResult Forbidden(string detail) => Make(StatusCodes.Status403Forbidden, "Forbidden", detail);
+
+    public static ProblemHttpResult Unavailable(string detail) => Make(StatusCodes.Status503ServiceUnavailable, "Service unavailable", detail);
+
+    public static ProblemHttpResult Unauthorized(string detail) => Make(StatusCodes.Status401Unauthorized, "Unauthorized", detail);
+
+    public static ProblemHttpResult Make(int status, string title, string detail) =>
+        TypedResults.Problem(detail: detail, statusCode: status, title: title);
+}

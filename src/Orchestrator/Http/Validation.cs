@@ -1,0 +1,37 @@
+namespace Orchestrator.Http;
+
+/// <summary>Collects field errors for one request and turns them into a 400 validation problem.</summary>
+public sealed class Validation
+{
+    private readonly Dictionary<string, List<string>> _errors = new(StringComparer.Ordinal);
+
+    public bool IsValid => _errors.Count == 0;
+
+    public Validation Add(string field, string message)
+    {
+        if (!_errors.TryGetValue(field, out var list))
+        {
+            _errors[field] = list = [];
+        }
+
+        list.Add(message);
+        return this;
+    }
+
+    public Validation Require(bool condition, string field, string message) => condition ? this : Add(field, message);
+
+    public Validation RequireText(string? value, string field, int maxLength)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return Add(field, $"'{field}' is required.");
+        }
+
+        return value.Length > maxLength ? Add(field, $"'{field}' must be at most {maxLength} characters.") : this;
+    }
+
+    public Dictionary<string, string[]> Errors => _errors.ToDictionary(e => e.Key, e => e.Value.ToArray());
+
+    public Microsoft.AspNetCore.Http.HttpResults.ValidationProblem ToProblem() =>
+        TypedResults.ValidationProblem(Errors, detail: string.Join(" ", _errors.SelectMany(e => e.Value)));
+}

@@ -1,0 +1,59 @@
+using Orchestrator.ApiKeys;
+using Orchestrator.Audit;
+using Orchestrator.Data;
+using Orchestrator.Health;
+using Orchestrator.Hosting;
+using Orchestrator.Http;
+using Orchestrator.Security;
+
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+{
+    Args = args,
+    // Settings and the default data directory sit beside the binary, wherever the service is started from.
+    ContentRootPath = AppContext.BaseDirectory,
+});
+
+builder.ConfigureOrchestratorKestrel();
+builder.Services.AddOrchestratorLogging();
+builder.Services.AddOrchestratorOptions();
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddOrchestratorData();
+builder.Services.ConfigureHttpJsonOptions(options => Json.Configure(options.SerializerOptions));
+builder.Services.AddOrchestratorProblemDetails();
+builder.Services.AddAuthentication()
+    .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+builder.Services.AddOrchestratorAuthorization();
+builder.Services.AddScoped<AuditLog>();
+builder.Services.AddHostedService<BootstrapAdminKey>();
+builder.Services.AddOrchestratorHealthChecks();
+builder.Services.AddOrchestratorSwagger();
+
+var app = builder.Build();
+
+// Request logging outermost, so its line carries the status the client finally got.
+app.UseOrchestratorRequestLogging();
+app.UseOrchestratorProblemDetails();
+if (app.Configuration.GetValue("Orchestrator:SwaggerEnabled", true))
+{
+    app.UseOrchestratorSwagger();
+}
+
+app.UseAuthentication();
+app.UseAuthorization();
+
+app.MapHealth();
+app.MapApiKeys();
+app.MapAudit();
+
+try
+{
+    app.Run();
+}
+catch (Exception ex) when (ex is not HostAbortedException)
+{
+    // A bad setting ends here: put the reason first, above the stack trace.
+    Console.Error.WriteLine($"Orchestrator failed to start: {ex.Message}");
+    throw;
+}
+
+public partial class Program;

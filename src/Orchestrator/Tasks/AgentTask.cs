@@ -1,0 +1,61 @@
+using System.Text.Json.Serialization;
+
+namespace Orchestrator.Tasks;
+
+[JsonConverter(typeof(JsonStringEnumConverter<AgentTaskStatus>))]
+public enum AgentTaskStatus
+{
+    [JsonStringEnumMemberName("pending")] Pending,
+    [JsonStringEnumMemberName("assigned")] Assigned,
+    [JsonStringEnumMemberName("running")] Running,
+    [JsonStringEnumMemberName("succeeded")] Succeeded,
+    [JsonStringEnumMemberName("failed")] Failed,
+    [JsonStringEnumMemberName("cancelling")] Cancelling,
+    [JsonStringEnumMemberName("cancelled")] Cancelled,
+    [JsonStringEnumMemberName("timed_out")] TimedOut,
+}
+
+public sealed class AgentTask
+{
+    public Guid Id { get; set; }
+    public required string TaskType { get; set; }
+
+    /// <summary>The agent the task belongs to. Not a foreign key: the task outlives a deleted agent.</summary>
+    public Guid AgentId { get; set; }
+    public AgentTaskStatus Status { get; set; }
+    public int Priority { get; set; }
+    public int TimeoutSeconds { get; set; }
+    public string? PayloadJson { get; set; }
+
+    /// <summary>Credentials encrypted with Data Protection; null once the task ended.</summary>
+    public string? ProtectedCredentials { get; set; }
+    public string? IdempotencyKey { get; set; }
+    public required string CreatedBy { get; set; }
+
+    public DateTime CreatedAt { get; set; }
+    public DateTime? AssignedAt { get; set; }
+    public DateTime? LastDeliveredAt { get; set; }
+    public int DeliveryCount { get; set; }
+    public DateTime? StartedAt { get; set; }
+    public DateTime? CancelRequestedAt { get; set; }
+    public DateTime? CompletedAt { get; set; }
+
+    public int? Progress { get; set; }
+    public string? ProgressMessage { get; set; }
+    public bool? Success { get; set; }
+    public string? ResultJson { get; set; }
+    public string? StatusReason { get; set; }
+    public int LogCount { get; set; }
+    public int DroppedLogCount { get; set; }
+
+    public List<TaskLog> Logs { get; set; } = [];
+}
+
+public sealed class TaskLog
+{
+    public long Id { get; set; }
+    public Guid TaskId { get; set; }
+    public DateTime Timestamp { get; set; }
+    public required string Level { get; set; }
+    public required string Message { get; set; }
+}

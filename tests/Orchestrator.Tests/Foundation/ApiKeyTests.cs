@@ -1,0 +1,115 @@
+using System.Net;
+using Orchestrator.Hosting;
+using Orchestrator.Tests.Infrastructure;
+
+namespace Orchestrator.Tests.Foundation;
+
+public sealed class ApiKeyTests
+{
+    [SkippableTheory, BothProviders]
+    public async Task An_admin_creates_a_key_that_is_shown_once_and_works(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var created = await (await app.AdminClient().PostJson("/api/v1/api-keys", new { name = "ci", role = "operator" })).ShouldBe(HttpStatusCode.Created);
+        var key = created.GetProperty("key").GetString()!;
+        Assert.Equal("operator", created.GetProperty("role").GetString());
+
+        var list = await (await app.Client(key).GetAsync("/api/v1/audit")).ShouldBeProblem(HttpStatusCode.Forbidden);
+        Assert.Contains("role", list.GetProperty("detail").GetString());
+
+        var keys = await (await app.AdminClient().GetAsync("/api/v1/api-keys")).ShouldBe(HttpStatusCode.OK);
+        Assert.Contains(keys.EnumerateArray(), k => k.GetProperty("name").GetString() == "ci");
+        Assert.DoesNotContain(key, keys.GetRawText());
+        Assert.All(keys.EnumerateArray(), k => Assert.False(k.TryGetProperty("key", out _)));
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task A_viewer_cannot_create_keys(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var viewer = (await (await app.AdminClient().PostJson("/api/v1/api-keys", new { name = "v", role = "viewer" })).ShouldBe(HttpStatusCode.Created))
+            .GetProperty("key").GetString();
+
+        var response = await app.Client(viewer).PostJson("/api/v1/api-keys", new { name = "x", role = "admin" });
+
+        await response.ShouldBeProblem(HttpStatusCode.Forbidden);
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task No_key_or_an_unknown_key_is_unauthorized(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+
+        await (await app.Client().GetAsync("/api/v1/api-keys")).ShouldBeProblem(HttpStatusCode.Unauthorized);
+        await (await app.Client("ork_not-a-key").GetAsync("/api/v1/api-keys")).ShouldBeProblem(HttpStatusCode.Unauthorized);
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task A_revoked_key_stops_working_at_once(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var created = await (await app.AdminClient().PostJson("/api/v1/api-keys", new { name = "temp", role = "admin" })).ShouldBe(HttpStatusCode.Created);
+        var client = app.Client(created.GetProperty("key").GetString());
+        await (await client.GetAsync("/api/v1/api-keys")).ShouldBe(HttpStatusCode.OK);
+
+        var deleted = await (await app.AdminClient().DeleteAsync($"/api/v1/api-keys/{created.GetProperty("id")}")).ShouldBe(HttpStatusCode.OK);
+
+        Assert.True(deleted.GetProperty("deleted").GetBoolean());
+        await (await client.GetAsync("/api/v1/api-keys")).ShouldBeProblem(HttpStatusCode.Unauthorized);
+        await (await app.AdminClient().DeleteAsync($"/api/v1/api-keys/{created.GetProperty("id")}")).ShouldBeProblem(HttpStatusCode.NotFound);
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task The_last_admin_key_cannot_be_revoked(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var keys = await (await app.AdminClient().GetAsync("/api/v1/api-keys")).ShouldBe(HttpStatusCode.OK);
+        var bootstrap = keys.EnumerateArray().Single().GetProperty("id").GetString();
+
+        await (await app.AdminClient().DeleteAsync($"/api/v1/api-keys/{bootstrap}")).ShouldBeProblem(HttpStatusCode.Conflict);
+    }
+
+    [SkippableTheory]
+    [InlineData("{}", "name")]
+    [InlineData("{\"name\":\"x\"}", "role")]
+    [InlineData("{\"name\":\"x\",\"role\":\"boss\"}", "$.role")]
+    [InlineData("{\"name\":\"x\",\"role\":2}", "$.role")]
+    [InlineData("{\"name\":5,\"role\":\"viewer\"}", "$.name")]
+    [InlineData("{\"name\":", "JSON")]
+    [InlineData("", "body")]
+    public async Task Bad_input_is_a_400_problem_that_names_the_field(string body, string named)
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+
+        var problem = await (await app.AdminClient().PostRaw("/api/v1/api-keys", body)).ShouldBeProblem(HttpStatusCode.BadRequest);
+
+        Assert.Contains(named, problem.GetRawText(), StringComparison.OrdinalIgnoreCase);
+        var keys = await (await app.AdminClient().GetAsync("/api/v1/api-keys")).ShouldBe(HttpStatusCode.OK);
+        Assert.Single(keys.EnumerateArray());
+    }
+
+    [SkippableFact]
+    public async Task A_key_id_that_is_not_a_uuid_is_a_400()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+
+        var problem = await (await app.AdminClient().DeleteAsync("/api/v1/api-keys/not-a-uuid")).ShouldBeProblem(HttpStatusCode.BadRequest);
+
+        Assert.Contains("id", problem.GetProperty("detail").GetString());
+    }
+
+    [SkippableFact]
+    public async Task Keys_never_reach_the_logs()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var created = await (await app.AdminClient().PostJson("/api/v1/api-keys", new { name = "ci", role = "viewer" })).ShouldBe(HttpStatusCode.Created);
+        await app.Client(created.GetProperty("key").GetString()).GetAsync("/api/v1/audit");
+        await app.Client("ork_wrong-key-value").GetAsync("/api/v1/audit");
+
+        var logs = app.Logs.AllText;
+        Assert.Contains("/api/v1/audit", logs);
+        Assert.DoesNotContain(created.GetProperty("key").GetString()!, logs);
+        Assert.DoesNotContain(TestApp.AdminKey, logs);
+        Assert.DoesNotContain("ork_wrong-key-value", logs);
+    }
+}

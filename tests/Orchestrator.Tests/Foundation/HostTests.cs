@@ -1,0 +1,100 @@
+using System.Net;
+using Microsoft.EntityFrameworkCore;
+using Orchestrator.Data;
+using Orchestrator.Hosting;
+using Orchestrator.Tests.Infrastructure;
+
+namespace Orchestrator.Tests.Foundation;
+
+public sealed class HostTests
+{
+    [SkippableTheory, BothProviders]
+    public async Task Health_answers_when_the_database_does(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+
+        Assert.Equal(HttpStatusCode.OK, (await app.Client().GetAsync("/health/live")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await app.Client().GetAsync("/health/ready")).StatusCode);
+    }
+
+    [SkippableFact]
+    public async Task Swagger_ui_and_document_load_with_the_api_key_scheme()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+
+        Assert.Equal(HttpStatusCode.OK, (await app.Client().GetAsync("/swagger/index.html")).StatusCode);
+        var document = await (await app.Client().GetAsync("/swagger/v1/swagger.json")).ShouldBe(HttpStatusCode.OK);
+        Assert.True(document.GetProperty("components").GetProperty("securitySchemes").TryGetProperty("ApiKey", out _));
+        foreach (var path in document.GetProperty("paths").EnumerateObject())
+        {
+            foreach (var operation in path.Value.EnumerateObject())
+            {
+                Assert.True(operation.Value.TryGetProperty("summary", out _), $"{operation.Name} {path.Name} has no summary");
+                Assert.True(operation.Value.TryGetProperty("tags", out _), $"{operation.Name} {path.Name} has no tags");
+            }
+        }
+    }
+
+    [SkippableFact]
+    public async Task Unknown_routes_and_wrong_methods_are_problem_details()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+
+        await (await app.AdminClient().GetAsync("/api/v1/nothing-here")).ShouldBeProblem(HttpStatusCode.NotFound);
+        await (await app.AdminClient().PutAsync("/api/v1/audit", null)).ShouldBeProblem(HttpStatusCode.MethodNotAllowed);
+    }
+
+    [SkippableFact]
+    public async Task A_body_over_the_limit_is_a_413_problem()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, settings: new Dictionary<string, string?>
+        {
+            ["Orchestrator:MaxRequestBodyBytes"] = "4096",
+        });
+
+        var body = $"{{\"name\":\"{new string('a', 10_000)}\",\"role\":\"viewer\"}}";
+        await (await app.AdminClient().PostRaw("/api/v1/api-keys", body)).ShouldBeProblem(HttpStatusCode.RequestEntityTooLarge);
+    }
+
+    [SkippableTheory]
+    [InlineData("Orchestrator:Agents:HeartbeatInterval", "00:00:00")]
+    [InlineData("Orchestrator:Agents:MissedHeartbeats", "0")]
+    [InlineData("Orchestrator:Certificates:RenewBefore", "2.00:00:00")]
+    [InlineData("Orchestrator:Logging:Format", "xml")]
+    [InlineData("Orchestrator:Agents:HeartbeatInterval", "soon")]
+    public async Task A_bad_setting_stops_the_service_naming_the_setting(string setting, string value)
+    {
+        var storage = await TestStorage.CreateAsync(DatabaseProvider.Sqlite);
+        using var _ = storage;
+
+        var error = Assert.ThrowsAny<Exception>(() => TestApp.StartOn(storage, settings: new Dictionary<string, string?> { [setting] = value }));
+
+        Assert.Contains(setting, error.ToString());
+    }
+
+    [SkippableFact]
+    public async Task Without_a_configured_key_an_admin_key_is_generated_into_an_owner_only_file()
+    {
+        var storage = await TestStorage.CreateAsync(DatabaseProvider.Sqlite);
+        using var _ = storage;
+        await using var app = TestApp.StartOn(storage, settings: new Dictionary<string, string?> { ["Orchestrator:Auth:BootstrapAdminKey"] = null });
+
+        var file = Path.Combine(storage.DataDirectory, "admin-api-key");
+        var key = (await File.ReadAllTextAsync(file)).Trim();
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, OperatingSystem.IsWindows() ? UnixFileMode.UserRead | UnixFileMode.UserWrite : File.GetUnixFileMode(file));
+        Assert.Equal(HttpStatusCode.OK, (await app.Client(key).GetAsync("/api/v1/api-keys")).StatusCode);
+        Assert.Contains(file, app.Logs.AllText);
+        Assert.DoesNotContain(key, app.Logs.AllText);
+    }
+
+    [Fact]
+    public void Migrations_cover_the_model_on_both_providers()
+    {
+        using var sqlite = new SqliteDesignTimeFactory().CreateDbContext([]);
+        using var postgres = new PostgresDesignTimeFactory().CreateDbContext([]);
+
+        Assert.False(sqlite.Database.HasPendingModelChanges(), "SQLite has model changes without a migration: run eng/new-migration.sh");
+        Assert.False(postgres.Database.HasPendingModelChanges(), "PostgreSQL has model changes without a migration: run eng/new-migration.sh");
+    }
+}

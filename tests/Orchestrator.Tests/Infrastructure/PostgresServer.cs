@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Npgsql;
+
+namespace Orchestrator.Tests.Infrastructure;
+
+/// <summary>A throwaway PostgreSQL cluster for the whole test run, started from the machine's binaries (as the
+/// <c>postgres</c> user when running as root), or the server named by <c>ORCHESTRATOR_TEST_POSTGRES</c>.
+/// Each test gets its own database.</summary>
+public static class PostgresServer
+{
+    public const string ConnectionVariable = "ORCHESTRATOR_TEST_POSTGRES";
+    public const string RequireVariable = "ORCHESTRATOR_REQUIRE_POSTGRES";
+
+    private static readonly Lazy<Task<string>> AdminConnection = new(StartAsync);
+    private static string? _clusterDirectory;
+    private static string? _binDirectory;
+
+    /// <summary>True where a missing PostgreSQL must fail the run instead of skipping (CI).</summary>
+    public static bool Required =>
+        Environment.GetEnvironmentVariable(RequireVariable) is "1" or "true" ||
+        string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Creates an empty database and returns its connection string.</summary>
+    public static async Task<string> CreateDatabaseAsync()
+    {
+        string admin;
+        try
+        {
+            admin = await AdminConnection.Value;
+        }
+        catch (Exception ex) when (!Required)
+        {
+            throw new SkipException($"PostgreSQL is not available on this machine ({ex.Message}); set {ConnectionVariable} or install PostgreSQL to run this test.");
+        }
+
+        var name = $"orch_test_{Guid.NewGuid():N}";
+        await using (var connection = new NpgsqlConnection(admin))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        return new NpgsqlConnectionStringBuilder(admin) { Database = name, MaxPoolSize = 50 }.ConnectionString;
+    }
+
+    private static async Task<string> StartAsync()
+    {
+        var configured = Environment.GetEnvironmentVariable(ConnectionVariable);
+        if (!string.IsNullOrWhiteSpace(configured))
+        {
+            return configured;
+        }
+
+        _binDirectory = FindBinaries() ?? throw new InvalidOperationException("no PostgreSQL binaries under /usr/lib/postgresql");
+        var root = Directory.CreateTempSubdirectory("orch-pg-").FullName;
+        _clusterDirectory = Path.Combine(root, "data");
+        var socketDirectory = Path.Combine(root, "sock");
+        Directory.CreateDirectory(socketDirectory);
+        var asRoot = Environment.UserName == "root";
+        if (asRoot)
+        {
+            await RunAsync("chown", $"-R postgres {root}");
+        }
+
+        var port = FreePort();
+        await RunPostgresToolAsync(asRoot, "initdb", $"-D {_clusterDirectory} -U postgres -A trust --no-sync -E UTF8");
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Stop(asRoot, root);
+        await RunPostgresToolAsync(asRoot, "pg_ctl",
+            $"-D {_clusterDirectory} -l {root}/server.log -w -t 60 start -o \"-p {port} -k {socketDirectory} -c listen_addresses=127.0.0.1 " +
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400\"");
+        return $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Timeout=30;Command Timeout=60";
+    }
+
+    private static void Stop(bool asRoot, string root)
+    {
+        try
+        {
+            RunPostgresToolAsync(asRoot, "pg_ctl", $"-D {_clusterDirectory} -m immediate -w stop").Wait(TimeSpan.FromSeconds(20));
+            Directory.Delete(root, recursive: true);
+        }
+        catch (Exception)
+        {
+            // Best effort at process exit; .ci/run also removes strays.
+        }
+    }
+
+    private static string? FindBinaries() =>
+        Directory.Exists("/usr/lib/postgresql")
+            ? Directory.GetDirectories("/usr/lib/postgresql")
+                .Select(d => Path.Combine(d, "bin"))
+                .Where(d => File.Exists(Path.Combine(d, "initdb")))
+                .OrderByDescending(d => int.TryParse(Path.GetFileName(Path.GetDirectoryName(d)), out var v) ? v : 0)
+                .FirstOrDefault()
+            : null;
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static Task RunPostgresToolAsync(bool asRoot, string tool, string arguments) =>
+        asRoot
+            ? RunAsync("runuser", $"-u postgres -- {Path.Combine(_binDirectory!, tool)} {arguments}")
+            : RunAsync(Path.Combine(_binDirectory!, tool), arguments);
+
+    private static async Task RunAsync(string file, string arguments)
+    {
+        var start = new ProcessStartInfo(file, arguments)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = "/tmp",
+        };
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {file}");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{Path.GetFileName(file)} {arguments} exited {process.ExitCode}: {await error}{await output}");
+        }
+    }
+}

@@ -1,0 +1,134 @@
+using System.Net.Http.Headers;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Orchestrator.Hosting;
+using Serilog.Core;
+
+namespace Orchestrator.Tests.Infrastructure;
+
+/// <summary>The real service on real Kestrel over HTTPS (<c>https://127.0.0.1:0</c>), on its own storage.</summary>
+public sealed class TestApp : WebApplicationFactory<Program>
+{
+    public const string AdminKey = "ork_test-admin-key-0123456789abcdefghijklmnopqrstuvwxyz";
+
+    private readonly TestStorage _storage;
+    private readonly bool _ownsStorage;
+    private readonly Dictionary<string, string?> _settings;
+    private readonly List<HttpClient> _clients = [];
+
+    private TestApp(TestStorage storage, bool ownsStorage, FakeTimeProvider? time, Dictionary<string, string?> settings)
+    {
+        _storage = storage;
+        _ownsStorage = ownsStorage;
+        Time = time;
+        _settings = settings;
+    }
+
+    public DatabaseProvider Provider => _storage.Provider;
+    public TestStorage Storage => _storage;
+
+    /// <summary>The service's clock when the test asked for a fake one.</summary>
+    public FakeTimeProvider? Time { get; }
+    public CapturedLogs Logs { get; } = new();
+    public Uri BaseAddress { get; private set; } = null!;
+
+    /// <summary>Starts the service on fresh storage of the given provider.</summary>
+    public static async Task<TestApp> StartAsync(DatabaseProvider provider, FakeTimeProvider? time = null, IDictionary<string, string?>? settings = null) =>
+        Start(await TestStorage.CreateAsync(provider), ownsStorage: true, time, settings);
+
+    /// <summary>Starts another instance over existing storage (a restart, or a second replica).</summary>
+    public static TestApp StartOn(TestStorage storage, FakeTimeProvider? time = null, IDictionary<string, string?>? settings = null) =>
+        Start(storage, ownsStorage: false, time, settings);
+
+    private static TestApp Start(TestStorage storage, bool ownsStorage, FakeTimeProvider? time, IDictionary<string, string?>? settings)
+    {
+        var all = new Dictionary<string, string?>
+        {
+            ["Orchestrator:DataDirectory"] = storage.DataDirectory,
+            ["Orchestrator:Database:Provider"] = storage.Provider.ToString(),
+            ["ConnectionStrings:Orchestrator"] = storage.ConnectionString,
+            ["Orchestrator:Auth:BootstrapAdminKey"] = AdminKey,
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            all[key] = value;
+        }
+
+        var app = new TestApp(storage, ownsStorage, time, all);
+        app.UseKestrel();
+        app.StartServer();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
+            .First(a => a.StartsWith("https://", StringComparison.Ordinal));
+        app.BaseAddress = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
+        return app;
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseUrls("https://127.0.0.1:0");
+        foreach (var (key, value) in _settings)
+        {
+            builder.UseSetting(key, value);
+        }
+
+        builder.ConfigureServices(services =>
+        {
+            services.AddSingleton<ILogEventSink>(Logs);
+            if (Time is not null)
+            {
+                services.AddSingleton<TimeProvider>(Time);
+            }
+        });
+    }
+
+    /// <summary>An HTTPS client, optionally with an API key, a client certificate and a bearer token.</summary>
+    public HttpClient Client(string? apiKey = null, X509Certificate2? certificate = null, string? bearer = null)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                // The test trusts the server it just started; agent-side trust of the CA is tested on its own.
+                RemoteCertificateValidationCallback = (_, _, _, _) => true,
+                ClientCertificates = certificate is null ? null : new X509CertificateCollection { certificate },
+                LocalCertificateSelectionCallback = certificate is null ? null : (_, _, _, _, _) => certificate,
+            },
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+        };
+        var client = new HttpClient(handler) { BaseAddress = BaseAddress };
+        if (apiKey is not null)
+        {
+            client.DefaultRequestHeaders.Add("X-Api-Key", apiKey);
+        }
+
+        if (bearer is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        }
+
+        _clients.Add(client);
+        return client;
+    }
+
+    public HttpClient AdminClient() => Client(AdminKey);
+
+    public override async ValueTask DisposeAsync()
+    {
+        foreach (var client in _clients)
+        {
+            client.Dispose();
+        }
+
+        await base.DisposeAsync();
+        if (_ownsStorage)
+        {
+            _storage.Dispose();
+        }
+    }
+}
