@@ -1,5 +1,6 @@
 using Orchestrator.ApiKeys;
 using Orchestrator.Audit;
+using Orchestrator.Cluster;
 using Orchestrator.Data;
 using Orchestrator.Health;
 using Orchestrator.Hosting;
@@ -18,6 +19,7 @@ builder.Services.AddOrchestratorLogging();
 builder.Services.AddOrchestratorOptions();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddOrchestratorData();
+builder.Services.AddClusterEvents();
 builder.Services.ConfigureHttpJsonOptions(options => Json.Configure(options.SerializerOptions));
 builder.Services.AddOrchestratorProblemDetails();
 builder.Services.AddAuthentication()
