@@ -60,7 +60,9 @@ public sealed class CertificateAuthority(
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
             stillSigning = (await db.IssuedCertificates.AsNoTracking()
-                .Where(c => retired.Contains(c.RootId) && c.NotAfter > now)
+                // Agent certificates only: every replica moves its own server certificate to the new root within a
+                // minute of a rotation, long before the last agent certificate of the old root expires.
+                .Where(c => retired.Contains(c.RootId) && c.NotAfter > now && c.Kind == CertificateKind.Agent)
                 .Select(c => c.RootId).Distinct().ToListAsync(cancellationToken)).ToHashSet();
         }
 

@@ -21,7 +21,7 @@ public static class IssuanceRules
     public static X509Certificate2 CreateRoot(ECDsa key, Guid rootId, DateTimeOffset now, TimeSpan lifetime)
     {
         var request = new CertificateRequest(
-            new X500DistinguishedName($"CN=Orchestrator Root CA {now:yyyy-MM-dd} {rootId.ToString("N")[..8]}, O=Orchestrator"),
+            new X500DistinguishedName($"CN=Orchestrator Root CA {now:yyyy-MM-dd} {rootId.ToString("N")[^8..]}, O=Orchestrator"),
             key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
