@@ -65,8 +65,10 @@ public sealed class CertificateOptions
     /// <summary>Lifetime of the server TLS certificate issued by the CA.</summary>
     public TimeSpan ServerLifetime { get; set; } = TimeSpan.FromDays(30);
 
-    /// <summary>DNS names and IP addresses the server certificate is issued for.</summary>
-    public string[] ServerHostNames { get; set; } = ["localhost", "127.0.0.1"];
+    /// <summary>DNS names and IP addresses the server certificate is issued for. The defaults (localhost,
+    /// 127.0.0.1) are in appsettings.json: the binder appends configured items to an initialised array, so a default
+    /// here could never be replaced.</summary>
+    public string[] ServerHostNames { get; set; } = [];
 
     /// <summary>Optional PFX for Kestrel; when set the CA does not issue the server certificate.</summary>
     public string? ServerCertificatePath { get; set; }
