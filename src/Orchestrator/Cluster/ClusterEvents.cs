@@ -28,7 +28,8 @@ public static class ClusterRegistration
         services.AddSingleton<IClusterEvents>(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
             ? sp.GetRequiredService<PostgresClusterEvents>()
             : sp.GetRequiredService<LocalClusterEvents>());
-        services.AddHostedService(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
+        // AddSingleton, not AddHostedService: the latter refuses a factory typed as IHostedService itself.
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
             ? sp.GetRequiredService<PostgresClusterEvents>()
             : (IHostedService)sp.GetRequiredService<LocalClusterEvents>());
         return services;
@@ -155,9 +156,17 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
 
     public async ValueTask DisposeAsync()
     {
+        // The container disposes this once per registration that hands it out (itself, IClusterEvents, IHostedService).
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _stopping.CancelAsync();
         _stopping.Dispose();
     }
+
+    private int _disposed;
 
     private async Task ListenLoopAsync(CancellationToken stopping)
     {
