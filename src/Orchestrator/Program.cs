@@ -1,3 +1,4 @@
+using Orchestrator.Agents;
 using Orchestrator.ApiKeys;
 using Orchestrator.Audit;
 using Orchestrator.Cluster;
@@ -6,6 +7,7 @@ using Orchestrator.Health;
 using Orchestrator.Hosting;
 using Orchestrator.Http;
 using Orchestrator.Security;
+using Orchestrator.Targets;
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 {
@@ -27,6 +29,7 @@ builder.Services.AddAuthentication()
 builder.Services.AddOrchestratorAuthorization();
 builder.Services.AddScoped<AuditLog>();
 builder.Services.AddHostedService<BootstrapAdminKey>();
+builder.Services.AddAgents();
 builder.Services.AddOrchestratorHealthChecks();
 builder.Services.AddOrchestratorSwagger();
 
@@ -46,6 +49,8 @@ app.UseAuthorization();
 app.MapHealth();
 app.MapApiKeys();
 app.MapAudit();
+app.MapAgents();
+app.MapTargets();
 
 try
 {
