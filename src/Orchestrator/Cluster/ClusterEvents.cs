@@ -28,9 +28,10 @@ public static class ClusterRegistration
         services.AddSingleton<IClusterEvents>(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
             ? sp.GetRequiredService<PostgresClusterEvents>()
             : sp.GetRequiredService<LocalClusterEvents>());
-        services.AddHostedService(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
+        // AddSingleton, not AddHostedService: the latter's TryAddEnumerable rejects a factory typed as IHostedService.
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
             ? sp.GetRequiredService<PostgresClusterEvents>()
-            : (IHostedService)sp.GetRequiredService<LocalClusterEvents>());
+            : sp.GetRequiredService<LocalClusterEvents>());
         return services;
     }
 }
@@ -124,6 +125,7 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
     private readonly CancellationTokenSource _stopping = new();
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _loop;
+    private int _disposed;
 
     public override async Task PublishAsync(string channel, string payload, CancellationToken cancellationToken)
     {
@@ -155,6 +157,12 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
 
     public async ValueTask DisposeAsync()
     {
+        // The container disposes this instance twice: once as itself and once as the hosted service its factory returned.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _stopping.CancelAsync();
         _stopping.Dispose();
     }
