@@ -28,10 +28,10 @@ public static class ClusterRegistration
         services.AddSingleton<IClusterEvents>(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
             ? sp.GetRequiredService<PostgresClusterEvents>()
             : sp.GetRequiredService<LocalClusterEvents>());
-        // AddSingleton, not AddHostedService: the latter's TryAddEnumerable rejects a factory typed as IHostedService.
+        // AddSingleton, not AddHostedService: the latter refuses a factory typed as IHostedService itself.
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
             ? sp.GetRequiredService<PostgresClusterEvents>()
-            : sp.GetRequiredService<LocalClusterEvents>());
+            : (IHostedService)sp.GetRequiredService<LocalClusterEvents>());
         return services;
     }
 }
@@ -125,7 +125,6 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
     private readonly CancellationTokenSource _stopping = new();
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _loop;
-    private int _disposed;
 
     public override async Task PublishAsync(string channel, string payload, CancellationToken cancellationToken)
     {
@@ -157,7 +156,7 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
 
     public async ValueTask DisposeAsync()
     {
-        // The container disposes this instance twice: once as itself and once as the hosted service its factory returned.
+        // The container disposes this once per registration that hands it out (itself, IClusterEvents, IHostedService).
         if (Interlocked.Exchange(ref _disposed, 1) == 1)
         {
             return;
@@ -166,6 +165,8 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
         await _stopping.CancelAsync();
         _stopping.Dispose();
     }
+
+    private int _disposed;
 
     private async Task ListenLoopAsync(CancellationToken stopping)
     {
