@@ -105,7 +105,7 @@ public static class AgentEndpoints
         var errors = new Validation();
         errors.Require(request.Labels is not null || request.Capabilities is not null, "labels",
             "Give 'labels', 'capabilities' or both.");
-        AgentRules.CheckLabels(request.Labels, "labels", errors);
+        errors.ValidateLabels(request.Labels);
         var capabilities = AgentRules.CheckCapabilities(request.Capabilities, "capabilities", errors);
         if (!errors.IsValid)
         {

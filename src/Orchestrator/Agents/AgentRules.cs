@@ -3,81 +3,96 @@ using Orchestrator.Http;
 
 namespace Orchestrator.Agents;
 
-/// <summary>What an agent's capabilities and labels may be, wherever they come from (registration, PUT, heartbeat).</summary>
+/// <summary>What an agent's name, version, capabilities and labels may be. Shared by registration, the operator's
+/// PUT and the heartbeat, so an agent can never hold a value one of them would refuse.</summary>
 public static partial class AgentRules
 {
-    /// <summary>The capabilities the spec names; anything else is rejected rather than silently stored.</summary>
-    public static readonly IReadOnlySet<string> KnownCapabilities =
-        new HashSet<string>(["docker", "compose", "ssh", "winrm", "ecs", "nomad"], StringComparer.Ordinal);
+    /// <summary>The spec's capabilities.</summary>
+    public static readonly IReadOnlySet<string> KnownCapabilities = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "docker", "compose", "ssh", "winrm", "ecs", "nomad",
+    };
 
-    public const int MaxCapabilities = 16;
+    public const int NameMaxLength = 128;
+    public const int VersionMaxLength = 64;
+    public const int LabelKeyMaxLength = 63;
+    public const int LabelValueMaxLength = 255;
     public const int MaxLabels = 64;
-    public const int MaxLabelKeyLength = 63;
-    public const int MaxLabelValueLength = 255;
 
-    private static readonly string KnownList = string.Join(", ", KnownCapabilities.Order(StringComparer.Ordinal));
+    public static Validation ValidateName(this Validation errors, string? name, string field = "name")
+    {
+        errors.RequireText(name, field, NameMaxLength);
+        return name is not null && name.Length <= NameMaxLength && !string.IsNullOrWhiteSpace(name) && !NamePattern().IsMatch(name)
+            ? errors.Add(field, $"'{field}' may contain letters, digits, '.', '_' and '-', starting with a letter or digit.")
+            : errors;
+    }
 
-    public static bool IsKnownCapability(string? value) => value is not null && KnownCapabilities.Contains(value);
+    public static Validation ValidateVersion(this Validation errors, string? version, string field = "version") =>
+        errors.RequireText(version, field, VersionMaxLength);
 
-    /// <summary>Checks a capability list and returns it de-duplicated and sorted (the stored form).</summary>
-    public static string[]? CheckCapabilities(IReadOnlyList<string?>? capabilities, string field, Validation errors)
+    /// <summary>Each capability must be one of <see cref="KnownCapabilities"/>, without repeats.</summary>
+    public static Validation ValidateCapabilities(this Validation errors, IReadOnlyList<string?>? capabilities, string field = "capabilities")
     {
         if (capabilities is null)
         {
-            return null;
+            return errors;
         }
 
-        if (capabilities.Count > MaxCapabilities)
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < capabilities.Count; i++)
         {
-            errors.Add(field, $"'{field}' may list at most {MaxCapabilities} capabilities.");
-            return null;
-        }
-
-        foreach (var capability in capabilities)
-        {
-            if (!IsKnownCapability(capability))
+            var capability = capabilities[i];
+            if (capability is null || !KnownCapabilities.Contains(capability))
             {
-                errors.Add(field, $"'{field}' may only contain {KnownList}.");
-                return null;
+                errors.Add($"{field}[{i}]", $"'{field}[{i}]' must be one of {string.Join(", ", KnownCapabilities)}.");
+            }
+            else if (!seen.Add(capability))
+            {
+                errors.Add($"{field}[{i}]", $"'{field}[{i}]' repeats '{capability}'.");
             }
         }
 
-        return Normalize(capabilities!);
+        return errors;
     }
 
-    public static string[] Normalize(IEnumerable<string> capabilities) =>
-        capabilities.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
-
-    /// <summary>Label keys look like Kubernetes label keys (letters, digits, <c>.-_/</c>, starting and ending
-    /// alphanumeric), so they are safe in query strings and selectors; values are printable text.</summary>
-    public static void CheckLabels(IReadOnlyDictionary<string, string?>? labels, string field, Validation errors)
+    /// <summary>Keys: 1-63 of letters, digits, '.', '_', '-', '/', starting and ending with a letter or digit;
+    /// values: at most 255 characters, no control characters; at most 64 labels.</summary>
+    public static Validation ValidateLabels(this Validation errors, IReadOnlyDictionary<string, string?>? labels, string field = "labels")
     {
         if (labels is null)
         {
-            return;
+            return errors;
         }
 
         if (labels.Count > MaxLabels)
         {
             errors.Add(field, $"'{field}' may have at most {MaxLabels} labels.");
-            return;
         }
 
         foreach (var (key, value) in labels)
         {
-            if (key.Length is 0 or > MaxLabelKeyLength || !LabelKey().IsMatch(key))
+            if (key.Length is 0 or > LabelKeyMaxLength || !LabelKeyPattern().IsMatch(key))
             {
-                errors.Add(field, $"Label key '{Shorten(key)}' must be 1-{MaxLabelKeyLength} letters, digits, '.', '-', '_' or '/', starting and ending with a letter or digit.");
+                errors.Add($"{field}.{key}", $"Label key '{Shorten(key)}' must be 1-{LabelKeyMaxLength} letters, digits, '.', '_', '-' or '/', starting and ending with a letter or digit.");
             }
-            else if (value is null || value.Length > MaxLabelValueLength || value.Any(char.IsControl))
+            else if (value is null)
             {
-                errors.Add(field, $"The value of label '{key}' must be text of at most {MaxLabelValueLength} characters without control characters.");
+                errors.Add($"{field}.{key}", $"Label '{key}' needs a value.");
+            }
+            else if (value.Length > LabelValueMaxLength || value.Any(char.IsControl))
+            {
+                errors.Add($"{field}.{key}", $"Label '{key}' must have a value of at most {LabelValueMaxLength} characters without control characters.");
             }
         }
+
+        return errors;
     }
 
-    private static string Shorten(string value) => value.Length <= 40 ? value : value[..40] + "...";
+    private static string Shorten(string value) => value.Length <= 70 ? value : value[..70] + "...";
 
-    [GeneratedRegex("^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$", RegexOptions.CultureInvariant)]
-    private static partial Regex LabelKey();
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    private static partial Regex NamePattern();
+
+    [GeneratedRegex("^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$")]
+    private static partial Regex LabelKeyPattern();
 }
