@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Orchestrator.Certificates;
 
 namespace Orchestrator.Agents;
 
@@ -55,10 +56,8 @@ public sealed record HeartbeatResourceUsage(double? Cpu, double? Memory, double?
 /// <summary>A task handed to the agent in a heartbeat answer (the spec's shape).</summary>
 public sealed record HeartbeatTask(Guid TaskId, string TaskType, JsonElement? Payload, Dictionary<string, string>? Credentials, int Timeout);
 
-public sealed record CertificateRenewal(string Cert, DateTime ExpiresAt, string Token);
-
 public sealed record HeartbeatResponse(
     IReadOnlyList<HeartbeatTask> Tasks,
     IReadOnlyList<Guid> CancelledTasks,
     // The spec's one optional field: absent, not null, when no renewal is due.
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] CertificateRenewal? CertificateRenewal);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] CertificateEndpoints.RenewalResponse? CertificateRenewal);

@@ -1,4 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Orchestrator.Certificates;
+using Orchestrator.Hosting;
 using Orchestrator.Http;
 using Orchestrator.Security;
 
@@ -43,7 +46,43 @@ public static class AgentEndpoints
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
 
+        // The agent's own routes: its certificate and bound token, and {id} must be its own (403 otherwise).
+        var agent = routes.MapGroup("/api/v1/agents/{id}").WithTags("Agents").RequireAgent();
+        agent.MapPost("/heartbeat", SendHeartbeat)
+            .WithSummary("Send a heartbeat (agent)")
+            .WithDescription("`status` `healthy` keeps or makes the agent online, `degraded` degraded. Stores resource usage, running task count and, when sent, the capabilities (replacing the stored ones). Answers pending `tasks`, `cancelledTasks` (ids to stop) and, only while the presented certificate is within `Orchestrator:Certificates:RenewBefore` of its end, `certificateRenewal` (a new certificate for the same key, or for `csr`'s key, and its bound token).")
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
         return group;
+    }
+
+    private static async Task<Results<Ok<HeartbeatResponse>, ValidationProblem, ProblemHttpResult>> SendHeartbeat(
+        Guid id, HeartbeatRequest request, HttpContext context, HeartbeatProcessor processor, IAgentWorkSource work,
+        IOptions<CertificateOptions> certificates, TimeProvider time, CancellationToken cancellationToken)
+    {
+        if (!Heartbeat.TryRead(request, out var heartbeat, out var errors) || !AgentCredentials.ValidateCsr(errors, heartbeat.Csr).IsValid)
+        {
+            return errors.ToProblem();
+        }
+
+        if (!await processor.ProcessAsync(id, heartbeat, cancellationToken))
+        {
+            return NoSuchAgent(id);
+        }
+
+        var assigned = await work.ForHeartbeatAsync(id, cancellationToken);
+
+        // The same rule as AgentCredentials.IsRenewalDue, decided from the principal so that a routine heartbeat does
+        // not build the credentials service (and its database context) only to learn that nothing is due.
+        CertificateEndpoints.RenewalResponse? renewal = null;
+        if (context.User.CertificateExpiresAt() - time.GetUtcNow().UtcDateTime <= certificates.Value.RenewBefore)
+        {
+            var credentials = context.RequestServices.GetRequiredService<AgentCredentials>();
+            renewal = CertificateEndpoints.RenewalResponse.From(await credentials.RenewAsync(context.User, heartbeat.Csr, cancellationToken));
+        }
+
+        return TypedResults.Ok(new HeartbeatResponse(assigned.Tasks, assigned.CancelledTasks, renewal));
     }
 
     private static async Task<Results<Ok<List<AgentSummary>>, ValidationProblem>> List(
@@ -127,8 +166,17 @@ public static class AgentEndpoints
     }
 
     private static async Task<Results<Ok<DeletedResponse>, ProblemHttpResult>> Delete(
-        Guid id, HttpContext context, AgentStore store, AgentStateCache cache, ILoggerFactory loggers, CancellationToken cancellationToken)
+        Guid id, HttpContext context, AgentStore store, AgentCredentials credentials, AgentStateCache cache, ILoggerFactory loggers,
+        CancellationToken cancellationToken)
     {
+        if (!await store.ExistsAsync(id, cancellationToken))
+        {
+            return NoSuchAgent(id);
+        }
+
+        // Revocation first, committed and announced to every replica, so the agent is shut out even if removing its
+        // registration fails; DELETE again finishes the job.
+        await credentials.RevokeAllAsync(id, cancellationToken);
         var deletion = await store.DeleteAsync(id, context.User, cancellationToken);
         if (deletion is null)
         {

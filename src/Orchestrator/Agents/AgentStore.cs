@@ -117,10 +117,12 @@ public sealed class AgentStore(OrchestratorDbContext db, AuditLog audit, Heartbe
         return true;
     }
 
+    public Task<bool> ExistsAsync(Guid id, CancellationToken cancellationToken) => db.Agents.AnyAsync(a => a.Id == id, cancellationToken);
+
     public sealed record Deletion(string Name, int RevokedCertificates, int UnassignedTargets);
 
-    /// <summary>Revokes every certificate of the agent, unassigns its targets and removes it, in one transaction.
-    /// Null when there is no such agent.</summary>
+    /// <summary>Unassigns the agent's targets and removes it, in one transaction, revoking any certificate still live
+    /// (one renewed since <c>AgentCredentials.RevokeAllAsync</c> ran). Null when there is no such agent.</summary>
     public async Task<Deletion?> DeleteAsync(Guid id, ClaimsPrincipal user, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;

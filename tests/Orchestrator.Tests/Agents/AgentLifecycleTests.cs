@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Orchestrator.Agents;
+using Orchestrator.Certificates;
 using Orchestrator.Hosting;
 using Orchestrator.Tests.Infrastructure;
 
@@ -229,9 +230,9 @@ public sealed class AgentLifecycleTests
         await (await admin.GetAsync($"/api/v1/agents/{id}")).ShouldBeProblem(HttpStatusCode.NotFound);
         var kept = await (await admin.GetAsync($"/api/v1/targets/{target.GetProperty("id").GetGuid()}")).ShouldBe(HttpStatusCode.OK);
         Assert.Equal(JsonValueKind.Null, kept.GetProperty("agentId").ValueKind);
-        Assert.True(await app.QueryAsync(db => db.IssuedCertificates.AllAsync(c => c.RevokedAt != null)));
-        var audit = await (await admin.GetAsync($"/api/v1/audit?action=agent.deleted&subjectId={id}")).ShouldBe(HttpStatusCode.OK);
-        Assert.Equal(1, audit[0].GetProperty("details").GetProperty("revokedCertificates").GetInt32());
+        Assert.True(await app.QueryAsync(db => db.IssuedCertificates.Where(c => c.Kind == CertificateKind.Agent).AllAsync(c => c.RevokedAt != null)));
+        var audit = await (await admin.GetAsync($"/api/v1/audit?subjectId={id}")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(["agent.deleted", "certificate.revoked"], audit.EnumerateArray().Select(e => e.GetProperty("action").GetString()));
         Assert.False(await app.HeartbeatAsync(id, AgentTestSupport.Healthy()));
     }
 }
