@@ -1,3 +1,4 @@
+using Orchestrator.Agents;
 using Orchestrator.ApiKeys;
 using Orchestrator.Audit;
 using Orchestrator.Certificates;
@@ -8,6 +9,7 @@ using Orchestrator.Hosting;
 using Orchestrator.Http;
 using Orchestrator.Registration;
 using Orchestrator.Security;
+using Orchestrator.Targets;
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 {
@@ -34,6 +36,7 @@ builder.Services.AddForwardedClientCertificates();
 builder.Services.AddRegistration();
 builder.Services.AddScoped<AuditLog>();
 builder.Services.AddHostedService<BootstrapAdminKey>();
+builder.Services.AddAgents();
 builder.Services.AddOrchestratorHealthChecks();
 builder.Services.AddOrchestratorSwagger();
 
@@ -59,6 +62,8 @@ app.MapCertificateAuthority();
 app.MapAgentCredentials();
 app.MapRegistrationTokens();
 app.MapRegister();
+app.MapAgents();
+app.MapTargets();
 
 try
 {

@@ -30,6 +30,8 @@ public static class OptionsRegistration
         services.AddOptions<AgentOptions>().BindConfiguration(AgentOptions.Section).ValidateDataAnnotations()
             .Validate(o => o.HeartbeatInterval > TimeSpan.Zero, "Orchestrator:Agents:HeartbeatInterval must be greater than zero.")
             .Validate(o => o.TaskPollInterval > TimeSpan.Zero, "Orchestrator:Agents:TaskPollInterval must be greater than zero.")
+            .Validate(o => o.HeartbeatFlushInterval >= TimeSpan.FromMilliseconds(10) && o.HeartbeatFlushInterval <= TimeSpan.FromSeconds(1),
+                "Orchestrator:Agents:HeartbeatFlushInterval must be from 00:00:00.010 to 00:00:01.")
             .ValidateOnStart();
 
         services.AddOptions<CertificateOptions>().BindConfiguration(CertificateOptions.Section)

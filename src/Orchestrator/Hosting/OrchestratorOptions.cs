@@ -45,6 +45,10 @@ public sealed class AgentOptions
     [Range(1, 100, ErrorMessage = "Orchestrator:Agents:MissedHeartbeats must be between 1 and 100.")]
     public int MissedHeartbeats { get; set; } = 3;
 
+    /// <summary>How often buffered heartbeats (<c>lastHeartbeat</c>, resource usage) are written; a crash loses at
+    /// most this much of them. Status changes never wait for it.</summary>
+    public TimeSpan HeartbeatFlushInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>How long without a heartbeat before an agent is offline.</summary>
     public TimeSpan OfflineAfter => HeartbeatInterval * MissedHeartbeats;
 }
