@@ -6,6 +6,7 @@ using Orchestrator.Health;
 using Orchestrator.Hosting;
 using Orchestrator.Http;
 using Orchestrator.Security;
+using Orchestrator.Tasks;
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 {
@@ -27,6 +28,7 @@ builder.Services.AddAuthentication()
 builder.Services.AddOrchestratorAuthorization();
 builder.Services.AddScoped<AuditLog>();
 builder.Services.AddHostedService<BootstrapAdminKey>();
+builder.Services.AddTasks();
 builder.Services.AddOrchestratorHealthChecks();
 builder.Services.AddOrchestratorSwagger();
 
@@ -46,6 +48,7 @@ app.UseAuthorization();
 app.MapHealth();
 app.MapApiKeys();
 app.MapAudit();
+app.MapTasks();
 
 try
 {
