@@ -28,9 +28,11 @@ public static class ClusterRegistration
         services.AddSingleton<IClusterEvents>(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
             ? sp.GetRequiredService<PostgresClusterEvents>()
             : sp.GetRequiredService<LocalClusterEvents>());
-        services.AddHostedService(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
+        // Not AddHostedService: with a factory typed IHostedService it refuses the registration (TryAddEnumerable
+        // cannot tell it from other hosted services) and the host does not start.
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
             ? sp.GetRequiredService<PostgresClusterEvents>()
-            : (IHostedService)sp.GetRequiredService<LocalClusterEvents>());
+            : sp.GetRequiredService<LocalClusterEvents>());
         return services;
     }
 }
