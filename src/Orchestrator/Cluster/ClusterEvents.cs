@@ -157,9 +157,17 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
 
     public async ValueTask DisposeAsync()
     {
+        // The container disposes this once per registration that hands it out (itself, IClusterEvents, IHostedService).
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _stopping.CancelAsync();
         _stopping.Dispose();
     }
+
+    private int _disposed;
 
     private async Task ListenLoopAsync(CancellationToken stopping)
     {
