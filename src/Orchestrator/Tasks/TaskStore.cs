@@ -102,7 +102,8 @@ public sealed class TaskStore(
 
     private async Task<TaskResult?> ReplayAsync(NewTask request, CancellationToken cancellationToken)
     {
-        var earlier = await db.Tasks.AsNoTracking().FirstOrDefaultAsync(t => t.IdempotencyKey == request.IdempotencyKey, cancellationToken);
+        var earlier = await db.Tasks.AsNoTracking().Include(t => t.Logs.OrderBy(l => l.Id))
+            .FirstOrDefaultAsync(t => t.IdempotencyKey == request.IdempotencyKey, cancellationToken);
         if (earlier is null)
         {
             return null;
