@@ -62,6 +62,7 @@ app.MapAgentCredentials();
 app.MapRegistrationTokens();
 app.MapRegister();
 app.MapTasks();
+app.MapAgentTasks();
 
 try
 {

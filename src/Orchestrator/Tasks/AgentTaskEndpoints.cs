@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Orchestrator.Hosting;
 using Orchestrator.Http;
+using Orchestrator.Security;
 
 namespace Orchestrator.Tasks;
 
@@ -11,6 +12,31 @@ namespace Orchestrator.Tasks;
 /// the group's agent requirement answers 403 for another agent's route.</summary>
 public static class AgentTaskEndpoints
 {
+    public static RouteGroupBuilder MapAgentTasks(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/agents/{id}").WithTags("Agent tasks").RequireAgent();
+
+        group.MapGet("/tasks", Pending)
+            .WithSummary("List the agent's pending tasks (poll)")
+            .WithDescription("Summaries of what the next delivery would hand out, highest priority first, and `cancelledTasks`: ids of tasks " +
+                "to stop. Not a delivery: fetch each task with `GET …/tasks/{taskId}`.")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+        group.MapGet("/tasks/{taskId}", Fetch)
+            .WithSummary("Fetch one of the agent's tasks with payload and credentials")
+            .WithDescription("A delivery: an unstarted task counts as delivered now. Another agent's task: 403.")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPost("/tasks/{taskId}/complete", Complete)
+            .WithSummary("Report a task's outcome")
+            .WithDescription("`success`, `result` and `logs` as in the spec. The same completion again is acknowledged; a different outcome " +
+                "for a task that has ended is 409; another agent's task 403. Completing a cancelling task ends it cancelled.")
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+        return group;
+    }
+
     internal static async Task<Ok<PendingTasksResponse>> Pending(Guid id, TaskDelivery delivery, CancellationToken cancellationToken) =>
         TypedResults.Ok(await delivery.PendingForAgentAsync(id, cancellationToken));
 
