@@ -4,7 +4,6 @@ public static class TaskRegistration
 {
     public static IServiceCollection AddTasks(this IServiceCollection services)
     {
-        services.AddDataProtection();
         services.AddSingleton<TaskCredentials>();
         services.AddSingleton<TaskEvents>();
         services.AddScoped<TaskStore>();
