@@ -10,9 +10,10 @@ public sealed class TaskDelivery(TaskStore store, TaskCredentials credentials, I
     /// the tasks the agent must stop.</summary>
     public async Task<AgentWork> TakeForAgentAsync(Guid agentId, CancellationToken cancellationToken)
     {
-        var claimed = await store.ClaimDeliverableAsync(agentId, cancellationToken);
+        var view = await store.ViewForAgentAsync(agentId, cancellationToken);
+        var claimed = view.HasDeliverable ? await store.ClaimDeliverableAsync(agentId, cancellationToken) : [];
         var tasks = claimed.Count == 0 ? [] : await store.LoadAsync(claimed, cancellationToken);
-        var cancelled = await store.CancelledForAgentAsync(agentId, cancellationToken);
+        var cancelled = view.CancelledTasks;
         if (tasks.Count > 0)
         {
             logger.LogInformation("Delivered {Count} tasks to agent {AgentId}: {TaskIds}", tasks.Count, agentId, tasks.Select(t => t.Id).ToArray());

@@ -331,6 +331,28 @@ public sealed class TaskStore(
             .ToListAsync(cancellationToken);
     }
 
+    public sealed record AgentTaskView(bool HasDeliverable, List<Guid> CancelledTasks);
+
+    /// <summary>One read answering both questions a heartbeat asks, so the common answer ("nothing new") takes no
+    /// write lock: is anything deliverable, and which tasks must the agent stop.</summary>
+    public async Task<AgentTaskView> ViewForAgentAsync(Guid agentId, CancellationToken cancellationToken)
+    {
+        var now = Now;
+        var redeliverCutoff = now - Options.RedeliverAfter;
+        var cancelledSince = now - Options.CancelGracePeriod;
+        var rows = await db.Tasks.AsNoTracking()
+            .Where(t => t.AgentId == agentId &&
+                        (t.Status == AgentTaskStatus.Pending ||
+                         t.Status == AgentTaskStatus.Cancelling ||
+                         (t.Status == AgentTaskStatus.Assigned && t.StartedAt == null && t.LastDeliveredAt <= redeliverCutoff) ||
+                         (t.Status == AgentTaskStatus.TimedOut && t.CompletedAt > cancelledSince)))
+            .Select(t => new { t.Id, t.Status })
+            .ToListAsync(cancellationToken);
+        return new AgentTaskView(
+            rows.Any(r => r.Status is AgentTaskStatus.Pending or AgentTaskStatus.Assigned),
+            [.. rows.Where(r => r.Status is AgentTaskStatus.Cancelling or AgentTaskStatus.TimedOut).Select(r => r.Id).Order()]);
+    }
+
     /// <summary>Tasks the agent must stop: cancelling ones, and ones that timed out within the last grace period
     /// (repeated on every answer until then, as agents de-duplicate by id).</summary>
     public Task<List<Guid>> CancelledForAgentAsync(Guid agentId, CancellationToken cancellationToken)
