@@ -10,6 +10,7 @@ using Orchestrator.Http;
 using Orchestrator.Registration;
 using Orchestrator.Security;
 using Orchestrator.Targets;
+using Orchestrator.Tasks;
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 {
@@ -37,6 +38,7 @@ builder.Services.AddRegistration();
 builder.Services.AddScoped<AuditLog>();
 builder.Services.AddHostedService<BootstrapAdminKey>();
 builder.Services.AddAgents();
+builder.Services.AddTasks();
 builder.Services.AddOrchestratorHealthChecks();
 builder.Services.AddOrchestratorSwagger();
 
@@ -64,6 +66,8 @@ app.MapRegistrationTokens();
 app.MapRegister();
 app.MapAgents();
 app.MapTargets();
+app.MapTasks();
+app.MapAgentTasks();
 
 try
 {
