@@ -1,10 +1,12 @@
 using Orchestrator.ApiKeys;
 using Orchestrator.Audit;
+using Orchestrator.Certificates;
 using Orchestrator.Cluster;
 using Orchestrator.Data;
 using Orchestrator.Health;
 using Orchestrator.Hosting;
 using Orchestrator.Http;
+using Orchestrator.Registration;
 using Orchestrator.Security;
 using Orchestrator.Tasks;
 
@@ -21,11 +23,16 @@ builder.Services.AddOrchestratorOptions();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddOrchestratorData();
 builder.Services.AddClusterEvents();
+builder.Services.AddOrchestratorDataProtection();
+builder.Services.AddCertificateAuthority();
 builder.Services.ConfigureHttpJsonOptions(options => Json.Configure(options.SerializerOptions));
 builder.Services.AddOrchestratorProblemDetails();
 builder.Services.AddAuthentication()
     .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
 builder.Services.AddOrchestratorAuthorization();
+builder.Services.AddAgentAuthentication();
+builder.Services.AddForwardedClientCertificates();
+builder.Services.AddRegistration();
 builder.Services.AddScoped<AuditLog>();
 builder.Services.AddHostedService<BootstrapAdminKey>();
 builder.Services.AddTasks();
@@ -42,12 +49,18 @@ if (app.Configuration.GetValue("Orchestrator:SwaggerEnabled", true))
     app.UseOrchestratorSwagger();
 }
 
+app.UseForwardedClientCertificates();
 app.UseAuthentication();
 app.UseAuthorization();
+app.UseRateLimiter();
 
 app.MapHealth();
 app.MapApiKeys();
 app.MapAudit();
+app.MapCertificateAuthority();
+app.MapAgentCredentials();
+app.MapRegistrationTokens();
+app.MapRegister();
 app.MapTasks();
 
 try

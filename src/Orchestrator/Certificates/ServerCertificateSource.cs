@@ -1,15 +1,20 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Options;
+using Orchestrator.Data;
 using Orchestrator.Hosting;
 
 namespace Orchestrator.Certificates;
 
-/// <summary>The certificate Kestrel presents. Read on every TLS handshake, so replacing it takes effect without a restart.</summary>
-public sealed class ServerCertificateSource(IOptions<CertificateOptions> options, DataDirectory dataDirectory, TimeProvider time)
+/// <summary>The certificate Kestrel presents. Read on every TLS handshake, so replacing it takes effect without a
+/// restart. A configured PFX (<c>Orchestrator:Certificates:ServerCertificatePath</c>) wins; otherwise the CA issues
+/// one (<see cref="ServerCertificateRenewal"/>) before the server starts listening.</summary>
+public sealed class ServerCertificateSource(IOptions<CertificateOptions> options)
 {
     private X509Certificate2? _current;
     private readonly Lock _gate = new();
+
+    public bool IsConfigured => options.Value.ServerCertificatePath is not null;
 
     public X509Certificate2 Current
     {
@@ -23,53 +28,103 @@ public sealed class ServerCertificateSource(IOptions<CertificateOptions> options
 
             lock (_gate)
             {
-                return _current ??= LoadOrCreate();
+                var settings = options.Value;
+                return _current ??= settings.ServerCertificatePath is { } configured
+                    ? X509CertificateLoader.LoadPkcs12FromFile(configured, settings.ServerCertificatePassword)
+                    : throw new InvalidOperationException("The CA has not issued the server certificate yet.");
             }
         }
     }
 
+    /// <summary>Only the issued certificate is ever replaced; the previous one is left to the handshakes using it.</summary>
     public void Replace(X509Certificate2 certificate) => Volatile.Write(ref _current, certificate);
+}
 
-    private X509Certificate2 LoadOrCreate()
+/// <summary>Issues this replica's server certificate from the CA at start, and a new one when a third of its
+/// lifetime is left or the CA rotated. The key never leaves memory: each replica has its own.</summary>
+public sealed class ServerCertificateRenewal(
+    ServerCertificateSource source,
+    CertificateAuthority ca,
+    IServiceScopeFactory scopes,
+    IOptions<CertificateOptions> options,
+    TimeProvider time,
+    ILogger<ServerCertificateRenewal> logger) : BackgroundService
+{
+    private DateTime _notAfter;
+    private Guid _rootId;
+
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (!source.IsConfigured)
+        {
+            await IssueAsync(cancellationToken);
+        }
+
+        await base.StartAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (source.IsConfigured)
+        {
+            return;
+        }
+
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromMinutes(1), time, stoppingToken);
+                var remaining = _notAfter - time.GetUtcNow().UtcDateTime;
+                if (remaining < options.Value.ServerLifetime / 3 || ca.Active.Id != _rootId)
+                {
+                    await IssueAsync(stoppingToken);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                // The current certificate keeps serving; the next tick tries again.
+                logger.LogError(ex, "Renewing the server certificate failed");
+            }
+        }
+    }
+
+    private async Task IssueAsync(CancellationToken cancellationToken)
     {
         var settings = options.Value;
-        if (settings.ServerCertificatePath is { } configured)
-        {
-            return X509CertificateLoader.LoadPkcs12FromFile(configured, settings.ServerCertificatePassword);
-        }
-
-        // Until the CA has issued one, a self-signed certificate kept in the data directory.
-        var path = dataDirectory.File("server-selfsigned.pfx");
-        if (File.Exists(path))
-        {
-            var existing = X509CertificateLoader.LoadPkcs12FromFile(path, null);
-            if (existing.NotAfter.ToUniversalTime() > time.GetUtcNow().UtcDateTime.AddDays(7))
-            {
-                return existing;
-            }
-        }
-
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=Orchestrator (self-signed)", key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        foreach (var name in settings.ServerHostNames)
+        var request = IssuanceRules.ServerRequest(settings.ServerHostNames,
+            PublicKey.CreateFromSubjectPublicKeyInfo(key.ExportSubjectPublicKeyInfo(), out _));
+        var (signed, rootId) = ca.Sign(request, settings.ServerLifetime);
+        using (signed)
         {
-            if (System.Net.IPAddress.TryParse(name, out var ip))
+            await using (var scope = scopes.CreateAsyncScope())
             {
-                san.AddIpAddress(ip);
+                var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
+                db.IssuedCertificates.Add(new IssuedCertificate
+                {
+                    Serial = signed.SerialNumber,
+                    Kind = CertificateKind.Server,
+                    RootId = rootId,
+                    Thumbprint = IssuanceRules.ThumbprintOf(signed),
+                    NotBefore = signed.NotBefore.ToUniversalTime(),
+                    NotAfter = signed.NotAfter.ToUniversalTime(),
+                    IssuedAt = time.GetUtcNow().UtcDateTime,
+                });
+                await db.SaveChangesAsync(cancellationToken);
             }
-            else
-            {
-                san.AddDnsName(name);
-            }
-        }
 
-        request.CertificateExtensions.Add(san.Build());
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
-        var now = time.GetUtcNow();
-        using var created = request.CreateSelfSigned(now.AddMinutes(-5), now.AddDays(365));
-        var pfx = created.Export(X509ContentType.Pfx);
-        File.WriteAllBytes(path, pfx);
-        return X509CertificateLoader.LoadPkcs12(pfx, null);
+            using var withKey = signed.CopyWithPrivateKey(key);
+            // Through PKCS#12 so the key is usable by the platform TLS stack on every OS.
+            source.Replace(X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null));
+            _notAfter = signed.NotAfter.ToUniversalTime();
+            _rootId = rootId;
+            logger.LogInformation("Server certificate for {HostNames} issued by the CA, valid until {NotAfter:u}",
+                string.Join(", ", settings.ServerHostNames), _notAfter);
+        }
     }
 }

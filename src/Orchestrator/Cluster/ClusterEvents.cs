@@ -28,11 +28,10 @@ public static class ClusterRegistration
         services.AddSingleton<IClusterEvents>(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
             ? sp.GetRequiredService<PostgresClusterEvents>()
             : sp.GetRequiredService<LocalClusterEvents>());
-        // Not AddHostedService: with a factory typed IHostedService it refuses the registration (TryAddEnumerable
-        // cannot tell it from other hosted services) and the host does not start.
+        // AddSingleton, not AddHostedService: the latter refuses a factory typed as IHostedService itself.
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
             ? sp.GetRequiredService<PostgresClusterEvents>()
-            : sp.GetRequiredService<LocalClusterEvents>());
+            : (IHostedService)sp.GetRequiredService<LocalClusterEvents>());
         return services;
     }
 }
@@ -148,12 +147,6 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        // The test host may dispose the container before it stops the host.
-        if (Volatile.Read(ref _disposed) == 1)
-        {
-            return;
-        }
-
         await _stopping.CancelAsync();
         if (_loop is not null)
         {

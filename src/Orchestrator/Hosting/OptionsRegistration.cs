@@ -15,7 +15,16 @@ public static class OptionsRegistration
                 "Orchestrator:Auth:BootstrapAdminKey must be at least 32 characters.")
             .ValidateOnStart();
         services.AddOptions<RateLimitOptions>().BindConfiguration(RateLimitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<KeyProtectionOptions>().BindConfiguration(KeyProtectionOptions.Section).ValidateOnStart();
+        services.AddOptions<KeyProtectionOptions>().BindConfiguration(KeyProtectionOptions.Section)
+            .Validate(o => string.IsNullOrEmpty(o.CertificatePath) || File.Exists(o.CertificatePath),
+                "Orchestrator:KeyProtection:CertificatePath points to a file that does not exist.")
+            .ValidateOnStart();
+        services.AddOptions<ForwardedClientCertificateOptions>().BindConfiguration(ForwardedClientCertificateOptions.Section)
+            .Validate(o => !o.Enabled || !string.IsNullOrWhiteSpace(o.HeaderName),
+                "Orchestrator:ForwardedClientCertificate:HeaderName is required when forwarding is enabled.")
+            .Validate(o => !o.Enabled || (o.KnownProxies.Length > 0 && o.KnownProxies.All(p => System.Net.IPAddress.TryParse(p, out _))),
+                "Orchestrator:ForwardedClientCertificate:KnownProxies must list the proxies' IP addresses when forwarding is enabled.")
+            .ValidateOnStart();
         services.AddOptions<LoggingOptions>().BindConfiguration(LoggingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         services.AddOptions<AgentOptions>().BindConfiguration(AgentOptions.Section).ValidateDataAnnotations()

@@ -139,6 +139,21 @@ public sealed class KeyProtectionOptions
     public string? CertificatePassword { get; set; }
 }
 
+/// <summary>Client certificates forwarded by a TLS-terminating proxy (opt-in, trusted proxies only).</summary>
+public sealed class ForwardedClientCertificateOptions
+{
+    public const string Section = "Orchestrator:ForwardedClientCertificate";
+
+    public bool Enabled { get; set; }
+
+    /// <summary>Header carrying the certificate: URL-encoded PEM (nginx <c>$ssl_client_escaped_cert</c>), PEM,
+    /// base64 DER, or Envoy's <c>x-forwarded-client-cert</c> with a <c>Cert="..."</c> element.</summary>
+    public string HeaderName { get; set; } = "X-Forwarded-Client-Cert";
+
+    /// <summary>Addresses of the proxies whose header is believed; from anyone else the header is ignored.</summary>
+    public string[] KnownProxies { get; set; } = [];
+}
+
 public sealed class LoggingOptions
 {
     public const string Section = "Orchestrator:Logging";

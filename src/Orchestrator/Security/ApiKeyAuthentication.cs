@@ -78,6 +78,9 @@ public static class Policies
     public const string Operator = "operator";
     public const string Admin = "admin";
 
+    /// <summary>Agents (client certificate + bound token); see <see cref="AgentAuthentication.RequireAgent"/>.</summary>
+    public const string Agent = "agent";
+
     public static IServiceCollection AddOrchestratorAuthorization(this IServiceCollection services)
     {
         services.AddAuthorizationBuilder()

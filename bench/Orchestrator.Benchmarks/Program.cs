@@ -1,0 +1,439 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Net.WebSockets;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
+using Orchestrator.Benchmarks;
+
+// Usage: bench/run.sh [--agents N] [--seconds S] [--workers W] [--tasks M] [--scenario all|heartbeat|stream] [--out docs/benchmarks.md]
+var settings = Settings.Parse(args);
+Console.WriteLine($"Orchestrator benchmark: {settings}");
+
+await using var postgres = await PostgresCluster.StartAsync();
+var workDirectory = Directory.CreateTempSubdirectory("orch-bench-").FullName;
+var kek = ServiceProcess.CreateKeyProtectionPfx(workDirectory);
+var report = new Report(settings);
+
+if (settings.Scenario is "all" or "heartbeat")
+{
+    await postgres.CreateDatabaseAsync("bench_heartbeat");
+    await using var service = await ServiceProcess.StartAsync(settings.ServiceDll, postgres.ConnectionString("bench_heartbeat"), kek, Path.Combine(workDirectory, "hb"));
+    var agents = await Fleet.RegisterAsync(service.Address, settings.Agents);
+    Console.WriteLine($"Registered {agents.Count} agents, each with its own certificate");
+
+    // Baseline and heartbeat run alternately twice, so drift in the machine's load hits both alike.
+    var heartbeat = JsonContent.Create(new
+    {
+        status = "healthy",
+        resourceUsage = new { cpu = 12.5, memory = 40.2, disk = 61.0 },
+        capabilities = new[] { "docker", "compose" },
+        runningTasks = 0,
+    });
+    var heartbeatBody = await heartbeat.ReadAsByteArrayAsync();
+    Func<Fleet.Agent, Task<HttpResponseMessage>> identity = a => a.Client.GetAsync($"/api/v1/agents/{a.Id}/identity");
+    Func<Fleet.Agent, Task<HttpResponseMessage>> beat = a => a.Client.PostAsync($"/api/v1/agents/{a.Id}/heartbeat",
+        new ByteArrayContent(heartbeatBody) { Headers = { ContentType = new("application/json") } });
+
+    var baseline = new Load.Result();
+    var heartbeats = new Load.Result();
+    for (var round = 0; round < 2; round++)
+    {
+        baseline.Add(await Load.RunAsync("baseline GET /identity", agents, identity, settings));
+        heartbeats.Add(await Load.RunAsync("POST /heartbeat", agents, beat, settings));
+    }
+
+    report.Heartbeat(baseline, heartbeats);
+    foreach (var agent in agents)
+    {
+        agent.Client.Dispose();
+    }
+}
+
+if (settings.Scenario is "all" or "stream")
+{
+    foreach (var replicas in new[] { 1, 2 })
+    {
+        var database = $"bench_stream_{replicas}";
+        await postgres.CreateDatabaseAsync(database);
+        var services = new List<ServiceProcess>();
+        try
+        {
+            for (var i = 0; i < replicas; i++)
+            {
+                services.Add(await ServiceProcess.StartAsync(settings.ServiceDll, postgres.ConnectionString(database), kek, Path.Combine(workDirectory, $"s{replicas}-{i}")));
+            }
+
+            var result = await Streams.RunAsync(services, settings);
+            report.Stream(replicas, result);
+        }
+        finally
+        {
+            foreach (var service in services)
+            {
+                await service.DisposeAsync();
+            }
+        }
+    }
+}
+
+Directory.Delete(workDirectory, recursive: true);
+var markdown = report.ToMarkdown();
+Console.WriteLine();
+Console.WriteLine(markdown);
+if (settings.Output is not null)
+{
+    await File.WriteAllTextAsync(settings.Output, markdown);
+    Console.WriteLine($"Written to {settings.Output}");
+}
+
+namespace Orchestrator.Benchmarks
+{
+    public sealed record Settings(string ServiceDll, int Agents, int Seconds, int Warmup, int Workers, int Tasks, string Scenario, string? Output)
+    {
+        public static Settings Parse(string[] args)
+        {
+            string Value(string name, string fallback)
+            {
+                var i = Array.IndexOf(args, name);
+                return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+            }
+
+            return new Settings(
+                Value("--service", "bench/out/service/Orchestrator.dll"),
+                int.Parse(Value("--agents", "1000"), CultureInfo.InvariantCulture),
+                int.Parse(Value("--seconds", "15"), CultureInfo.InvariantCulture),
+                int.Parse(Value("--warmup", "3"), CultureInfo.InvariantCulture),
+                int.Parse(Value("--workers", "64"), CultureInfo.InvariantCulture),
+                int.Parse(Value("--tasks", "1000"), CultureInfo.InvariantCulture),
+                Value("--scenario", "all"),
+                Value("--out", "docs/benchmarks.md") is "-" ? null : Value("--out", "docs/benchmarks.md"));
+        }
+
+        public override string ToString() =>
+            $"{Agents} agents, {Workers} concurrent requests, {Seconds} s per run after {Warmup} s warm-up, {Tasks} tasks for stream latency";
+    }
+
+    public static class Fleet
+    {
+        public sealed record Agent(Guid Id, X509Certificate2 Certificate, string Token, HttpClient Client);
+
+        public static async Task<List<Agent>> RegisterAsync(Uri address, int count)
+        {
+            using var admin = Agents.NewClient(address, null, null, ServiceProcess.AdminKey);
+            var tokenAnswer = await admin.PostAsJsonAsync("/api/v1/registration-tokens", new { maxUses = count, description = "benchmark" });
+            tokenAnswer.EnsureSuccessStatusCode();
+            var token = (await tokenAnswer.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("token").GetString()!;
+            var agents = new ConcurrentBag<Agent>();
+            using var anonymous = Agents.NewClient(address, null, null);
+            anonymous.DefaultRequestHeaders.Add("X-Agent-Token", token);
+            await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, ct) =>
+            {
+                var answer = await anonymous.PostAsJsonAsync("/api/v1/agents/register", new
+                {
+                    name = $"bench-{i:D5}-{Guid.NewGuid():N}"[..24],
+                    version = "1.0.0",
+                    capabilities = new[] { "docker", "compose" },
+                    labels = new Dictionary<string, string> { ["bench"] = "true" },
+                }, ct);
+                if (!answer.IsSuccessStatusCode)
+                {
+                    throw new InvalidOperationException($"registration failed: {(int)answer.StatusCode} {await answer.Content.ReadAsStringAsync(ct)}");
+                }
+
+                var body = await answer.Content.ReadFromJsonAsync<JsonElement>(ct);
+                var certificate = body.GetProperty("certificate");
+                using var pem = X509Certificate2.CreateFromPem(certificate.GetProperty("cert").GetString(), certificate.GetProperty("key").GetString());
+                var withKey = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+                var bearer = body.GetProperty("token").GetString()!;
+                agents.Add(new Agent(body.GetProperty("agentId").GetGuid(), withKey, bearer, Agents.NewClient(address, withKey, bearer)));
+            });
+            return [.. agents];
+        }
+    }
+
+    public static class Load
+    {
+        public sealed class Result
+        {
+            public long Requests { get; private set; }
+            public long Errors { get; private set; }
+            public double Seconds { get; private set; }
+            public List<double> LatenciesMs { get; } = [];
+
+            public double PerSecond => Requests / Seconds;
+
+            public void Add(Result other)
+            {
+                Requests += other.Requests;
+                Errors += other.Errors;
+                Seconds += other.Seconds;
+                LatenciesMs.AddRange(other.LatenciesMs);
+            }
+
+            public void Record(long requests, long errors, double seconds, IEnumerable<double> latencies)
+            {
+                Requests = requests;
+                Errors = errors;
+                Seconds = seconds;
+                LatenciesMs.AddRange(latencies);
+            }
+
+            public double Percentile(double p) => Stats.Percentile(LatenciesMs, p);
+        }
+
+        /// <summary>Closed loop: W workers each send the next agent's request as soon as the last one answered. Every
+        /// agent uses its own connection and certificate.</summary>
+        public static async Task<Result> RunAsync(string name, List<Fleet.Agent> agents, Func<Fleet.Agent, Task<HttpResponseMessage>> send, Settings settings)
+        {
+            var next = -1;
+            var measuring = false;
+            var stop = false;
+            long requests = 0, errors = 0;
+            var latencies = new ConcurrentBag<List<double>>();
+
+            async Task Worker()
+            {
+                var mine = new List<double>();
+                latencies.Add(mine);
+                while (!Volatile.Read(ref stop))
+                {
+                    var agent = agents[(int)((uint)Interlocked.Increment(ref next) % (uint)agents.Count)];
+                    var started = Stopwatch.GetTimestamp();
+                    using var response = await send(agent);
+                    await response.Content.ReadAsByteArrayAsync();
+                    var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                    if (!Volatile.Read(ref measuring))
+                    {
+                        continue;
+                    }
+
+                    if (response.IsSuccessStatusCode)
+                    {
+                        Interlocked.Increment(ref requests);
+                        mine.Add(elapsed);
+                    }
+                    else
+                    {
+                        Interlocked.Increment(ref errors);
+                        if (errors < 3)
+                        {
+                            Console.Error.WriteLine($"  {name}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+                        }
+                    }
+                }
+            }
+
+            var workers = Enumerable.Range(0, settings.Workers).Select(_ => Task.Run(Worker)).ToArray();
+            await Task.Delay(TimeSpan.FromSeconds(settings.Warmup));
+            var clock = Stopwatch.StartNew();
+            Volatile.Write(ref measuring, true);
+            await Task.Delay(TimeSpan.FromSeconds(settings.Seconds));
+            Volatile.Write(ref measuring, false);
+            var seconds = clock.Elapsed.TotalSeconds;
+            Volatile.Write(ref stop, true);
+            await Task.WhenAll(workers);
+
+            var result = new Result();
+            result.Record(requests, errors, seconds, latencies.SelectMany(l => l));
+            Console.WriteLine($"  {name}: {result.PerSecond:F0}/s, p50 {result.Percentile(50):F2} ms, p99 {result.Percentile(99):F2} ms, {errors} errors");
+            return result;
+        }
+    }
+
+    public static class Streams
+    {
+        public sealed record Result(int Agents, int Replicas, int Tasks, int Received, List<double> LatenciesMs, double MemoryBeforeMiB, double MemoryWithStreamsMiB);
+
+        /// <summary>Every agent holds a task stream (spread over the replicas); tasks are created one after another
+        /// through the replicas in turn, and each is timed from the creating POST's answer to its task_assigned.</summary>
+        public static async Task<Result> RunAsync(List<ServiceProcess> services, Settings settings)
+        {
+            var agents = await Fleet.RegisterAsync(services[0].Address, settings.Agents);
+            var memoryBefore = services.Sum(s => Processes.ResidentMiB(s.Pid));
+            var received = new ConcurrentDictionary<Guid, long>();
+            using var stopping = new CancellationTokenSource();
+            var sockets = new List<ClientWebSocket>();
+            var readers = new List<Task>();
+            for (var i = 0; i < agents.Count; i++)
+            {
+                var agent = agents[i];
+                var service = services[i % services.Count];
+                var socket = new ClientWebSocket();
+                socket.Options.ClientCertificates = [agent.Certificate];
+                socket.Options.RemoteCertificateValidationCallback = (_, _, _, _) => true;
+                socket.Options.SetRequestHeader("Authorization", $"Bearer {agent.Token}");
+                var uri = new Uri($"wss://{service.Address.Authority}/api/v1/agents/{agent.Id}/task-stream");
+                await socket.ConnectAsync(uri, stopping.Token);
+                sockets.Add(socket);
+                readers.Add(Task.Run(() => ReadAsync(socket, received, stopping.Token)));
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            var memoryWithStreams = services.Sum(s => Processes.ResidentMiB(s.Pid));
+            Console.WriteLine($"  {agents.Count} streams open on {services.Count} replica(s): {memoryWithStreams:F0} MiB resident (was {memoryBefore:F0} MiB)");
+
+            var operators = services.Select(s => Agents.NewClient(s.Address, null, null, ServiceProcess.AdminKey)).ToList();
+            var answered = new ConcurrentDictionary<Guid, long>();
+            var nextTask = -1;
+            await Parallel.ForEachAsync(Enumerable.Range(0, 4), async (_, ct) =>
+            {
+                int n;
+                while ((n = Interlocked.Increment(ref nextTask)) < settings.Tasks)
+                {
+                    var agent = agents[n % agents.Count];
+                    var response = await operators[n % operators.Count].PostAsJsonAsync("/api/v1/tasks",
+                        new { taskType = "bench.noop", agentId = agent.Id, timeout = 3600, payload = new { n } }, ct);
+                    var stamp = Stopwatch.GetTimestamp();
+                    if (!response.IsSuccessStatusCode)
+                    {
+                        Console.Error.WriteLine($"  task create: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}");
+                        continue;
+                    }
+
+                    var id = (await response.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("taskId").GetGuid();
+                    answered[id] = stamp;
+                    await Task.Delay(5, ct);
+                }
+            });
+
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            await stopping.CancelAsync();
+            foreach (var socket in sockets)
+            {
+                socket.Abort();
+                socket.Dispose();
+            }
+
+            await Task.WhenAll(readers.Select(r => r.ContinueWith(_ => { }, TaskScheduler.Default)));
+            foreach (var client in operators.Concat(agents.Select(a => a.Client)))
+            {
+                client.Dispose();
+            }
+
+            var latencies = answered
+                .Where(a => received.ContainsKey(a.Key))
+                .Select(a => Math.Max(0, Stopwatch.GetElapsedTime(a.Value, received[a.Key]).TotalMilliseconds))
+                .ToList();
+            var result = new Result(agents.Count, services.Count, answered.Count, latencies.Count, latencies, memoryBefore, memoryWithStreams);
+            Console.WriteLine($"  stream push, {services.Count} replica(s): {latencies.Count}/{answered.Count} received, p50 {Stats.Percentile(latencies, 50):F2} ms, p99 {Stats.Percentile(latencies, 99):F2} ms");
+            return result;
+        }
+
+        private static async Task ReadAsync(ClientWebSocket socket, ConcurrentDictionary<Guid, long> received, CancellationToken stopping)
+        {
+            var buffer = new byte[64 * 1024];
+            while (!stopping.IsCancellationRequested && socket.State == WebSocketState.Open)
+            {
+                var message = new MemoryStream();
+                WebSocketReceiveResult part;
+                do
+                {
+                    part = await socket.ReceiveAsync(buffer, stopping);
+                    message.Write(buffer, 0, part.Count);
+                }
+                while (!part.EndOfMessage);
+
+                if (part.MessageType == WebSocketMessageType.Close)
+                {
+                    return;
+                }
+
+                var stamp = Stopwatch.GetTimestamp();
+                using var json = JsonDocument.Parse(message.ToArray());
+                if (json.RootElement.GetProperty("type").GetString() == "task_assigned")
+                {
+                    received.TryAdd(json.RootElement.GetProperty("task").GetProperty("taskId").GetGuid(), stamp);
+                }
+            }
+        }
+    }
+
+    public static class Stats
+    {
+        public static double Percentile(List<double> values, double p)
+        {
+            if (values.Count == 0)
+            {
+                return double.NaN;
+            }
+
+            var sorted = values.Order().ToList();
+            var rank = (int)Math.Ceiling(p / 100 * sorted.Count) - 1;
+            return sorted[Math.Clamp(rank, 0, sorted.Count - 1)];
+        }
+    }
+
+    public sealed class Report(Settings settings)
+    {
+        private readonly StringBuilder _heartbeat = new();
+        private readonly StringBuilder _stream = new();
+
+        public void Heartbeat(Load.Result baseline, Load.Result heartbeats)
+        {
+            var ratio = heartbeats.PerSecond / baseline.PerSecond;
+            _heartbeat.AppendLine("| Endpoint | Requests/s | p50 ms | p99 ms | Errors |");
+            _heartbeat.AppendLine("|---|---:|---:|---:|---:|");
+            _heartbeat.AppendLine(Row("Baseline: `GET /api/v1/agents/{id}/identity` (authenticated no-op)", baseline));
+            _heartbeat.AppendLine(Row("`POST /api/v1/agents/{id}/heartbeat`", heartbeats));
+            _heartbeat.AppendLine();
+            _heartbeat.AppendLine(CultureInfo.InvariantCulture, $"**Heartbeat throughput / baseline: {ratio:P0}** (aim: at least 70%).");
+        }
+
+        public void Stream(int replicas, Streams.Result result)
+        {
+            if (_stream.Length == 0)
+            {
+                _stream.AppendLine("| Replicas | Streams | Tasks received | p50 ms | p99 ms | Service memory before streams | with streams |");
+                _stream.AppendLine("|---:|---:|---:|---:|---:|---:|---:|");
+            }
+
+            _stream.AppendLine(CultureInfo.InvariantCulture,
+                $"| {replicas} | {result.Agents} | {result.Received}/{result.Tasks} | {Stats.Percentile(result.LatenciesMs, 50):F2} | {Stats.Percentile(result.LatenciesMs, 99):F2} | {result.MemoryBeforeMiB:F0} MiB | {result.MemoryWithStreamsMiB:F0} MiB |");
+        }
+
+        private static string Row(string name, Load.Result r) => string.Create(CultureInfo.InvariantCulture,
+            $"| {name} | {r.PerSecond:F0} | {r.Percentile(50):F2} | {r.Percentile(99):F2} | {r.Errors} |");
+
+        public string ToMarkdown()
+        {
+            var cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':')[1].Trim() ?? "unknown";
+            var text = new StringBuilder();
+            text.AppendLine("# Benchmarks");
+            text.AppendLine();
+            text.AppendLine("Produced by `bash bench/run.sh` (see `bench/README.md`); every figure below comes from one run, and each ratio compares");
+            text.AppendLine("two measurements taken in that same run on the same machine.");
+            text.AppendLine();
+            text.AppendLine(CultureInfo.InvariantCulture, $"- Date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
+            text.AppendLine(CultureInfo.InvariantCulture, $"- Machine: {Environment.ProcessorCount} cores ({cpu}), {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024 * 1024 * 1024.0):F0} GiB; .NET {Environment.Version}; PostgreSQL with fsync on, on the same machine");
+            text.AppendLine(CultureInfo.InvariantCulture, $"- Settings: {settings}");
+            text.AppendLine("- The load generator runs on the same cores as the service and the database, so absolute numbers are a floor; the ratios are the point.");
+            text.AppendLine();
+            if (_heartbeat.Length > 0)
+            {
+                text.AppendLine("## Heartbeats over mutual TLS (PostgreSQL, one replica)");
+                text.AppendLine();
+                text.AppendLine("Each agent has its own certificate and connection. The baseline and the heartbeat runs alternate (twice each)");
+                text.AppendLine("and their figures are summed.");
+                text.AppendLine();
+                text.Append(_heartbeat);
+                text.AppendLine();
+            }
+
+            if (_stream.Length > 0)
+            {
+                text.AppendLine("## Task stream push latency (PostgreSQL)");
+                text.AppendLine();
+                text.AppendLine("Every agent holds a WebSocket task stream, spread over the replicas. Tasks are created one after another through");
+                text.AppendLine("the replicas in turn; latency runs from the `POST /api/v1/tasks` answer to the agent receiving `task_assigned`.");
+                text.AppendLine("With two replicas half of the pushes cross replicas through PostgreSQL LISTEN/NOTIFY. Aim: p99 under 50 ms on one replica.");
+                text.AppendLine();
+                text.Append(_stream);
+            }
+
+            return text.ToString();
+        }
+    }
+}

@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using System.Net.Security;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Orchestrator.Benchmarks;
+
+/// <summary>One replica of the published service, started as its own process on PostgreSQL.</summary>
+public sealed class ServiceProcess : IAsyncDisposable
+{
+    public const string AdminKey = "ork_benchmark-admin-key-0123456789abcdefghijklmnop";
+
+    private readonly Process _process;
+
+    private ServiceProcess(Process process, Uri address)
+    {
+        _process = process;
+        Address = address;
+    }
+
+    public Uri Address { get; }
+    public int Pid => _process.Id;
+
+    public static async Task<ServiceProcess> StartAsync(string serviceDll, string connectionString, string keyProtectionPfx, string dataDirectory)
+    {
+        var port = Processes.FreePort();
+        var start = new ProcessStartInfo("dotnet", $"\"{serviceDll}\"")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Path.GetTempPath(),
+        };
+        start.Environment["ASPNETCORE_URLS"] = $"https://127.0.0.1:{port}";
+        start.Environment["Orchestrator__Database__Provider"] = "Postgres";
+        start.Environment["ConnectionStrings__Orchestrator"] = connectionString;
+        start.Environment["Orchestrator__DataDirectory"] = dataDirectory;
+        start.Environment["Orchestrator__Auth__BootstrapAdminKey"] = AdminKey;
+        start.Environment["Orchestrator__KeyProtection__CertificatePath"] = keyProtectionPfx;
+        start.Environment["Orchestrator__RateLimits__RegistrationsPerMinute"] = "1000000";
+        // Request logging at Information would measure the console, not the service.
+        start.Environment["Serilog__MinimumLevel__Default"] = "Warning";
+        start.Environment["DOTNET_gcServer"] = "1";
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null && e.Data.Contains("ERR", StringComparison.Ordinal)) Console.Error.WriteLine($"  [service] {e.Data}"); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"  [service] {e.Data}"); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        var service = new ServiceProcess(process, new Uri($"https://127.0.0.1:{port}"));
+        using var probe = Agents.NewClient(service.Address, null, null);
+        for (var attempt = 0; attempt < 120; attempt++)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"the service exited with {process.ExitCode} while starting");
+            }
+
+            try
+            {
+                if ((await probe.GetAsync("/health/ready")).IsSuccessStatusCode)
+                {
+                    return service;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(500);
+        }
+
+        throw new TimeoutException("the service did not become ready in 60 s");
+    }
+
+    /// <summary>The key-encryption certificate replicas must share.</summary>
+    public static string CreateKeyProtectionPfx(string directory)
+    {
+        using var rsa = RSA.Create(2048);
+        var request = new CertificateRequest("CN=orchestrator-benchmark-kek", rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
+        var path = Path.Combine(directory, "kek.pfx");
+        File.WriteAllBytes(path, certificate.Export(X509ContentType.Pfx));
+        return path;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+}
+
+public static class Agents
+{
+    public static HttpClient NewClient(Uri address, X509Certificate2? certificate, string? bearer, string? apiKey = null)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, _, _, _) => true,
+                ClientCertificates = certificate is null ? null : [certificate],
+                LocalCertificateSelectionCallback = certificate is null ? null : (_, _, _, _, _) => certificate,
+            },
+            MaxConnectionsPerServer = 1,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(10),
+        };
+        var client = new HttpClient(handler) { BaseAddress = address, Timeout = TimeSpan.FromSeconds(60) };
+        if (bearer is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new("Bearer", bearer);
+        }
+
+        if (apiKey is not null)
+        {
+            client.DefaultRequestHeaders.Add("X-Api-Key", apiKey);
+        }
+
+        return client;
+    }
+}

@@ -1,0 +1,155 @@
+using System.Globalization;
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Orchestrator.Audit;
+using Orchestrator.Data;
+using Orchestrator.Hosting;
+using Orchestrator.Http;
+using Orchestrator.Security;
+
+namespace Orchestrator.Certificates;
+
+/// <summary>A certificate and the token bound to it. <see cref="PrivateKeyPem"/> is set only when the service made
+/// the key (no CSR); it is never stored or logged.</summary>
+public sealed record IssuedCredentials(
+    Guid AgentId,
+    string CertificatePem,
+    string? PrivateKeyPem,
+    string CaPem,
+    string Serial,
+    DateTime ExpiresAt,
+    string Token);
+
+/// <summary>The agent-facing part of the CA: issue (registration), renew (heartbeat or on demand), revoke (delete).
+/// Every issued certificate is recorded, audited and known to <see cref="RevocationList"/> at once.</summary>
+public sealed class AgentCredentials(
+    OrchestratorDbContext db,
+    CertificateAuthority ca,
+    AgentTokens tokens,
+    RevocationList revocations,
+    AuditLog audit,
+    IOptions<CertificateOptions> options,
+    TimeProvider time)
+{
+    /// <summary>Adds an error on <paramref name="field"/> when the CSR is not one the CA accepts; null passes.</summary>
+    public static Validation ValidateCsr(Validation errors, string? csrPem, string field = "csr")
+    {
+        if (csrPem is null)
+        {
+            return errors;
+        }
+
+        if (csrPem.Length > 16 * 1024)
+        {
+            return errors.Add(field, $"'{field}' must be at most 16384 characters.");
+        }
+
+        return IssuanceRules.TryReadCsr(csrPem, out _, out var error) ? errors : errors.Add(field, error.Replace("'csr'", $"'{field}'", StringComparison.Ordinal));
+    }
+
+    /// <summary>New credentials for an agent: certifies the CSR's key, or a new P-256 key made here. Saves the
+    /// certificate row (and anything else pending on the context) in one SaveChanges, inside the caller's
+    /// transaction when there is one. Throws <see cref="ArgumentException"/> for a CSR that <see cref="ValidateCsr"/> refuses.</summary>
+    public async Task<IssuedCredentials> IssueAsync(Guid agentId, string? csrPem, CancellationToken cancellationToken)
+    {
+        if (csrPem is null)
+        {
+            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var request = IssuanceRules.AgentRequest(agentId, PublicKeyOf(key));
+            return await IssueAsync(agentId, request, key.ExportPkcs8PrivateKeyPem(), "issued", cancellationToken);
+        }
+
+        return await IssueAsync(agentId, IssuanceRules.AgentRequest(agentId, ReadCsr(csrPem)), null, "issued", cancellationToken);
+    }
+
+    /// <summary>Renewal for an authenticated agent: certifies the same public key as the certificate it presented,
+    /// or the CSR's key. The previous certificate stays valid until its own expiry.</summary>
+    public async Task<IssuedCredentials> RenewAsync(ClaimsPrincipal agent, string? csrPem, CancellationToken cancellationToken)
+    {
+        var agentId = agent.AgentId();
+        var publicKey = csrPem is null
+            ? PublicKey.CreateFromSubjectPublicKeyInfo(Convert.FromBase64String(agent.FindFirstValue(AgentClaims.PublicKey)!), out _)
+            : ReadCsr(csrPem);
+        return await IssueAsync(agentId, IssuanceRules.AgentRequest(agentId, publicKey), null, "renewed", cancellationToken);
+    }
+
+    /// <summary>True when the certificate the agent presented is within <c>Orchestrator:Certificates:RenewBefore</c> of its end.</summary>
+    public bool IsRenewalDue(ClaimsPrincipal agent)
+    {
+        var notAfter = DateTime.Parse(agent.FindFirstValue(AgentClaims.CertificateNotAfter)!, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
+        return notAfter - time.GetUtcNow().UtcDateTime <= options.Value.RenewBefore;
+    }
+
+    /// <summary>Revokes every certificate of the agent (effective on every replica on its next request) and records
+    /// it. Works from the certificate rows, so it does not need the agent row; call it before deleting the agent.</summary>
+    public async Task RevokeAllAsync(Guid agentId, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        var owned = db.Database.CurrentTransaction is null;
+        await using var transaction = owned ? await db.Database.BeginTransactionAsync(cancellationToken) : null;
+        await db.IssuedCertificates
+            .Where(c => c.AgentId == agentId && c.RevokedAt == null)
+            .ExecuteUpdateAsync(s => s.SetProperty(c => c.RevokedAt, now), cancellationToken);
+        var serials = await db.IssuedCertificates.AsNoTracking()
+            .Where(c => c.AgentId == agentId && c.RevokedAt == now)
+            .Select(c => c.Serial).ToArrayAsync(cancellationToken);
+        if (serials.Length > 0)
+        {
+            audit.Record("system", "certificate.revoked", "agent", agentId.ToString(), new { serials });
+            await db.SaveChangesAsync(cancellationToken);
+        }
+
+        if (transaction is not null)
+        {
+            await transaction.CommitAsync(cancellationToken);
+        }
+
+        await revocations.PublishRevokedAsync(agentId, serials, cancellationToken);
+    }
+
+    private async Task<IssuedCredentials> IssueAsync(Guid agentId, CertificateRequest request, string? keyPem, string verb, CancellationToken cancellationToken)
+    {
+        var lifetime = options.Value.Lifetime;
+        var (certificate, rootId) = ca.Sign(request, lifetime);
+        using (certificate)
+        {
+            var serial = certificate.SerialNumber;
+            var thumbprint = IssuanceRules.ThumbprintOf(certificate);
+            var notBefore = certificate.NotBefore.ToUniversalTime();
+            var notAfter = certificate.NotAfter.ToUniversalTime();
+            db.IssuedCertificates.Add(new IssuedCertificate
+            {
+                Serial = serial,
+                AgentId = agentId,
+                Kind = CertificateKind.Agent,
+                RootId = rootId,
+                Thumbprint = thumbprint,
+                NotBefore = notBefore,
+                NotAfter = notAfter,
+                IssuedAt = time.GetUtcNow().UtcDateTime,
+            });
+            audit.Record($"agent:{agentId}", $"certificate.{verb}", "agent", agentId.ToString(),
+                new { serial, notAfter, clientKey = keyPem is null });
+            await db.SaveChangesAsync(cancellationToken);
+            revocations.Issued(serial, agentId, notAfter);
+
+            return new IssuedCredentials(
+                agentId,
+                certificate.ExportCertificatePem(),
+                keyPem,
+                await ca.TrustBundlePemAsync(cancellationToken),
+                serial,
+                notAfter,
+                tokens.Issue(agentId, thumbprint, notBefore, notAfter));
+        }
+    }
+
+    private static PublicKey ReadCsr(string csrPem) =>
+        IssuanceRules.TryReadCsr(csrPem, out var key, out var error) ? key! : throw new ArgumentException(error, nameof(csrPem));
+
+    private static PublicKey PublicKeyOf(ECDsa key) =>
+        PublicKey.CreateFromSubjectPublicKeyInfo(key.ExportSubjectPublicKeyInfo(), out _);
+}

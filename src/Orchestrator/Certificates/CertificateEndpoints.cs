@@ -1,0 +1,112 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Orchestrator.Audit;
+using Orchestrator.Data;
+using Orchestrator.Http;
+using Orchestrator.Security;
+
+namespace Orchestrator.Certificates;
+
+public static class CertificateEndpoints
+{
+    public sealed record RotatedResponse(Guid RootId, string Certificate, DateTime NotAfter, Guid[] RetiredRootIds);
+
+    public sealed record RenewRequest(string? Csr);
+
+    /// <summary>The renewal answer (also the heartbeat's <c>certificateRenewal</c>): <c>key</c> is null, since
+    /// renewal certifies the agent's current key, or the key of the CSR it sent.</summary>
+    public sealed record RenewalResponse(string Cert, string? Key, string Ca, DateTime ExpiresAt, string Token)
+    {
+        public static RenewalResponse From(IssuedCredentials issued) =>
+            new(issued.CertificatePem, issued.PrivateKeyPem, issued.CaPem, issued.ExpiresAt, issued.Token);
+    }
+
+    public sealed record IdentityResponse(Guid AgentId, string CertificateSerial, DateTime CertificateExpiresAt);
+
+    public static IServiceCollection AddCertificateAuthority(this IServiceCollection services)
+    {
+        // Order matters: hosted services start in registration order, after the database migrator.
+        services.AddSingleton<CertificateAuthority>();
+        services.AddHostedService(sp => sp.GetRequiredService<CertificateAuthority>());
+        services.AddSingleton<AgentTokens>();
+        services.AddHostedService(sp => sp.GetRequiredService<AgentTokens>());
+        services.AddSingleton<RevocationList>();
+        services.AddHostedService(sp => sp.GetRequiredService<RevocationList>());
+        services.AddSingleton<ServerCertificateRenewal>();
+        services.AddHostedService(sp => sp.GetRequiredService<ServerCertificateRenewal>());
+        services.AddScoped<AgentCredentials>();
+        return services;
+    }
+
+    public static RouteGroupBuilder MapCertificateAuthority(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/ca").WithTags("Certificate authority");
+        group.MapGet("/", TrustBundle)
+            .AllowAnonymous()
+            .WithSummary("The CA trust bundle (PEM)")
+            .WithDescription("Every root currently trusted: the active one and, after a rotation, older ones while certificates they signed are still valid. Pin it before registering.")
+            .Produces<string>(StatusCodes.Status200OK, "application/x-pem-file");
+        group.MapPost("/rotate", Rotate)
+            .RequireAuthorization(Policies.Admin)
+            .WithSummary("Rotate the CA root")
+            .WithDescription("A new root signs from now on. The old root stays in the bundle and trusted until the last certificate it signed has expired, so agents keep working and move to the new root at their next renewal.")
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden);
+        return group;
+    }
+
+    /// <summary>Agent routes about the caller's own credentials.</summary>
+    public static RouteGroupBuilder MapAgentCredentials(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/agents/{id}").WithTags("Agent credentials").RequireAgent();
+        group.MapGet("/identity", Identity)
+            .WithSummary("Who the agent's credentials say it is")
+            .WithDescription("Does nothing but authenticate: agents use it to check their certificate and token.");
+        group.MapPost("/certificate/renew", Renew)
+            .WithSummary("Renew the agent's certificate and token")
+            .WithDescription("Certifies the same key as the presented certificate, or the key of `csr` (PEM PKCS#10) when sent. The previous certificate keeps working until its own expiry.")
+            .ProducesValidationProblem();
+        return group;
+    }
+
+    private static async Task<ContentHttpResult> TrustBundle(CertificateAuthority ca, CancellationToken cancellationToken) =>
+        TypedResults.Text(await ca.TrustBundlePemAsync(cancellationToken), "application/x-pem-file");
+
+    private static async Task<Ok<RotatedResponse>> Rotate(
+        HttpContext context, OrchestratorDbContext db, CertificateAuthority ca, AuditLog audit, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        var root = ca.NewRoot(db);
+        await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
+        {
+            await ClusterLocks.TakeAsync(db, "ca.root", cancellationToken);
+            var retired = await db.CaRoots.Where(r => r.RetiredAt == null && r.Id != root.Id).ToListAsync(cancellationToken);
+            foreach (var old in retired)
+            {
+                old.RetiredAt = now;
+            }
+
+            audit.Record(context.User, "ca.rotated", "ca", root.Id.ToString(), new { notAfter = root.NotAfter, retired = retired.Select(r => r.Id) });
+            await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            await ca.AnnounceChangeAsync(cancellationToken);
+            return TypedResults.Ok(new RotatedResponse(root.Id, root.CertificatePem, root.NotAfter, [.. retired.Select(r => r.Id)]));
+        }
+    }
+
+    private static Ok<IdentityResponse> Identity(HttpContext context) =>
+        TypedResults.Ok(new IdentityResponse(context.User.AgentId(), context.User.CertificateSerialOf(), context.User.CertificateExpiresAt()));
+
+    private static async Task<Results<Ok<RenewalResponse>, ValidationProblem>> Renew(
+        RenewRequest? request, HttpContext context, AgentCredentials credentials, CancellationToken cancellationToken)
+    {
+        var errors = AgentCredentials.ValidateCsr(new Validation(), request?.Csr);
+        if (!errors.IsValid)
+        {
+            return errors.ToProblem();
+        }
+
+        var issued = await credentials.RenewAsync(context.User, request?.Csr, cancellationToken);
+        return TypedResults.Ok(RenewalResponse.From(issued));
+    }
+}

@@ -1,0 +1,183 @@
+using System.Globalization;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Orchestrator.Agents;
+using Orchestrator.Audit;
+using Orchestrator.Certificates;
+using Orchestrator.Data;
+using Orchestrator.Hosting;
+using Orchestrator.Http;
+
+namespace Orchestrator.Registration;
+
+public static class RegisterEndpoint
+{
+    public const string TokenHeader = "X-Agent-Token";
+    public const string RateLimitPolicy = "registration";
+
+    public sealed record RegisterRequest(
+        string? Name, string? Version, List<string?>? Capabilities, Dictionary<string, string?>? Labels, string? Csr);
+
+    public sealed record AgentConfig(int HeartbeatInterval, int TaskPollInterval, string LogLevel);
+
+    public sealed record CertificateBundle(string Cert, string? Key, string Ca, DateTime ExpiresAt);
+
+    public sealed record RegisterResponse(Guid AgentId, string Token, AgentConfig Config, CertificateBundle Certificate);
+
+    public static IServiceCollection AddRegistration(this IServiceCollection services)
+    {
+        services.AddRateLimiter(limiter =>
+        {
+            limiter.AddPolicy(RateLimitPolicy, context =>
+            {
+                var perMinute = context.RequestServices.GetRequiredService<IOptions<RateLimitOptions>>().Value.RegistrationsPerMinute;
+                return RateLimitPartition.GetFixedWindowLimiter(context.Connection.RemoteIpAddress?.ToString() ?? "unknown", _ => new FixedWindowRateLimiterOptions
+                {
+                    PermitLimit = perMinute,
+                    Window = TimeSpan.FromMinutes(1),
+                    QueueLimit = 0,
+                });
+            });
+            limiter.OnRejected = async (rejected, cancellationToken) =>
+            {
+                var http = rejected.HttpContext;
+                http.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+                if (rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
+                {
+                    http.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                }
+
+                await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+                {
+                    HttpContext = http,
+                    ProblemDetails = new ProblemDetails
+                    {
+                        Status = StatusCodes.Status429TooManyRequests,
+                        Title = "Too many requests",
+                        Detail = "Too many registrations from this address; try again later (Orchestrator:RateLimits:RegistrationsPerMinute).",
+                    },
+                });
+            };
+        });
+        return services;
+    }
+
+    public static RouteHandlerBuilder MapRegister(this IEndpointRouteBuilder routes) =>
+        routes.MapPost("/api/v1/agents/register", Register)
+            .WithTags("Registration")
+            .AllowAnonymous()
+            .RequireRateLimiting(RateLimitPolicy)
+            .WithSummary("Register an agent with a registration token")
+            .WithDescription("Header `X-Agent-Token`. Answers the agent id, its config, a client certificate (the key too, unless `csr` was sent: then the certificate certifies the CSR's key and `key` is null), the CA bundle and a token bound to the certificate. A name already registered is 409, unless its agent is offline with only expired certificates (re-enrolment under the same id).")
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
+
+    private static async Task<Results<Created<RegisterResponse>, ValidationProblem, ProblemHttpResult>> Register(
+        RegisterRequest request,
+        [FromHeader(Name = TokenHeader)] string? registrationToken,
+        OrchestratorDbContext db,
+        AgentCredentials credentials,
+        AuditLog audit,
+        IOptions<AgentOptions> agentOptions,
+        TimeProvider time,
+        ILoggerFactory loggers,
+        CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(registrationToken))
+        {
+            return Problems.Unauthorized($"A registration token is required in the {TokenHeader} header.");
+        }
+
+        var errors = new Validation()
+            .ValidateName(request.Name)
+            .ValidateVersion(request.Version)
+            .ValidateCapabilities(request.Capabilities)
+            .ValidateLabels(request.Labels);
+        AgentCredentials.ValidateCsr(errors, request.Csr);
+        if (!errors.IsValid)
+        {
+            return errors.ToProblem();
+        }
+
+        var name = request.Name!.Trim();
+        var now = time.GetUtcNow().UtcDateTime;
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var token = await RegistrationTokens.TryConsumeAsync(db, registrationToken, now, cancellationToken);
+        if (token is null)
+        {
+            return Problems.Unauthorized("The registration token is unknown, expired, revoked or used up.");
+        }
+
+        var labels = RegistrationTokens.LabelsOf(token) ?? [];
+        foreach (var (key, value) in request.Labels ?? [])
+        {
+            labels[key] = value!;
+        }
+
+        var capabilities = (request.Capabilities ?? []).Select(c => c!).ToList();
+        var agent = await db.Agents.FirstOrDefaultAsync(a => a.Name == name, cancellationToken);
+        var reenrolled = false;
+        if (agent is not null)
+        {
+            var live = await db.IssuedCertificates.AnyAsync(c => c.AgentId == agent.Id && c.NotAfter > now && c.RevokedAt == null, cancellationToken);
+            if (agent.Status != AgentStatus.Offline || live)
+            {
+                return Problems.Conflict($"An agent named '{name}' is already registered.");
+            }
+
+            // Away longer than its certificates live: the same agent comes back under the same id.
+            await db.AgentLabels.Where(l => l.AgentId == agent.Id).ExecuteDeleteAsync(cancellationToken);
+            await db.AgentCapabilities.Where(c => c.AgentId == agent.Id).ExecuteDeleteAsync(cancellationToken);
+            agent.Version = request.Version!.Trim();
+            reenrolled = true;
+        }
+        else
+        {
+            agent = new Agent { Id = Guid.CreateVersion7(), Name = name, Version = request.Version!.Trim(), RegisteredAt = now };
+            db.Agents.Add(agent);
+        }
+
+        agent.Status = AgentStatus.Online;
+        agent.StatusChangedAt = now;
+        agent.LastHeartbeat = now;
+        db.AgentLabels.AddRange(labels.Select(l => new AgentLabel { AgentId = agent.Id, Key = l.Key, Value = l.Value }));
+        db.AgentCapabilities.AddRange(capabilities.Select(c => new AgentCapability { AgentId = agent.Id, Name = c }));
+        audit.Record($"registration-token:{token.Id}", reenrolled ? "agent.reenrolled" : "agent.registered", "agent", agent.Id.ToString(),
+            new { name, version = agent.Version, capabilities, tokenId = token.Id });
+
+        IssuedCredentials issued;
+        try
+        {
+            issued = await credentials.IssueAsync(agent.Id, request.Csr, cancellationToken);
+        }
+        catch (DbUpdateException ex) when (IsUniqueViolation(ex))
+        {
+            // Another registration of this name committed first; rolling back gives this token its use back.
+            return Problems.Conflict($"An agent named '{name}' is already registered.");
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        loggers.CreateLogger(typeof(RegisterEndpoint).FullName!).LogInformation("Agent {AgentName} ({AgentId}) {Action} with registration token {TokenId}",
+            name, agent.Id, reenrolled ? "re-enrolled" : "registered", token.Id);
+
+        var settings = agentOptions.Value;
+        return TypedResults.Created($"/api/v1/agents/{agent.Id}", new RegisterResponse(
+            agent.Id,
+            issued.Token,
+            new AgentConfig((int)settings.HeartbeatInterval.TotalSeconds, (int)settings.TaskPollInterval.TotalSeconds, settings.LogLevel),
+            new CertificateBundle(issued.CertificatePem, issued.PrivateKeyPem, issued.CaPem, issued.ExpiresAt)));
+    }
+
+    private static bool IsUniqueViolation(DbUpdateException exception) => exception.InnerException switch
+    {
+        PostgresException pg => pg.SqlState == PostgresErrorCodes.UniqueViolation,
+        Microsoft.Data.Sqlite.SqliteException sqlite => sqlite.SqliteErrorCode == 19,
+        _ => false,
+    };
+}

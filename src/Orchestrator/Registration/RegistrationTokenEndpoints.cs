@@ -1,0 +1,145 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Orchestrator.Agents;
+using Orchestrator.Audit;
+using Orchestrator.Data;
+using Orchestrator.Http;
+using Orchestrator.Security;
+
+namespace Orchestrator.Registration;
+
+public static class RegistrationTokenEndpoints
+{
+    public const int MaxExpiresInMinutes = 1440;
+    public const int MaxUsesLimit = 10_000;
+
+    public sealed record CreateTokenRequest(string? Description, int? ExpiresInMinutes, int? MaxUses, Dictionary<string, string?>? Labels);
+
+    public sealed record CreatedTokenResponse(Guid Id, string Token, DateTime ExpiresAt, int MaxUses);
+
+    public sealed record TokenResponse(
+        Guid Id, string? Description, DateTime CreatedAt, DateTime ExpiresAt, int MaxUses, int Uses, DateTime? RevokedAt,
+        string CreatedBy, Dictionary<string, string>? Labels);
+
+    public sealed record DeletedResponse(bool Deleted);
+
+    public static RouteGroupBuilder MapRegistrationTokens(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/registration-tokens").WithTags("Registration tokens").RequireAuthorization(Policies.Operator)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden);
+        group.MapPost("/", Create)
+            .WithSummary("Create a registration token")
+            .WithDescription("`expiresInMinutes` defaults to and may not exceed 1440; `maxUses` defaults to 1 (single use). `labels` are given to agents registering with it (the agent's own labels win). The token is in this answer only; it is stored hashed.")
+            .ProducesValidationProblem();
+        group.MapGet("/", List)
+            .WithSummary("List registration tokens (without the tokens)")
+            .ProducesValidationProblem();
+        group.MapDelete("/{id}", Revoke)
+            .WithSummary("Revoke a registration token")
+            .WithDescription("It cannot register agents any more; agents it registered are not affected.")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        return group;
+    }
+
+    private static async Task<Results<Created<CreatedTokenResponse>, ValidationProblem>> Create(
+        CreateTokenRequest request, HttpContext context, OrchestratorDbContext db, AuditLog audit, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var errors = new Validation()
+            .Require(request.Description is null || request.Description.Length <= 512, "description", "'description' must be at most 512 characters.")
+            .Require(request.ExpiresInMinutes is null or (>= 1 and <= MaxExpiresInMinutes), "expiresInMinutes", $"'expiresInMinutes' must be from 1 to {MaxExpiresInMinutes}.")
+            .Require(request.MaxUses is null or (>= 1 and <= MaxUsesLimit), "maxUses", $"'maxUses' must be from 1 to {MaxUsesLimit}.")
+            .ValidateLabels(request.Labels);
+        if (!errors.IsValid)
+        {
+            return errors.ToProblem();
+        }
+
+        var secret = Secrets.New("orr");
+        var now = time.GetUtcNow().UtcDateTime;
+        var token = new RegistrationToken
+        {
+            Id = Guid.CreateVersion7(),
+            TokenHash = Secrets.Hash(secret),
+            Description = request.Description,
+            CreatedAt = now,
+            ExpiresAt = now.AddMinutes(request.ExpiresInMinutes ?? MaxExpiresInMinutes),
+            MaxUses = request.MaxUses ?? 1,
+            CreatedBy = context.User.Actor(),
+            LabelsJson = request.Labels is { Count: > 0 } ? JsonSerializer.Serialize(request.Labels, Json.Options) : null,
+        };
+        db.RegistrationTokens.Add(token);
+        audit.Record(context.User, "registration-token.created", "registration-token", token.Id.ToString(),
+            new { token.Description, token.ExpiresAt, token.MaxUses });
+        await db.SaveChangesAsync(cancellationToken);
+        return TypedResults.Created($"/api/v1/registration-tokens/{token.Id}", new CreatedTokenResponse(token.Id, secret, token.ExpiresAt, token.MaxUses));
+    }
+
+    private static async Task<Results<Ok<List<TokenResponse>>, ValidationProblem>> List(
+        HttpContext context, OrchestratorDbContext db, CancellationToken cancellationToken)
+    {
+        if (!Page.TryRead(context.Request, out var page, out var errors))
+        {
+            return errors.ToProblem();
+        }
+
+        var query = db.RegistrationTokens.AsNoTracking();
+        if (page.After is not null && Guid.TryParse(page.After, out var after))
+        {
+            query = query.Where(t => t.Id.CompareTo(after) > 0);
+        }
+
+        var rows = await query.OrderBy(t => t.Id).Take(page.Limit + 1).ToListAsync(cancellationToken);
+        var answer = rows.Select(t => new TokenResponse(t.Id, t.Description, t.CreatedAt, t.ExpiresAt, t.MaxUses, t.Uses, t.RevokedAt, t.CreatedBy,
+            RegistrationTokens.LabelsOf(t))).ToList();
+        return TypedResults.Ok(page.Finish(context, answer, t => t.Id.ToString()));
+    }
+
+    private static async Task<Results<Ok<DeletedResponse>, ProblemHttpResult>> Revoke(
+        Guid id, HttpContext context, OrchestratorDbContext db, AuditLog audit, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var token = await db.RegistrationTokens.FirstOrDefaultAsync(t => t.Id == id && t.RevokedAt == null, cancellationToken);
+        if (token is null)
+        {
+            return Problems.NotFound($"No active registration token has id {id}.");
+        }
+
+        token.RevokedAt = time.GetUtcNow().UtcDateTime;
+        audit.Record(context.User, "registration-token.revoked", "registration-token", token.Id.ToString());
+        await db.SaveChangesAsync(cancellationToken);
+        return TypedResults.Ok(new DeletedResponse(true));
+    }
+}
+
+/// <summary>Registration token storage: the atomic consumption is the one query that matters.</summary>
+public static class RegistrationTokens
+{
+    /// <summary>Takes one use of the token, atomically: one conditional UPDATE, and the rows it touched decide, so
+    /// N concurrent registrations with a single-use token give exactly one success. Inside the caller's transaction,
+    /// so a registration that fails afterwards (a taken name) gives the use back by rolling back.</summary>
+    public static async Task<RegistrationToken?> TryConsumeAsync(OrchestratorDbContext db, string presented, DateTime now, CancellationToken cancellationToken)
+    {
+        if (presented.Length is 0 or > 256)
+        {
+            return null;
+        }
+
+        var hash = Secrets.Hash(presented);
+        var taken = await db.RegistrationTokens
+            .Where(t => t.TokenHash == hash && t.RevokedAt == null && t.ExpiresAt > now && t.Uses < t.MaxUses)
+            .ExecuteUpdateAsync(s => s.SetProperty(t => t.Uses, t => t.Uses + 1), cancellationToken);
+        if (taken != 1)
+        {
+            return null;
+        }
+
+        var token = await db.RegistrationTokens.AsNoTracking().SingleAsync(t => t.TokenHash == hash, cancellationToken);
+        // The lookup is by hash; the constant-time comparison keeps the decision itself free of timing signals.
+        return Secrets.Matches(token.TokenHash, presented) ? token : null;
+    }
+
+    public static Dictionary<string, string>? LabelsOf(RegistrationToken token) =>
+        token.LabelsJson is null ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(token.LabelsJson, Json.Options);
+}

@@ -1,0 +1,230 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Security.Claims;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+using Orchestrator.Certificates;
+
+namespace Orchestrator.Security;
+
+public static class AgentClaims
+{
+    public const string AgentIdClaim = "agent_id";
+    public const string CertificateSerial = "cert_serial";
+    public const string CertificateNotAfter = "cert_not_after";
+    public const string CertificateThumbprint = "cert_x5t_s256";
+
+    /// <summary>The presented certificate's SubjectPublicKeyInfo (base64), so renewal can certify the same key.</summary>
+    public const string PublicKey = "cert_spki";
+
+    /// <summary>The calling agent's id. Only for principals of the agent scheme (routes behind <c>RequireAgent()</c>).</summary>
+    public static Guid AgentId(this ClaimsPrincipal user) =>
+        user.Identity?.AuthenticationType == AgentAuthenticationHandler.SchemeName && Guid.TryParse(user.FindFirstValue(AgentIdClaim), out var id)
+            ? id
+            : throw new InvalidOperationException("The caller is not an authenticated agent.");
+
+    public static string CertificateSerialOf(this ClaimsPrincipal user) => user.FindFirstValue(CertificateSerial)!;
+
+    public static DateTime CertificateExpiresAt(this ClaimsPrincipal user) =>
+        DateTime.Parse(user.FindFirstValue(CertificateNotAfter)!, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
+}
+
+public static class AgentAuthentication
+{
+    public static IServiceCollection AddAgentAuthentication(this IServiceCollection services)
+    {
+        services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, AgentAuthenticationHandler>(AgentAuthenticationHandler.SchemeName, null);
+        services.AddSingleton<ValidatedCertificates>();
+        services.AddSingleton<IAuthorizationHandler, OwnAgentRouteHandler>();
+        services.AddAuthorizationBuilder().AddPolicy(Policies.Agent, p => p
+            .AddAuthenticationSchemes(AgentAuthenticationHandler.SchemeName)
+            .RequireAuthenticatedUser()
+            .AddRequirements(new OwnAgentRouteRequirement()));
+        return services;
+    }
+
+    /// <summary>Agent routes: the caller must present its certificate and bound token, and a route <c>{id}</c>
+    /// must be its own (otherwise 403).</summary>
+    public static RouteGroupBuilder RequireAgent(this RouteGroupBuilder group)
+    {
+        group.RequireAuthorization(Policies.Agent)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden);
+        return group;
+    }
+}
+
+/// <summary>A route's <c>{id}</c>, when it has one, is the calling agent's own id.</summary>
+public sealed class OwnAgentRouteRequirement : IAuthorizationRequirement;
+
+internal sealed class OwnAgentRouteHandler : AuthorizationHandler<OwnAgentRouteRequirement>
+{
+    protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, OwnAgentRouteRequirement requirement)
+    {
+        if (context.Resource is not HttpContext http || context.User.Identity?.AuthenticationType != AgentAuthenticationHandler.SchemeName)
+        {
+            return Task.CompletedTask;
+        }
+
+        if (!http.Request.RouteValues.TryGetValue("id", out var value) ||
+            (Guid.TryParse(value?.ToString(), out var id) && id == context.User.AgentId()))
+        {
+            context.Succeed(requirement);
+        }
+
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>Chain validation results by certificate thumbprint: building a chain is the costly part of a request, and
+/// its answer cannot change (roots are only added; dates are checked on every request).</summary>
+public sealed class ValidatedCertificates
+{
+    private readonly ConcurrentDictionary<string, Valid> _valid = new(StringComparer.Ordinal);
+
+    public sealed record Valid(Guid AgentId, string Serial, DateTime NotBefore, DateTime NotAfter, string PublicKey);
+
+    public bool TryGet(string thumbprint, out Valid valid) => _valid.TryGetValue(thumbprint, out valid!);
+
+    public void Add(string thumbprint, Valid valid)
+    {
+        if (_valid.Count > 50_000)
+        {
+            _valid.Clear();
+        }
+
+        _valid[thumbprint] = valid;
+    }
+}
+
+/// <summary>Agents: the client certificate (our CA, in date, not revoked, the agent's own) AND a bearer token bound to
+/// exactly that certificate. Either missing or wrong is 401; the reason is in the problem's detail.</summary>
+public sealed class AgentAuthenticationHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    ILoggerFactory logger,
+    UrlEncoder encoder,
+    CertificateAuthority ca,
+    RevocationList revocations,
+    AgentTokens tokens,
+    ValidatedCertificates cache,
+    TimeProvider time,
+    IProblemDetailsService problemDetails)
+    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string SchemeName = "Agent";
+
+    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        var certificate = Context.Connection.ClientCertificate;
+        var authorization = Request.Headers.Authorization.ToString();
+        var bearer = authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? authorization[7..].Trim() : null;
+        if (certificate is null)
+        {
+            return AuthenticateResult.Fail("A client certificate issued by this service is required (mutual TLS).");
+        }
+
+        if (string.IsNullOrEmpty(bearer))
+        {
+            return AuthenticateResult.Fail("An agent token is required: Authorization: Bearer <token>.");
+        }
+
+        var thumbprint = IssuanceRules.ThumbprintOf(certificate);
+        var now = time.GetUtcNow().UtcDateTime;
+        if (!cache.TryGet(thumbprint, out var valid))
+        {
+            var checkedCertificate = Validate(certificate, now);
+            if (checkedCertificate is null)
+            {
+                return AuthenticateResult.Fail("The client certificate was not issued by this service's CA, or is not valid now.");
+            }
+
+            valid = checkedCertificate;
+            cache.Add(thumbprint, valid);
+        }
+
+        if (now < valid.NotBefore || now >= valid.NotAfter)
+        {
+            return AuthenticateResult.Fail("The client certificate has expired or is not yet valid.");
+        }
+
+        var entry = await revocations.FindAsync(valid.Serial, Context.RequestAborted);
+        if (entry is null || entry.Revoked || entry.AgentId != valid.AgentId)
+        {
+            return AuthenticateResult.Fail("The client certificate has been revoked, or its agent no longer exists.");
+        }
+
+        var (token, error) = await tokens.ValidateAsync(bearer, Context.RequestAborted);
+        if (token is null)
+        {
+            return AuthenticateResult.Fail(error!);
+        }
+
+        if (token.AgentId != valid.AgentId || !string.Equals(token.CertificateThumbprint, thumbprint, StringComparison.Ordinal))
+        {
+            return AuthenticateResult.Fail("The bearer token is not bound to the presented client certificate.");
+        }
+
+        var identity = new ClaimsIdentity(
+        [
+            new Claim(ClaimTypes.NameIdentifier, valid.AgentId.ToString()),
+            new Claim(AgentClaims.AgentIdClaim, valid.AgentId.ToString()),
+            new Claim(AgentClaims.CertificateSerial, valid.Serial),
+            new Claim(AgentClaims.CertificateNotAfter, valid.NotAfter.ToString("O", CultureInfo.InvariantCulture)),
+            new Claim(AgentClaims.CertificateThumbprint, thumbprint),
+            new Claim(AgentClaims.PublicKey, valid.PublicKey),
+        ], SchemeName);
+        return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
+    }
+
+    private ValidatedCertificates.Valid? Validate(X509Certificate2 certificate, DateTime now)
+    {
+        var agentId = IssuanceRules.AgentIdOf(certificate);
+        if (agentId is null)
+        {
+            return null;
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(ca.TrustedRoots);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.VerificationTime = now;
+        chain.ChainPolicy.ApplicationPolicy.Add(IssuanceRules.ClientAuthentication);
+        chain.ChainPolicy.DisableCertificateDownloads = true;
+        if (!chain.Build(certificate) || chain.ChainElements.Count != 2)
+        {
+            return null;
+        }
+
+        return new ValidatedCertificates.Valid(
+            agentId.Value,
+            certificate.SerialNumber,
+            certificate.NotBefore.ToUniversalTime(),
+            certificate.NotAfter.ToUniversalTime(),
+            Convert.ToBase64String(certificate.PublicKey.ExportSubjectPublicKeyInfo()));
+    }
+
+    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        var result = await HandleAuthenticateOnceSafeAsync();
+        await WriteProblem(StatusCodes.Status401Unauthorized, "Unauthorized",
+            result.Failure?.Message ?? "Agent endpoints need the agent's client certificate and Authorization: Bearer <token>.");
+    }
+
+    protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
+        WriteProblem(StatusCodes.Status403Forbidden, "Forbidden", "An agent may only call its own routes.");
+
+    private async Task WriteProblem(int status, string title, string detail)
+    {
+        Response.StatusCode = status;
+        await problemDetails.WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = Context,
+            ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = detail },
+        });
+    }
+}

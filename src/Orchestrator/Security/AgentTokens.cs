@@ -1,0 +1,152 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+using Orchestrator.Certificates;
+using Orchestrator.Data;
+
+namespace Orchestrator.Security;
+
+/// <summary>Issues and validates the agents' bearer tokens: ES256 JWTs with <c>sub</c> = agent id and
+/// <c>cnf.x5t#S256</c> = the certificate they are bound to (RFC 8705). The signing key is kept like the CA key
+/// (encrypted in the database, shared by replicas) and named by <c>kid</c>.</summary>
+public sealed class AgentTokens(
+    IServiceScopeFactory scopes,
+    IDataProtectionProvider dataProtection,
+    TimeProvider time,
+    ILogger<AgentTokens> logger) : IHostedService
+{
+    public const string Issuer = "orchestrator";
+    public const string Audience = "orchestrator-agent";
+    private const string Purpose = "Orchestrator.Security.TokenSigningKey.v1";
+
+    private readonly JsonWebTokenHandler _handler = new() { SetDefaultTimesOnTokenCreation = false };
+    private readonly ConcurrentDictionary<string, ECDsaSecurityKey> _keys = new(StringComparer.Ordinal);
+    private ECDsaSecurityKey? _signing;
+
+    public sealed record Validated(Guid AgentId, string CertificateThumbprint, DateTime ExpiresAt);
+
+    public string Issue(Guid agentId, string certificateThumbprint, DateTime notBefore, DateTime expiresAt)
+    {
+        var key = Volatile.Read(ref _signing) ?? throw new InvalidOperationException("The token signing key has not loaded yet.");
+        return _handler.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = Issuer,
+            Audience = Audience,
+            IssuedAt = time.GetUtcNow().UtcDateTime,
+            NotBefore = notBefore,
+            Expires = expiresAt,
+            Claims = new Dictionary<string, object>
+            {
+                [JwtRegisteredClaimNames.Sub] = agentId.ToString(),
+                [JwtRegisteredClaimNames.Jti] = Guid.NewGuid().ToString("N"),
+                ["cnf"] = new Dictionary<string, object> { ["x5t#S256"] = certificateThumbprint },
+            },
+            SigningCredentials = new SigningCredentials(key, SecurityAlgorithms.EcdsaSha256),
+        });
+    }
+
+    /// <summary>Checks signature, issuer, audience and lifetime (on the injected clock); the caller checks the binding.</summary>
+    public async Task<(Validated? Token, string? Error)> ValidateAsync(string token, CancellationToken cancellationToken)
+    {
+        if (token.Length > 8192)
+        {
+            return (null, "The bearer token is not valid.");
+        }
+
+        var parameters = new TokenValidationParameters
+        {
+            ValidIssuer = Issuer,
+            ValidAudience = Audience,
+            ValidAlgorithms = [SecurityAlgorithms.EcdsaSha256],
+            RequireExpirationTime = true,
+            RequireSignedTokens = true,
+            ClockSkew = TimeSpan.Zero,
+            LifetimeValidator = (notBefore, expires, _, _) =>
+                time.GetUtcNow().UtcDateTime is var now && (notBefore is null || notBefore <= now) && expires > now,
+            IssuerSigningKeyResolver = (_, _, kid, _) => _keys.TryGetValue(kid ?? string.Empty, out var key) ? [key] : [],
+        };
+
+        var result = await _handler.ValidateTokenAsync(token, parameters);
+        if (!result.IsValid && result.Exception is SecurityTokenSignatureKeyNotFoundException &&
+            result.SecurityToken is JsonWebToken { Kid: { Length: > 0 and <= 64 } kid } && !_keys.ContainsKey(kid))
+        {
+            // A key another replica created a moment ago.
+            await LoadAsync(cancellationToken);
+            result = await _handler.ValidateTokenAsync(token, parameters);
+        }
+
+        if (!result.IsValid)
+        {
+            return (null, result.Exception is SecurityTokenExpiredException ? "The bearer token has expired." : "The bearer token is not valid.");
+        }
+
+        var jwt = (JsonWebToken)result.SecurityToken;
+        if (!Guid.TryParse(jwt.Subject, out var agentId) ||
+            !jwt.TryGetPayloadValue<JsonElement>("cnf", out var cnf) || cnf.ValueKind != JsonValueKind.Object ||
+            !cnf.TryGetProperty("x5t#S256", out var x5t) || x5t.ValueKind != JsonValueKind.String)
+        {
+            return (null, "The bearer token is not an agent token.");
+        }
+
+        return (new Validated(agentId, x5t.GetString()!, jwt.ValidTo), null);
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await EnsureKeyAsync(cancellationToken);
+        await LoadAsync(cancellationToken);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private async Task EnsureKeyAsync(CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
+        if (await db.SigningKeys.AnyAsync(k => k.RetiredAt == null, cancellationToken))
+        {
+            return;
+        }
+
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var row = new SigningKey
+        {
+            Id = Guid.CreateVersion7().ToString("N"),
+            ProtectedPrivateKey = ProtectedKeys.Protect(dataProtection.CreateProtector(Purpose), key),
+            CreatedAt = time.GetUtcNow().UtcDateTime,
+        };
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        await ClusterLocks.TakeAsync(db, "token.signing-key", cancellationToken);
+        if (await db.SigningKeys.AnyAsync(k => k.RetiredAt == null, cancellationToken))
+        {
+            return;
+        }
+
+        db.SigningKeys.Add(row);
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        logger.LogInformation("Created the agent token signing key {KeyId}", row.Id);
+    }
+
+    private async Task LoadAsync(CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
+        var rows = await db.SigningKeys.AsNoTracking().OrderBy(k => k.CreatedAt).ThenBy(k => k.Id).ToListAsync(cancellationToken);
+        var protector = dataProtection.CreateProtector(Purpose);
+        foreach (var row in rows.Where(r => !_keys.ContainsKey(r.Id)))
+        {
+            _keys[row.Id] = new ECDsaSecurityKey(ProtectedKeys.UnprotectECDsa(protector, row.ProtectedPrivateKey)) { KeyId = row.Id };
+        }
+
+        var active = rows.LastOrDefault(r => r.RetiredAt == null);
+        if (active is not null)
+        {
+            Volatile.Write(ref _signing, _keys[active.Id]);
+        }
+    }
+}

@@ -1,0 +1,71 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.HttpOverrides;
+using Microsoft.Extensions.Options;
+using Orchestrator.Hosting;
+
+namespace Orchestrator.Security;
+
+/// <summary>Behind a TLS-terminating proxy the agent's certificate arrives in a header. Believing that header is
+/// opt-in (<c>Orchestrator:ForwardedClientCertificate:Enabled</c>) and only for requests from the configured proxy
+/// addresses: from anyone else it would let a caller claim any certificate it has seen.</summary>
+public static class ForwardedClientCertificates
+{
+    public static IServiceCollection AddForwardedClientCertificates(this IServiceCollection services)
+    {
+        services.AddCertificateForwarding(_ => { });
+        services.AddOptions<CertificateForwardingOptions>().Configure<IOptions<ForwardedClientCertificateOptions>>((forwarding, settings) =>
+        {
+            forwarding.CertificateHeader = settings.Value.HeaderName;
+            forwarding.HeaderConverter = Parse!;
+        });
+        return services;
+    }
+
+    public static WebApplication UseForwardedClientCertificates(this WebApplication app)
+    {
+        var settings = app.Services.GetRequiredService<IOptions<ForwardedClientCertificateOptions>>().Value;
+        if (!settings.Enabled)
+        {
+            return app;
+        }
+
+        var proxies = settings.KnownProxies.Select(p => Normalize(IPAddress.Parse(p))).ToHashSet();
+        app.UseWhen(context => context.Connection.RemoteIpAddress is { } remote && proxies.Contains(Normalize(remote)),
+            branch => branch.UseCertificateForwarding());
+        return app;
+    }
+
+    /// <summary>Accepts URL-encoded PEM (nginx <c>$ssl_client_escaped_cert</c>), PEM, base64 DER, or an Envoy
+    /// <c>x-forwarded-client-cert</c> value with a <c>Cert="..."</c> element. Anything else is no certificate.</summary>
+    public static X509Certificate2? Parse(string header)
+    {
+        try
+        {
+            var value = header.Trim();
+            var cert = value.IndexOf("Cert=\"", StringComparison.OrdinalIgnoreCase);
+            if (cert >= 0)
+            {
+                var start = cert + 6;
+                var end = value.IndexOf('"', start);
+                value = end > start ? value[start..end] : string.Empty;
+            }
+
+            if (value.Contains('%', StringComparison.Ordinal))
+            {
+                value = Uri.UnescapeDataString(value);
+            }
+
+            return value.Contains("-----BEGIN CERTIFICATE-----", StringComparison.Ordinal)
+                ? X509Certificate2.CreateFromPem(value)
+                : X509CertificateLoader.LoadCertificate(Convert.FromBase64String(value));
+        }
+        catch (Exception ex) when (ex is CryptographicException or FormatException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+}

@@ -1,0 +1,130 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
+using Microsoft.AspNetCore.DataProtection.XmlEncryption;
+using System.Security.Cryptography.Xml;
+using System.Xml;
+using System.Xml.Linq;
+using Microsoft.Extensions.Options;
+using Orchestrator.Data;
+using Orchestrator.Hosting;
+
+namespace Orchestrator.Security;
+
+public static class KeyProtection
+{
+    /// <summary>Fixed, so every replica (and every version) reads the same key ring and each other's ciphertexts.</summary>
+    public const string ApplicationName = "Orchestrator";
+
+    /// <summary>Data Protection with its key ring in the database (shared by replicas), the ring itself encrypted
+    /// with the key-encryption certificate so a copy of the database alone does not reveal the CA key.</summary>
+    public static IServiceCollection AddOrchestratorDataProtection(this IServiceCollection services)
+    {
+        services.AddDataProtection()
+            .SetApplicationName(ApplicationName)
+            .PersistKeysToDbContext<OrchestratorDbContext>();
+        services.AddSingleton<KeyEncryptionCertificate>();
+
+        // Through options rather than ProtectKeysWithCertificate, so the certificate follows configuration that is
+        // supplied after Program runs (test hosts) and is loaded only when the key ring is first used.
+        services.AddOptions<KeyManagementOptions>().Configure<KeyEncryptionCertificate, ILoggerFactory>((options, kek, loggers) =>
+            options.XmlEncryptor = new KeyEncryptionCertificateEncryptor(new CertificateXmlEncryptor(kek.Certificate, loggers)));
+        return services;
+    }
+}
+
+/// <summary>Standard XML encryption to the key-encryption certificate, naming <see cref="KeyEncryptionCertificateDecryptor"/>
+/// as the decryptor, which finds the certificate in DI rather than in an OS certificate store.</summary>
+internal sealed class KeyEncryptionCertificateEncryptor(CertificateXmlEncryptor inner) : IXmlEncryptor
+{
+    public EncryptedXmlInfo Encrypt(XElement plaintextElement) =>
+        new(inner.Encrypt(plaintextElement).EncryptedElement, typeof(KeyEncryptionCertificateDecryptor));
+}
+
+/// <summary>Created by Data Protection (it passes its service provider) to read the key ring.</summary>
+public sealed class KeyEncryptionCertificateDecryptor(IServiceProvider services) : IXmlDecryptor
+{
+    public XElement Decrypt(XElement encryptedElement)
+    {
+        var certificate = services.GetRequiredService<KeyEncryptionCertificate>().Certificate;
+        var document = new XmlDocument { PreserveWhitespace = true };
+        using (var reader = encryptedElement.CreateReader())
+        {
+            document.Load(reader);
+        }
+
+        new WithCertificate(document, certificate).DecryptDocument();
+        return XElement.Parse(document.DocumentElement!.OuterXml);
+    }
+
+    private sealed class WithCertificate(XmlDocument document, X509Certificate2 certificate) : EncryptedXml(document)
+    {
+        public override byte[]? DecryptEncryptedKey(EncryptedKey encryptedKey)
+        {
+            using var rsa = certificate.GetRSAPrivateKey()
+                ?? throw new CryptographicException("The key-encryption certificate has no RSA private key.");
+            var useOaep = encryptedKey.EncryptionMethod?.KeyAlgorithm == XmlEncRSAOAEPUrl;
+            return DecryptKey(encryptedKey.CipherData.CipherValue!, rsa, useOaep);
+        }
+    }
+}
+
+/// <summary>The certificate that encrypts the Data Protection key ring: <c>Orchestrator:KeyProtection:CertificatePath</c>,
+/// or for a single instance one generated into the data directory on first start.</summary>
+public sealed class KeyEncryptionCertificate(IOptions<KeyProtectionOptions> options, DataDirectory dataDirectory, TimeProvider time, ILogger<KeyEncryptionCertificate> logger)
+{
+    public const string GeneratedFileName = "key-encryption.pfx";
+
+    private readonly Lazy<X509Certificate2> _certificate = new(() => Load(options.Value, dataDirectory, time, logger));
+
+    public X509Certificate2 Certificate => _certificate.Value;
+
+    private static X509Certificate2 Load(KeyProtectionOptions settings, DataDirectory dataDirectory, TimeProvider time, ILogger logger)
+    {
+        if (!string.IsNullOrEmpty(settings.CertificatePath))
+        {
+            var configured = X509CertificateLoader.LoadPkcs12FromFile(settings.CertificatePath, settings.CertificatePassword,
+                X509KeyStorageFlags.EphemeralKeySet);
+            if (configured.GetRSAPrivateKey() is null)
+            {
+                throw new InvalidOperationException("Orchestrator:KeyProtection:CertificatePath must be a PFX with an RSA private key.");
+            }
+
+            return configured;
+        }
+
+        var path = dataDirectory.File(GeneratedFileName);
+        if (File.Exists(path))
+        {
+            return X509CertificateLoader.LoadPkcs12FromFile(path, null, X509KeyStorageFlags.EphemeralKeySet);
+        }
+
+        // Data Protection's XML encryption needs an RSA key. The certificate never expires in practice: it only
+        // wraps the key ring, and an expired one would still decrypt.
+        using var key = RSA.Create(3072);
+        var request = new CertificateRequest("CN=Orchestrator key encryption", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        var now = time.GetUtcNow();
+        using var created = request.CreateSelfSigned(now.AddMinutes(-5), now.AddYears(100));
+        var pfx = created.Export(X509ContentType.Pfx);
+        var fileOptions = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        try
+        {
+            using var stream = new FileStream(path, fileOptions);
+            stream.Write(pfx);
+        }
+        catch (IOException) when (File.Exists(path))
+        {
+            // Another instance on the same data directory wrote it first; use theirs.
+            return X509CertificateLoader.LoadPkcs12FromFile(path, null, X509KeyStorageFlags.EphemeralKeySet);
+        }
+
+        logger.LogWarning("Generated the key-encryption certificate {Path}; back it up with the database (set Orchestrator:KeyProtection:CertificatePath when several replicas share the database)", path);
+        return X509CertificateLoader.LoadPkcs12(pfx, null, X509KeyStorageFlags.EphemeralKeySet);
+    }
+}
