@@ -8,6 +8,7 @@ using Orchestrator.Hosting;
 using Orchestrator.Http;
 using Orchestrator.Registration;
 using Orchestrator.Security;
+using Orchestrator.Streams;
 using Orchestrator.Tasks;
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
@@ -36,6 +37,7 @@ builder.Services.AddRegistration();
 builder.Services.AddScoped<AuditLog>();
 builder.Services.AddHostedService<BootstrapAdminKey>();
 builder.Services.AddTasks();
+builder.Services.AddTaskStreams();
 builder.Services.AddOrchestratorHealthChecks();
 builder.Services.AddOrchestratorSwagger();
 
@@ -50,6 +52,7 @@ if (app.Configuration.GetValue("Orchestrator:SwaggerEnabled", true))
 }
 
 app.UseForwardedClientCertificates();
+app.UseWebSockets();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseRateLimiter();
@@ -62,6 +65,7 @@ app.MapAgentCredentials();
 app.MapRegistrationTokens();
 app.MapRegister();
 app.MapTasks();
+app.MapTaskStreams();
 
 try
 {
