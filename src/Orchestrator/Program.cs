@@ -9,6 +9,7 @@ using Orchestrator.Hosting;
 using Orchestrator.Http;
 using Orchestrator.Registration;
 using Orchestrator.Security;
+using Orchestrator.Streams;
 using Orchestrator.Targets;
 using Orchestrator.Tasks;
 
@@ -39,6 +40,7 @@ builder.Services.AddScoped<AuditLog>();
 builder.Services.AddHostedService<BootstrapAdminKey>();
 builder.Services.AddAgents();
 builder.Services.AddTasks();
+builder.Services.AddTaskStreams();
 builder.Services.AddOrchestratorHealthChecks();
 builder.Services.AddOrchestratorSwagger();
 
@@ -53,6 +55,7 @@ if (app.Configuration.GetValue("Orchestrator:SwaggerEnabled", true))
 }
 
 app.UseForwardedClientCertificates();
+app.UseWebSockets();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseRateLimiter();
@@ -68,6 +71,7 @@ app.MapAgents();
 app.MapTargets();
 app.MapTasks();
 app.MapAgentTasks();
+app.MapTaskStreams();
 
 try
 {

@@ -62,6 +62,13 @@ public static class OptionsRegistration
             .Validate(o => o.MaxStoredLogLines >= 0, "Orchestrator:Tasks:MaxStoredLogLines must not be negative.")
             .ValidateOnStart();
 
+        services.AddOptions<StreamOptions>().BindConfiguration(StreamOptions.Section)
+            .Validate(o => o.MaxMessageBytes is >= 1024 and <= 1024 * 1024, "Orchestrator:Streams:MaxMessageBytes must be from 1024 to 1048576.")
+            .Validate(o => o.MessagesPerSecond > 0 && o.Burst >= 1, "Orchestrator:Streams:MessagesPerSecond and Orchestrator:Streams:Burst must be positive.")
+            .Validate(o => o.KeepAliveInterval > TimeSpan.Zero && o.KeepAliveTimeout > TimeSpan.Zero,
+                "Orchestrator:Streams:KeepAliveInterval and Orchestrator:Streams:KeepAliveTimeout must be greater than zero.")
+            .ValidateOnStart();
+
         services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.Section)
             .Validate(o => o.EndedTasks > TimeSpan.Zero && o.AuditEvents > TimeSpan.Zero && o.ExpiredCertificates > TimeSpan.Zero,
                 "Orchestrator:Retention periods must be greater than zero.")

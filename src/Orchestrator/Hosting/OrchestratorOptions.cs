@@ -177,3 +177,22 @@ public sealed class RetentionOptions
     public TimeSpan AuditEvents { get; set; } = TimeSpan.FromDays(365);
     public TimeSpan ExpiredCertificates { get; set; } = TimeSpan.FromDays(7);
 }
+
+public sealed class StreamOptions
+{
+    public const string Section = "Orchestrator:Streams";
+
+    /// <summary>Largest message an agent may send on its task stream; a larger one closes the stream (1009).</summary>
+    public int MaxMessageBytes { get; set; } = 16 * 1024;
+
+    /// <summary>Sustained messages per second an agent may send; a flood past <see cref="Burst"/> closes the stream (1008).</summary>
+    public double MessagesPerSecond { get; set; } = 50;
+
+    public int Burst { get; set; } = 200;
+
+    /// <summary>How often the server pings an idle stream.</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>A stream whose peer does not answer a ping within this long is closed and cleaned up.</summary>
+    public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(30);
+}
