@@ -61,6 +61,7 @@ app.UseAuthorization();
 app.UseRateLimiter();
 
 app.MapHealth();
+app.MapMetrics();
 app.MapApiKeys();
 app.MapAudit();
 app.MapCertificateAuthority();
