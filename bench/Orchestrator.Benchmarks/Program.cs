@@ -102,7 +102,8 @@ namespace Orchestrator.Benchmarks
             }
 
             return new Settings(
-                Value("--service", "bench/out/service/Orchestrator.dll"),
+                // The service runs from a temporary directory, so its path must not be relative.
+                Path.GetFullPath(Value("--service", "bench/out/service/Orchestrator.dll")),
                 int.Parse(Value("--agents", "1000"), CultureInfo.InvariantCulture),
                 int.Parse(Value("--seconds", "15"), CultureInfo.InvariantCulture),
                 int.Parse(Value("--warmup", "3"), CultureInfo.InvariantCulture),

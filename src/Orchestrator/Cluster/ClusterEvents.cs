@@ -154,19 +154,10 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
         }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        // The container disposes this once per registration that hands it out (itself, IClusterEvents, IHostedService).
-        if (Interlocked.Exchange(ref _disposed, 1) == 1)
-        {
-            return;
-        }
-
-        await _stopping.CancelAsync();
-        _stopping.Dispose();
-    }
-
-    private int _disposed;
+    // The container may dispose this once per registration that hands it out, and a host that is torn down while
+    // stopping may still call StopAsync afterwards, so the token source is only ever cancelled, never disposed (it
+    // holds no timer, so nothing leaks).
+    public async ValueTask DisposeAsync() => await _stopping.CancelAsync();
 
     private async Task ListenLoopAsync(CancellationToken stopping)
     {
