@@ -9,7 +9,9 @@ using Orchestrator.Hosting;
 using Orchestrator.Http;
 using Orchestrator.Registration;
 using Orchestrator.Security;
+using Orchestrator.Streams;
 using Orchestrator.Targets;
+using Orchestrator.Tasks;
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 {
@@ -37,6 +39,8 @@ builder.Services.AddRegistration();
 builder.Services.AddScoped<AuditLog>();
 builder.Services.AddHostedService<BootstrapAdminKey>();
 builder.Services.AddAgents();
+builder.Services.AddTasks();
+builder.Services.AddTaskStreams();
 builder.Services.AddOrchestratorHealthChecks();
 builder.Services.AddOrchestratorSwagger();
 
@@ -51,6 +55,7 @@ if (app.Configuration.GetValue("Orchestrator:SwaggerEnabled", true))
 }
 
 app.UseForwardedClientCertificates();
+app.UseWebSockets();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseRateLimiter();
@@ -64,6 +69,9 @@ app.MapRegistrationTokens();
 app.MapRegister();
 app.MapAgents();
 app.MapTargets();
+app.MapTasks();
+app.MapAgentTasks();
+app.MapTaskStreams();
 
 try
 {

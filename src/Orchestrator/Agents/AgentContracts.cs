@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
 using Orchestrator.Certificates;
 
@@ -54,10 +53,8 @@ public sealed record HeartbeatRequest(
 public sealed record HeartbeatResourceUsage(double? Cpu, double? Memory, double? Disk);
 
 /// <summary>A task handed to the agent in a heartbeat answer (the spec's shape).</summary>
-public sealed record HeartbeatTask(Guid TaskId, string TaskType, JsonElement? Payload, Dictionary<string, string>? Credentials, int Timeout);
-
 public sealed record HeartbeatResponse(
-    IReadOnlyList<HeartbeatTask> Tasks,
+    IReadOnlyList<Orchestrator.Tasks.DeliveredTask> Tasks,
     IReadOnlyList<Guid> CancelledTasks,
     // The spec's one optional field: absent, not null, when no renewal is due.
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] CertificateEndpoints.RenewalResponse? CertificateRenewal);

@@ -4,6 +4,7 @@ using Orchestrator.Certificates;
 using Orchestrator.Hosting;
 using Orchestrator.Http;
 using Orchestrator.Security;
+using Orchestrator.Tasks;
 
 namespace Orchestrator.Agents;
 
@@ -58,7 +59,7 @@ public static class AgentEndpoints
     }
 
     private static async Task<Results<Ok<HeartbeatResponse>, ValidationProblem, ProblemHttpResult>> SendHeartbeat(
-        Guid id, HeartbeatRequest request, HttpContext context, HeartbeatProcessor processor, IAgentWorkSource work,
+        Guid id, HeartbeatRequest request, HttpContext context, HeartbeatProcessor processor, TaskDelivery delivery,
         IOptions<CertificateOptions> certificates, TimeProvider time, CancellationToken cancellationToken)
     {
         if (!Heartbeat.TryRead(request, out var heartbeat, out var errors) || !AgentCredentials.ValidateCsr(errors, heartbeat.Csr).IsValid)
@@ -71,7 +72,7 @@ public static class AgentEndpoints
             return NoSuchAgent(id);
         }
 
-        var assigned = await work.ForHeartbeatAsync(id, cancellationToken);
+        var assigned = await delivery.TakeForAgentAsync(id, cancellationToken);
 
         // The same rule as AgentCredentials.IsRenewalDue, decided from the principal so that a routine heartbeat does
         // not build the credentials service (and its database context) only to learn that nothing is due.

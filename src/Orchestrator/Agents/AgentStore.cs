@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using Microsoft.EntityFrameworkCore;
+using Orchestrator.Tasks;
 using Orchestrator.Audit;
 using Orchestrator.Certificates;
 using Orchestrator.Data;
@@ -7,7 +8,7 @@ using Orchestrator.Data;
 namespace Orchestrator.Agents;
 
 /// <summary>The agent queries and writes of the lifecycle endpoints.</summary>
-public sealed class AgentStore(OrchestratorDbContext db, AuditLog audit, HeartbeatBuffer buffer, TimeProvider time)
+public sealed class AgentStore(OrchestratorDbContext db, AuditLog audit, HeartbeatBuffer buffer, TaskStore tasks, TimeProvider time)
 {
     public sealed record ListFilter(AgentStatus? Status, IReadOnlyList<string> Capabilities, IReadOnlyList<KeyValuePair<string, string>> Labels);
 
@@ -139,6 +140,8 @@ public sealed class AgentStore(OrchestratorDbContext db, AuditLog audit, Heartbe
         var unassigned = await db.Targets
             .Where(t => t.AgentId == id)
             .ExecuteUpdateAsync(s => s.SetProperty(t => t.AgentId, (Guid?)null), cancellationToken);
+        // Its unfinished tasks end with the agent, in the same transaction (nothing is left waiting for it).
+        await tasks.CancelAllForDeletedAgentAsync(id, cancellationToken);
         await db.Agents.Where(a => a.Id == id).ExecuteDeleteAsync(cancellationToken);
 
         var deletion = new Deletion(name, revoked, unassigned);

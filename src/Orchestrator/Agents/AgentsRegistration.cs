@@ -1,4 +1,3 @@
-using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Orchestrator.Agents;
 
@@ -10,7 +9,6 @@ public static class AgentsRegistration
         services.AddSingleton<AgentStateCache>();
         services.AddSingleton<HeartbeatBuffer>();
         services.AddSingleton<HeartbeatProcessor>();
-        services.TryAddSingleton<IAgentWorkSource, NoAgentWork>();
         services.AddHostedService<HeartbeatFlusher>();
         services.AddSingleton<LivenessMonitor>();
         services.AddHostedService(sp => sp.GetRequiredService<LivenessMonitor>());
