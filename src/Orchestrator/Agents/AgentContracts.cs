@@ -52,7 +52,7 @@ public sealed record HeartbeatRequest(
 
 public sealed record HeartbeatResourceUsage(double? Cpu, double? Memory, double? Disk);
 
-/// <summary>A task handed to the agent in a heartbeat answer (the spec's shape).</summary>
+/// <summary>The heartbeat answer: tasks delivered now (the spec's shape), ids of tasks to stop, and a renewal when due.</summary>
 public sealed record HeartbeatResponse(
     IReadOnlyList<Orchestrator.Tasks.DeliveredTask> Tasks,
     IReadOnlyList<Guid> CancelledTasks,

@@ -1,9 +1,9 @@
 using System.Security.Claims;
 using Microsoft.EntityFrameworkCore;
-using Orchestrator.Tasks;
 using Orchestrator.Audit;
 using Orchestrator.Certificates;
 using Orchestrator.Data;
+using Orchestrator.Tasks;
 
 namespace Orchestrator.Agents;
 

@@ -1,4 +1,3 @@
-
 namespace Orchestrator.Agents;
 
 public static class AgentsRegistration

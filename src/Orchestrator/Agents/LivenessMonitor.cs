@@ -93,7 +93,6 @@ public sealed class LivenessMonitor(
 
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        Interlocked.Exchange(ref _lastCheckTicks, now.Ticks);
 
         if (marked.Count > 0)
         {
@@ -106,6 +105,8 @@ public sealed class LivenessMonitor(
             await cache.PublishChangedAsync(marked.Select(a => a.Id).ToList(), CancellationToken.None);
         }
 
+        // Last, so whoever waits for this check sees its logs and events too.
+        Interlocked.Exchange(ref _lastCheckTicks, now.Ticks);
         return marked.Count;
     }
 
