@@ -1,3 +1,4 @@
+using Orchestrator.Agents;
 using Orchestrator.ApiKeys;
 using Orchestrator.Audit;
 using Orchestrator.Certificates;
@@ -8,6 +9,8 @@ using Orchestrator.Hosting;
 using Orchestrator.Http;
 using Orchestrator.Registration;
 using Orchestrator.Security;
+using Orchestrator.Streams;
+using Orchestrator.Targets;
 using Orchestrator.Tasks;
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
@@ -35,7 +38,9 @@ builder.Services.AddForwardedClientCertificates();
 builder.Services.AddRegistration();
 builder.Services.AddScoped<AuditLog>();
 builder.Services.AddHostedService<BootstrapAdminKey>();
+builder.Services.AddAgents();
 builder.Services.AddTasks();
+builder.Services.AddTaskStreams();
 builder.Services.AddOrchestratorHealthChecks();
 builder.Services.AddOrchestratorSwagger();
 
@@ -50,19 +55,24 @@ if (app.Configuration.GetValue("Orchestrator:SwaggerEnabled", true))
 }
 
 app.UseForwardedClientCertificates();
+app.UseWebSockets();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseRateLimiter();
 
 app.MapHealth();
+app.MapMetrics();
 app.MapApiKeys();
 app.MapAudit();
 app.MapCertificateAuthority();
 app.MapAgentCredentials();
 app.MapRegistrationTokens();
 app.MapRegister();
+app.MapAgents();
+app.MapTargets();
 app.MapTasks();
 app.MapAgentTasks();
+app.MapTaskStreams();
 
 try
 {

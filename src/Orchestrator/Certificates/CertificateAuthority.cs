@@ -60,9 +60,8 @@ public sealed class CertificateAuthority(
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
             stillSigning = (await db.IssuedCertificates.AsNoTracking()
-                // Agent certificates only: every replica moves its own server certificate to the new root within a
-                // minute of a rotation, long before the last agent certificate of the old root expires.
-                .Where(c => retired.Contains(c.RootId) && c.NotAfter > now && c.Kind == CertificateKind.Agent)
+                // Revoked rows need no trust; that includes server certificates a replica has stopped presenting.
+                .Where(c => retired.Contains(c.RootId) && c.NotAfter > now && c.RevokedAt == null)
                 .Select(c => c.RootId).Distinct().ToListAsync(cancellationToken)).ToHashSet();
         }
 

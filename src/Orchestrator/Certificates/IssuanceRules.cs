@@ -48,7 +48,8 @@ public static class IssuanceRules
     {
         var request = new CertificateRequest(new X500DistinguishedName($"CN={hostNames[0]}, O=Orchestrator"), publicKey, HashAlgorithmName.SHA256);
         var san = new SubjectAlternativeNameBuilder();
-        foreach (var name in hostNames)
+        // Configuration binding appends configured array items to the defaults, hence the Distinct.
+        foreach (var name in hostNames.Distinct(StringComparer.OrdinalIgnoreCase))
         {
             if (IPAddress.TryParse(name, out var ip))
             {

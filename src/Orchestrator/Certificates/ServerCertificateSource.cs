@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Orchestrator.Data;
 using Orchestrator.Hosting;
@@ -41,7 +42,9 @@ public sealed class ServerCertificateSource(IOptions<CertificateOptions> options
 }
 
 /// <summary>Issues this replica's server certificate from the CA at start, and a new one when a third of its
-/// lifetime is left or the CA rotated. The key never leaves memory: each replica has its own.</summary>
+/// lifetime is left. After a CA rotation it moves to the new root only once every agent has had a certificate
+/// lifetime to renew and so to receive the new bundle: agents that pinned the old bundle can still connect
+/// meanwhile. The key never leaves memory: each replica has its own.</summary>
 public sealed class ServerCertificateRenewal(
     ServerCertificateSource source,
     CertificateAuthority ca,
@@ -52,6 +55,7 @@ public sealed class ServerCertificateRenewal(
 {
     private DateTime _notAfter;
     private Guid _rootId;
+    private string? _serial;
 
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -75,8 +79,10 @@ public sealed class ServerCertificateRenewal(
             try
             {
                 await Task.Delay(TimeSpan.FromMinutes(1), time, stoppingToken);
-                var remaining = _notAfter - time.GetUtcNow().UtcDateTime;
-                if (remaining < options.Value.ServerLifetime / 3 || ca.Active.Id != _rootId)
+                var now = time.GetUtcNow().UtcDateTime;
+                var newRootKnownToAgents = ca.Active.Id != _rootId &&
+                    ca.Active.Certificate.NotBefore.ToUniversalTime() + IssuanceRules.ClockSkew + options.Value.Lifetime <= now;
+                if (_notAfter - now < options.Value.ServerLifetime / 3 || newRootKnownToAgents)
                 {
                     await IssueAsync(stoppingToken);
                 }
@@ -116,6 +122,14 @@ public sealed class ServerCertificateRenewal(
                     IssuedAt = time.GetUtcNow().UtcDateTime,
                 });
                 await db.SaveChangesAsync(cancellationToken);
+                if (_serial is not null)
+                {
+                    // No longer presented, so its root need not stay in the trust bundle for it.
+                    var superseded = _serial;
+                    var now = time.GetUtcNow().UtcDateTime;
+                    await db.IssuedCertificates.Where(c => c.Serial == superseded)
+                        .ExecuteUpdateAsync(u => u.SetProperty(c => c.RevokedAt, now), cancellationToken);
+                }
             }
 
             using var withKey = signed.CopyWithPrivateKey(key);
@@ -123,8 +137,9 @@ public sealed class ServerCertificateRenewal(
             source.Replace(X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null));
             _notAfter = signed.NotAfter.ToUniversalTime();
             _rootId = rootId;
+            _serial = signed.SerialNumber;
             logger.LogInformation("Server certificate for {HostNames} issued by the CA, valid until {NotAfter:u}",
-                string.Join(", ", settings.ServerHostNames), _notAfter);
+                string.Join(", ", settings.ServerHostNames.Distinct(StringComparer.OrdinalIgnoreCase)), _notAfter);
         }
     }
 }

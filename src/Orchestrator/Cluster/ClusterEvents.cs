@@ -147,12 +147,6 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        // The test host may dispose the container before it stops the host.
-        if (Volatile.Read(ref _disposed) == 1)
-        {
-            return;
-        }
-
         await _stopping.CancelAsync();
         if (_loop is not null)
         {

@@ -21,6 +21,8 @@ public static class DataRegistration
 
         services.AddSingleton<DatabaseConnection>();
         services.AddHostedService<DatabaseMigrator>();
+        services.AddSingleton<Retention>();
+        services.AddHostedService(sp => sp.GetRequiredService<Retention>());
         return services;
     }
 

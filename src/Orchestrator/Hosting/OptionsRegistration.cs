@@ -30,6 +30,8 @@ public static class OptionsRegistration
         services.AddOptions<AgentOptions>().BindConfiguration(AgentOptions.Section).ValidateDataAnnotations()
             .Validate(o => o.HeartbeatInterval > TimeSpan.Zero, "Orchestrator:Agents:HeartbeatInterval must be greater than zero.")
             .Validate(o => o.TaskPollInterval > TimeSpan.Zero, "Orchestrator:Agents:TaskPollInterval must be greater than zero.")
+            .Validate(o => o.HeartbeatFlushInterval >= TimeSpan.FromMilliseconds(10) && o.HeartbeatFlushInterval <= TimeSpan.FromSeconds(1),
+                "Orchestrator:Agents:HeartbeatFlushInterval must be from 00:00:00.010 to 00:00:01.")
             .ValidateOnStart();
 
         services.AddOptions<CertificateOptions>().BindConfiguration(CertificateOptions.Section)
@@ -58,6 +60,13 @@ public static class OptionsRegistration
             .Validate(o => o.MaxLogLinesPerCompletion >= 0, "Orchestrator:Tasks:MaxLogLinesPerCompletion must not be negative.")
             .Validate(o => o.MaxLogLineLength >= 1, "Orchestrator:Tasks:MaxLogLineLength must be at least 1.")
             .Validate(o => o.MaxStoredLogLines >= 0, "Orchestrator:Tasks:MaxStoredLogLines must not be negative.")
+            .ValidateOnStart();
+
+        services.AddOptions<StreamOptions>().BindConfiguration(StreamOptions.Section)
+            .Validate(o => o.MaxMessageBytes is >= 1024 and <= 1024 * 1024, "Orchestrator:Streams:MaxMessageBytes must be from 1024 to 1048576.")
+            .Validate(o => o.MessagesPerSecond > 0 && o.Burst >= 1, "Orchestrator:Streams:MessagesPerSecond and Orchestrator:Streams:Burst must be positive.")
+            .Validate(o => o.KeepAliveInterval > TimeSpan.Zero && o.KeepAliveTimeout > TimeSpan.Zero,
+                "Orchestrator:Streams:KeepAliveInterval and Orchestrator:Streams:KeepAliveTimeout must be greater than zero.")
             .ValidateOnStart();
 
         services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.Section)

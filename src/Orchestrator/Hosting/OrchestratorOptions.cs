@@ -45,6 +45,10 @@ public sealed class AgentOptions
     [Range(1, 100, ErrorMessage = "Orchestrator:Agents:MissedHeartbeats must be between 1 and 100.")]
     public int MissedHeartbeats { get; set; } = 3;
 
+    /// <summary>How often buffered heartbeats (<c>lastHeartbeat</c>, resource usage) are written; a crash loses at
+    /// most this much of them. Status changes never wait for it.</summary>
+    public TimeSpan HeartbeatFlushInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>How long without a heartbeat before an agent is offline.</summary>
     public TimeSpan OfflineAfter => HeartbeatInterval * MissedHeartbeats;
 }
@@ -65,8 +69,10 @@ public sealed class CertificateOptions
     /// <summary>Lifetime of the server TLS certificate issued by the CA.</summary>
     public TimeSpan ServerLifetime { get; set; } = TimeSpan.FromDays(30);
 
-    /// <summary>DNS names and IP addresses the server certificate is issued for.</summary>
-    public string[] ServerHostNames { get; set; } = ["localhost", "127.0.0.1"];
+    /// <summary>DNS names and IP addresses the server certificate is issued for. The defaults (localhost,
+    /// 127.0.0.1) are in appsettings.json: the binder appends configured items to an initialised array, so a default
+    /// here could never be replaced.</summary>
+    public string[] ServerHostNames { get; set; } = [];
 
     /// <summary>Optional PFX for Kestrel; when set the CA does not issue the server certificate.</summary>
     public string? ServerCertificatePath { get; set; }
@@ -170,4 +176,23 @@ public sealed class RetentionOptions
     public TimeSpan EndedTasks { get; set; } = TimeSpan.FromDays(30);
     public TimeSpan AuditEvents { get; set; } = TimeSpan.FromDays(365);
     public TimeSpan ExpiredCertificates { get; set; } = TimeSpan.FromDays(7);
+}
+
+public sealed class StreamOptions
+{
+    public const string Section = "Orchestrator:Streams";
+
+    /// <summary>Largest message an agent may send on its task stream; a larger one closes the stream (1009).</summary>
+    public int MaxMessageBytes { get; set; } = 16 * 1024;
+
+    /// <summary>Sustained messages per second an agent may send; a flood past <see cref="Burst"/> closes the stream (1008).</summary>
+    public double MessagesPerSecond { get; set; } = 50;
+
+    public int Burst { get; set; } = 200;
+
+    /// <summary>How often the server pings an idle stream.</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>A stream whose peer does not answer a ping within this long is closed and cleaned up.</summary>
+    public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

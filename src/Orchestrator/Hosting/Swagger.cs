@@ -24,6 +24,13 @@ public static class Swagger
                 Name = ApiKeyAuthenticationHandler.HeaderName,
                 Description = "An API key (viewer, operator or admin).",
             });
+            options.AddSecurityDefinition(AgentAuthenticationHandler.SchemeName, new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.Http,
+                Scheme = "bearer",
+                BearerFormat = "JWT",
+                Description = "Agent endpoints: the agent's client certificate (mutual TLS, not settable in a browser) and the token from registration or renewal.",
+            });
             options.AddSecurityRequirement(document => new OpenApiSecurityRequirement
             {
                 [new OpenApiSecuritySchemeReference(ApiKeyAuthenticationHandler.SchemeName, document)] = [],

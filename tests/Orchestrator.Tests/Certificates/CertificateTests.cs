@@ -257,9 +257,57 @@ public sealed class CertificateTests
 
         time.Advance(TimeSpan.FromHours(25));
 
+        // The server moves to the new root (its old certificate then needs no trust) on its next tick.
         var roots = new X509Certificate2Collection();
-        roots.ImportFromPem(await app.Client().GetStringAsync("/api/v1/ca"));
+        var waited = Stopwatch.StartNew();
+        do
+        {
+            time.Advance(TimeSpan.FromMinutes(1));
+            await Task.Delay(50);
+            roots = [];
+            roots.ImportFromPem(await app.Client().GetStringAsync("/api/v1/ca"));
+        }
+        while (roots.Count > 1 && waited.Elapsed < TimeSpan.FromSeconds(10));
+
         Assert.Single(roots);
+    }
+
+    [SkippableFact]
+    public async Task After_a_rotation_the_server_keeps_its_old_root_certificate_until_agents_had_a_lifetime_to_renew()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, time);
+        var oldBundle = await app.Client().GetStringAsync("/api/v1/ca");
+        await (await app.AdminClient().PostAsync("/api/v1/ca/rotate", null)).ShouldBe(HttpStatusCode.OK);
+
+        time.Advance(TimeSpan.FromHours(23));
+        await Task.Delay(200);
+        Assert.True(ChainsTo(await ServerCertificateAsync(app), oldBundle));
+
+        var newBundle = await app.Client().GetStringAsync("/api/v1/ca");
+        var waited = Stopwatch.StartNew();
+        do
+        {
+            time.Advance(TimeSpan.FromMinutes(10));
+            await Task.Delay(50);
+        }
+        while (ChainsTo(await ServerCertificateAsync(app), oldBundle) && waited.Elapsed < TimeSpan.FromSeconds(10));
+
+        var presented = await ServerCertificateAsync(app);
+        Assert.False(ChainsTo(presented, oldBundle));
+        Assert.True(ChainsTo(presented, newBundle));
+    }
+
+    private static bool ChainsTo(X509Certificate2 certificate, string bundle)
+    {
+        var roots = new X509Certificate2Collection();
+        roots.ImportFromPem(bundle);
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.VerificationFlags = X509VerificationFlags.IgnoreNotTimeValid;
+        return chain.Build(certificate);
     }
 
     [SkippableTheory, BothProviders]

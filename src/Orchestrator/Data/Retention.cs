@@ -1,0 +1,64 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Orchestrator.Hosting;
+using Orchestrator.Tasks;
+
+namespace Orchestrator.Data;
+
+/// <summary>Deletes what has outlived its retention period: ended tasks (their logs go with them), audit events and
+/// certificate rows long expired. Each sweep is a few set-based deletes, harmless when replicas run them together.</summary>
+public sealed class Retention(IServiceScopeFactory scopes, IOptions<RetentionOptions> options, TimeProvider time, ILogger<Retention> logger)
+    : BackgroundService
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromHours(1);
+
+    public sealed record Swept(int Tasks, int AuditEvents, int Certificates);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Interval, time);
+        try
+        {
+            do
+            {
+                try
+                {
+                    await SweepAsync(stoppingToken);
+                }
+                catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+                {
+                    logger.LogWarning(ex, "Retention sweep failed; retrying in {Interval}", Interval);
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    public async Task<Swept> SweepAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        var keep = options.Value;
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
+
+        var taskCutoff = now - keep.EndedTasks;
+        var ended = AgentTaskStatuses.Unfinished;
+        var tasks = await db.Tasks.Where(t => !ended.Contains(t.Status) && t.CompletedAt != null && t.CompletedAt < taskCutoff)
+            .ExecuteDeleteAsync(cancellationToken);
+        var auditCutoff = now - keep.AuditEvents;
+        var audit = await db.AuditEvents.Where(e => e.Timestamp < auditCutoff).ExecuteDeleteAsync(cancellationToken);
+        var certificateCutoff = now - keep.ExpiredCertificates;
+        var certificates = await db.IssuedCertificates.Where(c => c.NotAfter < certificateCutoff).ExecuteDeleteAsync(cancellationToken);
+
+        if (tasks + audit + certificates > 0)
+        {
+            logger.LogInformation("Retention removed {Tasks} ended tasks, {AuditEvents} audit events and {Certificates} expired certificate records",
+                tasks, audit, certificates);
+        }
+
+        return new Swept(tasks, audit, certificates);
+    }
+}

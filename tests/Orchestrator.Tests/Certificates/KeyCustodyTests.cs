@@ -1,0 +1,70 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Orchestrator.Hosting;
+using Orchestrator.Tests.Infrastructure;
+
+namespace Orchestrator.Tests.Certificates;
+
+public sealed class KeyCustodyTests
+{
+    [SkippableFact]
+    public async Task Replicas_with_their_own_data_directories_and_the_configured_key_encryption_certificate_share_one_ca()
+    {
+        var kekDirectory = Directory.CreateTempSubdirectory("orch-kek-").FullName;
+        var otherData = Directory.CreateTempSubdirectory("orch-replica-").FullName;
+        try
+        {
+            var pfx = Path.Combine(kekDirectory, "kek.pfx");
+            using (var rsa = RSA.Create(2048))
+            {
+                using var certificate = new CertificateRequest("CN=test kek", rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)
+                    .CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(5));
+                await File.WriteAllBytesAsync(pfx, certificate.Export(X509ContentType.Pfx, "secret"));
+            }
+
+            var kek = new Dictionary<string, string?>
+            {
+                ["Orchestrator:KeyProtection:CertificatePath"] = pfx,
+                ["Orchestrator:KeyProtection:CertificatePassword"] = "secret",
+            };
+            await using var first = await TestApp.StartAsync(DatabaseProvider.Postgres, settings: kek);
+            await using var second = TestApp.StartOn(first.Storage, settings: new Dictionary<string, string?>(kek)
+            {
+                ["Orchestrator:DataDirectory"] = otherData,
+            });
+
+            var registeredOnFirst = await first.RegisterAgentAsync();
+            var registeredOnSecond = await second.RegisterAgentAsync();
+
+            Assert.Equal(await first.Client().GetStringAsync("/api/v1/ca"), await second.Client().GetStringAsync("/api/v1/ca"));
+            Assert.Equal(registeredOnFirst.Certificate.IssuerName.Name, registeredOnSecond.Certificate.IssuerName.Name);
+            await (await second.Client(certificate: registeredOnFirst.Certificate, bearer: registeredOnFirst.Token)
+                .GetAsync($"/api/v1/agents/{registeredOnFirst.Id}/identity")).ShouldBe(HttpStatusCode.OK);
+            await (await first.Client(certificate: registeredOnSecond.Certificate, bearer: registeredOnSecond.Token)
+                .GetAsync($"/api/v1/agents/{registeredOnSecond.Id}/identity")).ShouldBe(HttpStatusCode.OK);
+            Assert.False(File.Exists(Path.Combine(otherData, "key-encryption.pfx")));
+        }
+        finally
+        {
+            Directory.Delete(kekDirectory, recursive: true);
+            Directory.Delete(otherData, recursive: true);
+        }
+    }
+
+    [SkippableFact]
+    public async Task Without_its_key_encryption_certificate_a_copied_database_does_not_start_a_new_ca()
+    {
+        var storage = await TestStorage.CreateAsync(DatabaseProvider.Sqlite);
+        using var _ = storage;
+        await using (var app = TestApp.StartOn(storage))
+        {
+            await app.RegisterAgentAsync();
+        }
+
+        File.Delete(Path.Combine(storage.DataDirectory, "key-encryption.pfx"));
+
+        var error = Assert.ThrowsAny<Exception>(() => TestApp.StartOn(storage));
+        Assert.IsAssignableFrom<CryptographicException>(error.GetBaseException());
+    }
+}

@@ -1,0 +1,59 @@
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Orchestrator.Data;
+using Orchestrator.Hosting;
+using Orchestrator.Tasks;
+using Orchestrator.Tests.Infrastructure;
+using Orchestrator.Tests.Tasks;
+
+namespace Orchestrator.Tests.Foundation;
+
+public sealed class RetentionAndMetricsTests
+{
+    [SkippableTheory, BothProviders]
+    public async Task Ended_tasks_and_old_audit_events_are_removed_after_their_retention_and_unfinished_work_stays(DatabaseProvider provider)
+    {
+        var clock = TaskKit.Clock();
+        await using var app = await TestApp.StartAsync(provider, clock);
+        var agent = await app.SeedAgentAsync();
+        var ended = await app.CreateTaskForAsync(agent);
+        await app.TakeAsync(agent);
+        Assert.Equal(TaskOutcome.Ok, (await app.CompleteAsync(agent, ended, success: true)).Outcome);
+        var waiting = await app.CreateTaskForAsync(agent);
+
+        clock.Advance(TimeSpan.FromDays(29));
+        await app.Services.GetRequiredService<Retention>().SweepAsync(CancellationToken.None);
+        await (await app.AdminClient().GetAsync($"/api/v1/tasks/{ended}")).ShouldBe(HttpStatusCode.OK);
+
+        clock.Advance(TimeSpan.FromDays(2));
+        await app.Services.GetRequiredService<Retention>().SweepAsync(CancellationToken.None);
+        await (await app.AdminClient().GetAsync($"/api/v1/tasks/{ended}")).ShouldBeProblem(HttpStatusCode.NotFound);
+        Assert.Equal("pending", await app.StatusOfAsync(waiting));
+        var audit = await (await app.AdminClient().GetAsync("/api/v1/audit?action=task.created")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(2, audit.GetArrayLength());
+
+        clock.Advance(TimeSpan.FromDays(366));
+        await app.Services.GetRequiredService<Retention>().SweepAsync(CancellationToken.None);
+        audit = await (await app.AdminClient().GetAsync("/api/v1/audit?action=task.created")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(0, audit.GetArrayLength());
+    }
+
+    [SkippableFact]
+    public async Task Metrics_count_agents_and_tasks_by_status_in_prometheus_text()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var agent = await app.SeedAgentAsync();
+        await app.CreateTaskForAsync(agent);
+
+        var response = await app.Client().GetAsync("/metrics");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Contains("orchestrator_agents{status=\"online\"} 1", text);
+        Assert.Contains("orchestrator_agents{status=\"offline\"} 0", text);
+        Assert.Contains("orchestrator_tasks{status=\"pending\"} 1", text);
+        Assert.Contains("orchestrator_tasks{status=\"timed_out\"} 0", text);
+        Assert.Contains("orchestrator_task_streams_open 0", text);
+    }
+}
