@@ -27,7 +27,10 @@ public static class Logging
             {
                 logger.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}");
             }
-        });
+        },
+        // Each host keeps its own logger: the static Log.Logger is replaced by every host that starts, so hosts side
+        // by side (tests, benchmarks) would write each other's lines.
+        preserveStaticLogger: true);
         return services;
     }
 
@@ -36,6 +39,8 @@ public static class Logging
     {
         app.UseSerilogRequestLogging(options =>
         {
+            // The host's own logger, not the static one (see AddOrchestratorLogging).
+            options.Logger = app.Services.GetRequiredService<Serilog.ILogger>();
             options.MessageTemplate = "HTTP {RequestMethod} {RequestPath} responded {StatusCode} in {Elapsed:0.0} ms";
             options.GetLevel = (context, _, exception) =>
                 exception is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error : LogEventLevel.Information;
