@@ -1,3 +1,4 @@
+using Orchestrator.Agents;
 using Orchestrator.ApiKeys;
 using Orchestrator.Audit;
 using Orchestrator.Certificates;
@@ -8,6 +9,9 @@ using Orchestrator.Hosting;
 using Orchestrator.Http;
 using Orchestrator.Registration;
 using Orchestrator.Security;
+using Orchestrator.Streams;
+using Orchestrator.Targets;
+using Orchestrator.Tasks;
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 {
@@ -34,6 +38,9 @@ builder.Services.AddForwardedClientCertificates();
 builder.Services.AddRegistration();
 builder.Services.AddScoped<AuditLog>();
 builder.Services.AddHostedService<BootstrapAdminKey>();
+builder.Services.AddAgents();
+builder.Services.AddTasks();
+builder.Services.AddTaskStreams();
 builder.Services.AddOrchestratorHealthChecks();
 builder.Services.AddOrchestratorSwagger();
 
@@ -48,6 +55,7 @@ if (app.Configuration.GetValue("Orchestrator:SwaggerEnabled", true))
 }
 
 app.UseForwardedClientCertificates();
+app.UseWebSockets();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseRateLimiter();
@@ -59,6 +67,11 @@ app.MapCertificateAuthority();
 app.MapAgentCredentials();
 app.MapRegistrationTokens();
 app.MapRegister();
+app.MapAgents();
+app.MapTargets();
+app.MapTasks();
+app.MapAgentTasks();
+app.MapTaskStreams();
 
 try
 {

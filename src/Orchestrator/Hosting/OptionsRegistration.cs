@@ -30,6 +30,8 @@ public static class OptionsRegistration
         services.AddOptions<AgentOptions>().BindConfiguration(AgentOptions.Section).ValidateDataAnnotations()
             .Validate(o => o.HeartbeatInterval > TimeSpan.Zero, "Orchestrator:Agents:HeartbeatInterval must be greater than zero.")
             .Validate(o => o.TaskPollInterval > TimeSpan.Zero, "Orchestrator:Agents:TaskPollInterval must be greater than zero.")
+            .Validate(o => o.HeartbeatFlushInterval >= TimeSpan.FromMilliseconds(10) && o.HeartbeatFlushInterval <= TimeSpan.FromSeconds(1),
+                "Orchestrator:Agents:HeartbeatFlushInterval must be from 00:00:00.010 to 00:00:01.")
             .ValidateOnStart();
 
         services.AddOptions<CertificateOptions>().BindConfiguration(CertificateOptions.Section)
@@ -47,6 +49,24 @@ public static class OptionsRegistration
         services.AddOptions<TaskOptions>().BindConfiguration(TaskOptions.Section)
             .Validate(o => o.RedeliverAfter > TimeSpan.Zero, "Orchestrator:Tasks:RedeliverAfter must be greater than zero.")
             .Validate(o => o.CancelGracePeriod > TimeSpan.Zero, "Orchestrator:Tasks:CancelGracePeriod must be greater than zero.")
+            .Validate(o => o.MonitorInterval > TimeSpan.Zero, "Orchestrator:Tasks:MonitorInterval must be greater than zero.")
+            .Validate(o => o.MaxTimeoutSeconds >= 1, "Orchestrator:Tasks:MaxTimeoutSeconds must be at least 1.")
+            .Validate(o => o.DefaultTimeoutSeconds >= 1 && o.DefaultTimeoutSeconds <= o.MaxTimeoutSeconds,
+                "Orchestrator:Tasks:DefaultTimeoutSeconds must be from 1 to Orchestrator:Tasks:MaxTimeoutSeconds.")
+            .Validate(o => o.MaxTasksPerDelivery is >= 1 and <= 1000, "Orchestrator:Tasks:MaxTasksPerDelivery must be from 1 to 1000.")
+            .Validate(o => o.MaxPayloadBytes >= 2, "Orchestrator:Tasks:MaxPayloadBytes must be at least 2.")
+            .Validate(o => o.MaxCredentialsBytes >= 2, "Orchestrator:Tasks:MaxCredentialsBytes must be at least 2.")
+            .Validate(o => o.MaxResultBytes >= 4, "Orchestrator:Tasks:MaxResultBytes must be at least 4.")
+            .Validate(o => o.MaxLogLinesPerCompletion >= 0, "Orchestrator:Tasks:MaxLogLinesPerCompletion must not be negative.")
+            .Validate(o => o.MaxLogLineLength >= 1, "Orchestrator:Tasks:MaxLogLineLength must be at least 1.")
+            .Validate(o => o.MaxStoredLogLines >= 0, "Orchestrator:Tasks:MaxStoredLogLines must not be negative.")
+            .ValidateOnStart();
+
+        services.AddOptions<StreamOptions>().BindConfiguration(StreamOptions.Section)
+            .Validate(o => o.MaxMessageBytes is >= 1024 and <= 1024 * 1024, "Orchestrator:Streams:MaxMessageBytes must be from 1024 to 1048576.")
+            .Validate(o => o.MessagesPerSecond > 0 && o.Burst >= 1, "Orchestrator:Streams:MessagesPerSecond and Orchestrator:Streams:Burst must be positive.")
+            .Validate(o => o.KeepAliveInterval > TimeSpan.Zero && o.KeepAliveTimeout > TimeSpan.Zero,
+                "Orchestrator:Streams:KeepAliveInterval and Orchestrator:Streams:KeepAliveTimeout must be greater than zero.")
             .ValidateOnStart();
 
         services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.Section)

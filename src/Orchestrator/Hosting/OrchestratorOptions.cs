@@ -45,6 +45,10 @@ public sealed class AgentOptions
     [Range(1, 100, ErrorMessage = "Orchestrator:Agents:MissedHeartbeats must be between 1 and 100.")]
     public int MissedHeartbeats { get; set; } = 3;
 
+    /// <summary>How often buffered heartbeats (<c>lastHeartbeat</c>, resource usage) are written; a crash loses at
+    /// most this much of them. Status changes never wait for it.</summary>
+    public TimeSpan HeartbeatFlushInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>How long without a heartbeat before an agent is offline.</summary>
     public TimeSpan OfflineAfter => HeartbeatInterval * MissedHeartbeats;
 }
@@ -95,8 +99,41 @@ public sealed class TaskOptions
 {
     public const string Section = "Orchestrator:Tasks";
 
+    /// <summary>A delivered task the agent has not started is delivered again after this long.</summary>
     public TimeSpan RedeliverAfter { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>How long a cancelling task waits for the agent's confirmation before it ends cancelled anyway.</summary>
     public TimeSpan CancelGracePeriod { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>How often the monitor ends overdue tasks (timeouts, cancellation grace).</summary>
+    public TimeSpan MonitorInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Timeout of a task created without one, in seconds (the spec's example: 300).</summary>
+    public int DefaultTimeoutSeconds { get; set; } = 300;
+
+    /// <summary>Largest timeout a task may ask for, in seconds.</summary>
+    public int MaxTimeoutSeconds { get; set; } = 24 * 60 * 60;
+
+    /// <summary>Most tasks handed out in one heartbeat or poll answer; the rest follow in the next.</summary>
+    public int MaxTasksPerDelivery { get; set; } = 20;
+
+    /// <summary>Largest task payload, in bytes of JSON.</summary>
+    public int MaxPayloadBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Largest credentials map, in bytes of JSON.</summary>
+    public int MaxCredentialsBytes { get; set; } = 16 * 1024;
+
+    /// <summary>Largest completion result, in bytes of JSON.</summary>
+    public int MaxResultBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Most log lines in one completion.</summary>
+    public int MaxLogLinesPerCompletion { get; set; } = 1000;
+
+    /// <summary>Longest log line, in characters.</summary>
+    public int MaxLogLineLength { get; set; } = 8 * 1024;
+
+    /// <summary>Most log lines kept per task; later lines are counted and dropped.</summary>
+    public int MaxStoredLogLines { get; set; } = 5000;
 }
 
 public sealed class KeyProtectionOptions
@@ -139,4 +176,23 @@ public sealed class RetentionOptions
     public TimeSpan EndedTasks { get; set; } = TimeSpan.FromDays(30);
     public TimeSpan AuditEvents { get; set; } = TimeSpan.FromDays(365);
     public TimeSpan ExpiredCertificates { get; set; } = TimeSpan.FromDays(7);
+}
+
+public sealed class StreamOptions
+{
+    public const string Section = "Orchestrator:Streams";
+
+    /// <summary>Largest message an agent may send on its task stream; a larger one closes the stream (1009).</summary>
+    public int MaxMessageBytes { get; set; } = 16 * 1024;
+
+    /// <summary>Sustained messages per second an agent may send; a flood past <see cref="Burst"/> closes the stream (1008).</summary>
+    public double MessagesPerSecond { get; set; } = 50;
+
+    public int Burst { get; set; } = 200;
+
+    /// <summary>How often the server pings an idle stream.</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>A stream whose peer does not answer a ping within this long is closed and cleaned up.</summary>
+    public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -15,6 +15,36 @@ public enum AgentTaskStatus
     [JsonStringEnumMemberName("timed_out")] TimedOut,
 }
 
+public static class AgentTaskStatuses
+{
+    /// <summary>States a task can still leave; everything else is final.</summary>
+    public static readonly AgentTaskStatus[] Unfinished =
+        [AgentTaskStatus.Pending, AgentTaskStatus.Assigned, AgentTaskStatus.Running, AgentTaskStatus.Cancelling];
+
+    public static bool IsEnded(this AgentTaskStatus status) => !Unfinished.Contains(status);
+
+    /// <summary>The name clients use (<c>timed_out</c>), as serialised.</summary>
+    public static string WireName(this AgentTaskStatus status) =>
+        typeof(AgentTaskStatus).GetField(status.ToString())!
+            .GetCustomAttributes(typeof(JsonStringEnumMemberNameAttribute), false)
+            .Cast<JsonStringEnumMemberNameAttribute>().Single().Name;
+
+    public static bool TryParseWireName(string value, out AgentTaskStatus status)
+    {
+        foreach (var candidate in Enum.GetValues<AgentTaskStatus>())
+        {
+            if (candidate.WireName() == value)
+            {
+                status = candidate;
+                return true;
+            }
+        }
+
+        status = default;
+        return false;
+    }
+}
+
 public sealed class AgentTask
 {
     public Guid Id { get; set; }

@@ -1,0 +1,227 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Orchestrator.Certificates;
+using Orchestrator.Hosting;
+using Orchestrator.Http;
+using Orchestrator.Security;
+using Orchestrator.Tasks;
+
+namespace Orchestrator.Agents;
+
+public static class AgentEndpoints
+{
+    private const int MaxDrainReasonLength = 512;
+
+    public static RouteGroupBuilder MapAgents(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/agents").WithTags("Agents")
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden);
+
+        group.MapGet("/", List).RequireAuthorization(Policies.Viewer)
+            .WithSummary("List agents")
+            .WithDescription("Filters: `status` (online, offline, degraded), `capability` (docker, compose, ssh, winrm, ecs, nomad; repeatable, all must match) and `label=key=value` (repeatable, all must match). Ordered by name; paged with `limit` and `after`, the next page's URL is in the `Link` header.")
+            .ProducesValidationProblem();
+        group.MapGet("/{id}", Get).RequireAuthorization(Policies.Viewer)
+            .WithSummary("Get an agent's details")
+            .WithDescription("The list fields plus labels, assigned targets, drain state, certificate expiry, registration time and running tasks.")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPut("/{id}", Update).RequireAuthorization(Policies.Operator)
+            .WithSummary("Update an agent's labels and capabilities")
+            .WithDescription("Each field given replaces the stored set; an omitted field stays as it is. The agent is the authority on capabilities: its next heartbeat that reports capabilities replaces these.")
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapDelete("/{id}", Delete).RequireAuthorization(Policies.Operator)
+            .WithSummary("Delete an agent and revoke its credentials")
+            .WithDescription("Revokes every certificate and token of the agent at once and removes its registration. Its targets stay, unassigned.")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPost("/{id}/drain", Drain).RequireAuthorization(Policies.Operator)
+            .WithSummary("Drain an agent")
+            .WithDescription("A draining agent gets no new tasks and finishes what it runs. `deadline` (optional, in the future) is when its remaining tasks should be done. Draining again updates reason and deadline.")
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPost("/{id}/resume", Resume).RequireAuthorization(Policies.Operator)
+            .WithSummary("Resume a drained agent")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
+        // The agent's own routes: its certificate and bound token, and {id} must be its own (403 otherwise).
+        var agent = routes.MapGroup("/api/v1/agents/{id}").WithTags("Agents").RequireAgent();
+        agent.MapPost("/heartbeat", SendHeartbeat)
+            .WithSummary("Send a heartbeat (agent)")
+            .WithDescription("`status` `healthy` keeps or makes the agent online, `degraded` degraded. Stores resource usage, running task count and, when sent, the capabilities (replacing the stored ones). Answers pending `tasks`, `cancelledTasks` (ids to stop) and, only while the presented certificate is within `Orchestrator:Certificates:RenewBefore` of its end, `certificateRenewal` (a new certificate for the same key, or for `csr`'s key, and its bound token).")
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status404NotFound);
+
+        return group;
+    }
+
+    private static async Task<Results<Ok<HeartbeatResponse>, ValidationProblem, ProblemHttpResult>> SendHeartbeat(
+        Guid id, HeartbeatRequest request, HttpContext context, HeartbeatProcessor processor, TaskDelivery delivery,
+        IOptions<CertificateOptions> certificates, TimeProvider time, CancellationToken cancellationToken)
+    {
+        if (!Heartbeat.TryRead(request, out var heartbeat, out var errors) || !AgentCredentials.ValidateCsr(errors, heartbeat.Csr).IsValid)
+        {
+            return errors.ToProblem();
+        }
+
+        if (!await processor.ProcessAsync(id, heartbeat, cancellationToken))
+        {
+            return NoSuchAgent(id);
+        }
+
+        var assigned = await delivery.TakeForAgentAsync(id, cancellationToken);
+
+        // The same rule as AgentCredentials.IsRenewalDue, decided from the principal so that a routine heartbeat does
+        // not build the credentials service (and its database context) only to learn that nothing is due.
+        CertificateEndpoints.RenewalResponse? renewal = null;
+        if (context.User.CertificateExpiresAt() - time.GetUtcNow().UtcDateTime <= certificates.Value.RenewBefore)
+        {
+            var credentials = context.RequestServices.GetRequiredService<AgentCredentials>();
+            renewal = CertificateEndpoints.RenewalResponse.From(await credentials.RenewAsync(context.User, heartbeat.Csr, cancellationToken));
+        }
+
+        return TypedResults.Ok(new HeartbeatResponse(assigned.Tasks, assigned.CancelledTasks, renewal));
+    }
+
+    private static async Task<Results<Ok<List<AgentSummary>>, ValidationProblem>> List(
+        HttpContext context, AgentStore store, CancellationToken cancellationToken)
+    {
+        Page.TryRead(context.Request, out var page, out var errors);
+        var query = context.Request.Query;
+
+        AgentStatus? status = null;
+        var rawStatus = query["status"];
+        if (rawStatus.Count > 1)
+        {
+            errors.Add("status", "'status' may be given once.");
+        }
+        else if (rawStatus.Count == 1)
+        {
+            status = rawStatus[0] switch
+            {
+                "online" => AgentStatus.Online,
+                "offline" => AgentStatus.Offline,
+                "degraded" => AgentStatus.Degraded,
+                _ => null,
+            };
+            errors.Require(status is not null, "status", "'status' must be online, offline or degraded.");
+        }
+
+        var capabilities = query["capability"].Select(c => c ?? "").ToList();
+        errors.Require(capabilities.All(AgentRules.IsKnownCapability), "capability",
+            $"'capability' must be one of {string.Join(", ", AgentRules.KnownCapabilities.Order(StringComparer.Ordinal))}.");
+
+        var labels = new List<KeyValuePair<string, string>>();
+        foreach (var label in query["label"])
+        {
+            var separator = label?.IndexOf('=') ?? -1;
+            if (separator <= 0)
+            {
+                errors.Add("label", "'label' must be key=value.");
+                continue;
+            }
+
+            labels.Add(new(label![..separator], label[(separator + 1)..]));
+        }
+
+        if (!errors.IsValid)
+        {
+            return errors.ToProblem();
+        }
+
+        var rows = await store.ListAsync(new AgentStore.ListFilter(status, capabilities, labels), page.Limit + 1, page.After, cancellationToken);
+        return TypedResults.Ok(page.Finish(context, rows, a => a.Name));
+    }
+
+    private static async Task<Results<Ok<AgentDetails>, ProblemHttpResult>> Get(Guid id, AgentStore store, CancellationToken cancellationToken) =>
+        await store.GetAsync(id, cancellationToken) is { } agent ? TypedResults.Ok(agent) : NoSuchAgent(id);
+
+    private static async Task<Results<Ok<AgentDetails>, ValidationProblem, ProblemHttpResult>> Update(
+        Guid id, UpdateAgentRequest request, HttpContext context, AgentStore store, AgentStateCache cache, CancellationToken cancellationToken)
+    {
+        var errors = new Validation();
+        errors.Require(request.Labels is not null || request.Capabilities is not null, "labels",
+            "Give 'labels', 'capabilities' or both.");
+        errors.ValidateLabels(request.Labels);
+        var capabilities = AgentRules.CheckCapabilities(request.Capabilities, "capabilities", errors);
+        if (!errors.IsValid)
+        {
+            return errors.ToProblem();
+        }
+
+        var labels = request.Labels?.ToDictionary(l => l.Key, l => l.Value!, StringComparer.Ordinal);
+        if (!await store.UpdateAsync(id, labels, capabilities, context.User, cancellationToken))
+        {
+            return NoSuchAgent(id);
+        }
+
+        if (capabilities is not null)
+        {
+            await cache.PublishChangedAsync([id], CancellationToken.None);
+        }
+
+        return TypedResults.Ok((await store.GetAsync(id, cancellationToken))!);
+    }
+
+    private static async Task<Results<Ok<DeletedResponse>, ProblemHttpResult>> Delete(
+        Guid id, HttpContext context, AgentStore store, AgentCredentials credentials, AgentStateCache cache, ILoggerFactory loggers,
+        CancellationToken cancellationToken)
+    {
+        if (!await store.ExistsAsync(id, cancellationToken))
+        {
+            return NoSuchAgent(id);
+        }
+
+        // Revocation first, committed and announced to every replica, so the agent is shut out even if removing its
+        // registration fails; DELETE again finishes the job.
+        await credentials.RevokeAllAsync(id, cancellationToken);
+        var deletion = await store.DeleteAsync(id, context.User, cancellationToken);
+        if (deletion is null)
+        {
+            return NoSuchAgent(id);
+        }
+
+        await cache.PublishChangedAsync([id], CancellationToken.None);
+        loggers.CreateLogger(typeof(AgentEndpoints)).LogInformation(
+            "Agent {AgentName} ({AgentId}) deleted by {Actor}: {Certificates} certificates revoked, {Targets} targets unassigned",
+            deletion.Name, id, context.User.Actor(), deletion.RevokedCertificates, deletion.UnassignedTargets);
+        return TypedResults.Ok(new DeletedResponse(true));
+    }
+
+    private static async Task<Results<Ok<AgentDetails>, ValidationProblem, ProblemHttpResult>> Drain(
+        Guid id, DrainRequest? request, HttpContext context, AgentStore store, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var reason = string.IsNullOrWhiteSpace(request?.Reason) ? null : request.Reason.Trim();
+        var deadline = request?.Deadline?.ToUniversalTime();
+        var errors = new Validation()
+            .Require(reason is null || reason.Length <= MaxDrainReasonLength, "reason", $"'reason' must be at most {MaxDrainReasonLength} characters.")
+            .Require(deadline is null || deadline > time.GetUtcNow().UtcDateTime, "deadline", "'deadline' must be in the future.");
+        if (!errors.IsValid)
+        {
+            return errors.ToProblem();
+        }
+
+        if (!await store.DrainAsync(id, reason, deadline, context.User, cancellationToken))
+        {
+            return NoSuchAgent(id);
+        }
+
+        return TypedResults.Ok((await store.GetAsync(id, cancellationToken))!);
+    }
+
+    private static async Task<Results<Ok<AgentDetails>, ProblemHttpResult>> Resume(
+        Guid id, HttpContext context, AgentStore store, CancellationToken cancellationToken)
+    {
+        if (!await store.ResumeAsync(id, context.User, cancellationToken))
+        {
+            return NoSuchAgent(id);
+        }
+
+        return TypedResults.Ok((await store.GetAsync(id, cancellationToken))!);
+    }
+
+    private static ProblemHttpResult NoSuchAgent(Guid id) => Problems.NotFound($"No agent has id {id}.");
+}

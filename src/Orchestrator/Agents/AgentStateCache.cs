@@ -1,0 +1,94 @@
+using System.Collections.Concurrent;
+using Orchestrator.Cluster;
+
+namespace Orchestrator.Agents;
+
+/// <summary>What this replica believes an agent's status and capabilities are, so a routine heartbeat needs no
+/// database read. Any replica that changes an agent publishes <see cref="Channel"/> and every replica forgets its
+/// entry; a lost event is harmless for correctness because status changes are conditional UPDATEs that fail on a
+/// stale belief, and the heartbeat flush revives an agent the database holds offline.</summary>
+public sealed class AgentStateCache : IDisposable
+{
+    public const string Channel = "agents.changed";
+
+    /// <summary>Payload meaning "forget everything".</summary>
+    private const string All = "*";
+
+    // Ids go out in chunks: PostgreSQL NOTIFY payloads are limited to 8000 bytes.
+    private const int IdsPerEvent = 100;
+
+    private readonly ConcurrentDictionary<Guid, AgentState> _states = new();
+    private readonly IClusterEvents _events;
+    private readonly IDisposable _subscription;
+    private long _generation;
+
+    public AgentStateCache(IClusterEvents events)
+    {
+        _events = events;
+        _subscription = events.Subscribe(Channel, OnChanged, resync: Clear);
+    }
+
+    public sealed record AgentState(AgentStatus Status, string[] Capabilities);
+
+    /// <summary>Read before loading from the database; <see cref="Store"/> ignores a load that an invalidation overtook.</summary>
+    public long Generation => Interlocked.Read(ref _generation);
+
+    public bool TryGet(Guid agentId, out AgentState state) => _states.TryGetValue(agentId, out state!);
+
+    public void Store(Guid agentId, AgentState state, long generation)
+    {
+        _states[agentId] = state;
+        if (Generation != generation)
+        {
+            _states.TryRemove(agentId, out _);
+        }
+    }
+
+    /// <summary>Records a change this replica itself committed.</summary>
+    public void Set(Guid agentId, AgentState state) => _states[agentId] = state;
+
+    public void Forget(Guid agentId)
+    {
+        Interlocked.Increment(ref _generation);
+        _states.TryRemove(agentId, out _);
+    }
+
+    public void Clear()
+    {
+        Interlocked.Increment(ref _generation);
+        _states.Clear();
+    }
+
+    /// <summary>Tells every replica (this one too) to forget these agents. Call after the change is committed.</summary>
+    public async Task PublishChangedAsync(IReadOnlyCollection<Guid> agentIds, CancellationToken cancellationToken)
+    {
+        foreach (var chunk in agentIds.Chunk(IdsPerEvent))
+        {
+            await _events.PublishAsync(Channel, string.Join(',', chunk), cancellationToken);
+        }
+    }
+
+    private void OnChanged(string payload)
+    {
+        if (payload == All)
+        {
+            Clear();
+            return;
+        }
+
+        foreach (var part in payload.Split(','))
+        {
+            if (Guid.TryParse(part, out var id))
+            {
+                Forget(id);
+            }
+            else
+            {
+                Clear();
+                return;
+            }
+        }
+    }
+
+    public void Dispose() => _subscription.Dispose();
+}

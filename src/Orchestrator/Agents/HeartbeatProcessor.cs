@@ -1,0 +1,184 @@
+using Microsoft.EntityFrameworkCore;
+using Orchestrator.Audit;
+using Orchestrator.Data;
+using Orchestrator.Http;
+
+namespace Orchestrator.Agents;
+
+/// <summary>A heartbeat whose body passed validation.</summary>
+public sealed record Heartbeat(
+    AgentStatus Status, double? Cpu, double? Memory, double? Disk, string[]? Capabilities, int? RunningTasks, string? Csr)
+{
+    public const int MaxRunningTasks = 100_000;
+    public const int MaxCsrLength = 16 * 1024;
+
+    public static bool TryRead(HeartbeatRequest request, out Heartbeat heartbeat, out Validation errors)
+    {
+        errors = new Validation();
+        AgentStatus status = default;
+        switch (request.Status)
+        {
+            case "healthy":
+                status = AgentStatus.Online;
+                break;
+            case "degraded":
+                status = AgentStatus.Degraded;
+                break;
+            case null:
+                errors.Add("status", "'status' is required: healthy or degraded.");
+                break;
+            default:
+                errors.Add("status", "'status' must be healthy or degraded.");
+                break;
+        }
+
+        var usage = request.ResourceUsage;
+        CheckPercent(usage?.Cpu, "resourceUsage.cpu", errors);
+        CheckPercent(usage?.Memory, "resourceUsage.memory", errors);
+        CheckPercent(usage?.Disk, "resourceUsage.disk", errors);
+        var capabilities = AgentRules.CheckCapabilities(request.Capabilities, "capabilities", errors);
+        errors.Require(request.RunningTasks is null or >= 0 and <= MaxRunningTasks, "runningTasks",
+            $"'runningTasks' must be from 0 to {MaxRunningTasks}.");
+        errors.Require(request.Csr is null || (request.Csr.Length > 0 && request.Csr.Length <= MaxCsrLength), "csr",
+            $"'csr' must be a PEM certificate request of at most {MaxCsrLength} characters.");
+
+        heartbeat = new Heartbeat(status, usage?.Cpu, usage?.Memory, usage?.Disk, capabilities, request.RunningTasks, request.Csr);
+        return errors.IsValid;
+    }
+
+    private static void CheckPercent(double? value, string field, Validation errors) =>
+        errors.Require(value is null || (double.IsFinite(value.Value) && value >= 0 && value <= 100), field,
+            $"'{field}' must be a percentage from 0 to 100.");
+}
+
+/// <summary>Applies heartbeats. The usual heartbeat (same status, same capabilities) touches no database: it is
+/// checked against this replica's cached belief and buffered. One that changes the agent's status or capabilities is
+/// committed, with its audit event, before it is answered, as a conditional UPDATE on the believed status, so a stale
+/// belief fails the UPDATE and is re-read instead of overwriting another replica's change.</summary>
+public sealed class HeartbeatProcessor(
+    IServiceScopeFactory scopes,
+    AgentStateCache cache,
+    HeartbeatBuffer buffer,
+    TimeProvider time,
+    ILogger<HeartbeatProcessor> logger)
+{
+    /// <summary>Returns false when the agent does not exist (deleted).</summary>
+    public async Task<bool> ProcessAsync(Guid agentId, Heartbeat heartbeat, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            if (!cache.TryGet(agentId, out var believed))
+            {
+                var loaded = await LoadAsync(agentId, cancellationToken);
+                if (loaded is null)
+                {
+                    return false;
+                }
+
+                believed = loaded;
+            }
+
+            var capabilitiesChanged = heartbeat.Capabilities is not null && !heartbeat.Capabilities.SequenceEqual(believed.Capabilities);
+            if (believed.Status == heartbeat.Status && !capabilitiesChanged)
+            {
+                buffer.Add(agentId, new HeartbeatBuffer.PendingHeartbeat(
+                    now, heartbeat.Status, heartbeat.Cpu, heartbeat.Memory, heartbeat.Disk, heartbeat.RunningTasks));
+                return true;
+            }
+
+            var outcome = await CommitChangeAsync(agentId, believed, heartbeat, capabilitiesChanged, now, cancellationToken);
+            switch (outcome)
+            {
+                case Outcome.Committed:
+                    buffer.Discard(agentId, now);
+                    await cache.PublishChangedAsync([agentId], CancellationToken.None);
+                    cache.Set(agentId, new AgentStateCache.AgentState(heartbeat.Status, heartbeat.Capabilities ?? believed.Capabilities));
+                    return true;
+                case Outcome.Missing:
+                    cache.Forget(agentId);
+                    return false;
+                default:
+                    // Someone else changed the status since we looked: look again.
+                    cache.Forget(agentId);
+                    break;
+            }
+        }
+
+        throw new InvalidOperationException($"The status of agent {agentId} kept changing under its heartbeat.");
+    }
+
+    private async Task<AgentStateCache.AgentState?> LoadAsync(Guid agentId, CancellationToken cancellationToken)
+    {
+        var generation = cache.Generation;
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
+        var row = await db.Agents.AsNoTracking()
+            .Where(a => a.Id == agentId)
+            .Select(a => new { a.Status, Capabilities = a.Capabilities.Select(c => c.Name).ToList() })
+            .FirstOrDefaultAsync(cancellationToken);
+        if (row is null)
+        {
+            return null;
+        }
+
+        var state = new AgentStateCache.AgentState(row.Status, AgentRules.Normalize(row.Capabilities));
+        cache.Store(agentId, state, generation);
+        return state;
+    }
+
+    private enum Outcome
+    {
+        Committed,
+        StatusMoved,
+        Missing,
+    }
+
+    private async Task<Outcome> CommitChangeAsync(
+        Guid agentId, AgentStateCache.AgentState believed, Heartbeat heartbeat, bool capabilitiesChanged, DateTime now, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
+        var audit = scope.ServiceProvider.GetRequiredService<AuditLog>();
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+
+        // Conditional on the believed status even when only capabilities change, so a stale belief never writes a status.
+        var statusChanged = believed.Status != heartbeat.Status;
+        var updated = await db.Agents.Where(a => a.Id == agentId && a.Status == believed.Status).ExecuteUpdateAsync(s => s
+            .SetProperty(a => a.Status, heartbeat.Status)
+            .SetProperty(a => a.StatusChangedAt, a => statusChanged ? now : a.StatusChangedAt)
+            .SetProperty(a => a.LastHeartbeat, now)
+            .SetProperty(a => a.CpuPercent, a => heartbeat.Cpu ?? a.CpuPercent)
+            .SetProperty(a => a.MemoryPercent, a => heartbeat.Memory ?? a.MemoryPercent)
+            .SetProperty(a => a.DiskPercent, a => heartbeat.Disk ?? a.DiskPercent)
+            .SetProperty(a => a.RunningTasks, a => heartbeat.RunningTasks ?? a.RunningTasks), cancellationToken);
+        if (updated == 0)
+        {
+            return await db.Agents.AnyAsync(a => a.Id == agentId, cancellationToken) ? Outcome.StatusMoved : Outcome.Missing;
+        }
+
+        var actor = AgentActor.Of(agentId);
+        if (statusChanged)
+        {
+            audit.Record(actor, "agent.status_changed", "agent", agentId.ToString(),
+                new { from = believed.Status, to = heartbeat.Status, reason = "heartbeat" });
+        }
+
+        if (capabilitiesChanged)
+        {
+            await db.AgentCapabilities.Where(c => c.AgentId == agentId).ExecuteDeleteAsync(cancellationToken);
+            db.AgentCapabilities.AddRange(heartbeat.Capabilities!.Select(c => new AgentCapability { AgentId = agentId, Name = c }));
+            audit.Record(actor, "agent.capabilities_reported", "agent", agentId.ToString(), new { capabilities = heartbeat.Capabilities });
+        }
+
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+
+        if (statusChanged)
+        {
+            logger.LogInformation("Agent {AgentId} is {Status} (was {PreviousStatus})", agentId, heartbeat.Status, believed.Status);
+        }
+
+        return Outcome.Committed;
+    }
+}

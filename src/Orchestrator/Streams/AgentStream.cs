@@ -1,0 +1,282 @@
+using System.Net.WebSockets;
+using System.Threading.Channels;
+using Microsoft.Extensions.Options;
+using Orchestrator.Hosting;
+using Orchestrator.Tasks;
+
+namespace Orchestrator.Streams;
+
+/// <summary>One agent's open task stream. A single writer loop owns all sends (tasks, cancellations, errors), so
+/// events from other threads only enqueue; the reader loop handles the agent's messages.</summary>
+public sealed class AgentStream
+{
+    public const WebSocketCloseStatus Replaced = (WebSocketCloseStatus)4000;
+
+    // How long a closing stream waits for the agent's side of the close handshake: a network wait, on the real clock.
+    private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly WebSocket _socket;
+    private readonly IServiceScopeFactory _scopes;
+    private readonly StreamOptions _options;
+    private readonly TaskOptions _taskOptions;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Channel<Outbound> _outbound = Channel.CreateUnbounded<Outbound>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly HashSet<Guid> _cancellationsSent = [];
+    private int _takeQueued;
+    private (WebSocketCloseStatus Status, string Reason)? _closeWith;
+
+    public AgentStream(Guid agentId, string certificateSerial, WebSocket socket, IServiceProvider services)
+    {
+        AgentId = agentId;
+        CertificateSerial = certificateSerial;
+        _socket = socket;
+        _scopes = services.GetRequiredService<IServiceScopeFactory>();
+        _options = services.GetRequiredService<IOptions<StreamOptions>>().Value;
+        _taskOptions = services.GetRequiredService<IOptions<TaskOptions>>().Value;
+        _time = services.GetRequiredService<TimeProvider>();
+        _logger = services.GetRequiredService<ILogger<AgentStream>>();
+    }
+
+    public Guid AgentId { get; }
+    public string CertificateSerial { get; }
+
+    private abstract record Outbound;
+
+    private sealed record Send(byte[] Message) : Outbound;
+
+    private sealed record Take(bool Periodic) : Outbound;
+
+    /// <summary>Looks for deliverable work now (a task was created for this agent). Bursts coalesce into one look.</summary>
+    public void Nudge()
+    {
+        if (Interlocked.Exchange(ref _takeQueued, 1) == 0)
+        {
+            _outbound.Writer.TryWrite(new Take(Periodic: false));
+        }
+    }
+
+    public void TaskCancelled(Guid taskId) => _outbound.Writer.TryWrite(new Send(StreamMessages.Serialize(new StreamMessages.TaskCancelled(taskId))));
+
+    /// <summary>Ends the stream with a close frame saying why (replaced, revoked, too big, flood, shutting down).
+    /// The writer sends what is queued, then the close frame; the first reason given wins.</summary>
+    public void Close(WebSocketCloseStatus status, string reason)
+    {
+        lock (_outbound)
+        {
+            _closeWith ??= (status, reason);
+        }
+
+        _outbound.Writer.TryComplete();
+    }
+
+    /// <summary>Runs until the agent goes away, the connection dies, or <see cref="Close"/>.</summary>
+    public async Task RunAsync(CancellationToken requestAborted)
+    {
+        // A cancelled receive or send aborts a WebSocket without a close frame, so the loops are not cancelled to
+        // close the stream: the writer finishes with the close frame and the reader ends on the agent's answer.
+        using var ticking = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
+        _outbound.Writer.TryWrite(new Take(Periodic: true));
+        var reader = Ended(ReadLoopAsync(requestAborted));
+        var writer = Ended(WriteLoopAsync(requestAborted));
+        var ticker = Ended(TickLoopAsync(ticking.Token));
+
+        if (await Task.WhenAny(reader, writer) == writer && await Task.WhenAny(reader, Task.Delay(CloseTimeout, CancellationToken.None)) != reader)
+        {
+            _socket.Abort();
+        }
+
+        Close(WebSocketCloseStatus.NormalClosure, "Closed by the agent.");
+        if (await Task.WhenAny(writer, Task.Delay(CloseTimeout, CancellationToken.None)) != writer)
+        {
+            _socket.Abort();
+        }
+
+        await ticking.CancelAsync();
+        await Task.WhenAll(reader, writer, ticker);
+    }
+
+    private async Task ReadLoopAsync(CancellationToken stopping)
+    {
+        var buffer = new byte[_options.MaxMessageBytes + 1];
+        var bucket = new TokenBucket(_options.MessagesPerSecond, _options.Burst, _time);
+        while (!stopping.IsCancellationRequested)
+        {
+            var length = 0;
+            ValueWebSocketReceiveResult part;
+            do
+            {
+                if (length == buffer.Length)
+                {
+                    Close(WebSocketCloseStatus.MessageTooBig, $"Messages may be at most {_options.MaxMessageBytes} bytes.");
+                    return;
+                }
+
+                part = await _socket.ReceiveAsync(buffer.AsMemory(length), stopping);
+                length += part.Count;
+                if (part.MessageType == WebSocketMessageType.Close)
+                {
+                    Close(WebSocketCloseStatus.NormalClosure, "Closed by the agent.");
+                    return;
+                }
+            }
+            while (!part.EndOfMessage);
+
+            if (length > _options.MaxMessageBytes)
+            {
+                Close(WebSocketCloseStatus.MessageTooBig, $"Messages may be at most {_options.MaxMessageBytes} bytes.");
+                return;
+            }
+
+            if (!bucket.TryTake())
+            {
+                _logger.LogWarning("Agent {AgentId} flooded its task stream; closing it", AgentId);
+                Close(WebSocketCloseStatus.PolicyViolation, $"More than {_options.MessagesPerSecond} messages per second.");
+                return;
+            }
+
+            StreamMessages.Error? problem;
+            try
+            {
+                problem = part.MessageType == WebSocketMessageType.Text
+                    ? await HandleAsync(buffer.AsMemory(0, length), stopping)
+                    : new StreamMessages.Error("Messages must be JSON text frames.");
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                _logger.LogError(ex, "Could not record a stream message of agent {AgentId}", AgentId);
+                problem = new StreamMessages.Error("The message could not be recorded; send it again.");
+            }
+
+            if (problem is not null)
+            {
+                _outbound.Writer.TryWrite(new Send(StreamMessages.Serialize(problem)));
+            }
+        }
+    }
+
+    private async Task<StreamMessages.Error?> HandleAsync(ReadOnlyMemory<byte> message, CancellationToken stopping)
+    {
+        var (incoming, problem) = StreamMessages.Parse(message.Span, _taskOptions.MaxLogLineLength);
+        if (incoming is null)
+        {
+            return problem;
+        }
+
+        await using var scope = _scopes.CreateAsyncScope();
+        var store = scope.ServiceProvider.GetRequiredService<TaskStore>();
+        var result = incoming switch
+        {
+            StreamMessages.Progress p => await store.RecordProgressAsync(AgentId, p.TaskId, p.Value, p.Message, stopping),
+            StreamMessages.Log l => await store.AppendLogsAsync(AgentId, l.TaskId, [new TaskLogEntry(_time.GetUtcNow().UtcDateTime, l.Level, l.Message)], stopping),
+            _ => throw new InvalidOperationException("unreachable"),
+        };
+        return result.Outcome switch
+        {
+            TaskOutcome.Ok => null,
+            TaskOutcome.NotFound => new StreamMessages.Error($"Task {incoming.TaskId} does not exist.", incoming.TaskId),
+            TaskOutcome.Forbidden => new StreamMessages.Error($"Task {incoming.TaskId} belongs to another agent.", incoming.TaskId),
+            _ => new StreamMessages.Error(result.Detail ?? $"Task {incoming.TaskId} cannot take this message now.", incoming.TaskId),
+        };
+    }
+
+    private async Task WriteLoopAsync(CancellationToken stopping)
+    {
+        var reader = _outbound.Reader;
+        while (await reader.WaitToReadAsync(stopping))
+        {
+            while (reader.TryRead(out var item))
+            {
+                switch (item)
+                {
+                    case Send send:
+                        await _socket.SendAsync(send.Message, WebSocketMessageType.Text, endOfMessage: true, stopping);
+                        break;
+                    case Take take when _closeWith is null:
+                        Interlocked.Exchange(ref _takeQueued, 0);
+                        await TakeAndSendAsync(take.Periodic, stopping);
+                        break;
+                }
+            }
+        }
+
+        await CloseSocketAsync();
+    }
+
+    /// <summary>Claims deliverable work exactly as a heartbeat does (same at-least-once and no-double-delivery rules)
+    /// and sends it. A send that never arrives is covered by redelivery.</summary>
+    private async Task TakeAndSendAsync(bool periodic, CancellationToken stopping)
+    {
+        AgentWork work;
+        try
+        {
+            await using var scope = _scopes.CreateAsyncScope();
+            work = await scope.ServiceProvider.GetRequiredService<TaskDelivery>().TakeForAgentAsync(AgentId, stopping);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The stream stays up; the next tick or event tries again.
+            _logger.LogWarning(ex, "Could not take work for agent {AgentId}'s stream", AgentId);
+            return;
+        }
+
+        foreach (var task in work.Tasks)
+        {
+            await _socket.SendAsync(StreamMessages.Serialize(new StreamMessages.TaskAssigned(task)), WebSocketMessageType.Text, true, stopping);
+        }
+
+        // Cancellations repeat on each periodic tick until the task ends (agents de-duplicate), and once per event.
+        foreach (var taskId in work.CancelledTasks)
+        {
+            if (_cancellationsSent.Add(taskId) || periodic)
+            {
+                await _socket.SendAsync(StreamMessages.Serialize(new StreamMessages.TaskCancelled(taskId)), WebSocketMessageType.Text, true, stopping);
+            }
+        }
+    }
+
+    private async Task TickLoopAsync(CancellationToken stopping)
+    {
+        // Often enough that an unstarted task goes out again soon after it becomes due for redelivery.
+        var period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(1).Ticks, _taskOptions.RedeliverAfter.Ticks / 2));
+        using var timer = new PeriodicTimer(period, _time);
+        while (await timer.WaitForNextTickAsync(stopping))
+        {
+            _outbound.Writer.TryWrite(new Take(Periodic: true));
+        }
+    }
+
+    private async Task CloseSocketAsync()
+    {
+        if (_socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
+        {
+            return;
+        }
+
+        var (status, reason) = _closeWith ?? (WebSocketCloseStatus.EndpointUnavailable, "The stream ended.");
+        try
+        {
+            await _socket.CloseOutputAsync(status, reason, CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The peer is already gone.
+        }
+    }
+
+    private async Task Ended(Task loop)
+    {
+        try
+        {
+            await loop;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)
+        {
+            // Normal ways for a stream to end: closed, replaced, or the connection died (keep-alive timeout).
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "Agent {AgentId}'s task stream failed", AgentId);
+        }
+    }
+}

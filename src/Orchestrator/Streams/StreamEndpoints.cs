@@ -1,0 +1,59 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Orchestrator.Hosting;
+using Orchestrator.Http;
+using Orchestrator.Security;
+
+namespace Orchestrator.Streams;
+
+public static class StreamEndpoints
+{
+    public static IServiceCollection AddTaskStreams(this IServiceCollection services)
+    {
+        services.AddSingleton<StreamRegistry>();
+        services.AddHostedService(sp => sp.GetRequiredService<StreamRegistry>());
+        return services;
+    }
+
+    public static RouteGroupBuilder MapTaskStreams(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/agents/{id}").WithTags("Task stream").RequireAgent();
+        group.MapGet("/task-stream", Connect)
+            .WithSummary("Open the agent's WebSocket task stream")
+            .WithDescription("Upgrade with the agent's client certificate and `Authorization: Bearer <token>`. The server sends " +
+                             "`task_assigned` for each waiting task and then as tasks are created, and `task_cancelled`; the agent sends " +
+                             "`task_progress` and `task_log`. Invalid messages get an `error` message. One stream per agent (a new one " +
+                             "replaces the old, close code 4000); oversized messages close with 1009, floods with 1008, revocation with 1008, " +
+                             "shutdown with 1001.")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+        return group;
+    }
+
+    private static async Task<Results<EmptyHttpResult, ProblemHttpResult>> Connect(
+        Guid id, HttpContext context, StreamRegistry registry, IOptions<StreamOptions> options)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            return Problems.Make(StatusCodes.Status400BadRequest, "WebSocket required", "This endpoint only accepts a WebSocket upgrade request.");
+        }
+
+        var settings = options.Value;
+        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        {
+            KeepAliveInterval = settings.KeepAliveInterval,
+            KeepAliveTimeout = settings.KeepAliveTimeout,
+        });
+        var stream = new AgentStream(id, context.User.CertificateSerialOf(), socket, context.RequestServices);
+        registry.Add(stream);
+        try
+        {
+            await stream.RunAsync(context.RequestAborted);
+        }
+        finally
+        {
+            registry.Remove(stream);
+        }
+
+        return TypedResults.Empty;
+    }
+}

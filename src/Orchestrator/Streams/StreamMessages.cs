@@ -1,0 +1,108 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Orchestrator.Tasks;
+
+namespace Orchestrator.Streams;
+
+/// <summary>The spec's task stream messages. Server to agent: <c>task_assigned</c>, <c>task_cancelled</c>, and our
+/// <c>error</c>; agent to server: <c>task_progress</c> and <c>task_log</c>.</summary>
+public static class StreamMessages
+{
+    public sealed record TaskAssigned(DeliveredTask Task)
+    {
+        public string Type => "task_assigned";
+    }
+
+    public sealed record TaskCancelled(Guid TaskId)
+    {
+        public string Type => "task_cancelled";
+    }
+
+    public sealed record Error(string Message, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Guid? TaskId = null)
+    {
+        public string Type => "error";
+    }
+
+    public static byte[] Serialize<T>(T message) => JsonSerializer.SerializeToUtf8Bytes(message, Http.Json.Options);
+
+    /// <summary>An agent message that passed validation.</summary>
+    public abstract record Incoming(Guid TaskId);
+
+    public sealed record Progress(Guid TaskId, int Value, string? Message) : Incoming(TaskId);
+
+    public sealed record Log(Guid TaskId, string Level, string Message) : Incoming(TaskId);
+
+    /// <summary>Reads one agent message, or says what is wrong with it (and the task it names, when it names one).</summary>
+    public static (Incoming? Message, Error? Problem) Parse(ReadOnlySpan<byte> utf8, int maxLogLineLength)
+    {
+        JsonElement root;
+        try
+        {
+            using var document = JsonDocument.Parse(utf8.ToArray());
+            root = document.RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            return (null, new Error("The message is not valid JSON."));
+        }
+
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
+        {
+            return (null, new Error("The message must be a JSON object with a string 'type'."));
+        }
+
+        Guid? taskId = root.TryGetProperty("taskId", out var id) && id.ValueKind == JsonValueKind.String && id.TryGetGuid(out var parsed) ? parsed : null;
+        switch (type.GetString())
+        {
+            case "task_progress":
+                if (taskId is null)
+                {
+                    return (null, new Error("'taskId' is required and must be a UUID."));
+                }
+
+                if (!root.TryGetProperty("progress", out var progress) || progress.ValueKind != JsonValueKind.Number ||
+                    !progress.TryGetInt32(out var value) || value is < 0 or > 100)
+                {
+                    return (null, new Error("'progress' is required and must be a whole number from 0 to 100.", taskId));
+                }
+
+                var text = OptionalString(root, "message");
+                if (text.Invalid || text.Value is { Length: > 1024 })
+                {
+                    return (null, new Error("'message' must be a string of at most 1024 characters.", taskId));
+                }
+
+                return (new Progress(taskId.Value, value, text.Value), null);
+
+            case "task_log":
+                if (taskId is null)
+                {
+                    return (null, new Error("'taskId' is required and must be a UUID."));
+                }
+
+                var level = OptionalString(root, "level");
+                if (level.Invalid || level.Value is null || level.Value.Length is 0 or > TaskStore.MaxLevelLength)
+                {
+                    return (null, new Error($"'level' is required: a string of at most {TaskStore.MaxLevelLength} characters.", taskId));
+                }
+
+                var message = OptionalString(root, "message");
+                if (message.Invalid || message.Value is null || message.Value.Length > maxLogLineLength)
+                {
+                    return (null, new Error($"'message' is required: a string of at most {maxLogLineLength} characters.", taskId));
+                }
+
+                return (new Log(taskId.Value, level.Value, message.Value), null);
+
+            default:
+                return (null, new Error($"Unknown message type '{Truncate(type.GetString()!)}'; expected task_progress or task_log.", taskId));
+        }
+    }
+
+    private static (string? Value, bool Invalid) OptionalString(JsonElement root, string name) =>
+        !root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null
+            ? (null, false)
+            : value.ValueKind == JsonValueKind.String ? (value.GetString(), false) : (null, true);
+
+    private static string Truncate(string text) => text.Length <= 40 ? text : text[..40] + "…";
+}

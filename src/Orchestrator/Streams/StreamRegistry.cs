@@ -1,0 +1,99 @@
+using System.Collections.Concurrent;
+using System.Net.WebSockets;
+using System.Text.Json;
+using Orchestrator.Certificates;
+using Orchestrator.Cluster;
+using Orchestrator.Tasks;
+
+namespace Orchestrator.Streams;
+
+/// <summary>The task streams open on this replica, one per agent, and the cluster events that concern them: a task
+/// created or cancelled for an agent, an agent's credentials revoked. Events come from any replica.</summary>
+public sealed class StreamRegistry(IClusterEvents events, IHostApplicationLifetime lifetime, ILogger<StreamRegistry> logger) : IHostedService
+{
+    private readonly ConcurrentDictionary<Guid, AgentStream> _streams = new();
+    private readonly List<IDisposable> _subscriptions = [];
+    private CancellationTokenRegistration _stopping;
+
+    public int Count => _streams.Count;
+
+    /// <summary>Makes this the agent's stream; an older one is closed (a new connection replaces a stale one).</summary>
+    public void Add(AgentStream stream)
+    {
+        AgentStream? previous = null;
+        _streams.AddOrUpdate(stream.AgentId, stream, (_, existing) =>
+        {
+            previous = existing;
+            return stream;
+        });
+        previous?.Close(AgentStream.Replaced, "Replaced by a newer stream of this agent.");
+        logger.LogInformation("Agent {AgentId} opened its task stream", stream.AgentId);
+    }
+
+    public void Remove(AgentStream stream)
+    {
+        if (_streams.TryRemove(new KeyValuePair<Guid, AgentStream>(stream.AgentId, stream)))
+        {
+            logger.LogInformation("Agent {AgentId}'s task stream closed", stream.AgentId);
+        }
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _subscriptions.Add(events.Subscribe(TaskEvents.Created, payload => Find(TaskEvents.Parse(payload).AgentId)?.Nudge(), NudgeAll));
+        _subscriptions.Add(events.Subscribe(TaskEvents.Cancelled, payload =>
+        {
+            var message = TaskEvents.Parse(payload);
+            Find(message.AgentId)?.TaskCancelled(message.TaskId);
+        }));
+        _subscriptions.Add(events.Subscribe(RevocationList.RevokedChannel, OnRevoked));
+        // Streams close cleanly (1001) when the service stops, before Kestrel stops waiting for requests.
+        _stopping = lifetime.ApplicationStopping.Register(() =>
+        {
+            foreach (var stream in _streams.Values)
+            {
+                stream.Close(WebSocketCloseStatus.EndpointUnavailable, "The service is shutting down.");
+            }
+        });
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        foreach (var subscription in _subscriptions)
+        {
+            subscription.Dispose();
+        }
+
+        _stopping.Dispose();
+        return Task.CompletedTask;
+    }
+
+    private AgentStream? Find(Guid agentId) => _streams.TryGetValue(agentId, out var stream) ? stream : null;
+
+    /// <summary>Events may have been missed (a lost listener connection): every stream looks for work.</summary>
+    private void NudgeAll()
+    {
+        foreach (var stream in _streams.Values)
+        {
+            stream.Nudge();
+        }
+    }
+
+    private void OnRevoked(string payload)
+    {
+        var message = JsonSerializer.Deserialize<RevocationList.RevokedMessage>(payload);
+        if (message is null)
+        {
+            return;
+        }
+
+        foreach (var stream in _streams.Values)
+        {
+            if (stream.AgentId == message.AgentId || message.Serials.Contains(stream.CertificateSerial))
+            {
+                stream.Close(WebSocketCloseStatus.PolicyViolation, "The agent's credentials were revoked.");
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Orchestrator.Hosting;
+using Orchestrator.Http;
+using Orchestrator.Security;
+
+namespace Orchestrator.Tasks;
+
+/// <summary>Agents (mTLS + token): poll, fetch and complete their own tasks. The route's <c>{id}</c> is the caller;
+/// the group's agent requirement answers 403 for another agent's route.</summary>
+public static class AgentTaskEndpoints
+{
+    public static RouteGroupBuilder MapAgentTasks(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/agents/{id}").WithTags("Agent tasks").RequireAgent();
+
+        group.MapGet("/tasks", Pending)
+            .WithSummary("List the agent's pending tasks (poll)")
+            .WithDescription("Summaries of what the next delivery would hand out, highest priority first, and `cancelledTasks`: ids of tasks " +
+                "to stop. Not a delivery: fetch each task with `GET …/tasks/{taskId}`.")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+        group.MapGet("/tasks/{taskId}", Fetch)
+            .WithSummary("Fetch one of the agent's tasks with payload and credentials")
+            .WithDescription("A delivery: an unstarted task counts as delivered now. Another agent's task: 403.")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPost("/tasks/{taskId}/complete", Complete)
+            .WithSummary("Report a task's outcome")
+            .WithDescription("`success`, `result` and `logs` as in the spec. The same completion again is acknowledged; a different outcome " +
+                "for a task that has ended is 409; another agent's task 403. Completing a cancelling task ends it cancelled.")
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+        return group;
+    }
+
+    internal static async Task<Ok<PendingTasksResponse>> Pending(Guid id, TaskDelivery delivery, CancellationToken cancellationToken) =>
+        TypedResults.Ok(await delivery.PendingForAgentAsync(id, cancellationToken));
+
+    internal static async Task<Results<Ok<AgentTaskResponse>, ProblemHttpResult>> Fetch(
+        Guid id, Guid taskId, TaskDelivery delivery, CancellationToken cancellationToken)
+    {
+        var result = await delivery.FetchAsync(id, taskId, cancellationToken);
+        return result.Outcome == TaskOutcome.Ok ? TypedResults.Ok(delivery.ToAgentResponse(result.Task!)) : TaskEndpoints.Problem(result);
+    }
+
+    internal static async Task<Results<Ok<AcknowledgedResponse>, ValidationProblem, ProblemHttpResult>> Complete(
+        Guid id, Guid taskId, CompleteTaskRequest request, TaskStore store, IOptions<TaskOptions> options, ILoggerFactory loggers,
+        CancellationToken cancellationToken)
+    {
+        var limits = options.Value;
+        var logs = request.Logs ?? [];
+        var errors = new Validation().Require(request.Success is not null, "success", "'success' is required: true or false.");
+        for (var i = 0; i < logs.Count && i < limits.MaxLogLinesPerCompletion; i++)
+        {
+            errors.Require(logs[i] is not null && logs[i].Message is not null, $"logs[{i}].message", $"'logs[{i}].message' is required.");
+            errors.Require(logs[i]?.Level is null || logs[i].Level!.Length <= TaskStore.MaxLevelLength, $"logs[{i}].level",
+                $"'logs[{i}].level' must be at most {TaskStore.MaxLevelLength} characters.");
+        }
+
+        if (!errors.IsValid)
+        {
+            return errors.ToProblem();
+        }
+
+        if (logs.Count > limits.MaxLogLinesPerCompletion)
+        {
+            return TaskEndpoints.TooLarge($"'logs' has {logs.Count} lines; a completion may carry {limits.MaxLogLinesPerCompletion} " +
+                "(Orchestrator:Tasks:MaxLogLinesPerCompletion). Stream longer logs as they happen.");
+        }
+
+        var longLine = logs.FindIndex(l => l.Message!.Length > limits.MaxLogLineLength);
+        if (longLine >= 0)
+        {
+            return TaskEndpoints.TooLarge($"'logs[{longLine}].message' is longer than {limits.MaxLogLineLength} characters (Orchestrator:Tasks:MaxLogLineLength).");
+        }
+
+        if (request.Result is { ValueKind: not JsonValueKind.Null } result && Encoding.UTF8.GetByteCount(result.GetRawText()) > limits.MaxResultBytes)
+        {
+            return TaskEndpoints.TooLarge($"'result' is larger than {limits.MaxResultBytes} bytes (Orchestrator:Tasks:MaxResultBytes).");
+        }
+
+        var outcome = await store.CompleteAsync(id, taskId, request.Success!.Value, request.Result, logs, cancellationToken);
+        switch (outcome.Outcome)
+        {
+            case TaskOutcome.Ok:
+                loggers.CreateLogger(typeof(AgentTaskEndpoints)).LogInformation("Task {TaskId} completed by agent {AgentId}: {Status}",
+                    taskId, id, outcome.Task!.Status.WireName());
+                return TypedResults.Ok(new AcknowledgedResponse(true));
+            case TaskOutcome.Replayed:
+                return TypedResults.Ok(new AcknowledgedResponse(true));
+            default:
+                return TaskEndpoints.Problem(outcome);
+        }
+    }
+}

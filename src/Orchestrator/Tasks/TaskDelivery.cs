@@ -1,0 +1,50 @@
+using System.Text.Json;
+
+namespace Orchestrator.Tasks;
+
+/// <summary>Hands an agent its work: the heartbeat answer's <c>tasks</c> and <c>cancelledTasks</c>, and single tasks
+/// it fetches. A delivery marks the task delivered; see <see cref="TaskStore.ClaimDeliverableAsync"/>.</summary>
+public sealed class TaskDelivery(TaskStore store, TaskCredentials credentials, ILogger<TaskDelivery> logger)
+{
+    /// <summary>The heartbeat's one call: claims what is deliverable (highest priority first, then oldest) and lists
+    /// the tasks the agent must stop.</summary>
+    public async Task<AgentWork> TakeForAgentAsync(Guid agentId, CancellationToken cancellationToken)
+    {
+        var view = await store.ViewForAgentAsync(agentId, cancellationToken);
+        var claimed = view.HasDeliverable ? await store.ClaimDeliverableAsync(agentId, cancellationToken) : [];
+        var tasks = claimed.Count == 0 ? [] : await store.LoadAsync(claimed, cancellationToken);
+        var cancelled = view.CancelledTasks;
+        if (tasks.Count > 0)
+        {
+            logger.LogInformation("Delivered {Count} tasks to agent {AgentId}: {TaskIds}", tasks.Count, agentId, tasks.Select(t => t.Id).ToArray());
+        }
+
+        return new AgentWork([.. tasks.Select(ToDelivered)], cancelled);
+    }
+
+    /// <summary>The poll answer: summaries of what the next delivery would hand out, and tasks to stop.</summary>
+    public async Task<PendingTasksResponse> PendingForAgentAsync(Guid agentId, CancellationToken cancellationToken) =>
+        new(await store.DeliverableSummariesAsync(agentId, cancellationToken), await store.CancelledForAgentAsync(agentId, cancellationToken));
+
+    /// <summary>One task fetched by its agent. An unstarted task counts as delivered; an ended one comes without credentials.</summary>
+    public async Task<TaskResult> FetchAsync(Guid agentId, Guid taskId, CancellationToken cancellationToken)
+    {
+        var result = await store.ClaimOneAsync(agentId, taskId, cancellationToken);
+        if (result.Outcome == TaskOutcome.Ok)
+        {
+            logger.LogInformation("Agent {AgentId} fetched task {TaskId}", agentId, taskId);
+        }
+
+        return result;
+    }
+
+    public DeliveredTask ToDelivered(AgentTask task) =>
+        new(task.Id, task.TaskType, Payload(task), credentials.Unprotect(task.ProtectedCredentials), task.TimeoutSeconds);
+
+    public AgentTaskResponse ToAgentResponse(AgentTask task) =>
+        new(task.Id, task.TaskType, Payload(task), credentials.Unprotect(task.ProtectedCredentials), task.TimeoutSeconds,
+            task.Priority, task.Status, task.CreatedAt);
+
+    private static JsonElement? Payload(AgentTask task) =>
+        task.PayloadJson is null ? null : JsonDocument.Parse(task.PayloadJson).RootElement.Clone();
+}

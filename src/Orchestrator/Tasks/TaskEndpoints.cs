@@ -1,0 +1,221 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Orchestrator.Hosting;
+using Orchestrator.Http;
+using Orchestrator.Security;
+
+namespace Orchestrator.Tasks;
+
+/// <summary>Operators and CI: create, read and cancel tasks.</summary>
+public static partial class TaskEndpoints
+{
+    public static RouteGroupBuilder MapTasks(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/tasks").WithTags("Tasks")
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden);
+
+        group.MapPost("/", Create).RequireAuthorization(Policies.Operator)
+            .WithSummary("Create a task for an agent")
+            .WithDescription("Give exactly one of `agentId` or `selector` (`capabilities` the agent must all have, `labels` it must all match; " +
+                "the online, then degraded, non-draining match with the fewest unfinished tasks is chosen). `priority` 0-100 (default 0, " +
+                "higher first), `timeout` in seconds counted from delivery (default 300). `credentials` are encrypted at rest, sent only " +
+                "to the agent and never shown again. With `idempotencyKey`, repeating the request answers 200 with the first task instead " +
+                "of creating another.")
+            .Produces<TaskResponse>(StatusCodes.Status200OK)
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        group.MapGet("/", List).RequireAuthorization(Policies.Viewer)
+            .WithSummary("List tasks, newest first")
+            .WithDescription("Filter with `agentId` and `status` (pending, assigned, running, succeeded, failed, cancelling, cancelled, " +
+                "timed_out). Paged with `limit` and `after`; the next page is in the `Link` header. `logs` is null here: get the task for its logs.")
+            .ProducesValidationProblem();
+        group.MapGet("/{taskId}", Get).RequireAuthorization(Policies.Viewer)
+            .WithSummary("Get a task with its status, result and logs")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPost("/{taskId}/cancel", Cancel).RequireAuthorization(Policies.Operator)
+            .WithSummary("Cancel a task")
+            .WithDescription("A pending task is cancelled at once. A delivered or running task becomes `cancelling`: its agent is told to " +
+                "stop it, and it ends `cancelled` when the agent reports back or the grace period passes. A task that has ended: 409.")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict);
+        return group;
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
+    private static partial Regex TaskTypePattern();
+
+    private static async Task<Results<Created<TaskResponse>, Ok<TaskResponse>, ValidationProblem, ProblemHttpResult>> Create(
+        CreateTaskRequest request, HttpContext context, TaskStore store, TaskEvents events, IOptions<TaskOptions> options,
+        ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        var limits = options.Value;
+        var errors = new Validation().RequireText(request.TaskType, "taskType", 128);
+        if (request.TaskType is { Length: > 0 and <= 128 } type && !TaskTypePattern().IsMatch(type))
+        {
+            errors.Add("taskType", "'taskType' may contain letters, digits and . _ : / - and must start with a letter or digit.");
+        }
+
+        var payload = request.Payload is { ValueKind: not JsonValueKind.Null } p ? p : (JsonElement?)null;
+        errors.Require(payload is null || payload.Value.ValueKind == JsonValueKind.Object, "payload", "'payload' must be a JSON object.");
+        errors.Require(request.Priority is null or (>= 0 and <= 100), "priority", "'priority' must be from 0 to 100.");
+        errors.Require(request.Timeout is null || (request.Timeout >= 1 && request.Timeout <= limits.MaxTimeoutSeconds), "timeout",
+            $"'timeout' must be from 1 to {limits.MaxTimeoutSeconds} seconds.");
+        errors.Require(request.AgentId is null != (request.Selector is null), "agentId", "Give exactly one of 'agentId' or 'selector'.");
+        foreach (var (name, value) in request.Credentials ?? [])
+        {
+            errors.Require(name.Length is > 0 and <= 128, "credentials", "Credential names must be 1 to 128 characters.");
+            errors.Require(value is not null, "credentials", $"Credential '{name}' has no value; values are strings.");
+        }
+
+        foreach (var capability in request.Selector?.Capabilities ?? [])
+        {
+            errors.Require(!string.IsNullOrWhiteSpace(capability), "selector.capabilities", "Capabilities must be non-empty strings.");
+        }
+
+        foreach (var (key, value) in request.Selector?.Labels ?? [])
+        {
+            errors.Require(key.Length > 0 && value is not null, "selector.labels", "Labels must have a non-empty key and a string value.");
+        }
+
+        errors.Require(request.IdempotencyKey is null || (request.IdempotencyKey.Length is > 0 and <= 128 && !request.IdempotencyKey.Any(char.IsControl)),
+            "idempotencyKey", "'idempotencyKey' must be 1 to 128 printable characters.");
+        if (!errors.IsValid)
+        {
+            return errors.ToProblem();
+        }
+
+        var payloadJson = payload?.GetRawText();
+        if (payloadJson is not null && Encoding.UTF8.GetByteCount(payloadJson) > limits.MaxPayloadBytes)
+        {
+            return TooLarge($"'payload' is larger than {limits.MaxPayloadBytes} bytes (Orchestrator:Tasks:MaxPayloadBytes).");
+        }
+
+        if (request.Credentials is { Count: > 0 } && JsonSerializer.SerializeToUtf8Bytes(request.Credentials).Length > limits.MaxCredentialsBytes)
+        {
+            return TooLarge($"'credentials' are larger than {limits.MaxCredentialsBytes} bytes (Orchestrator:Tasks:MaxCredentialsBytes).");
+        }
+
+        var actor = context.User.Actor();
+        var result = await store.CreateAsync(new TaskStore.NewTask(
+            request.TaskType!.Trim(), payloadJson, request.Credentials, request.Priority ?? 0, request.Timeout ?? limits.DefaultTimeoutSeconds,
+            request.AgentId, request.Selector, request.IdempotencyKey), actor, cancellationToken);
+        switch (result.Outcome)
+        {
+            case TaskOutcome.Ok:
+                var task = result.Task!;
+                loggers.CreateLogger(typeof(TaskEndpoints)).LogInformation("Task {TaskId} ({TaskType}) created for agent {AgentId} by {Actor}",
+                    task.Id, task.TaskType, task.AgentId, actor);
+                await events.CreatedAsync(task.Id, task.AgentId, cancellationToken);
+                return TypedResults.Created($"/api/v1/tasks/{task.Id}", ToResponse(task, limits, withLogs: true));
+            case TaskOutcome.Replayed:
+                return TypedResults.Ok(ToResponse(result.Task!, limits, withLogs: true));
+            default:
+                return Problem(result);
+        }
+    }
+
+    private static async Task<Results<Ok<List<TaskResponse>>, ValidationProblem>> List(
+        HttpContext context, TaskStore store, IOptions<TaskOptions> options, Guid? agentId, string? status, CancellationToken cancellationToken)
+    {
+        if (!Page.TryRead(context.Request, out var page, out var errors))
+        {
+            return errors.ToProblem();
+        }
+
+        AgentTaskStatus? wanted = null;
+        if (!string.IsNullOrEmpty(status))
+        {
+            if (!AgentTaskStatuses.TryParseWireName(status, out var parsed))
+            {
+                return errors.Add("status", "'status' must be one of " +
+                    string.Join(", ", Enum.GetValues<AgentTaskStatus>().Select(s => s.WireName())) + ".").ToProblem();
+            }
+
+            wanted = parsed;
+        }
+
+        Guid? before = null;
+        if (page.After is not null)
+        {
+            if (!Guid.TryParse(page.After, out var cursor))
+            {
+                return errors.Add("after", "'after' is not a cursor this service issued.").ToProblem();
+            }
+
+            before = cursor;
+        }
+
+        var rows = await store.ListAsync(agentId, wanted, before, page.Limit + 1, cancellationToken);
+        var tasks = page.Finish(context, rows, t => t.Id.ToString());
+        return TypedResults.Ok(tasks.Select(t => ToResponse(t, options.Value, withLogs: false)).ToList());
+    }
+
+    private static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> Get(
+        Guid taskId, TaskStore store, IOptions<TaskOptions> options, CancellationToken cancellationToken)
+    {
+        var task = await store.FindAsync(taskId, cancellationToken);
+        return task is null ? Problems.NotFound($"No task has id {taskId}.") : TypedResults.Ok(ToResponse(task, options.Value, withLogs: true));
+    }
+
+    private static async Task<Results<Accepted<TaskResponse>, ProblemHttpResult>> Cancel(
+        Guid taskId, HttpContext context, TaskStore store, TaskEvents events, IOptions<TaskOptions> options,
+        ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        var actor = context.User.Actor();
+        var result = await store.RequestCancelAsync(taskId, actor, cancellationToken);
+        if (result.Outcome != TaskOutcome.Ok)
+        {
+            return Problem(result);
+        }
+
+        var task = result.Task!;
+        loggers.CreateLogger(typeof(TaskEndpoints)).LogInformation("Task {TaskId} of agent {AgentId} is {Status} on request of {Actor}",
+            task.Id, task.AgentId, task.Status.WireName(), actor);
+        if (task.Status == AgentTaskStatus.Cancelling)
+        {
+            await events.CancelledAsync(task.Id, task.AgentId, cancellationToken);
+        }
+
+        var current = await store.FindAsync(taskId, cancellationToken) ?? task;
+        return TypedResults.Accepted($"/api/v1/tasks/{taskId}", ToResponse(current, options.Value, withLogs: true));
+    }
+
+    internal static ProblemHttpResult Problem(TaskResult result) => result.Outcome switch
+    {
+        TaskOutcome.NotFound => Problems.NotFound(result.Detail!),
+        TaskOutcome.Forbidden => Problems.Forbidden(result.Detail!),
+        TaskOutcome.Conflict => Problems.Conflict(result.Detail!),
+        TaskOutcome.Unavailable => Problems.Unavailable(result.Detail!),
+        _ => throw new InvalidOperationException($"{result.Outcome} is not an error."),
+    };
+
+    internal static ProblemHttpResult TooLarge(string detail) => Problems.Make(StatusCodes.Status413PayloadTooLarge, "Too large", detail);
+
+    public static TaskResponse ToResponse(AgentTask task, TaskOptions options, bool withLogs)
+    {
+        List<TaskLogResponse>? logs = null;
+        if (withLogs)
+        {
+            logs = [.. task.Logs.OrderBy(l => l.Id).Select(l => new TaskLogResponse(l.Timestamp, l.Level, l.Message))];
+            if (task.DroppedLogCount > 0)
+            {
+                logs.Add(new TaskLogResponse(task.CompletedAt ?? logs.LastOrDefault()?.Timestamp ?? task.CreatedAt, "warn",
+                    $"[orchestrator] {task.DroppedLogCount} more log lines were dropped: a task keeps at most {options.MaxStoredLogLines} " +
+                    "(Orchestrator:Tasks:MaxStoredLogLines)."));
+            }
+        }
+
+        return new TaskResponse(task.Id, task.TaskType, task.AgentId, task.Status, task.StatusReason, task.Priority, task.TimeoutSeconds,
+            task.CreatedAt, task.AssignedAt, task.StartedAt, task.CompletedAt, task.Progress,
+            task.ResultJson is null ? null : JsonDocument.Parse(task.ResultJson).RootElement.Clone(), logs);
+    }
+}

@@ -1,0 +1,36 @@
+using System.Text.Json;
+using Orchestrator.Cluster;
+
+namespace Orchestrator.Tasks;
+
+/// <summary>Tells every replica about task changes an agent's stream should hear at once. Best effort: the database
+/// stays the truth, and heartbeats and polls carry the same news.</summary>
+public sealed class TaskEvents(IClusterEvents cluster, ILogger<TaskEvents> logger)
+{
+    /// <summary>Payload <c>{"taskId","agentId"}</c>: a task was created for the agent.</summary>
+    public const string Created = "task.created";
+
+    /// <summary>Payload <c>{"taskId","agentId"}</c>: the agent must stop the task (cancel requested or timed out).</summary>
+    public const string Cancelled = "task.cancelled";
+
+    public sealed record Payload(Guid TaskId, Guid AgentId);
+
+    public static Payload Parse(string payload) => JsonSerializer.Deserialize<Payload>(payload, Http.Json.Options)!;
+
+    public Task CreatedAsync(Guid taskId, Guid agentId, CancellationToken cancellationToken) => PublishAsync(Created, taskId, agentId, cancellationToken);
+
+    public Task CancelledAsync(Guid taskId, Guid agentId, CancellationToken cancellationToken) => PublishAsync(Cancelled, taskId, agentId, cancellationToken);
+
+    private async Task PublishAsync(string channel, Guid taskId, Guid agentId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await cluster.PublishAsync(channel, JsonSerializer.Serialize(new Payload(taskId, agentId), Http.Json.Options), cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The change is committed; the agent still learns of it from its next heartbeat or poll.
+            logger.LogWarning(ex, "Could not publish {Channel} for task {TaskId}", channel, taskId);
+        }
+    }
+}

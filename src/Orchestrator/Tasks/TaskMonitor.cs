@@ -1,0 +1,62 @@
+using Microsoft.Extensions.Options;
+using Orchestrator.Hosting;
+
+namespace Orchestrator.Tasks;
+
+/// <summary>Ends overdue tasks: delivered ones past their timeout (the agent is told to stop them) and cancelling
+/// ones past the grace period. Every replica may run it; the store's conditional updates decide each task once.</summary>
+public sealed class TaskMonitor(
+    IServiceScopeFactory scopes, TimeProvider time, IOptions<TaskOptions> options, TaskEvents events, ILogger<TaskMonitor> logger)
+    : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.MonitorInterval, time);
+        do
+        {
+            try
+            {
+                await RunOnceAsync(stoppingToken);
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                // A failing tick (database briefly away) must not end the loop; the next tick retries.
+                logger.LogError(ex, "Task monitor tick failed; retrying at the next tick");
+            }
+        }
+        while (await WaitAsync(timer, stoppingToken));
+    }
+
+    /// <summary>One pass. Public so tests and operators' tooling can run it without waiting for the timer.</summary>
+    public async Task RunOnceAsync(CancellationToken cancellationToken)
+    {
+        TaskStore.Overdue overdue;
+        await using (var scope = scopes.CreateAsyncScope())
+        {
+            overdue = await scope.ServiceProvider.GetRequiredService<TaskStore>().EndOverdueAsync(cancellationToken);
+        }
+
+        foreach (var task in overdue.TimedOut)
+        {
+            logger.LogWarning("Task {TaskId} of agent {AgentId} timed out", task.Id, task.AgentId);
+            await events.CancelledAsync(task.Id, task.AgentId, cancellationToken);
+        }
+
+        foreach (var task in overdue.GraceEnded)
+        {
+            logger.LogWarning("Task {TaskId} of agent {AgentId} ended cancelled: the agent did not confirm within the grace period", task.Id, task.AgentId);
+        }
+    }
+
+    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken stoppingToken)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(stoppingToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,15 @@
+namespace Orchestrator.Tasks;
+
+public static class TaskRegistration
+{
+    public static IServiceCollection AddTasks(this IServiceCollection services)
+    {
+        services.AddSingleton<TaskCredentials>();
+        services.AddSingleton<TaskEvents>();
+        services.AddScoped<TaskStore>();
+        services.AddScoped<TaskDelivery>();
+        services.AddSingleton<TaskMonitor>();
+        services.AddHostedService(sp => sp.GetRequiredService<TaskMonitor>());
+        return services;
+    }
+}

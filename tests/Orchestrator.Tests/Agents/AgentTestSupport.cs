@@ -1,0 +1,112 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Orchestrator.Agents;
+using Orchestrator.Certificates;
+using Orchestrator.Data;
+using Orchestrator.Tests.Infrastructure;
+
+namespace Orchestrator.Tests.Agents;
+
+/// <summary>Seeds agents straight into storage and drives the service's clock for liveness tests.</summary>
+internal static class AgentTestSupport
+{
+    public static readonly DateTimeOffset Start = new(2026, 11, 28, 12, 0, 0, TimeSpan.Zero);
+
+    public static FakeTimeProvider NewClock(DateTimeOffset? at = null) => new(at ?? Start);
+
+    public static DateTime Now(this TestApp app) => (app.Time ?? TimeProvider.System).GetUtcNow().UtcDateTime;
+
+    public static async Task<Guid> SeedAgentAsync(
+        this TestApp app,
+        string name,
+        AgentStatus status = AgentStatus.Online,
+        string[]? capabilities = null,
+        Dictionary<string, string>? labels = null,
+        DateTime? lastHeartbeat = null,
+        DateTime? certificateNotAfter = null)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
+        var now = app.Now();
+        var agent = new Agent
+        {
+            Id = Guid.CreateVersion7(),
+            Name = name,
+            Version = "1.0.0",
+            Status = status,
+            RegisteredAt = now,
+            StatusChangedAt = now,
+            LastHeartbeat = lastHeartbeat ?? now,
+            Capabilities = (capabilities ?? ["docker"]).Select(c => new AgentCapability { Name = c }).ToList(),
+            Labels = (labels ?? []).Select(l => new AgentLabel { Key = l.Key, Value = l.Value }).ToList(),
+        };
+        db.Agents.Add(agent);
+        if (certificateNotAfter is not null)
+        {
+            db.IssuedCertificates.Add(new IssuedCertificate
+            {
+                Serial = Guid.NewGuid().ToString("N").ToUpperInvariant(),
+                AgentId = agent.Id,
+                Kind = CertificateKind.Agent,
+                RootId = Guid.NewGuid(),
+                Thumbprint = Guid.NewGuid().ToString("N"),
+                NotBefore = now.AddMinutes(-5),
+                NotAfter = certificateNotAfter.Value,
+                IssuedAt = now,
+            });
+        }
+
+        await db.SaveChangesAsync();
+        return agent.Id;
+    }
+
+    public static async Task<Agent> LoadAgentAsync(this TestApp app, Guid id)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
+        return await db.Agents.AsNoTracking().Include(a => a.Capabilities).SingleAsync(a => a.Id == id);
+    }
+
+    public static async Task<T> QueryAsync<T>(this TestApp app, Func<OrchestratorDbContext, Task<T>> query)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        return await query(scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>());
+    }
+
+    public static LivenessMonitor Monitor(this TestApp app) => app.Services.GetRequiredService<LivenessMonitor>();
+
+    /// <summary>Moves the service clock forward one monitor tick at a time and waits for each tick's check to finish,
+    /// so a test sees exactly what the running monitor decided at that time.</summary>
+    public static async Task AdvanceAsync(this TestApp app, TimeSpan by)
+    {
+        var monitor = app.Monitor();
+        var step = monitor.TickInterval;
+        Assert.True(by.Ticks % step.Ticks == 0, $"Advance in multiples of the monitor tick ({step}).");
+        for (var moved = TimeSpan.Zero; moved < by; moved += step)
+        {
+            app.Time!.Advance(step);
+            var due = app.Now();
+            await Eventually(() => Task.FromResult(monitor.LastCheck >= due), $"the liveness check at {due:O}");
+        }
+    }
+
+    public static async Task Eventually(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
+    {
+        var until = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < until, $"Timed out waiting for {what}.");
+            await Task.Delay(20);
+        }
+    }
+
+    public static Heartbeat Healthy(string[]? capabilities = null, double cpu = 10, int runningTasks = 0) =>
+        new(AgentStatus.Online, cpu, 20, 30, capabilities, runningTasks, null);
+
+    public static Heartbeat Degraded(string[]? capabilities = null) =>
+        new(AgentStatus.Degraded, 95, 20, 30, capabilities, 0, null);
+
+    public static Task<bool> HeartbeatAsync(this TestApp app, Guid id, Heartbeat heartbeat) =>
+        app.Services.GetRequiredService<HeartbeatProcessor>().ProcessAsync(id, heartbeat, CancellationToken.None);
+}

@@ -1,0 +1,152 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using Microsoft.Extensions.Time.Testing;
+using Orchestrator.Hosting;
+using Orchestrator.Tests.Infrastructure;
+
+namespace Orchestrator.Tests.Agents;
+
+/// <summary>The heartbeat over real mutual TLS with the agent's certificate and bound token.</summary>
+public sealed class HeartbeatEndpointTests
+{
+    private static readonly object SpecBody = new
+    {
+        status = "healthy",
+        resourceUsage = new { cpu = 15.5, memory = 45.2, disk = 60.0 },
+        capabilities = new[] { "docker", "compose" },
+        runningTasks = 2,
+    };
+
+    [SkippableTheory, BothProviders]
+    public async Task The_spec_heartbeat_is_answered_with_tasks_and_no_renewal_and_is_stored(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var agent = await app.RegisterAgentAsync(capabilities: ["docker"]);
+
+        var answer = await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", SpecBody)).ShouldBe(HttpStatusCode.OK);
+
+        Assert.Equal(JsonValueKind.Array, answer.GetProperty("tasks").ValueKind);
+        Assert.Equal(0, answer.GetProperty("cancelledTasks").GetArrayLength());
+        Assert.False(answer.TryGetProperty("certificateRenewal", out _));
+        var details = await (await app.AdminClient().GetAsync($"/api/v1/agents/{agent.Id}")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(15.5, details.GetProperty("resourceUsage").GetProperty("cpu").GetDouble());
+        Assert.Equal(60.0, details.GetProperty("resourceUsage").GetProperty("disk").GetDouble());
+        Assert.Equal(2, details.GetProperty("runningTasks").GetInt32());
+        Assert.Equal(["compose", "docker"], details.GetProperty("capabilities").EnumerateArray().Select(c => c.GetString()));
+        Assert.NotEqual(JsonValueKind.Null, details.GetProperty("lastHeartbeat").ValueKind);
+    }
+
+    [SkippableFact]
+    public async Task A_degraded_heartbeat_shows_in_the_list_at_once()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync();
+
+        await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", new { status = "degraded" })).ShouldBe(HttpStatusCode.OK);
+
+        var degraded = await (await app.AdminClient().GetAsync("/api/v1/agents?status=degraded")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(agent.Id, degraded[0].GetProperty("id").GetGuid());
+    }
+
+    [SkippableFact]
+    public async Task A_heartbeat_for_another_agent_is_403_and_without_credentials_401()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync();
+        var other = await app.RegisterAgentAsync();
+
+        await (await agent.Client.PostJson($"/api/v1/agents/{other.Id}/heartbeat", SpecBody)).ShouldBeProblem(HttpStatusCode.Forbidden);
+        await (await app.AdminClient().PostJson($"/api/v1/agents/{agent.Id}/heartbeat", SpecBody)).ShouldBeProblem(HttpStatusCode.Unauthorized);
+    }
+
+    [SkippableTheory]
+    [InlineData("""{"status":"sleeping"}""", "status")]
+    [InlineData("""{}""", "status")]
+    [InlineData("""{"status":"healthy","resourceUsage":{"cpu":-1}}""", "resourceUsage.cpu")]
+    [InlineData("""{"status":"healthy","resourceUsage":{"memory":100.1}}""", "resourceUsage.memory")]
+    [InlineData("""{"status":"healthy","runningTasks":-2}""", "runningTasks")]
+    [InlineData("""{"status":"healthy","capabilities":["docker","kubernetes"]}""", "capabilities")]
+    [InlineData("""{"status":"healthy","capabilities":["docker","docker","docker","docker","docker","docker","docker","docker","docker","docker","docker","docker","docker","docker","docker","docker","docker"]}""", "capabilities")]
+    [InlineData("""{"status":"healthy","csr":"not a csr"}""", "csr")]
+    public async Task Bad_heartbeat_bodies_are_400_naming_the_field(string body, string field)
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync();
+
+        var problem = await (await agent.Client.PostRaw($"/api/v1/agents/{agent.Id}/heartbeat", body)).ShouldBeProblem(HttpStatusCode.BadRequest);
+
+        Assert.Contains(problem.GetProperty("errors").EnumerateObject(), e => e.Name.StartsWith(field, StringComparison.Ordinal));
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task Inside_the_renewal_window_the_heartbeat_renews_and_the_new_certificate_and_token_work(DatabaseProvider provider)
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var app = await TestApp.StartAsync(provider, time);
+        var agent = await app.RegisterAgentAsync();
+        time.Advance(TimeSpan.FromHours(22));
+        var early = await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", SpecBody)).ShouldBe(HttpStatusCode.OK);
+        Assert.False(early.TryGetProperty("certificateRenewal", out _));
+
+        time.Advance(TimeSpan.FromHours(1) + TimeSpan.FromMinutes(1));
+        var due = await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", SpecBody)).ShouldBe(HttpStatusCode.OK);
+
+        var renewal = due.GetProperty("certificateRenewal");
+        Assert.True(renewal.GetProperty("expiresAt").GetDateTime() > time.GetUtcNow().UtcDateTime.AddHours(23));
+        var renewed = TestAgents.WithKey(renewal.GetProperty("cert").GetString()!, agent.Certificate.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
+        var client = app.Client(certificate: renewed, bearer: renewal.GetProperty("token").GetString());
+        var after = await (await client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", SpecBody)).ShouldBe(HttpStatusCode.OK);
+        Assert.False(after.TryGetProperty("certificateRenewal", out _));
+    }
+
+    [SkippableFact]
+    public async Task A_heartbeat_with_a_csr_inside_the_window_certifies_the_new_key()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, time);
+        var agent = await app.RegisterAgentAsync();
+        using var newKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var csr = new CertificateRequest("CN=ignored", newKey, HashAlgorithmName.SHA256).CreateSigningRequestPem();
+        time.Advance(TimeSpan.FromHours(23) + TimeSpan.FromMinutes(1));
+
+        var due = await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", new { status = "healthy", csr })).ShouldBe(HttpStatusCode.OK);
+
+        var renewal = due.GetProperty("certificateRenewal");
+        var renewed = TestAgents.WithKey(renewal.GetProperty("cert").GetString()!, newKey.ExportPkcs8PrivateKeyPem());
+        await (await app.Client(certificate: renewed, bearer: renewal.GetProperty("token").GetString())
+            .PostJson($"/api/v1/agents/{agent.Id}/heartbeat", SpecBody)).ShouldBe(HttpStatusCode.OK);
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task After_delete_the_agents_certificate_and_token_are_401_at_once(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var agent = await app.RegisterAgentAsync();
+        await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", SpecBody)).ShouldBe(HttpStatusCode.OK);
+
+        await (await app.AdminClient().DeleteAsync($"/api/v1/agents/{agent.Id}")).ShouldBe(HttpStatusCode.OK);
+
+        await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", SpecBody)).ShouldBeProblem(HttpStatusCode.Unauthorized);
+        await (await app.AdminClient().GetAsync($"/api/v1/agents/{agent.Id}")).ShouldBeProblem(HttpStatusCode.NotFound);
+        var audit = await (await app.AdminClient().GetAsync($"/api/v1/audit?action=certificate.revoked&subjectId={agent.Id}")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(1, audit.GetArrayLength());
+    }
+
+    [SkippableFact]
+    public async Task After_delete_another_replica_refuses_the_agent_too()
+    {
+        await using var first = await TestApp.StartAsync(DatabaseProvider.Postgres);
+        await using var second = TestApp.StartOn(first.Storage);
+        var agent = await first.RegisterAgentAsync();
+        var viaSecond = second.Client(certificate: agent.Certificate, bearer: agent.Token);
+        await (await viaSecond.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", SpecBody)).ShouldBe(HttpStatusCode.OK);
+
+        await (await first.AdminClient().DeleteAsync($"/api/v1/agents/{agent.Id}")).ShouldBe(HttpStatusCode.OK);
+
+        await AgentTestSupport.Eventually(async () =>
+            (await viaSecond.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", SpecBody)).StatusCode == HttpStatusCode.Unauthorized,
+            "the second replica to refuse the deleted agent", TimeSpan.FromSeconds(5));
+    }
+}

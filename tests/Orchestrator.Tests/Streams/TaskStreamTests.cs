@@ -1,0 +1,268 @@
+using System.Net;
+using System.Net.WebSockets;
+using Microsoft.Extensions.DependencyInjection;
+using Orchestrator.Certificates;
+using Orchestrator.Hosting;
+using Orchestrator.Tests.Infrastructure;
+using Orchestrator.Tests.Tasks;
+
+namespace Orchestrator.Tests.Streams;
+
+public sealed class TaskStreamTests
+{
+    [SkippableFact]
+    public async Task The_upgrade_needs_the_agents_token()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync();
+
+        Assert.Equal(HttpStatusCode.Unauthorized, await StreamClient.RefusedAsync(app, agent, withToken: false));
+    }
+
+    [SkippableFact]
+    public async Task The_upgrade_for_another_agents_route_is_forbidden()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync();
+        var other = await app.RegisterAgentAsync();
+
+        Assert.Equal(HttpStatusCode.Forbidden, await StreamClient.RefusedAsync(app, agent, route: other.Id));
+    }
+
+    [SkippableFact]
+    public async Task A_plain_request_to_the_stream_is_a_400_problem()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync();
+
+        await (await agent.Client.GetAsync($"/api/v1/agents/{agent.Id}/task-stream")).ShouldBeProblem(HttpStatusCode.BadRequest);
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task Waiting_tasks_are_sent_on_connect_with_the_heartbeat_fields(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var agent = await app.RegisterAgentAsync();
+        var taskId = await app.CreateTaskForAsync(agent.Id, "docker.pull");
+
+        await using var stream = await StreamClient.ConnectAsync(app, agent);
+        var message = await stream.ReceiveAsync("task_assigned");
+
+        var task = message.GetProperty("task");
+        Assert.Equal(taskId, task.GetProperty("taskId").GetGuid());
+        Assert.Equal("docker.pull", task.GetProperty("taskType").GetString());
+        Assert.True(task.TryGetProperty("payload", out _));
+        Assert.True(task.TryGetProperty("credentials", out _));
+        Assert.True(task.TryGetProperty("timeout", out _));
+        Assert.Equal("assigned", (await app.GetTaskAsync(taskId)).GetProperty("status").GetString());
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task A_new_task_is_pushed_as_soon_as_it_is_created(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var agent = await app.RegisterAgentAsync();
+        await using var stream = await StreamClient.ConnectAsync(app, agent);
+
+        var taskId = await app.CreateTaskForAsync(agent.Id);
+
+        var message = await stream.ReceiveAsync("task_assigned", TimeSpan.FromSeconds(2));
+        Assert.Equal(taskId, message.GetProperty("task").GetProperty("taskId").GetGuid());
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task Cancelling_a_delivered_task_is_pushed_as_task_cancelled(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var agent = await app.RegisterAgentAsync();
+        await using var stream = await StreamClient.ConnectAsync(app, agent);
+        var taskId = await app.CreateTaskForAsync(agent.Id);
+        await stream.ReceiveAsync("task_assigned");
+
+        await (await app.AdminClient().PostAsync($"/api/v1/tasks/{taskId}/cancel", null)).ShouldBe(HttpStatusCode.Accepted);
+
+        var message = await stream.ReceiveAsync("task_cancelled", TimeSpan.FromSeconds(2));
+        Assert.Equal(taskId, message.GetProperty("taskId").GetGuid());
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task Progress_makes_the_task_running_and_logs_are_stored_redacted(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var agent = await app.RegisterAgentAsync();
+        var created = await app.CreateTaskAsync(new
+        {
+            taskType = "docker.pull",
+            agentId = agent.Id,
+            credentials = new Dictionary<string, string> { ["registry.password"] = "hunter2-registry-secret" },
+        });
+        var taskId = created.GetProperty("taskId").GetGuid();
+        await using var stream = await StreamClient.ConnectAsync(app, agent);
+        await stream.ReceiveAsync("task_assigned");
+
+        await stream.SendAsync(new { type = "task_progress", taskId, progress = 50, message = "Pulling layer 3/5" });
+        await stream.SendAsync(new { type = "task_log", taskId, level = "info", message = "login with hunter2-registry-secret ok" });
+
+        await TaskKit.EventuallyAsync(async () => (await app.GetTaskAsync(taskId)).GetProperty("logs").GetArrayLength() == 1, "the log line is stored");
+        var task = await app.GetTaskAsync(taskId);
+        Assert.Equal("running", task.GetProperty("status").GetString());
+        Assert.Equal(50, task.GetProperty("progress").GetInt32());
+        var line = task.GetProperty("logs")[0];
+        Assert.Equal("info", line.GetProperty("level").GetString());
+        Assert.DoesNotContain("hunter2-registry-secret", line.GetProperty("message").GetString());
+        Assert.Contains("[REDACTED]", line.GetProperty("message").GetString());
+        Assert.DoesNotContain("hunter2-registry-secret", app.Logs.AllText);
+    }
+
+    [SkippableTheory]
+    [InlineData("not json", "JSON")]
+    [InlineData("{\"type\":\"task_dance\"}", "task_dance")]
+    [InlineData("{\"type\":\"task_progress\",\"taskId\":\"nope\",\"progress\":5}", "taskId")]
+    [InlineData("{\"type\":\"task_progress\",\"taskId\":\"5d0c8a4e-4f6b-4a84-9d6c-2b2b7b7a0c11\",\"progress\":101}", "progress")]
+    [InlineData("{\"type\":\"task_log\",\"taskId\":\"5d0c8a4e-4f6b-4a84-9d6c-2b2b7b7a0c11\",\"level\":\"info\"}", "message")]
+    public async Task An_invalid_message_gets_an_error_naming_the_problem_and_the_stream_stays_open(string text, string named)
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync();
+        await using var stream = await StreamClient.ConnectAsync(app, agent);
+
+        await stream.SendTextAsync(text);
+        var error = await stream.ReceiveAsync("error");
+
+        Assert.Contains(named, error.GetProperty("message").GetString());
+        var taskId = await app.CreateTaskForAsync(agent.Id);
+        Assert.Equal(taskId, (await stream.ReceiveAsync("task_assigned")).GetProperty("task").GetProperty("taskId").GetGuid());
+    }
+
+    [SkippableFact]
+    public async Task Progress_for_a_task_that_does_not_exist_is_an_error_naming_it()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync();
+        await using var stream = await StreamClient.ConnectAsync(app, agent);
+        var unknown = Guid.NewGuid();
+
+        await stream.SendAsync(new { type = "task_progress", taskId = unknown, progress = 10 });
+
+        var error = await stream.ReceiveAsync("error");
+        Assert.Equal(unknown, error.GetProperty("taskId").GetGuid());
+    }
+
+    [SkippableFact]
+    public async Task Progress_for_another_agents_task_is_refused()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync();
+        var other = await app.RegisterAgentAsync();
+        var theirs = await app.CreateTaskForAsync(other.Id);
+        await using var stream = await StreamClient.ConnectAsync(app, agent);
+
+        await stream.SendAsync(new { type = "task_progress", taskId = theirs, progress = 10 });
+
+        Assert.Contains("another agent", (await stream.ReceiveAsync("error")).GetProperty("message").GetString());
+        Assert.Equal("pending", (await app.GetTaskAsync(theirs)).GetProperty("status").GetString());
+    }
+
+    [SkippableFact]
+    public async Task A_message_over_the_size_limit_closes_the_stream_with_1009()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, settings: new Dictionary<string, string?> { ["Orchestrator:Streams:MaxMessageBytes"] = "2048" });
+        var agent = await app.RegisterAgentAsync();
+        await using var stream = await StreamClient.ConnectAsync(app, agent);
+
+        await stream.SendTextAsync($"{{\"type\":\"task_log\",\"message\":\"{new string('x', 4000)}\"}}");
+
+        Assert.Equal(WebSocketCloseStatus.MessageTooBig, await stream.ClosedAsync());
+    }
+
+    [SkippableFact]
+    public async Task A_flood_of_messages_closes_the_stream_with_1008()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, settings: new Dictionary<string, string?>
+        {
+            ["Orchestrator:Streams:MessagesPerSecond"] = "1",
+            ["Orchestrator:Streams:Burst"] = "5",
+        });
+        var agent = await app.RegisterAgentAsync();
+        await using var stream = await StreamClient.ConnectAsync(app, agent);
+
+        for (var i = 0; i < 20 && stream.State == WebSocketState.Open; i++)
+        {
+            try
+            {
+                await stream.SendTextAsync("{}");
+            }
+            catch (WebSocketException)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, await stream.ClosedAsync());
+    }
+
+    [SkippableFact]
+    public async Task A_new_stream_replaces_the_old_one()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync();
+        await using var first = await StreamClient.ConnectAsync(app, agent);
+        await using var second = await StreamClient.ConnectAsync(app, agent);
+
+        Assert.Equal((WebSocketCloseStatus)4000, await first.ClosedAsync());
+        var taskId = await app.CreateTaskForAsync(agent.Id);
+        Assert.Equal(taskId, (await second.ReceiveAsync("task_assigned")).GetProperty("task").GetProperty("taskId").GetGuid());
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task Revoking_the_agent_closes_its_stream_at_once(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var agent = await app.RegisterAgentAsync();
+        await using var stream = await StreamClient.ConnectAsync(app, agent);
+
+        await using (var scope = app.Services.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<AgentCredentials>().RevokeAllAsync(agent.Id, CancellationToken.None);
+        }
+
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, await stream.ClosedAsync(TimeSpan.FromSeconds(2)));
+        Assert.Equal(HttpStatusCode.Unauthorized, await StreamClient.RefusedAsync(app, agent));
+    }
+
+    [SkippableFact]
+    public async Task Stopping_the_service_closes_streams_with_1001()
+    {
+        var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync();
+        await using var stream = await StreamClient.ConnectAsync(app, agent);
+
+        var stopping = app.DisposeAsync();
+
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, await stream.ClosedAsync());
+        await stopping;
+    }
+
+    [SkippableFact]
+    public async Task Two_replicas_push_creation_cancellation_and_revocation_across_each_other()
+    {
+        await using var a = await TestApp.StartAsync(DatabaseProvider.Postgres);
+        await using var b = TestApp.StartOn(a.Storage);
+        var agent = await a.RegisterAgentAsync();
+        await using var stream = await StreamClient.ConnectAsync(b, agent);
+
+        var taskId = await a.CreateTaskForAsync(agent.Id);
+        var assigned = await stream.ReceiveAsync("task_assigned", TimeSpan.FromSeconds(1));
+        Assert.Equal(taskId, assigned.GetProperty("task").GetProperty("taskId").GetGuid());
+
+        await (await a.AdminClient().PostAsync($"/api/v1/tasks/{taskId}/cancel", null)).ShouldBe(HttpStatusCode.Accepted);
+        Assert.Equal(taskId, (await stream.ReceiveAsync("task_cancelled", TimeSpan.FromSeconds(1))).GetProperty("taskId").GetGuid());
+
+        await using (var scope = a.Services.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<AgentCredentials>().RevokeAllAsync(agent.Id, CancellationToken.None);
+        }
+
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, await stream.ClosedAsync(TimeSpan.FromSeconds(1)));
+    }
+}

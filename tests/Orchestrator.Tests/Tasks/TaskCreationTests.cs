@@ -1,0 +1,228 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Orchestrator.Agents;
+using Orchestrator.Cluster;
+using Orchestrator.Hosting;
+using Orchestrator.Tasks;
+using Orchestrator.Tests.Infrastructure;
+
+namespace Orchestrator.Tests.Tasks;
+
+public sealed class TaskCreationTests
+{
+    [SkippableTheory, BothProviders]
+    public async Task An_operator_creates_a_pending_task_for_an_agent_and_never_sees_its_credentials(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var agent = await app.SeedAgentAsync();
+
+        var created = await app.CreateTaskAsync(new
+        {
+            taskType = "docker.pull",
+            agentId = agent,
+            payload = new { image = "myapp", tag = "v2.3.1" },
+            credentials = new Dictionary<string, string> { ["registry.password"] = "s3cr3t-registry-token" },
+            priority = 10,
+        });
+
+        Assert.Equal("pending", created.GetProperty("status").GetString());
+        Assert.Equal(agent, created.GetProperty("agentId").GetGuid());
+        Assert.Equal(10, created.GetProperty("priority").GetInt32());
+        Assert.Equal(300, created.GetProperty("timeout").GetInt32());
+        foreach (var field in new[] { "assignedAt", "startedAt", "completedAt", "progress", "result", "statusReason" })
+        {
+            Assert.Equal(System.Text.Json.JsonValueKind.Null, created.GetProperty(field).ValueKind);
+        }
+
+        Assert.Equal(0, created.GetProperty("logs").GetArrayLength());
+        var fetched = await app.GetTaskAsync(created.GetProperty("taskId").GetGuid());
+        var list = await (await app.AdminClient().GetAsync($"/api/v1/tasks?agentId={agent}")).ShouldBe(HttpStatusCode.OK);
+        foreach (var answer in new[] { created.GetRawText(), fetched.GetRawText(), list.GetRawText() })
+        {
+            Assert.DoesNotContain("s3cr3t-registry-token", answer);
+            Assert.DoesNotContain("credentials", answer);
+        }
+
+        Assert.DoesNotContain("s3cr3t-registry-token", app.Logs.AllText);
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task A_selector_picks_the_least_loaded_online_match_before_degraded_ones(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var labels = new Dictionary<string, string> { ["datacenter"] = "us-east-1" };
+        var busy = await app.SeedAgentAsync(capabilities: ["docker", "compose"], labels: labels);
+        var idle = await app.SeedAgentAsync(capabilities: ["docker", "compose", "ssh"], labels: labels);
+        await app.SeedAgentAsync(AgentStatus.Degraded, capabilities: ["docker", "compose"], labels: labels);
+        await app.SeedAgentAsync(capabilities: ["docker", "compose"], labels: labels, draining: true);
+        await app.SeedAgentAsync(AgentStatus.Offline, capabilities: ["docker", "compose"], labels: labels);
+        await app.SeedAgentAsync(capabilities: ["docker"], labels: labels);
+        await app.SeedAgentAsync(capabilities: ["docker", "compose"], labels: new() { ["datacenter"] = "eu-west-1" });
+        await app.CreateTaskForAsync(busy);
+        var selector = new { capabilities = new[] { "docker", "compose" }, labels };
+
+        var first = await app.CreateTaskAsync(new { taskType = "docker.run", selector });
+        var second = await app.CreateTaskAsync(new { taskType = "docker.run", selector });
+
+        Assert.Equal(idle, first.GetProperty("agentId").GetGuid());
+        Assert.Contains(second.GetProperty("agentId").GetGuid(), new[] { busy, idle });
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task A_selector_falls_back_to_a_degraded_agent_and_answers_503_when_nothing_matches(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var degraded = await app.SeedAgentAsync(AgentStatus.Degraded, capabilities: ["ssh"]);
+        await app.SeedAgentAsync(AgentStatus.Offline, capabilities: ["winrm"]);
+        await app.SeedAgentAsync(capabilities: ["winrm"], draining: true);
+
+        var chosen = await app.CreateTaskAsync(new { taskType = "ssh.run", selector = new { capabilities = new[] { "ssh" } } });
+        var none = await (await app.AdminClient().PostJson("/api/v1/tasks", new { taskType = "winrm.run", selector = new { capabilities = new[] { "winrm" } } }))
+            .ShouldBeProblem(HttpStatusCode.ServiceUnavailable);
+
+        Assert.Equal(degraded, chosen.GetProperty("agentId").GetGuid());
+        Assert.Contains("winrm", none.GetProperty("detail").GetString());
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task A_targeted_agent_must_exist_be_online_and_not_draining(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var offline = await app.SeedAgentAsync(AgentStatus.Offline);
+        var draining = await app.SeedAgentAsync(draining: true);
+        var degraded = await app.SeedAgentAsync(AgentStatus.Degraded);
+        var admin = app.AdminClient();
+
+        var unavailable = await (await admin.PostJson("/api/v1/tasks", new { taskType = "x", agentId = offline })).ShouldBeProblem(HttpStatusCode.ServiceUnavailable);
+        await (await admin.PostJson("/api/v1/tasks", new { taskType = "x", agentId = Guid.NewGuid() })).ShouldBeProblem(HttpStatusCode.NotFound);
+        await (await admin.PostJson("/api/v1/tasks", new { taskType = "x", agentId = draining })).ShouldBeProblem(HttpStatusCode.Conflict);
+        await (await admin.PostJson("/api/v1/tasks", new { taskType = "x", agentId = degraded })).ShouldBe(HttpStatusCode.Created);
+
+        Assert.Contains("offline", unavailable.GetProperty("detail").GetString());
+    }
+
+    [SkippableTheory]
+    [InlineData("""{"taskType":"x"}""", "agentId")]
+    [InlineData("""{"taskType":"x","agentId":"AGENT","selector":{}}""", "agentId")]
+    [InlineData("""{"agentId":"AGENT"}""", "taskType")]
+    [InlineData("""{"taskType":"x y","agentId":"AGENT"}""", "taskType")]
+    [InlineData("""{"taskType":"x","agentId":"AGENT","priority":101}""", "priority")]
+    [InlineData("""{"taskType":"x","agentId":"AGENT","priority":-1}""", "priority")]
+    [InlineData("""{"taskType":"x","agentId":"AGENT","timeout":0}""", "timeout")]
+    [InlineData("""{"taskType":"x","agentId":"AGENT","timeout":100000000}""", "timeout")]
+    [InlineData("""{"taskType":"x","agentId":"AGENT","payload":[1,2]}""", "payload")]
+    [InlineData("""{"taskType":"x","agentId":"AGENT","credentials":{"a":null}}""", "credentials")]
+    [InlineData("""{"taskType":"x","agentId":"AGENT","idempotencyKey":""}""", "idempotencyKey")]
+    public async Task Bad_task_requests_are_400_naming_the_field(string json, string field)
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var agent = await app.SeedAgentAsync();
+
+        var problem = await (await app.AdminClient().PostRaw("/api/v1/tasks", json.Replace("AGENT", agent.ToString())))
+            .ShouldBeProblem(HttpStatusCode.BadRequest);
+
+        Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), problem.GetRawText());
+    }
+
+    [SkippableFact]
+    public async Task Oversized_payloads_and_credentials_are_413_naming_the_limit()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, settings: new Dictionary<string, string?>
+        {
+            ["Orchestrator:Tasks:MaxPayloadBytes"] = "100",
+            ["Orchestrator:Tasks:MaxCredentialsBytes"] = "50",
+        });
+        var agent = await app.SeedAgentAsync();
+
+        var payload = await (await app.AdminClient().PostJson("/api/v1/tasks", new { taskType = "x", agentId = agent, payload = new { blob = new string('a', 200) } }))
+            .ShouldBeProblem(HttpStatusCode.RequestEntityTooLarge);
+        var credentials = await (await app.AdminClient().PostJson("/api/v1/tasks", new { taskType = "x", agentId = agent, credentials = new { key = new string('k', 60) } }))
+            .ShouldBeProblem(HttpStatusCode.RequestEntityTooLarge);
+
+        Assert.Contains("Orchestrator:Tasks:MaxPayloadBytes", payload.GetProperty("detail").GetString());
+        Assert.Contains("Orchestrator:Tasks:MaxCredentialsBytes", credentials.GetProperty("detail").GetString());
+        Assert.DoesNotContain(new string('k', 60), credentials.GetRawText());
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task The_same_idempotency_key_returns_the_first_task_even_when_requests_race(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var agent = await app.SeedAgentAsync();
+        var body = new { taskType = "deploy", agentId = agent, idempotencyKey = "ci-run-42" };
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => app.AdminClient().PostJson("/api/v1/tasks", body)));
+
+        Assert.Single(answers, a => a.StatusCode == HttpStatusCode.Created);
+        Assert.All(answers, a => Assert.Contains(a.StatusCode, new[] { HttpStatusCode.Created, HttpStatusCode.OK }));
+        var ids = await Task.WhenAll(answers.Select(async a => (await a.ShouldBe(a.StatusCode)).GetProperty("taskId").GetGuid()));
+        Assert.Single(ids.Distinct());
+        var list = await (await app.AdminClient().GetAsync($"/api/v1/tasks?agentId={agent}")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(1, list.GetArrayLength());
+        await (await app.AdminClient().PostJson("/api/v1/tasks", new { taskType = "other", agentId = agent, idempotencyKey = "ci-run-42" }))
+            .ShouldBeProblem(HttpStatusCode.Conflict);
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task Creation_is_audited_and_announced_to_every_replica(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var agent = await app.SeedAgentAsync();
+        var heard = new ConcurrentQueue<string>();
+        using var _ = app.Services.GetRequiredService<IClusterEvents>().Subscribe(TaskEvents.Created, heard.Enqueue);
+
+        var task = await app.CreateTaskForAsync(agent, credentials: new { token = "hunter2-token" });
+
+        var announced = TaskEvents.Parse(Assert.Single(heard));
+        Assert.Equal(new TaskEvents.Payload(task, agent), announced);
+        var audit = await (await app.AdminClient().GetAsync($"/api/v1/audit?action=task.created&subjectId={task}")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(agent, Assert.Single(audit.EnumerateArray()).GetProperty("details").GetProperty("agentId").GetGuid());
+        Assert.DoesNotContain("hunter2-token", audit.GetRawText());
+    }
+
+    [SkippableFact]
+    public async Task A_viewer_reads_tasks_but_cannot_create_or_cancel_them()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var agent = await app.SeedAgentAsync();
+        var task = await app.CreateTaskForAsync(agent);
+        var viewer = app.Client(await app.ApiKeyAsync("viewer"));
+
+        await (await viewer.GetAsync($"/api/v1/tasks/{task}")).ShouldBe(HttpStatusCode.OK);
+        await (await viewer.PostJson("/api/v1/tasks", new { taskType = "x", agentId = agent })).ShouldBeProblem(HttpStatusCode.Forbidden);
+        await (await viewer.PostAsync($"/api/v1/tasks/{task}/cancel", null)).ShouldBeProblem(HttpStatusCode.Forbidden);
+        await (await app.Client().GetAsync($"/api/v1/tasks/{task}")).ShouldBeProblem(HttpStatusCode.Unauthorized);
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task Tasks_are_listed_newest_first_filtered_by_agent_and_status_and_paged(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var agent = await app.SeedAgentAsync();
+        var other = await app.SeedAgentAsync();
+        var ids = new List<Guid>();
+        for (var i = 0; i < 3; i++)
+        {
+            ids.Add(await app.CreateTaskForAsync(agent));
+            await Task.Delay(5);
+        }
+
+        await app.CreateTaskForAsync(other);
+        await app.TakeAsync(agent);
+        var admin = app.AdminClient();
+
+        var first = await admin.GetAsync($"/api/v1/tasks?agentId={agent}&status=assigned&limit=2");
+        var page1 = await first.ShouldBe(HttpStatusCode.OK);
+        var link = first.Headers.GetValues("Link").Single();
+        var page2 = await (await admin.GetAsync(link[1..link.IndexOf('>')])).ShouldBe(HttpStatusCode.OK);
+
+        var listed = page1.EnumerateArray().Concat(page2.EnumerateArray()).Select(t => t.GetProperty("taskId").GetGuid()).ToList();
+        Assert.Equal(ids.AsEnumerable().Reverse(), listed);
+        Assert.All(page1.EnumerateArray(), t => Assert.Equal(System.Text.Json.JsonValueKind.Null, t.GetProperty("logs").ValueKind));
+        Assert.Equal(0, (await (await admin.GetAsync($"/api/v1/tasks?agentId={agent}&status=pending")).ShouldBe(HttpStatusCode.OK)).GetArrayLength());
+        await (await admin.GetAsync("/api/v1/tasks?status=done")).ShouldBeProblem(HttpStatusCode.BadRequest);
+        await (await admin.GetAsync("/api/v1/tasks?agentId=nope")).ShouldBeProblem(HttpStatusCode.BadRequest);
+        await (await admin.GetAsync($"/api/v1/tasks/{Guid.NewGuid()}")).ShouldBeProblem(HttpStatusCode.NotFound);
+    }
+}

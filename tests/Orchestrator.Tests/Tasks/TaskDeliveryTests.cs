@@ -1,0 +1,151 @@
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Orchestrator.Hosting;
+using Orchestrator.Http;
+using Orchestrator.Tasks;
+using Orchestrator.Tests.Infrastructure;
+
+namespace Orchestrator.Tests.Tasks;
+
+public sealed class TaskDeliveryTests
+{
+    [SkippableTheory, BothProviders]
+    public async Task A_heartbeat_delivers_tasks_in_the_spec_shape_highest_priority_first_then_oldest(DatabaseProvider provider)
+    {
+        var clock = TaskKit.Clock();
+        await using var app = await TestApp.StartAsync(provider, clock);
+        var agent = await app.SeedAgentAsync();
+        var low = await app.CreateTaskForAsync(agent, priority: 0);
+        clock.Advance(TimeSpan.FromSeconds(1));
+        var highOld = await app.CreateTaskForAsync(agent, priority: 50, credentials: new Dictionary<string, string> { ["registry.password"] = "token" });
+        clock.Advance(TimeSpan.FromSeconds(1));
+        var highNew = await app.CreateTaskForAsync(agent, priority: 50);
+
+        var work = await app.TakeAsync(agent);
+
+        Assert.Equal([highOld, highNew, low], work.Tasks.Select(t => t.TaskId));
+        var json = JsonSerializer.SerializeToElement(work, Json.Options);
+        var first = json.GetProperty("tasks")[0];
+        Assert.Equal(["taskId", "taskType", "payload", "credentials", "timeout"], first.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("docker.pull", first.GetProperty("taskType").GetString());
+        Assert.Equal("myapp", first.GetProperty("payload").GetProperty("image").GetString());
+        Assert.Equal("token", first.GetProperty("credentials").GetProperty("registry.password").GetString());
+        Assert.Equal(300, first.GetProperty("timeout").GetInt32());
+        Assert.Equal(0, json.GetProperty("cancelledTasks").GetArrayLength());
+        Assert.Equal("assigned", await app.StatusOfAsync(low));
+        Assert.NotEqual(JsonValueKind.Null, (await app.GetTaskAsync(low)).GetProperty("assignedAt").ValueKind);
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task An_unstarted_task_is_delivered_again_after_the_redelivery_window_and_a_started_one_is_not(DatabaseProvider provider)
+    {
+        var clock = TaskKit.Clock();
+        await using var app = await TestApp.StartAsync(provider, clock, new Dictionary<string, string?> { ["Orchestrator:Tasks:RedeliverAfter"] = "00:01:00" });
+        var agent = await app.SeedAgentAsync();
+        var ignored = await app.CreateTaskForAsync(agent);
+        var started = await app.CreateTaskForAsync(agent);
+
+        Assert.Equal(2, (await app.TakeAsync(agent)).Tasks.Count);
+        await app.ProgressAsync(agent, started, 10, "pulling");
+        clock.Advance(TimeSpan.FromSeconds(30));
+        Assert.Empty((await app.TakeAsync(agent)).Tasks);
+        clock.Advance(TimeSpan.FromSeconds(31));
+        var again = await app.TakeAsync(agent);
+
+        Assert.Equal(ignored, Assert.Single(again.Tasks).TaskId);
+        Assert.Equal("running", await app.StatusOfAsync(started));
+        Assert.Equal(10, (await app.GetTaskAsync(started)).GetProperty("progress").GetInt32());
+        Assert.Empty((await app.TakeAsync(agent)).Tasks);
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task Concurrent_claims_hand_each_task_out_once_per_redelivery_window(DatabaseProvider provider)
+    {
+        var clock = TaskKit.Clock();
+        await using var app = await TestApp.StartAsync(provider, clock, new Dictionary<string, string?> { ["Orchestrator:Tasks:MaxTasksPerDelivery"] = "7" });
+        var agent = await app.SeedAgentAsync();
+        var other = await app.SeedAgentAsync();
+        var created = new List<Guid>();
+        for (var i = 0; i < 40; i++)
+        {
+            created.Add(await app.CreateTaskForAsync(agent, priority: i % 5));
+        }
+
+        var foreign = await app.CreateTaskForAsync(other);
+
+        var rounds = await Task.WhenAll(Enumerable.Range(0, 24).Select(_ => Task.Run(() => app.TakeAsync(agent))));
+        var delivered = rounds.SelectMany(r => r.Tasks.Select(t => t.TaskId)).ToList();
+
+        Assert.Equal(delivered.Count, delivered.Distinct().Count());
+        Assert.Equal(created.Order(), delivered.Order());
+        Assert.All(rounds, r => Assert.True(r.Tasks.Count <= 7));
+        Assert.Equal("pending", await app.StatusOfAsync(foreign));
+
+        clock.Advance(TimeSpan.FromMinutes(1));
+        var redelivered = (await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => Task.Run(() => app.TakeAsync(agent)))))
+            .SelectMany(r => r.Tasks.Select(t => t.TaskId)).ToList();
+        Assert.Equal(created.Order(), redelivered.Order());
+    }
+
+    /// <summary>Replicas share one database on PostgreSQL only; SQLite serves one instance.</summary>
+    [SkippableFact]
+    public async Task Concurrent_claims_from_two_replicas_on_postgres_hand_each_task_out_once()
+    {
+        const DatabaseProvider provider = DatabaseProvider.Postgres;
+        var clock = TaskKit.Clock();
+        await using var one = await TestApp.StartAsync(provider, clock);
+        await using var two = TestApp.StartOn(one.Storage, clock);
+        var agent = await one.SeedAgentAsync();
+        var created = new List<Guid>();
+        for (var i = 0; i < 30; i++)
+        {
+            created.Add(await one.CreateTaskForAsync(agent));
+        }
+
+        var rounds = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => Task.Run(() => (i % 2 == 0 ? one : two).TakeAsync(agent))));
+        var delivered = rounds.SelectMany(r => r.Tasks.Select(t => t.TaskId)).ToList();
+
+        Assert.Equal(created.Order(), delivered.Order());
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task Polling_lists_summaries_without_delivering(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var agent = await app.SeedAgentAsync();
+        var task = await app.CreateTaskForAsync(agent, priority: 10);
+
+        var poll = await app.WithAsync(sp => sp.GetRequiredService<TaskDelivery>().PendingForAgentAsync(agent, CancellationToken.None));
+
+        var summary = Assert.Single(poll.Tasks);
+        Assert.Equal((task, "docker.pull", 10), (summary.TaskId, summary.TaskType, summary.Priority));
+        Assert.Equal("pending", await app.StatusOfAsync(task));
+        var json = JsonSerializer.SerializeToElement(poll, Json.Options);
+        Assert.Equal(["taskId", "taskType", "priority", "createdAt"], json.GetProperty("tasks")[0].EnumerateObject().Select(p => p.Name));
+        Assert.Equal(task, Assert.Single((await app.TakeAsync(agent)).Tasks).TaskId);
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task Fetching_one_task_delivers_it_only_to_its_own_agent(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var agent = await app.SeedAgentAsync();
+        var other = await app.SeedAgentAsync();
+        var task = await app.CreateTaskForAsync(agent, credentials: new Dictionary<string, string> { ["ssh.key"] = "private-key-material" });
+
+        var stranger = await app.WithAsync(sp => sp.GetRequiredService<TaskDelivery>().FetchAsync(other, task, CancellationToken.None));
+        Assert.Equal(TaskOutcome.Forbidden, stranger.Outcome);
+        Assert.Equal("pending", await app.StatusOfAsync(task));
+
+        var fetched = await app.WithAsync(async sp =>
+        {
+            var delivery = sp.GetRequiredService<TaskDelivery>();
+            var result = await delivery.FetchAsync(agent, task, CancellationToken.None);
+            return delivery.ToAgentResponse(result.Task!);
+        });
+        Assert.Equal("private-key-material", fetched.Credentials!["ssh.key"]);
+        Assert.Equal("assigned", await app.StatusOfAsync(task));
+        Assert.Equal(TaskOutcome.NotFound, (await app.WithAsync(sp => sp.GetRequiredService<TaskDelivery>().FetchAsync(agent, Guid.NewGuid(), CancellationToken.None))).Outcome);
+        Assert.DoesNotContain("private-key-material", app.Logs.AllText);
+    }
+}
