@@ -73,7 +73,20 @@ public sealed class AgentCredentials(
         var publicKey = csrPem is null
             ? PublicKey.CreateFromSubjectPublicKeyInfo(Convert.FromBase64String(agent.FindFirstValue(AgentClaims.PublicKey)!), out _)
             : ReadCsr(csrPem);
-        return await IssueAsync(agentId, IssuanceRules.AgentRequest(agentId, publicKey), null, "renewed", cancellationToken);
+        var renewed = await IssueAsync(agentId, IssuanceRules.AgentRequest(agentId, publicKey), null, "renewed", cancellationToken);
+
+        // A revocation (agent delete) that ran while this renewal was under way did not see the new row: if the
+        // certificate the agent authenticated with is revoked by now, so is the new one.
+        var presented = agent.CertificateSerialOf();
+        if (await db.IssuedCertificates.AnyAsync(c => c.Serial == presented && c.RevokedAt != null, cancellationToken))
+        {
+            var now = time.GetUtcNow().UtcDateTime;
+            await db.IssuedCertificates.Where(c => c.Serial == renewed.Serial)
+                .ExecuteUpdateAsync(u => u.SetProperty(c => c.RevokedAt, now), cancellationToken);
+            await revocations.PublishRevokedAsync(agentId, [renewed.Serial], cancellationToken);
+        }
+
+        return renewed;
     }
 
     /// <summary>True when the certificate the agent presented is within <c>Orchestrator:Certificates:RenewBefore</c> of its end.</summary>

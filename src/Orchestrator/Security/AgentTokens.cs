@@ -26,6 +26,7 @@ public sealed class AgentTokens(
     private readonly JsonWebTokenHandler _handler = new() { SetDefaultTimesOnTokenCreation = false };
     private readonly ConcurrentDictionary<string, ECDsaSecurityKey> _keys = new(StringComparer.Ordinal);
     private ECDsaSecurityKey? _signing;
+    private TokenValidationParameters? _parameters;
 
     public sealed record Validated(Guid AgentId, string CertificateThumbprint, DateTime ExpiresAt);
 
@@ -57,7 +58,7 @@ public sealed class AgentTokens(
             return (null, "The bearer token is not valid.");
         }
 
-        var parameters = new TokenValidationParameters
+        var parameters = _parameters ??= new TokenValidationParameters
         {
             ValidIssuer = Issuer,
             ValidAudience = Audience,
@@ -65,6 +66,7 @@ public sealed class AgentTokens(
             RequireExpirationTime = true,
             RequireSignedTokens = true,
             ClockSkew = TimeSpan.Zero,
+            // On the injected clock, like certificate validation.
             LifetimeValidator = (notBefore, expires, _, _) =>
                 time.GetUtcNow().UtcDateTime is var now && (notBefore is null || notBefore <= now) && expires > now,
             IssuerSigningKeyResolver = (_, _, kid, _) => _keys.TryGetValue(kid ?? string.Empty, out var key) ? [key] : [],
@@ -81,7 +83,9 @@ public sealed class AgentTokens(
 
         if (!result.IsValid)
         {
-            return (null, result.Exception is SecurityTokenExpiredException ? "The bearer token has expired." : "The bearer token is not valid.");
+            return (null, result.Exception is SecurityTokenExpiredException or SecurityTokenInvalidLifetimeException
+                ? "The bearer token has expired or is not yet valid."
+                : "The bearer token is not valid.");
         }
 
         var jwt = (JsonWebToken)result.SecurityToken;

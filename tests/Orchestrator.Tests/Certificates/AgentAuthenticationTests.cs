@@ -63,4 +63,23 @@ public sealed class AgentAuthenticationTests
 
         Assert.Contains("bound", problem.GetProperty("detail").GetString());
     }
+
+    [SkippableFact]
+    public async Task A_token_with_an_altered_payload_or_a_foreign_signature_is_401()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync();
+        var parts = agent.Token.Split('.');
+        var payload = System.Text.Encoding.UTF8.GetString(System.Buffers.Text.Base64Url.DecodeFromChars(parts[1]));
+        var altered = $"{parts[0]}.{System.Buffers.Text.Base64Url.EncodeToString(System.Text.Encoding.UTF8.GetBytes(payload.Replace("orchestrator-agent", "orchestrator-agent ")))}.{parts[2]}";
+        using var foreignKey = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var signature = foreignKey.SignData(System.Text.Encoding.ASCII.GetBytes($"{parts[0]}.{parts[1]}"), System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var foreign = $"{parts[0]}.{parts[1]}.{System.Buffers.Text.Base64Url.EncodeToString(signature)}";
+
+        foreach (var token in new[] { altered, foreign, "not-a-jwt" })
+        {
+            await (await app.Client(certificate: agent.Certificate, bearer: token).GetAsync($"/api/v1/agents/{agent.Id}/identity"))
+                .ShouldBeProblem(HttpStatusCode.Unauthorized);
+        }
+    }
 }

@@ -193,6 +193,26 @@ public sealed class CertificateTests
     }
 
     [SkippableFact]
+    public async Task A_renewal_racing_a_revocation_gives_a_certificate_that_is_revoked_too()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync();
+        // The revocation has committed but this replica has not heard of it yet when the renewal runs.
+        await using (var scope = app.Services.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>().IssuedCertificates
+                .Where(c => c.Serial == agent.Certificate.SerialNumber)
+                .ExecuteUpdateAsync(u => u.SetProperty(c => c.RevokedAt, DateTime.UtcNow));
+        }
+
+        var renewed = await (await agent.Client.PostAsync($"/api/v1/agents/{agent.Id}/certificate/renew", null)).ShouldBe(HttpStatusCode.OK);
+
+        var newCertificate = WithKey(renewed.GetProperty("cert").GetString()!, agent.Certificate.GetECDsaPrivateKey()!);
+        await (await app.Client(certificate: newCertificate, bearer: renewed.GetProperty("token").GetString())
+            .GetAsync($"/api/v1/agents/{agent.Id}/identity")).ShouldBeProblem(HttpStatusCode.Unauthorized);
+    }
+
+    [SkippableFact]
     public async Task Renewal_with_a_csr_certifies_the_new_key()
     {
         await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
