@@ -147,11 +147,6 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (Volatile.Read(ref _disposed) == 1)
-        {
-            return; // the host can stop a service the container already disposed
-        }
-
         await _stopping.CancelAsync();
         if (_loop is not null)
         {
