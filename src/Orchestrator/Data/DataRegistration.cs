@@ -1,5 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Design;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.Extensions.Options;
 using Orchestrator.Hosting;
 
@@ -72,6 +74,10 @@ internal sealed class DatabaseMigrator(IServiceScopeFactory scopes, ILogger<Data
             // WAL lets readers run beside the single writer; the setting is stored in the file.
             await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken);
         }
+        else
+        {
+            await CreateHistoryTableAsync(db, cancellationToken);
+        }
 
         var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
         await db.Database.MigrateAsync(cancellationToken);
@@ -79,6 +85,19 @@ internal sealed class DatabaseMigrator(IServiceScopeFactory scopes, ILogger<Data
         {
             logger.LogInformation("Applied {Count} database migrations ({Provider})", pending.Count, db.Database.ProviderName);
         }
+    }
+
+    /// <summary>Npgsql reads the migrations history table without checking that it exists, and EF logs the expected
+    /// failure on a fresh database as two errors (npgsql/efcore.pg#3407) that would send operators looking for a fault
+    /// on every first start. Creating the table first, under a lock so replicas starting together do not collide on
+    /// the catalog, keeps that log clean.</summary>
+    private static async Task CreateHistoryTableAsync(OrchestratorDbContext db, CancellationToken cancellationToken)
+    {
+        var script = db.GetService<IHistoryRepository>().GetCreateIfNotExistsScript();
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        await Certificates.ClusterLocks.TakeAsync(db, "orchestrator.migrations", cancellationToken);
+        await db.Database.ExecuteSqlRawAsync(script, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

@@ -3,6 +3,7 @@ using Microsoft.EntityFrameworkCore;
 using Orchestrator.Data;
 using Orchestrator.Hosting;
 using Orchestrator.Tests.Infrastructure;
+using Serilog.Events;
 
 namespace Orchestrator.Tests.Foundation;
 
@@ -15,6 +16,15 @@ public sealed class HostTests
 
         Assert.Equal(HttpStatusCode.OK, (await app.Client().GetAsync("/health/live")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await app.Client().GetAsync("/health/ready")).StatusCode);
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task The_first_start_on_a_fresh_database_logs_no_errors(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        await (await app.AdminClient().GetAsync("/api/v1/agents")).ShouldBe(HttpStatusCode.OK);
+
+        Assert.Empty(app.Logs.Events.Where(e => e.Level >= LogEventLevel.Error).Select(e => e.RenderMessage()));
     }
 
     [SkippableFact]
