@@ -7,18 +7,25 @@ namespace Orchestrator.Hosting;
 public static class Logging
 {
     /// <summary>Serilog per host (no static logger, so test hosts can run side by side). Console text by default,
-    /// compact JSON with <c>Orchestrator:Logging:Format=json</c>. Sinks registered in DI (tests) are added too.</summary>
+    /// compact JSON with <c>Orchestrator:Logging:Format=json</c>, no console with <c>Orchestrator:Logging:Console=false</c>
+    /// (sinks from Serilog configuration remain). Sinks registered in DI (tests) are added too.</summary>
     public static IServiceCollection AddOrchestratorLogging(this IServiceCollection services)
     {
         services.AddSerilog((sp, logger) =>
         {
             var configuration = sp.GetRequiredService<IConfiguration>();
             var json = string.Equals(configuration["Orchestrator:Logging:Format"], "json", StringComparison.OrdinalIgnoreCase);
+            var console = configuration.GetValue("Orchestrator:Logging:Console", defaultValue: true);
             logger.ReadFrom.Configuration(configuration)
                 .ReadFrom.Services(sp)
                 .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
                 .MinimumLevel.Override("Microsoft.EntityFrameworkCore", LogEventLevel.Warning)
                 .Enrich.FromLogContext();
+            if (!console)
+            {
+                return;
+            }
+
             if (json)
             {
                 logger.WriteTo.Console(new CompactJsonFormatter());

@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Orchestrator.Hosting;
+using Orchestrator.Security;
 using Orchestrator.Tests.Infrastructure;
 
 namespace Orchestrator.Tests.Certificates;
@@ -53,16 +54,20 @@ public sealed class KeyCustodyTests
     }
 
     [SkippableFact]
-    public async Task Without_its_key_encryption_certificate_a_copied_database_does_not_start_a_new_ca()
+    public async Task Without_a_configured_key_encryption_certificate_one_is_generated_into_an_owner_only_file_and_a_copied_database_without_it_does_not_start_a_new_ca()
     {
         var storage = await TestStorage.CreateAsync(DatabaseProvider.Sqlite);
         using var _ = storage;
+        var file = Path.Combine(storage.DataDirectory, KeyEncryptionCertificate.GeneratedFileName);
+        File.Delete(file);
         await using (var app = TestApp.StartOn(storage))
         {
             await app.RegisterAgentAsync();
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, OperatingSystem.IsWindows() ? UnixFileMode.UserRead | UnixFileMode.UserWrite : File.GetUnixFileMode(file));
+            Assert.Contains(file, app.Logs.AllText);
         }
 
-        File.Delete(Path.Combine(storage.DataDirectory, "key-encryption.pfx"));
+        File.Delete(file);
 
         var error = Assert.ThrowsAny<Exception>(() => TestApp.StartOn(storage));
         Assert.IsAssignableFrom<CryptographicException>(error.GetBaseException());

@@ -54,6 +54,8 @@ public sealed class TestApp : WebApplicationFactory<Program>
             ["Orchestrator:Database:Provider"] = storage.Provider.ToString(),
             ["ConnectionStrings:Orchestrator"] = storage.ConnectionString,
             ["Orchestrator:Auth:BootstrapAdminKey"] = AdminKey,
+            // Hundreds of hosts would bury the test output; each test reads its own host's lines from Logs.
+            ["Orchestrator:Logging:Console"] = "false",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
