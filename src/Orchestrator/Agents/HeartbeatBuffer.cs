@@ -253,20 +253,9 @@ public sealed class HeartbeatFlusher(
     TimeProvider time,
     ILogger<HeartbeatFlusher> logger) : BackgroundService
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(options.Value.HeartbeatFlushInterval, time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-            {
-                await FlushLoggingFailureAsync(stoppingToken);
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        BackgroundLoop.RunAsync(options.Value.HeartbeatFlushInterval, time, passAtStart: false, FlushLoggingFailureAsync,
+            ex => logger.LogError(ex, "Heartbeat flush failed; retrying at the next tick"), stoppingToken);
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {

@@ -29,28 +29,9 @@ public sealed class LivenessMonitor(
     /// <summary>The service time of the last completed check (whether or not it changed anything).</summary>
     public DateTime LastCheck => new(Interlocked.Read(ref _lastCheckTicks), DateTimeKind.Utc);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(TickInterval, time);
-        try
-        {
-            do
-            {
-                try
-                {
-                    await CheckAsync(stoppingToken);
-                }
-                catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
-                {
-                    logger.LogWarning(ex, "Liveness check failed; retrying on the next tick");
-                }
-            }
-            while (await timer.WaitForNextTickAsync(stoppingToken));
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        BackgroundLoop.RunAsync(TickInterval, time, passAtStart: true, CheckAsync,
+            ex => logger.LogWarning(ex, "Liveness check failed; retrying on the next tick"), stoppingToken);
 
     /// <summary>One check: returns how many agents this replica marked offline.</summary>
     public async Task<int> CheckAsync(CancellationToken cancellationToken)

@@ -14,28 +14,9 @@ public sealed class Retention(IServiceScopeFactory scopes, IOptions<RetentionOpt
 
     public sealed record Swept(int Tasks, int AuditEvents, int Certificates);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(Interval, time);
-        try
-        {
-            do
-            {
-                try
-                {
-                    await SweepAsync(stoppingToken);
-                }
-                catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
-                {
-                    logger.LogWarning(ex, "Retention sweep failed; retrying in {Interval}", Interval);
-                }
-            }
-            while (await timer.WaitForNextTickAsync(stoppingToken));
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        BackgroundLoop.RunAsync(Interval, time, passAtStart: true, SweepAsync,
+            ex => logger.LogWarning(ex, "Retention sweep failed; retrying in {Interval}", Interval), stoppingToken);
 
     public async Task<Swept> SweepAsync(CancellationToken cancellationToken)
     {

@@ -9,23 +9,9 @@ public sealed class TaskMonitor(
     IServiceScopeFactory scopes, TimeProvider time, IOptions<TaskOptions> options, TaskEvents events, ILogger<TaskMonitor> logger)
     : BackgroundService
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(options.Value.MonitorInterval, time);
-        do
-        {
-            try
-            {
-                await RunOnceAsync(stoppingToken);
-            }
-            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
-            {
-                // A failing tick (database briefly away) must not end the loop; the next tick retries.
-                logger.LogError(ex, "Task monitor tick failed; retrying at the next tick");
-            }
-        }
-        while (await WaitAsync(timer, stoppingToken));
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        BackgroundLoop.RunAsync(options.Value.MonitorInterval, time, passAtStart: true, RunOnceAsync,
+            ex => logger.LogError(ex, "Task monitor tick failed; retrying at the next tick"), stoppingToken);
 
     /// <summary>One pass. Public so tests and operators' tooling can run it without waiting for the timer.</summary>
     public async Task RunOnceAsync(CancellationToken cancellationToken)
@@ -45,18 +31,6 @@ public sealed class TaskMonitor(
         foreach (var task in overdue.GraceEnded)
         {
             logger.LogWarning("Task {TaskId} of agent {AgentId} ended cancelled: the agent did not confirm within the grace period", task.Id, task.AgentId);
-        }
-    }
-
-    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken stoppingToken)
-    {
-        try
-        {
-            return await timer.WaitForNextTickAsync(stoppingToken);
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
         }
     }
 }
