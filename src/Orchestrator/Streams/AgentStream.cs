@@ -235,15 +235,15 @@ public sealed class AgentStream
         }
     }
 
-    private async Task TickLoopAsync(CancellationToken stopping)
+    private Task TickLoopAsync(CancellationToken stopping)
     {
         // Often enough that an unstarted task goes out again soon after it becomes due for redelivery.
         var period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(1).Ticks, _taskOptions.RedeliverAfter.Ticks / 2));
-        using var timer = new PeriodicTimer(period, _time);
-        while (await timer.WaitForNextTickAsync(stopping))
+        return BackgroundLoop.RunAsync(period, _time, passAtStart: false, _ =>
         {
             _outbound.Writer.TryWrite(new Take(Periodic: true));
-        }
+            return Task.CompletedTask;
+        }, _ => { }, stopping);
     }
 
     private async Task CloseSocketAsync()
