@@ -72,7 +72,7 @@ public static class AgentEndpoints
             return NoSuchAgent(id);
         }
 
-        var assigned = await delivery.TakeForAgentAsync(id, cancellationToken);
+        var assigned = await delivery.TakeForAgentAsync(id, trustIdleHint: true, cancellationToken);
 
         // The same rule as AgentCredentials.IsRenewalDue, decided from the principal so that a routine heartbeat does
         // not build the credentials service (and its database context) only to learn that nothing is due.

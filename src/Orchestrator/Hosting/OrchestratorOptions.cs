@@ -105,6 +105,10 @@ public sealed class TaskOptions
     /// <summary>How long a cancelling task waits for the agent's confirmation before it ends cancelled anyway.</summary>
     public TimeSpan CancelGracePeriod { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>Longest time a replica answers an idle agent's heartbeats from memory before reading its tasks again.
+    /// New and cancelled tasks reach it at once through task events; this only bounds the delay a lost event causes.</summary>
+    public TimeSpan IdleRecheckInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How often the monitor ends overdue tasks (timeouts, cancellation grace).</summary>
     public TimeSpan MonitorInterval { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -211,7 +211,7 @@ public sealed class AgentStream
         try
         {
             await using var scope = _scopes.CreateAsyncScope();
-            work = await scope.ServiceProvider.GetRequiredService<TaskDelivery>().TakeForAgentAsync(AgentId, stopping);
+            work = await scope.ServiceProvider.GetRequiredService<TaskDelivery>().TakeForAgentAsync(AgentId, trustIdleHint: periodic, stopping);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

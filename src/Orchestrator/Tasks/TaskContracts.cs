@@ -39,7 +39,10 @@ public sealed record CancelTaskResponse(Guid TaskId, AgentTaskStatus Status);
 public sealed record DeliveredTask(Guid TaskId, string TaskType, JsonElement? Payload, IReadOnlyDictionary<string, string>? Credentials, int Timeout);
 
 /// <summary>What an agent gets in a heartbeat answer: tasks to run and ids of tasks to stop.</summary>
-public sealed record AgentWork(IReadOnlyList<DeliveredTask> Tasks, IReadOnlyList<Guid> CancelledTasks);
+public sealed record AgentWork(IReadOnlyList<DeliveredTask> Tasks, IReadOnlyList<Guid> CancelledTasks)
+{
+    public static AgentWork None { get; } = new([], []);
+}
 
 /// <summary>A line an agent reports (completion logs, stream <c>task_log</c>).</summary>
 public sealed record TaskLogEntry(DateTime? Timestamp, string? Level, string? Message);

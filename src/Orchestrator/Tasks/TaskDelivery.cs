@@ -4,13 +4,27 @@ namespace Orchestrator.Tasks;
 
 /// <summary>Hands an agent its work: the heartbeat answer's <c>tasks</c> and <c>cancelledTasks</c>, and single tasks
 /// it fetches. A delivery marks the task delivered; see <see cref="TaskStore.ClaimDeliverableAsync"/>.</summary>
-public sealed class TaskDelivery(TaskStore store, TaskCredentials credentials, ILogger<TaskDelivery> logger)
+public sealed class TaskDelivery(TaskStore store, TaskCredentials credentials, AgentWorkHints hints, ILogger<TaskDelivery> logger)
 {
     /// <summary>The heartbeat's one call: claims what is deliverable (highest priority first, then oldest) and lists
-    /// the tasks the agent must stop.</summary>
-    public async Task<AgentWork> TakeForAgentAsync(Guid agentId, CancellationToken cancellationToken)
+    /// the tasks the agent must stop. With <paramref name="trustIdleHint"/>, an agent known to have nothing waiting
+    /// gets the empty answer without a read; a caller woken by a task event must not trust it, as the hint may not
+    /// have heard that event yet.</summary>
+    public async Task<AgentWork> TakeForAgentAsync(Guid agentId, bool trustIdleHint, CancellationToken cancellationToken)
     {
+        var observed = hints.Observe(agentId);
+        if (trustIdleHint && hints.IsIdle(observed))
+        {
+            return AgentWork.None;
+        }
+
         var view = await store.ViewForAgentAsync(agentId, cancellationToken);
+        if (!view.HasDeliverable && view.CancelledTasks.Count == 0)
+        {
+            hints.RecordIdle(agentId, observed, view.NextRedeliveryAt);
+            return AgentWork.None;
+        }
+
         var claimed = view.HasDeliverable ? await store.ClaimDeliverableAsync(agentId, cancellationToken) : [];
         var tasks = claimed.Count == 0 ? [] : await store.LoadAsync(claimed, cancellationToken);
         var cancelled = view.CancelledTasks;

@@ -6,6 +6,7 @@ public static class TaskRegistration
     {
         services.AddSingleton<TaskCredentials>();
         services.AddSingleton<TaskEvents>();
+        services.AddSingleton<AgentWorkHints>();
         services.AddScoped<TaskStore>();
         services.AddScoped<TaskDelivery>();
         services.AddSingleton<TaskMonitor>();

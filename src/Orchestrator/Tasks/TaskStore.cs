@@ -331,10 +331,13 @@ public sealed class TaskStore(
             .ToListAsync(cancellationToken);
     }
 
-    public sealed record AgentTaskView(bool HasDeliverable, List<Guid> CancelledTasks);
+    /// <param name="HasDeliverable">A claim now would hand something out.</param>
+    /// <param name="CancelledTasks">Tasks the agent must stop.</param>
+    /// <param name="NextRedeliveryAt">When the earliest delivered but unstarted task becomes due again, if any.</param>
+    public sealed record AgentTaskView(bool HasDeliverable, List<Guid> CancelledTasks, DateTime? NextRedeliveryAt);
 
-    /// <summary>One read answering both questions a heartbeat asks, so the common answer ("nothing new") takes no
-    /// write lock: is anything deliverable, and which tasks must the agent stop.</summary>
+    /// <summary>One read answering the questions a heartbeat asks, so the common answer ("nothing new") takes no
+    /// write lock: is anything deliverable, which tasks must the agent stop, and when could that change by itself.</summary>
     public async Task<AgentTaskView> ViewForAgentAsync(Guid agentId, CancellationToken cancellationToken)
     {
         var now = Now;
@@ -344,13 +347,15 @@ public sealed class TaskStore(
             .Where(t => t.AgentId == agentId &&
                         (t.Status == AgentTaskStatus.Pending ||
                          t.Status == AgentTaskStatus.Cancelling ||
-                         (t.Status == AgentTaskStatus.Assigned && t.StartedAt == null && t.LastDeliveredAt <= redeliverCutoff) ||
+                         (t.Status == AgentTaskStatus.Assigned && t.StartedAt == null) ||
                          (t.Status == AgentTaskStatus.TimedOut && t.CompletedAt > cancelledSince)))
-            .Select(t => new { t.Id, t.Status })
+            .Select(t => new { t.Id, t.Status, t.LastDeliveredAt })
             .ToListAsync(cancellationToken);
+        var waiting = rows.Where(r => r.Status == AgentTaskStatus.Assigned && r.LastDeliveredAt > redeliverCutoff).ToList();
         return new AgentTaskView(
-            rows.Any(r => r.Status is AgentTaskStatus.Pending or AgentTaskStatus.Assigned),
-            [.. rows.Where(r => r.Status is AgentTaskStatus.Cancelling or AgentTaskStatus.TimedOut).Select(r => r.Id).Order()]);
+            rows.Any(r => r.Status == AgentTaskStatus.Pending || (r.Status == AgentTaskStatus.Assigned && r.LastDeliveredAt <= redeliverCutoff)),
+            [.. rows.Where(r => r.Status is AgentTaskStatus.Cancelling or AgentTaskStatus.TimedOut).Select(r => r.Id).Order()],
+            waiting.Count == 0 ? null : waiting.Min(r => r.LastDeliveredAt) + Options.RedeliverAfter);
     }
 
     /// <summary>Tasks the agent must stop: cancelling ones, and ones that timed out within the last grace period

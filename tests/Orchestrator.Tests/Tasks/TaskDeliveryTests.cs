@@ -1,5 +1,8 @@
 using System.Text.Json;
+using System.Net;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Orchestrator.Data;
 using Orchestrator.Hosting;
 using Orchestrator.Http;
 using Orchestrator.Tasks;
@@ -106,6 +109,68 @@ public sealed class TaskDeliveryTests
         var delivered = rounds.SelectMany(r => r.Tasks.Select(t => t.TaskId)).ToList();
 
         Assert.Equal(created.Order(), delivered.Order());
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task An_idle_agent_gets_a_new_task_and_a_cancellation_in_its_very_next_heartbeat(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider, TaskKit.Clock());
+        var agent = await app.SeedAgentAsync();
+        Assert.Empty((await app.TakeAsync(agent)).Tasks);
+        Assert.Empty((await app.TakeAsync(agent)).Tasks);
+
+        var task = await app.CreateTaskForAsync(agent);
+        Assert.Equal(task, Assert.Single((await app.TakeAsync(agent)).Tasks).TaskId);
+        Assert.Empty((await app.TakeAsync(agent)).Tasks);
+
+        await (await app.AdminClient().PostAsync($"/api/v1/tasks/{task}/cancel", null)).ShouldBe(HttpStatusCode.Accepted);
+        Assert.Equal([task], (await app.TakeAsync(agent)).CancelledTasks);
+    }
+
+    [SkippableFact]
+    public async Task A_task_created_on_one_replica_reaches_a_heartbeat_on_the_other_though_the_agent_was_idle_there()
+    {
+        var clock = TaskKit.Clock();
+        await using var one = await TestApp.StartAsync(DatabaseProvider.Postgres, clock);
+        await using var two = TestApp.StartOn(one.Storage, clock);
+        var agent = await one.SeedAgentAsync();
+        Assert.Empty((await two.TakeAsync(agent)).Tasks);
+
+        var task = await one.CreateTaskForAsync(agent);
+
+        // Only the NOTIFY can tell replica two: its clock stands still, so its idle answer never expires by itself.
+        var delivered = new List<Guid>();
+        await TaskKit.EventuallyAsync(async () =>
+        {
+            delivered.AddRange((await two.TakeAsync(agent)).Tasks.Select(t => t.TaskId));
+            return delivered.Count > 0;
+        }, "replica two hands out the task");
+        Assert.Equal([task], delivered);
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task A_task_whose_event_was_lost_is_delivered_once_the_idle_recheck_interval_has_passed(DatabaseProvider provider)
+    {
+        var clock = TaskKit.Clock();
+        await using var app = await TestApp.StartAsync(provider, clock, new Dictionary<string, string?> { ["Orchestrator:Tasks:IdleRecheckInterval"] = "00:00:20" });
+        var agent = await app.SeedAgentAsync();
+        Assert.Empty((await app.TakeAsync(agent)).Tasks);
+        var task = await app.CreateTaskForAsync(agent);
+        Assert.Single((await app.TakeAsync(agent)).Tasks);
+        Assert.Empty((await app.TakeAsync(agent)).Tasks);
+
+        // A task row whose event never went out (a replica that died between commit and publish).
+        await app.WithAsync(async sp =>
+        {
+            var db = sp.GetRequiredService<OrchestratorDbContext>();
+            return await db.Tasks.Where(t => t.Id == task)
+                .ExecuteUpdateAsync(u => u.SetProperty(t => t.Status, AgentTaskStatus.Pending).SetProperty(t => t.LastDeliveredAt, (DateTime?)null));
+        });
+        clock.Advance(TimeSpan.FromSeconds(19));
+        Assert.Empty((await app.TakeAsync(agent)).Tasks);
+        clock.Advance(TimeSpan.FromSeconds(2));
+
+        Assert.Equal(task, Assert.Single((await app.TakeAsync(agent)).Tasks).TaskId);
     }
 
     [SkippableTheory, BothProviders]

@@ -1,0 +1,65 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+using Orchestrator.Cluster;
+using Orchestrator.Hosting;
+
+namespace Orchestrator.Tasks;
+
+/// <summary>Which agents this replica knows to have nothing waiting, so that a heartbeat from an idle agent (nearly
+/// every heartbeat) is answered without reading the tasks table. An agent is known idle after a read found nothing for
+/// it, until the next of: a <see cref="TaskEvents"/> event about it from any replica, the earliest redelivery its
+/// unstarted tasks are due for, or <see cref="TaskOptions.IdleRecheckInterval"/> (which bounds the delay a lost event
+/// could cause). A lost listener connection forgets everything.</summary>
+public sealed class AgentWorkHints : IDisposable
+{
+    private readonly ConcurrentDictionary<Guid, Entry> _entries = new();
+    private readonly TimeProvider _time;
+    private readonly IOptionsMonitor<TaskOptions> _options;
+    private readonly IDisposable[] _subscriptions;
+
+    public AgentWorkHints(IClusterEvents events, TimeProvider time, IOptionsMonitor<TaskOptions> options)
+    {
+        _time = time;
+        _options = options;
+        _subscriptions =
+        [
+            events.Subscribe(TaskEvents.Created, Forget, _entries.Clear),
+            events.Subscribe(TaskEvents.Cancelled, Forget, _entries.Clear),
+        ];
+    }
+
+    /// <summary>Compared by reference: an event replaces or removes the entry, so a read that started before the
+    /// event cannot record its now stale answer (see <see cref="RecordIdle"/>).</summary>
+    public sealed class Entry(DateTime idleUntil)
+    {
+        public DateTime IdleUntil { get; } = idleUntil;
+    }
+
+    /// <summary>The agent's current entry; <see cref="IsIdle"/> says whether a read can be skipped.</summary>
+    public Entry Observe(Guid agentId) => _entries.GetOrAdd(agentId, static _ => new Entry(DateTime.MinValue));
+
+    public bool IsIdle(Entry entry) => entry.IdleUntil > _time.GetUtcNow().UtcDateTime;
+
+    /// <summary>Records that a read begun after <paramref name="observed"/> found nothing to hand out or cancel. The
+    /// agent stays idle until <paramref name="nextRedeliveryAt"/> at the latest.</summary>
+    public void RecordIdle(Guid agentId, Entry observed, DateTime? nextRedeliveryAt)
+    {
+        var until = _time.GetUtcNow().UtcDateTime + _options.CurrentValue.IdleRecheckInterval;
+        if (nextRedeliveryAt < until)
+        {
+            until = nextRedeliveryAt.Value;
+        }
+
+        _entries.TryUpdate(agentId, new Entry(until), observed);
+    }
+
+    private void Forget(string payload) => _entries.TryRemove(TaskEvents.Parse(payload).AgentId, out _);
+
+    public void Dispose()
+    {
+        foreach (var subscription in _subscriptions)
+        {
+            subscription.Dispose();
+        }
+    }
+}
