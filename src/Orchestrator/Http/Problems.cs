@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 
 namespace Orchestrator.Http;
 
@@ -18,4 +19,16 @@ public static class Problems
 
     public static ProblemHttpResult Make(int status, string title, string detail) =>
         TypedResults.Problem(detail: detail, statusCode: status, title: title);
+
+    /// <summary>The same answer from outside an endpoint (authentication handlers, rate-limit rejections), through the
+    /// problem details service so it carries what every other problem carries.</summary>
+    public static async Task WriteAsync(HttpContext context, int status, string title, string detail)
+    {
+        context.Response.StatusCode = status;
+        await context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = context,
+            ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = detail },
+        });
+    }
 }

@@ -45,22 +45,13 @@ public static class RegisterEndpoint
             limiter.OnRejected = async (rejected, cancellationToken) =>
             {
                 var http = rejected.HttpContext;
-                http.Response.StatusCode = StatusCodes.Status429TooManyRequests;
                 if (rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
                 {
                     http.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
                 }
 
-                await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
-                {
-                    HttpContext = http,
-                    ProblemDetails = new ProblemDetails
-                    {
-                        Status = StatusCodes.Status429TooManyRequests,
-                        Title = "Too many requests",
-                        Detail = "Too many registrations from this address; try again later (Orchestrator:RateLimits:RegistrationsPerMinute).",
-                    },
-                });
+                await Problems.WriteAsync(http, StatusCodes.Status429TooManyRequests, "Too many requests",
+                    "Too many registrations from this address; try again later (Orchestrator:RateLimits:RegistrationsPerMinute).");
             };
         });
         return services;

@@ -5,9 +5,9 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using Orchestrator.Certificates;
+using Orchestrator.Http;
 
 namespace Orchestrator.Security;
 
@@ -111,8 +111,7 @@ public sealed class AgentAuthenticationHandler(
     RevocationList revocations,
     AgentTokens tokens,
     ValidatedCertificates cache,
-    TimeProvider time,
-    IProblemDetailsService problemDetails)
+    TimeProvider time)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "Agent";
@@ -211,20 +210,10 @@ public sealed class AgentAuthenticationHandler(
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
         var result = await HandleAuthenticateOnceSafeAsync();
-        await WriteProblem(StatusCodes.Status401Unauthorized, "Unauthorized",
+        await Problems.WriteAsync(Context, StatusCodes.Status401Unauthorized, "Unauthorized",
             result.Failure?.Message ?? "Agent endpoints need the agent's client certificate and Authorization: Bearer <token>.");
     }
 
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
-        WriteProblem(StatusCodes.Status403Forbidden, "Forbidden", "An agent may only call its own routes.");
-
-    private async Task WriteProblem(int status, string title, string detail)
-    {
-        Response.StatusCode = status;
-        await problemDetails.WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = Context,
-            ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = detail },
-        });
-    }
+        Problems.WriteAsync(Context, StatusCodes.Status403Forbidden, "Forbidden", "An agent may only call its own routes.");
 }

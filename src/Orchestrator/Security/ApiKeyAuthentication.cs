@@ -1,11 +1,11 @@
 using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Orchestrator.ApiKeys;
 using Orchestrator.Data;
+using Orchestrator.Http;
 
 namespace Orchestrator.Security;
 
@@ -14,8 +14,7 @@ public sealed class ApiKeyAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     ILoggerFactory logger,
     UrlEncoder encoder,
-    OrchestratorDbContext db,
-    IProblemDetailsService problemDetails)
+    OrchestratorDbContext db)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
@@ -56,20 +55,10 @@ public sealed class ApiKeyAuthenticationHandler(
     }
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties) =>
-        WriteProblem(StatusCodes.Status401Unauthorized, "Unauthorized", $"A valid API key is required in the {HeaderName} header.");
+        Problems.WriteAsync(Context, StatusCodes.Status401Unauthorized, "Unauthorized", $"A valid API key is required in the {HeaderName} header.");
 
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
-        WriteProblem(StatusCodes.Status403Forbidden, "Forbidden", "The API key's role does not allow this operation.");
-
-    private async Task WriteProblem(int status, string title, string detail)
-    {
-        Response.StatusCode = status;
-        await problemDetails.WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = Context,
-            ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = detail },
-        });
-    }
+        Problems.WriteAsync(Context, StatusCodes.Status403Forbidden, "Forbidden", "The API key's role does not allow this operation.");
 }
 
 public static class Policies

@@ -436,16 +436,10 @@ public sealed class TaskStore(
     /// <summary>Stream <c>task_progress</c>: the agent started the task (it is no longer redelivered).</summary>
     public async Task<TaskResult> RecordProgressAsync(Guid agentId, Guid taskId, int progress, string? message, CancellationToken cancellationToken)
     {
-        var task = await db.Tasks.AsNoTracking().FirstOrDefaultAsync(t => t.Id == taskId, cancellationToken);
-        var owned = Owned(task, agentId, taskId);
-        if (owned.Outcome != TaskOutcome.Ok)
+        var found = await FindUnfinishedOwnedAsync(agentId, taskId, cancellationToken);
+        if (found is not { Outcome: TaskOutcome.Ok, Task: { } task })
         {
-            return owned;
-        }
-
-        if (task!.Status.IsEnded())
-        {
-            return new TaskResult(TaskOutcome.Conflict, task, $"Task {taskId} has already ended ({task.Status.WireName()}).");
+            return found;
         }
 
         var now = Now;
@@ -469,16 +463,10 @@ public sealed class TaskStore(
     /// <summary>Stream <c>task_log</c> (and any other source of lines): redacted, capped, and marks the task started.</summary>
     public async Task<TaskResult> AppendLogsAsync(Guid agentId, Guid taskId, IReadOnlyList<TaskLogEntry> logs, CancellationToken cancellationToken)
     {
-        var task = await db.Tasks.AsNoTracking().FirstOrDefaultAsync(t => t.Id == taskId, cancellationToken);
-        var owned = Owned(task, agentId, taskId);
-        if (owned.Outcome != TaskOutcome.Ok)
+        var found = await FindUnfinishedOwnedAsync(agentId, taskId, cancellationToken);
+        if (found is not { Outcome: TaskOutcome.Ok, Task: { } task })
         {
-            return owned;
-        }
-
-        if (task!.Status.IsEnded())
-        {
-            return new TaskResult(TaskOutcome.Conflict, task, $"Task {taskId} has already ended ({task.Status.WireName()}).");
+            return found;
         }
 
         var now = Now;
@@ -566,6 +554,16 @@ public sealed class TaskStore(
     }
 
     // ---- Helpers ------------------------------------------------------------------------------------------
+
+    /// <summary>The agent's own unfinished task, or the answer to give instead: unknown, another agent's, or ended.</summary>
+    private async Task<TaskResult> FindUnfinishedOwnedAsync(Guid agentId, Guid taskId, CancellationToken cancellationToken)
+    {
+        var task = await db.Tasks.AsNoTracking().FirstOrDefaultAsync(t => t.Id == taskId, cancellationToken);
+        var owned = Owned(task, agentId, taskId);
+        return owned.Outcome == TaskOutcome.Ok && task!.Status.IsEnded()
+            ? new TaskResult(TaskOutcome.Conflict, task, $"Task {taskId} has already ended ({task.Status.WireName()}).")
+            : owned;
+    }
 
     private static TaskResult Owned(AgentTask? task, Guid agentId, Guid taskId) =>
         task is null ? new TaskResult(TaskOutcome.NotFound, Detail: $"No task has id {taskId}.")
