@@ -85,6 +85,15 @@ Console.WriteLine();
 Console.WriteLine(markdown);
 if (settings.Output is not null)
 {
+    // Notes written by people about a run ("Reading these figures") stay below the figures they explain.
+    const string NotesHeading = "## Reading these figures";
+    var previous = File.Exists(settings.Output) ? await File.ReadAllTextAsync(settings.Output) : "";
+    var notes = previous.IndexOf(NotesHeading, StringComparison.Ordinal);
+    if (notes >= 0)
+    {
+        markdown = markdown.TrimEnd() + "\n\n" + previous[notes..];
+    }
+
     await File.WriteAllTextAsync(settings.Output, markdown);
     Console.WriteLine($"Written to {settings.Output}");
 }
