@@ -67,24 +67,23 @@ public static class PostgresServer
 
         var port = FreePort();
         await RunPostgresToolAsync(asRoot, "initdb", $"-D {_clusterDirectory} -U postgres -A trust --no-sync -E UTF8");
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => Stop(asRoot, root);
+        StartWatchdog(asRoot, root);
         await RunPostgresToolAsync(asRoot, "pg_ctl",
             $"-D {_clusterDirectory} -l {root}/server.log -w -t 60 start -o \"-p {port} -k {socketDirectory} -c listen_addresses=127.0.0.1 " +
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400\"");
         return $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Timeout=30;Command Timeout=60";
     }
 
-    private static void Stop(bool asRoot, string root)
+    /// <summary>vstest kills the test host when the run ends, so ProcessExit handlers never run and every run would
+    /// leave a cluster behind. A detached shell outside this process stops the cluster and removes its files once
+    /// this process is gone, however it ended.</summary>
+    private static void StartWatchdog(bool asRoot, string root)
     {
-        try
-        {
-            RunPostgresToolAsync(asRoot, "pg_ctl", $"-D {_clusterDirectory} -m immediate -w stop").Wait(TimeSpan.FromSeconds(20));
-            Directory.Delete(root, recursive: true);
-        }
-        catch (Exception)
-        {
-            // Best effort at process exit; .ci/run also removes strays.
-        }
+        var stop = $"{Path.Combine(_binDirectory!, "pg_ctl")} -D {_clusterDirectory} -m immediate -w stop";
+        var script = $"exec </dev/null >/dev/null 2>&1; while [ -d /proc/{Environment.ProcessId} ]; do sleep 1; done; " +
+                     $"{(asRoot ? $"runuser -u postgres -- {stop}" : stop)}; rm -rf {root}";
+        var start = new ProcessStartInfo("setsid", ["sh", "-c", script]) { WorkingDirectory = "/tmp" };
+        using var _ = Process.Start(start);
     }
 
     private static string? FindBinaries() =>
