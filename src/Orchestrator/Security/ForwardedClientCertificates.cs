@@ -7,9 +7,10 @@ using Orchestrator.Hosting;
 
 namespace Orchestrator.Security;
 
-/// <summary>Behind a TLS-terminating proxy the agent's certificate arrives in a header. Believing that header is
-/// opt-in (<c>Orchestrator:ForwardedClientCertificate:Enabled</c>) and only for requests from the configured proxy
-/// addresses: from anyone else it would let a caller claim any certificate it has seen.</summary>
+/// <summary>Behind a TLS-terminating proxy the agent's certificate arrives in a header, and every caller's address in
+/// <c>X-Forwarded-For</c>. Believing them is opt-in (<c>Orchestrator:ForwardedClientCertificate:Enabled</c>) and only
+/// for requests from the configured proxy addresses: from anyone else the certificate header would let a caller claim
+/// any certificate it has seen, and the address header would let it dodge the registration rate limit.</summary>
 public static class ForwardedClientCertificates
 {
     public static IServiceCollection AddForwardedClientCertificates(this IServiceCollection services)
@@ -32,8 +33,18 @@ public static class ForwardedClientCertificates
         }
 
         var proxies = settings.KnownProxies.Select(p => Normalize(IPAddress.Parse(p))).ToHashSet();
+
+        // Only the address the trusted proxy itself appended (the last one) is believed; earlier entries are the
+        // client's own claims. Without it the whole fleet behind one proxy would share one rate-limit budget.
+        var forwardedFor = new ForwardedHeadersOptions { ForwardedHeaders = ForwardedHeaders.XForwardedFor, ForwardLimit = 1 };
+        forwardedFor.KnownProxies.Clear();
+        foreach (var proxy in proxies)
+        {
+            forwardedFor.KnownProxies.Add(proxy);
+        }
+
         app.UseWhen(context => context.Connection.RemoteIpAddress is { } remote && proxies.Contains(Normalize(remote)),
-            branch => branch.UseCertificateForwarding());
+            branch => branch.UseForwardedHeaders(forwardedFor).UseCertificateForwarding());
         return app;
     }
 

@@ -234,6 +234,34 @@ public sealed class RegistrationTests
         Assert.NotNull(response.Headers.RetryAfter);
     }
 
+    [SkippableTheory]
+    [InlineData("127.0.0.1", true)]
+    [InlineData("10.1.2.3", false)]
+    public async Task Behind_a_trusted_proxy_the_rate_limit_counts_each_forwarded_client_address(string knownProxy, bool separateBudgets)
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, settings: new Dictionary<string, string?>
+        {
+            ["Orchestrator:RateLimits:RegistrationsPerMinute"] = "1",
+            ["Orchestrator:ForwardedClientCertificate:Enabled"] = "true",
+            ["Orchestrator:ForwardedClientCertificate:KnownProxies:0"] = knownProxy,
+        });
+
+        async Task<HttpResponseMessage> RegisterFrom(string client, string name)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/agents/register") { Content = TestAgents.JsonContent(Body(name), "orr_nope") };
+            // A client's own claim first, then the address the proxy appended: only the last one counts.
+            request.Headers.Add("X-Forwarded-For", $"192.0.2.99, {client}");
+            return await app.Client().SendAsync(request);
+        }
+
+        await (await RegisterFrom("10.0.0.1", "a1")).ShouldBeProblem(HttpStatusCode.Unauthorized);
+        await (await RegisterFrom("10.0.0.1", "a2")).ShouldBeProblem(HttpStatusCode.TooManyRequests);
+
+        var other = await RegisterFrom("10.0.0.2", "b1");
+
+        await other.ShouldBeProblem(separateBudgets ? HttpStatusCode.Unauthorized : HttpStatusCode.TooManyRequests);
+    }
+
     [SkippableFact]
     public async Task Registration_secrets_never_reach_the_logs()
     {
