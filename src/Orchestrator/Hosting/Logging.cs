@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using Serilog;
 using Serilog.Events;
 using Serilog.Formatting.Compact;
@@ -14,19 +15,18 @@ public static class Logging
         services.AddSerilog((sp, logger) =>
         {
             var configuration = sp.GetRequiredService<IConfiguration>();
-            var json = string.Equals(configuration["Orchestrator:Logging:Format"], "json", StringComparison.OrdinalIgnoreCase);
-            var console = configuration.GetValue("Orchestrator:Logging:Console", defaultValue: true);
+            var settings = sp.GetRequiredService<IOptions<LoggingOptions>>().Value;
             logger.ReadFrom.Configuration(configuration)
                 .ReadFrom.Services(sp)
                 .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
                 .MinimumLevel.Override("Microsoft.EntityFrameworkCore", LogEventLevel.Warning)
                 .Enrich.FromLogContext();
-            if (!console)
+            if (!settings.Console)
             {
                 return;
             }
 
-            if (json)
+            if (settings.Format == "json")
             {
                 logger.WriteTo.Console(new CompactJsonFormatter());
             }

@@ -171,6 +171,9 @@ public sealed class LoggingOptions
     /// <summary><c>console</c> (human readable) or <c>json</c> (one compact JSON object per line).</summary>
     [RegularExpression("^(console|json)$", ErrorMessage = "Orchestrator:Logging:Format must be 'console' or 'json'.")]
     public string Format { get; set; } = "console";
+
+    /// <summary>False turns the console sink off (sinks from Serilog configuration remain).</summary>
+    public bool Console { get; set; } = true;
 }
 
 public sealed class RetentionOptions
