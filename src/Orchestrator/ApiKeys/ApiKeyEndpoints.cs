@@ -70,15 +70,15 @@ public static class ApiKeyEndpoints
     private static async Task<Results<Ok<List<ApiKeyResponse>>, ValidationProblem>> List(
         HttpContext context, OrchestratorDbContext db, CancellationToken cancellationToken)
     {
-        if (!Page.TryRead(context.Request, out var page, out var errors))
+        if (!Page.TryRead(context.Request, out var page, out var errors) || !page.TryAfterId(errors, out var after))
         {
             return errors.ToProblem();
         }
 
         var query = db.ApiKeys.AsNoTracking().Where(k => k.RevokedAt == null);
-        if (page.After is not null && Guid.TryParse(page.After, out var after))
+        if (after is { } cursor)
         {
-            query = query.Where(k => k.Id.CompareTo(after) > 0);
+            query = query.Where(k => k.Id.CompareTo(cursor) > 0);
         }
 
         var rows = await query.OrderBy(k => k.Id).Take(page.Limit + 1)

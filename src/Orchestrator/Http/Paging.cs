@@ -36,6 +36,25 @@ public readonly record struct Page(int Limit, string? After)
         return errors.IsValid;
     }
 
+    /// <summary>The cursor of a list ordered by id; a cursor that is not one is a 400, not a silent first page.</summary>
+    public bool TryAfterId(Validation errors, out Guid? after)
+    {
+        after = null;
+        if (After is null)
+        {
+            return true;
+        }
+
+        if (!Guid.TryParse(After, out var id))
+        {
+            errors.Add("after", "'after' is not a cursor this service issued.");
+            return false;
+        }
+
+        after = id;
+        return true;
+    }
+
     /// <summary>Trims the one extra row fetched to learn whether there is a next page, and links to it.</summary>
     public List<T> Finish<T>(HttpContext context, List<T> rowsPlusOne, Func<T, string> cursorOf)
     {

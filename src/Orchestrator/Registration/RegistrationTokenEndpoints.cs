@@ -26,17 +26,18 @@ public static class RegistrationTokenEndpoints
 
     public static RouteGroupBuilder MapRegistrationTokens(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/registration-tokens").WithTags("Registration tokens").RequireAuthorization(Policies.Operator)
+        // Viewers read everything but secrets (DESIGN: viewer = reads); creating and revoking is operators' work.
+        var group = routes.MapGroup("/api/v1/registration-tokens").WithTags("Registration tokens").RequireAuthorization(Policies.Viewer)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden);
-        group.MapPost("/", Create)
+        group.MapPost("/", Create).RequireAuthorization(Policies.Operator)
             .WithSummary("Create a registration token")
             .WithDescription("`expiresInMinutes` defaults to and may not exceed 1440; `maxUses` defaults to 1 (single use). `labels` are given to agents registering with it (the agent's own labels win). The token is in this answer only; it is stored hashed.")
             .ProducesValidationProblem();
         group.MapGet("/", List)
             .WithSummary("List registration tokens (without the tokens)")
             .ProducesValidationProblem();
-        group.MapDelete("/{id}", Revoke)
+        group.MapDelete("/{id}", Revoke).RequireAuthorization(Policies.Operator)
             .WithSummary("Revoke a registration token")
             .WithDescription("It cannot register agents any more; agents it registered are not affected.")
             .ProducesProblem(StatusCodes.Status400BadRequest)
@@ -80,15 +81,15 @@ public static class RegistrationTokenEndpoints
     private static async Task<Results<Ok<List<TokenResponse>>, ValidationProblem>> List(
         HttpContext context, OrchestratorDbContext db, CancellationToken cancellationToken)
     {
-        if (!Page.TryRead(context.Request, out var page, out var errors))
+        if (!Page.TryRead(context.Request, out var page, out var errors) || !page.TryAfterId(errors, out var after))
         {
             return errors.ToProblem();
         }
 
         var query = db.RegistrationTokens.AsNoTracking();
-        if (page.After is not null && Guid.TryParse(page.After, out var after))
+        if (after is { } cursor)
         {
-            query = query.Where(t => t.Id.CompareTo(after) > 0);
+            query = query.Where(t => t.Id.CompareTo(cursor) > 0);
         }
 
         var rows = await query.OrderBy(t => t.Id).Take(page.Limit + 1).ToListAsync(cancellationToken);

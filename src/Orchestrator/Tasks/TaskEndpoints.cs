@@ -143,15 +143,9 @@ public static partial class TaskEndpoints
             wanted = parsed;
         }
 
-        Guid? before = null;
-        if (page.After is not null)
+        if (!page.TryAfterId(errors, out var before))
         {
-            if (!Guid.TryParse(page.After, out var cursor))
-            {
-                return errors.Add("after", "'after' is not a cursor this service issued.").ToProblem();
-            }
-
-            before = cursor;
+            return errors.ToProblem();
         }
 
         var rows = await store.ListAsync(agentId, wanted, before, page.Limit + 1, cancellationToken);

@@ -113,13 +113,30 @@ public sealed class RegistrationTests
     }
 
     [SkippableFact]
-    public async Task A_viewer_cannot_create_registration_tokens()
+    public async Task A_viewer_can_list_registration_tokens_but_not_create_or_revoke_them()
     {
         await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
         var viewer = (await (await app.AdminClient().PostJson("/api/v1/api-keys", new { name = "v", role = "viewer" })).ShouldBe(HttpStatusCode.Created))
             .GetProperty("key").GetString();
+        var created = await (await app.AdminClient().PostJson("/api/v1/registration-tokens", new { description = "rack 5" })).ShouldBe(HttpStatusCode.Created);
 
+        var list = await (await app.Client(viewer).GetAsync("/api/v1/registration-tokens")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal("rack 5", Assert.Single(list.EnumerateArray()).GetProperty("description").GetString());
         await (await app.Client(viewer).PostJson("/api/v1/registration-tokens", new { })).ShouldBeProblem(HttpStatusCode.Forbidden);
+        await (await app.Client(viewer).DeleteAsync($"/api/v1/registration-tokens/{created.GetProperty("id")}")).ShouldBeProblem(HttpStatusCode.Forbidden);
+    }
+
+    [SkippableTheory]
+    [InlineData("/api/v1/registration-tokens")]
+    [InlineData("/api/v1/api-keys")]
+    [InlineData("/api/v1/tasks")]
+    public async Task A_cursor_that_is_not_one_this_service_issued_is_400_naming_after(string list)
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+
+        var problem = await (await app.AdminClient().GetAsync($"{list}?after=Zm9v")).ShouldBeProblem(HttpStatusCode.BadRequest);
+
+        Assert.Contains("after", problem.ToString());
     }
 
     [SkippableTheory, BothProviders]
