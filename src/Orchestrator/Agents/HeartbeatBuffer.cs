@@ -33,8 +33,18 @@ public sealed class HeartbeatBuffer(
 
     public int Count => _pending.Count;
 
+    /// <summary>Keeps the newest value of each field: a heartbeat without resource usage or a running-task count
+    /// leaves the ones of the heartbeat before it (as the flush's COALESCE does for values already written).</summary>
     public void Add(Guid agentId, PendingHeartbeat heartbeat) =>
-        _pending.AddOrUpdate(agentId, heartbeat, (_, existing) => existing.At > heartbeat.At ? existing : heartbeat);
+        _pending.AddOrUpdate(agentId, heartbeat, (_, existing) => existing.At > heartbeat.At ? Over(heartbeat, existing) : Over(existing, heartbeat));
+
+    private static PendingHeartbeat Over(PendingHeartbeat older, PendingHeartbeat newer) => newer with
+    {
+        Cpu = newer.Cpu ?? older.Cpu,
+        Memory = newer.Memory ?? older.Memory,
+        Disk = newer.Disk ?? older.Disk,
+        RunningTasks = newer.RunningTasks ?? older.RunningTasks,
+    };
 
     /// <summary>This replica's newest unwritten heartbeat of the agent, so reads can show it before it is flushed.</summary>
     public bool TryPeek(Guid agentId, out PendingHeartbeat heartbeat) => _pending.TryGetValue(agentId, out heartbeat!);

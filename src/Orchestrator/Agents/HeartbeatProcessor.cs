@@ -87,6 +87,19 @@ public sealed class HeartbeatProcessor(
                 return true;
             }
 
+            // The committed row replaces what this replica buffered, so it must carry the buffered values the heartbeat
+            // itself leaves out; otherwise they would be discarded unwritten.
+            if (buffer.TryPeek(agentId, out var pending))
+            {
+                heartbeat = heartbeat with
+                {
+                    Cpu = heartbeat.Cpu ?? pending.Cpu,
+                    Memory = heartbeat.Memory ?? pending.Memory,
+                    Disk = heartbeat.Disk ?? pending.Disk,
+                    RunningTasks = heartbeat.RunningTasks ?? pending.RunningTasks,
+                };
+            }
+
             var outcome = await CommitChangeAsync(agentId, believed, heartbeat, capabilitiesChanged, now, cancellationToken);
             switch (outcome)
             {

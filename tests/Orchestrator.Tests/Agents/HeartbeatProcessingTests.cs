@@ -57,6 +57,31 @@ public sealed class HeartbeatProcessingTests
             "the flush");
     }
 
+    [SkippableTheory, BothProviders]
+    public async Task A_heartbeat_without_resource_values_keeps_the_newest_reported_ones_whether_buffered_or_committed(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider, AgentTestSupport.NewClock());
+        var id = await app.SeedAgentAsync("agent-1");
+        var bare = new Heartbeat(AgentStatus.Online, null, null, null, null, null, null);
+        app.Time!.Advance(TimeSpan.FromMilliseconds(100));
+
+        await app.HeartbeatAsync(id, AgentTestSupport.Healthy(cpu: 15.5, runningTasks: 2));
+        app.Time.Advance(TimeSpan.FromSeconds(2));
+        await AgentTestSupport.Eventually(() => app.QueryAsync(db => db.Agents.AnyAsync(a => a.Id == id && a.CpuPercent == 15.5)), "the first flush");
+        await app.HeartbeatAsync(id, AgentTestSupport.Healthy(cpu: 20, runningTasks: 3));
+        await app.HeartbeatAsync(id, bare);
+        app.Time.Advance(TimeSpan.FromSeconds(2));
+        await AgentTestSupport.Eventually(() => app.QueryAsync(db => db.Agents.AnyAsync(a => a.Id == id && a.CpuPercent == 20 && a.RunningTasks == 3)), "the buffered values to be flushed");
+
+        await app.HeartbeatAsync(id, AgentTestSupport.Healthy(cpu: 30, runningTasks: 4));
+        await app.HeartbeatAsync(id, bare with { Status = AgentStatus.Degraded });
+
+        var agent = await app.LoadAgentAsync(id);
+        Assert.Equal(AgentStatus.Degraded, agent.Status);
+        Assert.Equal(30, agent.CpuPercent);
+        Assert.Equal(4, agent.RunningTasks);
+    }
+
     [SkippableFact]
     public async Task A_status_change_is_visible_at_once_while_routine_values_wait_for_the_flush()
     {
