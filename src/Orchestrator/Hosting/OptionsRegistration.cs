@@ -49,6 +49,7 @@ public static class OptionsRegistration
         services.AddOptions<TaskOptions>().BindConfiguration(TaskOptions.Section)
             .Validate(o => o.RedeliverAfter > TimeSpan.Zero, "Orchestrator:Tasks:RedeliverAfter must be greater than zero.")
             .Validate(o => o.CancelGracePeriod > TimeSpan.Zero, "Orchestrator:Tasks:CancelGracePeriod must be greater than zero.")
+            .Validate(o => o.UndeliveredTimeout > TimeSpan.Zero, "Orchestrator:Tasks:UndeliveredTimeout must be greater than zero.")
             .Validate(o => o.IdleRecheckInterval >= TimeSpan.Zero, "Orchestrator:Tasks:IdleRecheckInterval must not be negative.")
             .Validate(o => o.MonitorInterval > TimeSpan.Zero, "Orchestrator:Tasks:MonitorInterval must be greater than zero.")
             .Validate(o => o.MaxTimeoutSeconds >= 1, "Orchestrator:Tasks:MaxTimeoutSeconds must be at least 1.")

@@ -102,6 +102,10 @@ public sealed class TaskOptions
     /// <summary>A delivered task the agent has not started is delivered again after this long.</summary>
     public TimeSpan RedeliverAfter { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>A task no agent collected within this long ends <c>timed_out</c>, so a task for an agent that never
+    /// returns still reaches a final state (24 h, like a queued CI job).</summary>
+    public TimeSpan UndeliveredTimeout { get; set; } = TimeSpan.FromDays(1);
+
     /// <summary>How long a cancelling task waits for the agent's confirmation before it ends cancelled anyway.</summary>
     public TimeSpan CancelGracePeriod { get; set; } = TimeSpan.FromMinutes(1);
 

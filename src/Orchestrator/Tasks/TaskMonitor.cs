@@ -28,6 +28,11 @@ public sealed class TaskMonitor(
             await events.CancelledAsync(task.Id, task.AgentId, cancellationToken);
         }
 
+        foreach (var task in overdue.Undelivered)
+        {
+            logger.LogWarning("Task {TaskId} of agent {AgentId} timed out undelivered: the agent did not collect it in time", task.Id, task.AgentId);
+        }
+
         foreach (var task in overdue.GraceEnded)
         {
             logger.LogWarning("Task {TaskId} of agent {AgentId} ended cancelled: the agent did not confirm within the grace period", task.Id, task.AgentId);

@@ -509,16 +509,20 @@ public sealed class TaskStore(
         public Guid AgentId { get; set; }
     }
 
-    public sealed record Overdue(List<EndedTask> TimedOut, List<EndedTask> GraceEnded);
+    public sealed record Overdue(List<EndedTask> TimedOut, List<EndedTask> GraceEnded, List<EndedTask> Undelivered);
 
-    /// <summary>Ends delivered tasks past their timeout (counted from first delivery) and cancelling tasks past the
-    /// grace period. Each row is returned to exactly one caller, so replicas running this together audit once.</summary>
+    /// <summary>Ends delivered tasks past their timeout (counted from first delivery), cancelling tasks past the grace
+    /// period, and tasks never delivered within <c>UndeliveredTimeout</c> (an agent that never came back), so every
+    /// accepted task reaches a final state. Each row is returned to exactly one caller, so replicas running this
+    /// together audit once.</summary>
     public async Task<Overdue> EndOverdueAsync(CancellationToken cancellationToken)
     {
         var now = Now;
         var graceCutoff = now - Options.CancelGracePeriod;
         const string timeoutReason = "Not finished within its timeout after delivery.";
         const string graceReason = "Cancelled; the agent did not confirm within the grace period.";
+        var undeliveredCutoff = now - Options.UndeliveredTimeout;
+        var undeliveredReason = $"Not delivered within {Options.UndeliveredTimeout}: its agent never collected it.";
 
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var timedOut = await (db.Database.IsNpgsql()
@@ -537,6 +541,16 @@ public sealed class TaskStore(
             WHERE "Status" = 'Cancelling' AND "CancelRequestedAt" <= {graceCutoff}
             RETURNING "Id", "AgentId"
             """).ToListAsync(cancellationToken);
+        var undelivered = await db.Database.SqlQuery<EndedTask>($"""
+            UPDATE "Tasks" SET "Status" = 'TimedOut', "CompletedAt" = {now}, "StatusReason" = {undeliveredReason}, "ProtectedCredentials" = NULL
+            WHERE "Status" = 'Pending' AND "CreatedAt" <= {undeliveredCutoff}
+            RETURNING "Id", "AgentId"
+            """).ToListAsync(cancellationToken);
+
+        foreach (var task in undelivered)
+        {
+            audit.Record(SystemActor, "task.timed_out", "task", task.Id.ToString(), new { task.AgentId, delivered = false });
+        }
 
         foreach (var task in timedOut)
         {
@@ -550,7 +564,7 @@ public sealed class TaskStore(
 
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        return new Overdue(timedOut, graceEnded);
+        return new Overdue(timedOut, graceEnded, undelivered);
     }
 
     // ---- Helpers ------------------------------------------------------------------------------------------

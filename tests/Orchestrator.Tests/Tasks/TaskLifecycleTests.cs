@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Cluster;
 using Orchestrator.Data;
@@ -208,6 +209,31 @@ public sealed class TaskLifecycleTests
         Assert.Equal("timed_out", await app.StatusOfAsync(running));
         Assert.Equal(TaskOutcome.Conflict, (await app.CompleteAsync(agent, running, true)).Outcome);
         Assert.DoesNotContain("pa55-w0rd-XYZ", app.Logs.AllText);
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task A_task_its_agent_never_collects_times_out_once_after_the_undelivered_timeout(DatabaseProvider provider)
+    {
+        var clock = TaskKit.Clock();
+        var settings = new Dictionary<string, string?> { ["Orchestrator:Tasks:UndeliveredTimeout"] = "02:00:00" };
+        await using var app = await TestApp.StartAsync(provider, clock, settings);
+        await using var replica = provider == DatabaseProvider.Postgres ? TestApp.StartOn(app.Storage, clock, settings) : null;
+        var stranded = await app.CreateTaskForAsync(await app.SeedAgentAsync(), credentials: Secret);
+
+        clock.Advance(TimeSpan.FromHours(2) - TimeSpan.FromSeconds(1));
+        await app.RunMonitorAsync();
+        Assert.Equal("pending", await app.StatusOfAsync(stranded));
+
+        clock.Advance(TimeSpan.FromSeconds(1));
+        await Task.WhenAll(app.RunMonitorAsync(), replica?.RunMonitorAsync() ?? Task.CompletedTask);
+
+        var task = await app.GetTaskAsync(stranded);
+        Assert.Equal("timed_out", task.GetProperty("status").GetString());
+        Assert.Contains("never collected", task.GetProperty("statusReason").GetString());
+        var audit = await (await app.AdminClient().GetAsync($"/api/v1/audit?action=task.timed_out&subjectId={stranded}")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(1, audit.GetArrayLength());
+        Assert.Null(await app.WithAsync(async sp =>
+            await sp.GetRequiredService<OrchestratorDbContext>().Tasks.Where(t => t.Id == stranded).Select(t => t.ProtectedCredentials).SingleAsync()));
     }
 
     [SkippableFact]
