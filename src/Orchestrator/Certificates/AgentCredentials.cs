@@ -65,6 +65,13 @@ public sealed class AgentCredentials(
         return await IssueAsync(agentId, IssuanceRules.AgentRequest(agentId, ReadCsr(csrPem)), null, "issued", cancellationToken);
     }
 
+    /// <summary>A heartbeat's <c>csr</c> asks for a new key at once, whatever the renewal window; one for the key the
+    /// agent already holds asks for nothing (so an agent that repeats its CSR is not given a certificate per heartbeat).
+    /// The CSR must have passed <see cref="ValidateCsr"/>.</summary>
+    public static bool RotatesKey(ClaimsPrincipal agent, string? csrPem) =>
+        csrPem is not null &&
+        Convert.ToBase64String(ReadCsr(csrPem).ExportSubjectPublicKeyInfo()) != agent.FindFirstValue(AgentClaims.PublicKey);
+
     /// <summary>Renewal for an authenticated agent: certifies the same public key as the certificate it presented,
     /// or the CSR's key. The previous certificate stays valid until its own expiry.</summary>
     public async Task<IssuedCredentials> RenewAsync(ClaimsPrincipal agent, string? csrPem, CancellationToken cancellationToken)

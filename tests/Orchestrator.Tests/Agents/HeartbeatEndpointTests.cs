@@ -119,6 +119,23 @@ public sealed class HeartbeatEndpointTests
             .PostJson($"/api/v1/agents/{agent.Id}/heartbeat", SpecBody)).ShouldBe(HttpStatusCode.OK);
     }
 
+    [SkippableFact]
+    public async Task Outside_the_window_a_csr_for_a_new_key_rotates_at_once_and_repeating_it_does_not_renew_again()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync();
+        using var newKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var csr = new CertificateRequest("CN=ignored", newKey, HashAlgorithmName.SHA256).CreateSigningRequestPem();
+
+        var rotated = await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", new { status = "healthy", csr })).ShouldBe(HttpStatusCode.OK);
+
+        var renewal = rotated.GetProperty("certificateRenewal");
+        var renewed = TestAgents.WithKey(renewal.GetProperty("cert").GetString()!, newKey.ExportPkcs8PrivateKeyPem());
+        var client = app.Client(certificate: renewed, bearer: renewal.GetProperty("token").GetString());
+        var again = await (await client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", new { status = "healthy", csr })).ShouldBe(HttpStatusCode.OK);
+        Assert.False(again.TryGetProperty("certificateRenewal", out _));
+    }
+
     [SkippableTheory, BothProviders]
     public async Task After_delete_the_agents_certificate_and_token_are_401_at_once(DatabaseProvider provider)
     {
