@@ -179,7 +179,7 @@ public static class AgentEndpoints
 
         // Revocation first, committed and announced to every replica, so the agent is shut out even if removing its
         // registration fails; DELETE again finishes the job.
-        await credentials.RevokeAllAsync(id, cancellationToken);
+        await credentials.RevokeAllAsync(id, context.User.Actor(), cancellationToken);
         var deletion = await store.DeleteAsync(id, context.User, cancellationToken);
         if (deletion is null)
         {

@@ -3,6 +3,7 @@ using Microsoft.EntityFrameworkCore;
 using Orchestrator.Audit;
 using Orchestrator.Certificates;
 using Orchestrator.Data;
+using Orchestrator.Security;
 using Orchestrator.Tasks;
 
 namespace Orchestrator.Agents;
@@ -141,7 +142,7 @@ public sealed class AgentStore(OrchestratorDbContext db, AuditLog audit, Heartbe
             .Where(t => t.AgentId == id)
             .ExecuteUpdateAsync(s => s.SetProperty(t => t.AgentId, (Guid?)null), cancellationToken);
         // Its unfinished tasks end with the agent, in the same transaction (nothing is left waiting for it).
-        await tasks.CancelAllForDeletedAgentAsync(id, cancellationToken);
+        await tasks.CancelAllForDeletedAgentAsync(id, user.Actor(), cancellationToken);
         await db.Agents.Where(a => a.Id == id).ExecuteDeleteAsync(cancellationToken);
 
         var deletion = new Deletion(name, revoked, unassigned);

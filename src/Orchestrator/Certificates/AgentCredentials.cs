@@ -90,6 +90,9 @@ public sealed class AgentCredentials(
             var now = time.GetUtcNow().UtcDateTime;
             await db.IssuedCertificates.Where(c => c.Serial == renewed.Serial)
                 .ExecuteUpdateAsync(u => u.SetProperty(c => c.RevokedAt, now), cancellationToken);
+            audit.Record("system", "certificate.revoked", "agent", agentId.ToString(),
+                new { serials = new[] { renewed.Serial }, because = "renewed while the agent's credentials were being revoked" });
+            await db.SaveChangesAsync(cancellationToken);
             await revocations.PublishRevokedAsync(agentId, [renewed.Serial], cancellationToken);
         }
 
@@ -104,8 +107,9 @@ public sealed class AgentCredentials(
     }
 
     /// <summary>Revokes every certificate of the agent (effective on every replica on its next request) and records
-    /// it. Works from the certificate rows, so it does not need the agent row; call it before deleting the agent.</summary>
-    public async Task RevokeAllAsync(Guid agentId, CancellationToken cancellationToken)
+    /// it under <paramref name="actor"/>. Works from the certificate rows, so it does not need the agent row; call it
+    /// before deleting the agent.</summary>
+    public async Task RevokeAllAsync(Guid agentId, string actor, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
         var owned = db.Database.CurrentTransaction is null;
@@ -118,7 +122,7 @@ public sealed class AgentCredentials(
             .Select(c => c.Serial).ToArrayAsync(cancellationToken);
         if (serials.Length > 0)
         {
-            audit.Record("system", "certificate.revoked", "agent", agentId.ToString(), new { serials });
+            audit.Record(actor, "certificate.revoked", "agent", agentId.ToString(), new { serials });
             await db.SaveChangesAsync(cancellationToken);
         }
 

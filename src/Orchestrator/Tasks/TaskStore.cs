@@ -489,16 +489,22 @@ public sealed class TaskStore(
     }
 
     /// <summary>Ends every unfinished task of an agent being deleted. Call it inside the delete's transaction so the
-    /// tasks end exactly when the agent goes.</summary>
-    public Task<int> CancelAllForDeletedAgentAsync(Guid agentId, CancellationToken cancellationToken)
+    /// tasks end exactly when the agent goes. Each is audited under the operator who deleted the agent.</summary>
+    public async Task<int> CancelAllForDeletedAgentAsync(Guid agentId, string actor, CancellationToken cancellationToken)
     {
         var now = Now;
         var reason = $"Cancelled because agent {agentId} was deleted.";
-        return db.Tasks.Where(t => t.AgentId == agentId && AgentTaskStatuses.Unfinished.Contains(t.Status)).ExecuteUpdateAsync(s => s
-            .SetProperty(t => t.Status, AgentTaskStatus.Cancelled)
-            .SetProperty(t => t.StatusReason, reason)
-            .SetProperty(t => t.CompletedAt, now)
-            .SetProperty(t => t.ProtectedCredentials, (string?)null), cancellationToken);
+        var cancelled = await db.Database.SqlQuery<Guid>($"""
+            UPDATE "Tasks" SET "Status" = 'Cancelled', "StatusReason" = {reason}, "CompletedAt" = {now}, "ProtectedCredentials" = NULL
+            WHERE "AgentId" = {agentId} AND "Status" IN ('Pending', 'Assigned', 'Running', 'Cancelling')
+            RETURNING "Id" AS "Value"
+            """).ToListAsync(cancellationToken);
+        foreach (var taskId in cancelled)
+        {
+            audit.Record(actor, "task.cancelled", "task", taskId.ToString(), new { agentId, to = AgentTaskStatus.Cancelled.WireName(), because = "agent deleted" });
+        }
+
+        return cancelled.Count;
     }
 
     // ---- Monitor ------------------------------------------------------------------------------------------

@@ -148,7 +148,8 @@ public sealed class HeartbeatEndpointTests
         await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", SpecBody)).ShouldBeProblem(HttpStatusCode.Unauthorized);
         await (await app.AdminClient().GetAsync($"/api/v1/agents/{agent.Id}")).ShouldBeProblem(HttpStatusCode.NotFound);
         var audit = await (await app.AdminClient().GetAsync($"/api/v1/audit?action=certificate.revoked&subjectId={agent.Id}")).ShouldBe(HttpStatusCode.OK);
-        Assert.Equal(1, audit.GetArrayLength());
+        var deleted = await (await app.AdminClient().GetAsync($"/api/v1/audit?action=agent.deleted&subjectId={agent.Id}")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal(deleted[0].GetProperty("actor").GetString(), Assert.Single(audit.EnumerateArray()).GetProperty("actor").GetString());
     }
 
     [SkippableFact]

@@ -20,7 +20,7 @@ public sealed class CertificateAuditTests
         await (await agent.Client.PostAsync($"/api/v1/agents/{agent.Id}/certificate/renew", null)).ShouldBe(HttpStatusCode.OK);
         await using (var scope = app.Services.CreateAsyncScope())
         {
-            await scope.ServiceProvider.GetRequiredService<AgentCredentials>().RevokeAllAsync(agent.Id, CancellationToken.None);
+            await scope.ServiceProvider.GetRequiredService<AgentCredentials>().RevokeAllAsync(agent.Id, "test", CancellationToken.None);
         }
 
         await (await app.AdminClient().DeleteAsync($"/api/v1/registration-tokens/{created.GetProperty("id")}")).ShouldBe(HttpStatusCode.OK);

@@ -138,7 +138,7 @@ public sealed class CertificateTests
 
         await using (var scope = app.Services.CreateAsyncScope())
         {
-            await scope.ServiceProvider.GetRequiredService<AgentCredentials>().RevokeAllAsync(agent.Id, CancellationToken.None);
+            await scope.ServiceProvider.GetRequiredService<AgentCredentials>().RevokeAllAsync(agent.Id, "test", CancellationToken.None);
         }
 
         await (await agent.Client.GetAsync($"/api/v1/agents/{agent.Id}/identity")).ShouldBeProblem(HttpStatusCode.Unauthorized);
@@ -157,7 +157,7 @@ public sealed class CertificateTests
 
         await using (var scope = first.Services.CreateAsyncScope())
         {
-            await scope.ServiceProvider.GetRequiredService<AgentCredentials>().RevokeAllAsync(agent.Id, CancellationToken.None);
+            await scope.ServiceProvider.GetRequiredService<AgentCredentials>().RevokeAllAsync(agent.Id, "test", CancellationToken.None);
         }
 
         var deadline = Stopwatch.StartNew();

@@ -223,7 +223,7 @@ public sealed class TaskStreamTests
 
         await using (var scope = app.Services.CreateAsyncScope())
         {
-            await scope.ServiceProvider.GetRequiredService<AgentCredentials>().RevokeAllAsync(agent.Id, CancellationToken.None);
+            await scope.ServiceProvider.GetRequiredService<AgentCredentials>().RevokeAllAsync(agent.Id, "test", CancellationToken.None);
         }
 
         Assert.Equal(WebSocketCloseStatus.PolicyViolation, await stream.ClosedAsync(TimeSpan.FromSeconds(2)));
@@ -260,7 +260,7 @@ public sealed class TaskStreamTests
 
         await using (var scope = a.Services.CreateAsyncScope())
         {
-            await scope.ServiceProvider.GetRequiredService<AgentCredentials>().RevokeAllAsync(agent.Id, CancellationToken.None);
+            await scope.ServiceProvider.GetRequiredService<AgentCredentials>().RevokeAllAsync(agent.Id, "test", CancellationToken.None);
         }
 
         Assert.Equal(WebSocketCloseStatus.PolicyViolation, await stream.ClosedAsync(TimeSpan.FromSeconds(1)));

@@ -267,23 +267,17 @@ public sealed class TaskLifecycleTests
         await app.TakeAsync(agent);
         await app.CompleteAsync(agent, done, true);
 
-        var count = await app.WithAsync(async sp =>
-        {
-            var db = sp.GetRequiredService<OrchestratorDbContext>();
-            await using var transaction = await db.Database.BeginTransactionAsync();
-            var ended = await sp.GetRequiredService<TaskStore>().CancelAllForDeletedAgentAsync(agent, CancellationToken.None);
-            db.Agents.Remove(await db.Agents.FindAsync(agent) ?? throw new InvalidOperationException());
-            await db.SaveChangesAsync();
-            await transaction.CommitAsync();
-            return ended;
-        });
+        await (await app.AdminClient().DeleteAsync($"/api/v1/agents/{agent}")).ShouldBe(HttpStatusCode.OK);
 
-        Assert.Equal(3, count);
+        var deletedBy = (await (await app.AdminClient().GetAsync($"/api/v1/audit?action=agent.deleted&subjectId={agent}")).ShouldBe(HttpStatusCode.OK))[0]
+            .GetProperty("actor").GetString();
         foreach (var task in new[] { pending, delivered, extra })
         {
             var json = await app.GetTaskAsync(task);
             Assert.Equal("cancelled", json.GetProperty("status").GetString());
             Assert.Contains("deleted", json.GetProperty("statusReason").GetString());
+            var audit = await (await app.AdminClient().GetAsync($"/api/v1/audit?action=task.cancelled&subjectId={task}")).ShouldBe(HttpStatusCode.OK);
+            Assert.Equal(deletedBy, Assert.Single(audit.EnumerateArray()).GetProperty("actor").GetString());
         }
 
         Assert.Equal("succeeded", await app.StatusOfAsync(done));
