@@ -14,7 +14,8 @@ public sealed class RetentionAndMetricsTests
     public async Task Ended_tasks_and_old_audit_events_are_removed_after_their_retention_and_unfinished_work_stays(DatabaseProvider provider)
     {
         var clock = TaskKit.Clock();
-        await using var app = await TestApp.StartAsync(provider, clock);
+        // Long enough that the waiting task is still unfinished when retention runs (retention, not expiry, is tested).
+        await using var app = await TestApp.StartAsync(provider, clock, new Dictionary<string, string?> { ["Orchestrator:Tasks:UndeliveredTimeout"] = "60.00:00:00" });
         var agent = await app.SeedAgentAsync();
         var ended = await app.CreateTaskForAsync(agent);
         await app.TakeAsync(agent);
