@@ -215,12 +215,15 @@ public static class AgentEndpoints
     }
 
     private static async Task<Results<Ok<AgentDetails>, ProblemHttpResult>> Resume(
-        Guid id, HttpContext context, AgentStore store, CancellationToken cancellationToken)
+        Guid id, HttpContext context, AgentStore store, AgentStateCache cache, CancellationToken cancellationToken)
     {
         if (!await store.ResumeAsync(id, context.User, cancellationToken))
         {
             return NoSuchAgent(id);
         }
+
+        // Tasks that waited out the drain are deliverable again: every replica looks for them at once.
+        await cache.PublishChangedAsync([id], CancellationToken.None);
 
         return TypedResults.Ok((await store.GetAsync(id, cancellationToken))!);
     }

@@ -68,25 +68,39 @@ public sealed class AgentStateCache : IDisposable
         }
     }
 
-    private void OnChanged(string payload)
+    /// <summary>The agents a <see cref="Channel"/> payload names; null means all of them (or a payload not understood).</summary>
+    public static IReadOnlyList<Guid>? AgentsIn(string payload)
     {
         if (payload == All)
+        {
+            return null;
+        }
+
+        var ids = new List<Guid>();
+        foreach (var part in payload.Split(','))
+        {
+            if (!Guid.TryParse(part, out var id))
+            {
+                return null;
+            }
+
+            ids.Add(id);
+        }
+
+        return ids;
+    }
+
+    private void OnChanged(string payload)
+    {
+        if (AgentsIn(payload) is not { } ids)
         {
             Clear();
             return;
         }
 
-        foreach (var part in payload.Split(','))
+        foreach (var id in ids)
         {
-            if (Guid.TryParse(part, out var id))
-            {
-                Forget(id);
-            }
-            else
-            {
-                Clear();
-                return;
-            }
+            Forget(id);
         }
     }
 

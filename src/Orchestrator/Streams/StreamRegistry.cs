@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Text.Json;
+using Orchestrator.Agents;
 using Orchestrator.Certificates;
 using Orchestrator.Cluster;
 using Orchestrator.Tasks;
@@ -47,6 +48,21 @@ public sealed class StreamRegistry(IClusterEvents events, IHostApplicationLifeti
             Find(message.AgentId)?.TaskCancelled(message.TaskId);
         }));
         _subscriptions.Add(events.Subscribe(RevocationList.RevokedChannel, OnRevoked));
+        // A changed agent (a resume above all) may have deliverable tasks that waited.
+        _subscriptions.Add(events.Subscribe(AgentStateCache.Channel, payload =>
+        {
+            if (AgentStateCache.AgentsIn(payload) is { } ids)
+            {
+                foreach (var id in ids)
+                {
+                    Find(id)?.Nudge();
+                }
+            }
+            else
+            {
+                NudgeAll();
+            }
+        }));
         // Streams close cleanly (1001) when the service stops, before Kestrel stops waiting for requests.
         _stopping = lifetime.ApplicationStopping.Register(() =>
         {

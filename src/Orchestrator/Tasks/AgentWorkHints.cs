@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
+using Orchestrator.Agents;
 using Orchestrator.Cluster;
 using Orchestrator.Hosting;
 
@@ -8,8 +9,9 @@ namespace Orchestrator.Tasks;
 /// <summary>Which agents this replica knows to have nothing waiting, so that a heartbeat from an idle agent (nearly
 /// every heartbeat) is answered without reading the tasks table. An agent is known idle after a read found nothing for
 /// it, until the next of: a <see cref="TaskEvents"/> event about it from any replica, the earliest redelivery its
-/// unstarted tasks are due for, or <see cref="TaskOptions.IdleRecheckInterval"/> (which bounds the delay a lost event
-/// could cause). A lost listener connection forgets everything.</summary>
+/// unstarted tasks are due for, a change to the agent (<see cref="AgentStateCache.Channel"/>: a resume makes waiting
+/// tasks deliverable), or <see cref="TaskOptions.IdleRecheckInterval"/> (which bounds the delay a lost event could
+/// cause). A lost listener connection forgets everything.</summary>
 public sealed class AgentWorkHints : IDisposable
 {
     private readonly ConcurrentDictionary<Guid, Entry> _entries = new();
@@ -25,6 +27,7 @@ public sealed class AgentWorkHints : IDisposable
         [
             events.Subscribe(TaskEvents.Created, Forget, _entries.Clear),
             events.Subscribe(TaskEvents.Cancelled, Forget, _entries.Clear),
+            events.Subscribe(AgentStateCache.Channel, ForgetChanged, _entries.Clear),
         ];
     }
 
@@ -54,6 +57,20 @@ public sealed class AgentWorkHints : IDisposable
     }
 
     private void Forget(string payload) => _entries.TryRemove(TaskEvents.Parse(payload).AgentId, out _);
+
+    private void ForgetChanged(string payload)
+    {
+        if (AgentStateCache.AgentsIn(payload) is not { } ids)
+        {
+            _entries.Clear();
+            return;
+        }
+
+        foreach (var id in ids)
+        {
+            _entries.TryRemove(id, out _);
+        }
+    }
 
     public void Dispose()
     {

@@ -25,7 +25,7 @@ public sealed class TaskDelivery(TaskStore store, TaskCredentials credentials, A
             return AgentWork.None;
         }
 
-        var claimed = view.HasDeliverable ? await store.ClaimDeliverableAsync(agentId, cancellationToken) : [];
+        var claimed = view.HasDeliverable ? await store.ClaimDeliverableAsync(agentId, includePending: !view.Draining, cancellationToken) : [];
         var tasks = claimed.Count == 0 ? [] : await store.LoadAsync(claimed, cancellationToken);
         var cancelled = view.CancelledTasks;
         if (tasks.Count > 0)

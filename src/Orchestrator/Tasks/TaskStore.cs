@@ -261,8 +261,9 @@ public sealed class TaskStore(
 
     /// <summary>Atomically marks the agent's deliverable tasks delivered (pending ones, and delivered ones not started
     /// within <c>RedeliverAfter</c>) and returns their ids. A task is claimed by one caller per redelivery window,
-    /// however many requests or replicas ask at once.</summary>
-    public async Task<List<Guid>> ClaimDeliverableAsync(Guid agentId, CancellationToken cancellationToken)
+    /// however many requests or replicas ask at once. Without <paramref name="includePending"/> (a draining agent) only
+    /// redeliveries go out.</summary>
+    public async Task<List<Guid>> ClaimDeliverableAsync(Guid agentId, bool includePending, CancellationToken cancellationToken)
     {
         var now = Now;
         var cutoff = now - Options.RedeliverAfter;
@@ -276,7 +277,7 @@ public sealed class TaskStore(
                 WHERE "Id" IN (
                     SELECT "Id" FROM "Tasks"
                     WHERE "AgentId" = {agentId}
-                      AND ("Status" = 'Pending' OR ("Status" = 'Assigned' AND "StartedAt" IS NULL AND "LastDeliveredAt" <= {cutoff}))
+                      AND (("Status" = 'Pending' AND {includePending}) OR ("Status" = 'Assigned' AND "StartedAt" IS NULL AND "LastDeliveredAt" <= {cutoff}))
                     ORDER BY "Priority" DESC, "CreatedAt", "Id"
                     LIMIT {limit}
                     FOR UPDATE SKIP LOCKED)
@@ -288,7 +289,7 @@ public sealed class TaskStore(
                 WHERE "Id" IN (
                     SELECT "Id" FROM "Tasks"
                     WHERE "AgentId" = {agentId}
-                      AND ("Status" = 'Pending' OR ("Status" = 'Assigned' AND "StartedAt" IS NULL AND "LastDeliveredAt" <= {cutoff}))
+                      AND (("Status" = 'Pending' AND {includePending}) OR ("Status" = 'Assigned' AND "StartedAt" IS NULL AND "LastDeliveredAt" <= {cutoff}))
                     ORDER BY "Priority" DESC, "CreatedAt", "Id"
                     LIMIT {limit})
                 RETURNING "Id" AS "Value"
@@ -318,12 +319,13 @@ public sealed class TaskStore(
             .ToListAsync(cancellationToken);
 
     /// <summary>What a claim would hand out now, without handing it out (the poll answer).</summary>
-    public Task<List<TaskSummary>> DeliverableSummariesAsync(Guid agentId, CancellationToken cancellationToken)
+    public async Task<List<TaskSummary>> DeliverableSummariesAsync(Guid agentId, CancellationToken cancellationToken)
     {
         var cutoff = Now - Options.RedeliverAfter;
-        return db.Tasks.AsNoTracking()
+        var includePending = !await IsDrainingAsync(agentId, cancellationToken);
+        return await db.Tasks.AsNoTracking()
             .Where(t => t.AgentId == agentId &&
-                        (t.Status == AgentTaskStatus.Pending ||
+                        ((t.Status == AgentTaskStatus.Pending && includePending) ||
                          (t.Status == AgentTaskStatus.Assigned && t.StartedAt == null && t.LastDeliveredAt <= cutoff)))
             .OrderByDescending(t => t.Priority).ThenBy(t => t.CreatedAt).ThenBy(t => t.Id)
             .Take(Options.MaxTasksPerDelivery)
@@ -332,9 +334,10 @@ public sealed class TaskStore(
     }
 
     /// <param name="HasDeliverable">A claim now would hand something out.</param>
+    /// <param name="Draining">The agent drains: its undelivered tasks wait (only redeliveries go out).</param>
     /// <param name="CancelledTasks">Tasks the agent must stop.</param>
     /// <param name="NextRedeliveryAt">When the earliest delivered but unstarted task becomes due again, if any.</param>
-    public sealed record AgentTaskView(bool HasDeliverable, List<Guid> CancelledTasks, DateTime? NextRedeliveryAt);
+    public sealed record AgentTaskView(bool HasDeliverable, bool Draining, List<Guid> CancelledTasks, DateTime? NextRedeliveryAt);
 
     /// <summary>One read answering the questions a heartbeat asks, so the common answer ("nothing new") takes no
     /// write lock: is anything deliverable, which tasks must the agent stop, and when could that change by itself.</summary>
@@ -352,8 +355,10 @@ public sealed class TaskStore(
             .Select(t => new { t.Id, t.Status, t.LastDeliveredAt })
             .ToListAsync(cancellationToken);
         var waiting = rows.Where(r => r.Status == AgentTaskStatus.Assigned && r.LastDeliveredAt > redeliverCutoff).ToList();
+        var draining = rows.Any(r => r.Status == AgentTaskStatus.Pending) && await IsDrainingAsync(agentId, cancellationToken);
         return new AgentTaskView(
-            rows.Any(r => r.Status == AgentTaskStatus.Pending || (r.Status == AgentTaskStatus.Assigned && r.LastDeliveredAt <= redeliverCutoff)),
+            rows.Any(r => (r.Status == AgentTaskStatus.Pending && !draining) || (r.Status == AgentTaskStatus.Assigned && r.LastDeliveredAt <= redeliverCutoff)),
+            draining,
             [.. rows.Where(r => r.Status is AgentTaskStatus.Cancelling or AgentTaskStatus.TimedOut).Select(r => r.Id).Order()],
             waiting.Count == 0 ? null : waiting.Min(r => r.LastDeliveredAt) + Options.RedeliverAfter);
     }
@@ -574,6 +579,11 @@ public sealed class TaskStore(
     }
 
     // ---- Helpers ------------------------------------------------------------------------------------------
+
+    /// <summary>A draining agent gets no new tasks (DESIGN): ones created before the drain wait for resume, or end
+    /// after <c>UndeliveredTimeout</c>, or are cancelled by an operator.</summary>
+    private Task<bool> IsDrainingAsync(Guid agentId, CancellationToken cancellationToken) =>
+        db.Agents.AnyAsync(a => a.Id == agentId && a.DrainRequestedAt != null, cancellationToken);
 
     /// <summary>The agent's own unfinished task, or the answer to give instead: unknown, another agent's, or ended.</summary>
     private async Task<TaskResult> FindUnfinishedOwnedAsync(Guid agentId, Guid taskId, CancellationToken cancellationToken)

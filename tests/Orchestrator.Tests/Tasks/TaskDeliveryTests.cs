@@ -174,6 +174,29 @@ public sealed class TaskDeliveryTests
     }
 
     [SkippableTheory, BothProviders]
+    public async Task A_draining_agent_gets_no_waiting_task_until_resumed_but_still_gets_redeliveries(DatabaseProvider provider)
+    {
+        var clock = TaskKit.Clock();
+        await using var app = await TestApp.StartAsync(provider, clock);
+        var agent = await app.SeedAgentAsync();
+        var delivered = await app.CreateTaskForAsync(agent);
+        Assert.Single((await app.TakeAsync(agent)).Tasks);
+        var waiting = await app.CreateTaskForAsync(agent);
+        await (await app.AdminClient().PostJson($"/api/v1/agents/{agent}/drain", new { reason = "reboot" })).ShouldBe(HttpStatusCode.OK);
+
+        Assert.Empty((await app.TakeAsync(agent)).Tasks);
+        var poll = await app.WithAsync(sp => sp.GetRequiredService<TaskDelivery>().PendingForAgentAsync(agent, CancellationToken.None));
+        Assert.Empty(poll.Tasks);
+        clock.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal([delivered], (await app.TakeAsync(agent)).Tasks.Select(t => t.TaskId));
+        Assert.Equal("pending", await app.StatusOfAsync(waiting));
+
+        await (await app.AdminClient().PostAsync($"/api/v1/agents/{agent}/resume", null)).ShouldBe(HttpStatusCode.OK);
+
+        Assert.Equal([waiting], (await app.TakeAsync(agent)).Tasks.Select(t => t.TaskId));
+    }
+
+    [SkippableTheory, BothProviders]
     public async Task Polling_lists_summaries_without_delivering(DatabaseProvider provider)
     {
         await using var app = await TestApp.StartAsync(provider);
