@@ -9,7 +9,7 @@ namespace Orchestrator.Certificates;
 
 public static class CertificateEndpoints
 {
-    public sealed record RotatedResponse(Guid RootId, string Certificate, DateTime NotAfter, Guid[] RetiredRootIds);
+    public sealed record RotatedResponse(Guid RootId, string Certificate, DateTime NotAfter, Guid[] RetiredRootIds, string TokenSigningKeyId);
 
     public sealed record RenewRequest(string? Csr);
 
@@ -48,8 +48,8 @@ public static class CertificateEndpoints
             .Produces<string>(StatusCodes.Status200OK, "application/x-pem-file");
         group.MapPost("/rotate", Rotate)
             .RequireAuthorization(Policies.Admin)
-            .WithSummary("Rotate the CA root")
-            .WithDescription("A new root signs from now on. The old root stays in the bundle and trusted until the last certificate it signed has expired, so agents keep working and move to the new root at their next renewal.")
+            .WithSummary("Rotate the CA root and the token signing key")
+            .WithDescription("A new root signs certificates and a new key signs agent tokens from now on. The old root stays in the bundle and trusted until the last certificate it signed has expired, and tokens signed with the old key keep working until they expire with their certificate, so agents keep working and move to the new root and key at their next renewal.")
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden);
         return group;
@@ -73,7 +73,8 @@ public static class CertificateEndpoints
         TypedResults.Text(await ca.TrustBundlePemAsync(cancellationToken), "application/x-pem-file");
 
     private static async Task<Ok<RotatedResponse>> Rotate(
-        HttpContext context, OrchestratorDbContext db, CertificateAuthority ca, AuditLog audit, TimeProvider time, CancellationToken cancellationToken)
+        HttpContext context, OrchestratorDbContext db, CertificateAuthority ca, AgentTokens tokens, AuditLog audit, TimeProvider time,
+        CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
         var root = ca.NewRoot(db);
@@ -86,11 +87,14 @@ public static class CertificateEndpoints
                 old.RetiredAt = now;
             }
 
-            audit.Record(context.User, "ca.rotated", "ca", root.Id.ToString(), new { notAfter = root.NotAfter, retired = retired.Select(r => r.Id) });
+            var signingKey = await tokens.RotateAsync(db, cancellationToken);
+            audit.Record(context.User, "ca.rotated", "ca", root.Id.ToString(),
+                new { notAfter = root.NotAfter, retired = retired.Select(r => r.Id), tokenSigningKey = signingKey });
             await db.SaveChangesAsync(cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             await ca.AnnounceChangeAsync(cancellationToken);
-            return TypedResults.Ok(new RotatedResponse(root.Id, root.CertificatePem, root.NotAfter, [.. retired.Select(r => r.Id)]));
+            await tokens.AnnounceChangeAsync(cancellationToken);
+            return TypedResults.Ok(new RotatedResponse(root.Id, root.CertificatePem, root.NotAfter, [.. retired.Select(r => r.Id)], signingKey));
         }
     }
 

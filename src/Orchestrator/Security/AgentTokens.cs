@@ -6,19 +6,23 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using Orchestrator.Certificates;
+using Orchestrator.Cluster;
 using Orchestrator.Data;
 
 namespace Orchestrator.Security;
 
 /// <summary>Issues and validates the agents' bearer tokens: ES256 JWTs with <c>sub</c> = agent id and
 /// <c>cnf.x5t#S256</c> = the certificate they are bound to (RFC 8705). The signing key is kept like the CA key
-/// (encrypted in the database, shared by replicas) and named by <c>kid</c>.</summary>
+/// (encrypted in the database, shared by replicas) and named by <c>kid</c>. A rotation retires the signing key: new
+/// tokens use the new one, and tokens signed before keep validating until they expire with their certificate.</summary>
 public sealed class AgentTokens(
     IServiceScopeFactory scopes,
     IDataProtectionProvider dataProtection,
+    IClusterEvents events,
     TimeProvider time,
     ILogger<AgentTokens> logger) : IHostedService
 {
+    public const string ChangedChannel = "token-keys.changed";
     public const string Issuer = "orchestrator";
     public const string Audience = "orchestrator-agent";
     private const string Purpose = "Orchestrator.Security.TokenSigningKey.v1";
@@ -27,6 +31,7 @@ public sealed class AgentTokens(
     private readonly ConcurrentDictionary<string, ECDsaSecurityKey> _keys = new(StringComparer.Ordinal);
     private ECDsaSecurityKey? _signing;
     private TokenValidationParameters? _parameters;
+    private IDisposable? _subscription;
 
     public sealed record Validated(Guid AgentId, string CertificateThumbprint, DateTime ExpiresAt);
 
@@ -103,9 +108,33 @@ public sealed class AgentTokens(
     {
         await EnsureKeyAsync(cancellationToken);
         await LoadAsync(cancellationToken);
+        _subscription = events.Subscribe(ChangedChannel, _ => ReloadInBackground(), ReloadInBackground);
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _subscription?.Dispose();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Adds a new signing key to <paramref name="db"/> and retires the active ones, inside the caller's
+    /// transaction; call <see cref="AnnounceChangeAsync"/> after it commits. Returns the new key's id.</summary>
+    public async Task<string> RotateAsync(OrchestratorDbContext db, CancellationToken cancellationToken)
+    {
+        await ClusterLocks.TakeAsync(db, "token.signing-key", cancellationToken);
+        var now = time.GetUtcNow().UtcDateTime;
+        await db.SigningKeys.Where(k => k.RetiredAt == null).ExecuteUpdateAsync(u => u.SetProperty(k => k.RetiredAt, now), cancellationToken);
+        var row = NewKey();
+        db.SigningKeys.Add(row);
+        return row.Id;
+    }
+
+    /// <summary>Signs with the newest key here at once and tells the other replicas to.</summary>
+    public async Task AnnounceChangeAsync(CancellationToken cancellationToken)
+    {
+        await LoadAsync(cancellationToken);
+        await events.PublishAsync(ChangedChannel, "keys", cancellationToken);
+    }
 
     private async Task EnsureKeyAsync(CancellationToken cancellationToken)
     {
@@ -116,13 +145,7 @@ public sealed class AgentTokens(
             return;
         }
 
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var row = new SigningKey
-        {
-            Id = Guid.CreateVersion7().ToString("N"),
-            ProtectedPrivateKey = ProtectedKeys.Protect(dataProtection.CreateProtector(Purpose), key),
-            CreatedAt = time.GetUtcNow().UtcDateTime,
-        };
+        var row = NewKey();
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         await ClusterLocks.TakeAsync(db, "token.signing-key", cancellationToken);
         if (await db.SigningKeys.AnyAsync(k => k.RetiredAt == null, cancellationToken))
@@ -135,6 +158,30 @@ public sealed class AgentTokens(
         await transaction.CommitAsync(cancellationToken);
         logger.LogInformation("Created the agent token signing key {KeyId}", row.Id);
     }
+
+    private SigningKey NewKey()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        return new SigningKey
+        {
+            Id = Guid.CreateVersion7().ToString("N"),
+            ProtectedPrivateKey = ProtectedKeys.Protect(dataProtection.CreateProtector(Purpose), key),
+            CreatedAt = time.GetUtcNow().UtcDateTime,
+        };
+    }
+
+    private void ReloadInBackground() => _ = Task.Run(async () =>
+    {
+        try
+        {
+            await LoadAsync(CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            // Tokens signed with a key not loaded yet still validate (a kid miss reloads); only signing waits.
+            logger.LogWarning(ex, "Reloading the token signing keys failed; keeping the ones loaded");
+        }
+    });
 
     private async Task LoadAsync(CancellationToken cancellationToken)
     {

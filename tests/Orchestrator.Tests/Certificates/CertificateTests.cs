@@ -7,6 +7,7 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
+using Microsoft.IdentityModel.JsonWebTokens;
 using Orchestrator.Certificates;
 using Orchestrator.Data;
 using Orchestrator.Hosting;
@@ -266,6 +267,39 @@ public sealed class CertificateTests
         Assert.False((await OpenSslVerifyAsync(oldBundle, after.Certificate.ExportCertificatePem())).Ok);
         await (await app.Client().PostAsync("/api/v1/ca/rotate", null)).ShouldBeProblem(HttpStatusCode.Unauthorized);
     }
+
+    [SkippableTheory, BothProviders]
+    public async Task Rotation_gives_new_tokens_a_new_signing_key_on_every_replica_while_older_tokens_keep_working(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        await using var replica = provider == DatabaseProvider.Postgres ? TestApp.StartOn(app.Storage) : null;
+        var before = await app.RegisterAgentAsync();
+        var oldKey = new JsonWebToken(before.Token).Kid;
+
+        var rotated = await (await app.AdminClient().PostAsync("/api/v1/ca/rotate", null)).ShouldBe(HttpStatusCode.OK);
+
+        var newKey = rotated.GetProperty("tokenSigningKeyId").GetString();
+        Assert.NotEqual(oldKey, newKey);
+        await (await before.Client.GetAsync($"/api/v1/agents/{before.Id}/identity")).ShouldBe(HttpStatusCode.OK);
+        var renewal = await (await before.Client.PostAsync($"/api/v1/agents/{before.Id}/certificate/renew", null)).ShouldBe(HttpStatusCode.OK);
+        var renewedToken = renewal.GetProperty("token").GetString()!;
+        Assert.Equal(newKey, new JsonWebToken(renewedToken).Kid);
+        var renewed = WithKey(renewal.GetProperty("cert").GetString()!, before.Certificate.GetECDsaPrivateKey()!);
+        await (await app.Client(certificate: renewed, bearer: renewedToken).GetAsync($"/api/v1/agents/{before.Id}/identity")).ShouldBe(HttpStatusCode.OK);
+        if (replica is not null)
+        {
+            // The other replica hears of the rotation through NOTIFY and signs with the new key too.
+            await TaskKitEventually(async () =>
+            {
+                var issued = await (await replica.Client(certificate: before.Certificate, bearer: before.Token)
+                    .PostAsync($"/api/v1/agents/{before.Id}/certificate/renew", null)).ShouldBe(HttpStatusCode.OK);
+                return new JsonWebToken(issued.GetProperty("token").GetString()!).Kid == newKey;
+            });
+            await (await replica.Client(certificate: before.Certificate, bearer: before.Token).GetAsync($"/api/v1/agents/{before.Id}/identity")).ShouldBe(HttpStatusCode.OK);
+        }
+    }
+
+    private static Task TaskKitEventually(Func<Task<bool>> condition) => Tasks.TaskKit.EventuallyAsync(condition, "the other replica signs with the new key");
 
     [SkippableFact]
     public async Task A_retired_root_leaves_the_bundle_once_its_last_certificate_expired()
