@@ -6,6 +6,7 @@ using Orchestrator.Data;
 using Orchestrator.Hosting;
 using Orchestrator.Http;
 using Orchestrator.Tasks;
+using Orchestrator.Tests.Agents;
 using Orchestrator.Tests.Infrastructure;
 
 namespace Orchestrator.Tests.Tasks;
@@ -169,6 +170,29 @@ public sealed class TaskDeliveryTests
         clock.Advance(TimeSpan.FromSeconds(19));
         Assert.Empty((await app.TakeAsync(agent)).Tasks);
         clock.Advance(TimeSpan.FromSeconds(2));
+
+        Assert.Equal(task, Assert.Single((await app.TakeAsync(agent)).Tasks).TaskId);
+    }
+
+    [SkippableFact]
+    public async Task After_the_event_listener_reconnects_idle_agents_are_read_again_as_events_may_have_been_missed()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Postgres, TaskKit.Clock());
+        var agent = await app.SeedAgentAsync();
+        var task = await app.CreateTaskForAsync(agent);
+        Assert.Single((await app.TakeAsync(agent)).Tasks);
+        Assert.Empty((await app.TakeAsync(agent)).Tasks);
+        // A task whose event was published while this replica was not listening.
+        await app.WithAsync(async sp => await sp.GetRequiredService<OrchestratorDbContext>().Tasks.Where(t => t.Id == task)
+            .ExecuteUpdateAsync(u => u.SetProperty(t => t.Status, AgentTaskStatus.Pending).SetProperty(t => t.LastDeliveredAt, (DateTime?)null)));
+        Assert.Empty((await app.TakeAsync(agent)).Tasks);
+
+        var dropped = await app.WithAsync(async sp => await sp.GetRequiredService<OrchestratorDbContext>().Database
+            .SqlQuery<bool>($"SELECT pg_terminate_backend(pid) AS \"Value\" FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'")
+            .ToListAsync());
+        Assert.Equal([true], dropped);
+        await AgentTestSupport.Eventually(() => Task.FromResult(app.Logs.AllText.Contains("Cluster event listener reconnected", StringComparison.Ordinal)),
+            "the listener reconnects", TimeSpan.FromSeconds(30));
 
         Assert.Equal(task, Assert.Single((await app.TakeAsync(agent)).Tasks).TaskId);
     }
