@@ -71,6 +71,23 @@ public sealed class TaskStreamTests
     }
 
     [SkippableTheory, BothProviders]
+    public async Task A_draining_agents_waiting_task_is_held_back_and_pushed_when_it_is_resumed(DatabaseProvider provider)
+    {
+        await using var app = await TestApp.StartAsync(provider);
+        var agent = await app.RegisterAgentAsync();
+        var taskId = await app.CreateTaskForAsync(agent.Id);
+        await (await app.AdminClient().PostJson($"/api/v1/agents/{agent.Id}/drain", new { })).ShouldBe(HttpStatusCode.OK);
+        await using var stream = await StreamClient.ConnectAsync(app, agent);
+
+        // The stream answers in order: had the waiting task gone out on connect, it would come before this error.
+        await stream.SendTextAsync("not json");
+        Assert.Equal("error", (await stream.ReceiveAsync()).GetProperty("type").GetString());
+        await (await app.AdminClient().PostAsync($"/api/v1/agents/{agent.Id}/resume", null)).ShouldBe(HttpStatusCode.OK);
+
+        Assert.Equal(taskId, (await stream.ReceiveAsync("task_assigned")).GetProperty("task").GetProperty("taskId").GetGuid());
+    }
+
+    [SkippableTheory, BothProviders]
     public async Task Cancelling_a_delivered_task_is_pushed_as_task_cancelled(DatabaseProvider provider)
     {
         await using var app = await TestApp.StartAsync(provider);
