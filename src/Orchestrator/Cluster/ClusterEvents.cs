@@ -177,8 +177,8 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
 
                 if (!first)
                 {
-                    logger.LogInformation("Cluster event listener reconnected; resynchronising");
                     Resync(logger);
+                    logger.LogInformation("Cluster event listener reconnected and resynchronised");
                 }
 
                 first = false;
