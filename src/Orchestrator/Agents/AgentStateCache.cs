@@ -11,9 +11,6 @@ public sealed class AgentStateCache : IDisposable
 {
     public const string Channel = "agents.changed";
 
-    /// <summary>Payload meaning "forget everything".</summary>
-    private const string All = "*";
-
     // Ids go out in chunks: PostgreSQL NOTIFY payloads are limited to 8000 bytes.
     private const int IdsPerEvent = 100;
 
@@ -68,41 +65,26 @@ public sealed class AgentStateCache : IDisposable
         }
     }
 
-    /// <summary>The agents a <see cref="Channel"/> payload names; null means all of them (or a payload not understood).</summary>
-    public static IReadOnlyList<Guid>? AgentsIn(string payload)
+    /// <summary>Reads a <see cref="Channel"/> payload for any subscriber: <paramref name="each"/> for every agent it
+    /// names, or <paramref name="all"/> for a payload that is not a list of ids (to be safe).</summary>
+    public static void Dispatch(string payload, Action<Guid> each, Action all)
     {
-        if (payload == All)
-        {
-            return null;
-        }
-
         var ids = new List<Guid>();
         foreach (var part in payload.Split(','))
         {
             if (!Guid.TryParse(part, out var id))
             {
-                return null;
+                all();
+                return;
             }
 
             ids.Add(id);
         }
 
-        return ids;
+        ids.ForEach(each);
     }
 
-    private void OnChanged(string payload)
-    {
-        if (AgentsIn(payload) is not { } ids)
-        {
-            Clear();
-            return;
-        }
-
-        foreach (var id in ids)
-        {
-            Forget(id);
-        }
-    }
+    private void OnChanged(string payload) => Dispatch(payload, Forget, Clear);
 
     public void Dispose() => _subscription.Dispose();
 }

@@ -49,20 +49,7 @@ public sealed class StreamRegistry(IClusterEvents events, IHostApplicationLifeti
         }));
         _subscriptions.Add(events.Subscribe(RevocationList.RevokedChannel, OnRevoked));
         // A changed agent (a resume above all) may have deliverable tasks that waited.
-        _subscriptions.Add(events.Subscribe(AgentStateCache.Channel, payload =>
-        {
-            if (AgentStateCache.AgentsIn(payload) is { } ids)
-            {
-                foreach (var id in ids)
-                {
-                    Find(id)?.Nudge();
-                }
-            }
-            else
-            {
-                NudgeAll();
-            }
-        }));
+        _subscriptions.Add(events.Subscribe(AgentStateCache.Channel, payload => AgentStateCache.Dispatch(payload, id => Find(id)?.Nudge(), NudgeAll)));
         // Streams close cleanly (1001) when the service stops, before Kestrel stops waiting for requests.
         _stopping = lifetime.ApplicationStopping.Register(() =>
         {

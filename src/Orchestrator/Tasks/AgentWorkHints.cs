@@ -27,7 +27,8 @@ public sealed class AgentWorkHints : IDisposable
         [
             events.Subscribe(TaskEvents.Created, Forget, _entries.Clear),
             events.Subscribe(TaskEvents.Cancelled, Forget, _entries.Clear),
-            events.Subscribe(AgentStateCache.Channel, ForgetChanged, _entries.Clear),
+            events.Subscribe(AgentStateCache.Channel, payload => AgentStateCache.Dispatch(payload, id => _entries.TryRemove(id, out _), _entries.Clear),
+                _entries.Clear),
         ];
     }
 
@@ -57,20 +58,6 @@ public sealed class AgentWorkHints : IDisposable
     }
 
     private void Forget(string payload) => _entries.TryRemove(TaskEvents.Parse(payload).AgentId, out _);
-
-    private void ForgetChanged(string payload)
-    {
-        if (AgentStateCache.AgentsIn(payload) is not { } ids)
-        {
-            _entries.Clear();
-            return;
-        }
-
-        foreach (var id in ids)
-        {
-            _entries.TryRemove(id, out _);
-        }
-    }
 
     public void Dispose()
     {
