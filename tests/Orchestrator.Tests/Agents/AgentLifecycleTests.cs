@@ -5,7 +5,7 @@ using Microsoft.EntityFrameworkCore;
 using Orchestrator.Agents;
 using Orchestrator.Certificates;
 using Orchestrator.Hosting;
-using Orchestrator.Tests.Infrastructure;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Agents;
 

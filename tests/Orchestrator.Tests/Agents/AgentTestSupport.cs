@@ -4,7 +4,7 @@ using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Agents;
 using Orchestrator.Certificates;
 using Orchestrator.Data;
-using Orchestrator.Tests.Infrastructure;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Agents;
 

@@ -4,7 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Hosting;
-using Orchestrator.Tests.Infrastructure;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Agents;
 

@@ -2,7 +2,7 @@ using System.Net;
 using Microsoft.EntityFrameworkCore;
 using Orchestrator.Agents;
 using Orchestrator.Hosting;
-using Orchestrator.Tests.Infrastructure;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Agents;
 

@@ -11,7 +11,7 @@ using Microsoft.IdentityModel.JsonWebTokens;
 using Orchestrator.Certificates;
 using Orchestrator.Data;
 using Orchestrator.Hosting;
-using Orchestrator.Tests.Infrastructure;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Certificates;
 

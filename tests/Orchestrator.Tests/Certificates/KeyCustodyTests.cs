@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Orchestrator.Hosting;
 using Orchestrator.Security;
-using Orchestrator.Tests.Infrastructure;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Certificates;
 

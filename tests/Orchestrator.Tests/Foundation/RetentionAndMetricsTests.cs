@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Data;
 using Orchestrator.Hosting;
 using Orchestrator.Tasks;
-using Orchestrator.Tests.Infrastructure;
+using Orchestrator.Testing;
 using Orchestrator.Tests.Tasks;
 
 namespace Orchestrator.Tests.Foundation;

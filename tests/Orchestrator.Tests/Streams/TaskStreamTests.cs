@@ -3,7 +3,7 @@ using System.Net.WebSockets;
 using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Certificates;
 using Orchestrator.Hosting;
-using Orchestrator.Tests.Infrastructure;
+using Orchestrator.Testing;
 using Orchestrator.Tests.Tasks;
 
 namespace Orchestrator.Tests.Streams;

@@ -1,7 +1,7 @@
 using System.Net;
 using Orchestrator.Hosting;
 using Orchestrator.Tests.Agents;
-using Orchestrator.Tests.Infrastructure;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Targets;
 

@@ -1,6 +1,6 @@
 using System.Net;
 using Orchestrator.Hosting;
-using Orchestrator.Tests.Infrastructure;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Tasks;
 

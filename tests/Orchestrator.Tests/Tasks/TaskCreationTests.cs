@@ -5,7 +5,7 @@ using Orchestrator.Agents;
 using Orchestrator.Cluster;
 using Orchestrator.Hosting;
 using Orchestrator.Tasks;
-using Orchestrator.Tests.Infrastructure;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Tasks;
 

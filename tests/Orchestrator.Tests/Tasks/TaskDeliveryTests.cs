@@ -7,7 +7,7 @@ using Orchestrator.Hosting;
 using Orchestrator.Http;
 using Orchestrator.Tasks;
 using Orchestrator.Tests.Agents;
-using Orchestrator.Tests.Infrastructure;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Tasks;
 

@@ -7,7 +7,7 @@ using Orchestrator.Cluster;
 using Orchestrator.Data;
 using Orchestrator.Hosting;
 using Orchestrator.Tasks;
-using Orchestrator.Tests.Infrastructure;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Tasks;
 

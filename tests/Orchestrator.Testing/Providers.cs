@@ -2,7 +2,7 @@ using System.Reflection;
 using Orchestrator.Hosting;
 using Xunit.Sdk;
 
-namespace Orchestrator.Tests.Infrastructure;
+namespace Orchestrator.Testing;
 
 /// <summary>Runs a storage test once on SQLite and once on PostgreSQL. Use with <c>[SkippableTheory]</c>.</summary>
 public sealed class BothProvidersAttribute : DataAttribute

@@ -10,7 +10,7 @@ using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Hosting;
 using Serilog.Core;
 
-namespace Orchestrator.Tests.Infrastructure;
+namespace Orchestrator.Testing;
 
 /// <summary>The real service on real Kestrel over HTTPS (<c>https://127.0.0.1:0</c>), on its own storage.</summary>
 public sealed class TestApp : WebApplicationFactory<Program>

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Orchestrator.Hosting;
 
-namespace Orchestrator.Tests.Infrastructure;
+namespace Orchestrator.Testing;
 
 /// <summary>One test's database (a fresh SQLite file in its own data directory, or a fresh PostgreSQL database).
 /// Several app instances may share it: restarts, or replicas on PostgreSQL.</summary>

@@ -2,7 +2,7 @@ using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 
-namespace Orchestrator.Tests.Infrastructure;
+namespace Orchestrator.Testing;
 
 /// <summary>A registered agent and a client that speaks as it: mutual TLS with its certificate plus its bearer token.</summary>
 public sealed class TestAgent

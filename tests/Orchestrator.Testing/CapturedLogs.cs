@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using Serilog.Core;
 using Serilog.Events;
 
-namespace Orchestrator.Tests.Infrastructure;
+namespace Orchestrator.Testing;
 
 /// <summary>Every log event a test host wrote, rendered as the sinks would render it, with its properties.</summary>
 public sealed class CapturedLogs : ILogEventSink

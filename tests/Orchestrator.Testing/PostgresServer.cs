@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Npgsql;
 
-namespace Orchestrator.Tests.Infrastructure;
+namespace Orchestrator.Testing;
 
 /// <summary>A throwaway PostgreSQL cluster for the whole test run, started from the machine's binaries (as the
 /// <c>postgres</c> user when running as root), or the server named by <c>ORCHESTRATOR_TEST_POSTGRES</c>.
