@@ -1,0 +1,56 @@
+using System.Text.Json;
+
+namespace Orchestrator.Contracts;
+
+public sealed record TaskSelector(List<string>? Capabilities, Dictionary<string, string>? Labels);
+
+/// <summary><c>POST /api/v1/tasks</c>: exactly one of <c>agentId</c> or <c>selector</c>.</summary>
+public sealed record CreateTaskRequest(
+    string? TaskType,
+    JsonElement? Payload,
+    Dictionary<string, string>? Credentials,
+    int? Priority,
+    int? Timeout,
+    Guid? AgentId,
+    TaskSelector? Selector,
+    string? IdempotencyKey);
+
+public sealed record TaskLogResponse(DateTime Timestamp, string Level, string Message);
+
+/// <summary>What operators see. Never carries credentials.</summary>
+public sealed record TaskResponse(
+    Guid TaskId,
+    string TaskType,
+    Guid AgentId,
+    AgentTaskStatus Status,
+    string? StatusReason,
+    int Priority,
+    int Timeout,
+    DateTime CreatedAt,
+    DateTime? AssignedAt,
+    DateTime? StartedAt,
+    DateTime? CompletedAt,
+    int? Progress,
+    JsonElement? Result,
+    List<TaskLogResponse>? Logs);
+
+/// <summary>A task as it goes to its agent, with the spec's field names.</summary>
+public sealed record DeliveredTask(Guid TaskId, string TaskType, JsonElement? Payload, IReadOnlyDictionary<string, string>? Credentials, int Timeout);
+
+/// <summary>A line an agent reports (completion logs).</summary>
+public sealed record TaskLogEntry(DateTime? Timestamp, string? Level, string? Message);
+
+/// <summary><c>POST /api/v1/agents/{id}/tasks/{taskId}/complete</c>.</summary>
+public sealed record CompleteTaskRequest(bool? Success, JsonElement? Result, List<TaskLogEntry>? Logs);
+
+public sealed record AcknowledgedResponse(bool Acknowledged);
+
+public sealed record TaskSummary(Guid TaskId, string TaskType, int Priority, DateTime CreatedAt);
+
+/// <summary>The poll answer: summaries only (not a delivery) and ids of tasks to stop.</summary>
+public sealed record PendingTasksResponse(IReadOnlyList<TaskSummary> Tasks, IReadOnlyList<Guid> CancelledTasks);
+
+/// <summary>One task fetched by its agent: a delivery, with payload and credentials while it is unfinished.</summary>
+public sealed record AgentTaskResponse(
+    Guid TaskId, string TaskType, JsonElement? Payload, IReadOnlyDictionary<string, string>? Credentials, int Timeout,
+    int Priority, AgentTaskStatus Status, DateTime CreatedAt);

@@ -1,0 +1,102 @@
+using System.Net;
+using Orchestrator.Contracts;
+
+namespace Orchestrator.Client.Tests;
+
+public sealed class RetryTests(ServiceFixture service) : IClassFixture<ServiceFixture>
+{
+    [Fact]
+    public async Task A_read_that_meets_a_failing_proxy_is_retried_until_it_gets_through()
+    {
+        var proxy = new CountingHandler(service.Options().Trust!) { FailFirst = 2 };
+        using var client = new OrchestratorClient(service.Options(), Testing.TestApp.AdminKey, proxy);
+
+        var page = await client.Agents.ListAsync();
+
+        Assert.NotNull(page.Items);
+        Assert.Equal(3, proxy.Requests);
+    }
+
+    [Fact]
+    public async Task A_call_that_is_not_idempotent_is_not_retried()
+    {
+        var proxy = new CountingHandler(service.Options().Trust!) { FailFirst = 1 };
+        using var client = new OrchestratorClient(service.Options(), Testing.TestApp.AdminKey, proxy);
+
+        var failed = await Assert.ThrowsAsync<OrchestratorApiException>(() => client.RegistrationTokens.CreateAsync());
+
+        Assert.Equal(HttpStatusCode.BadGateway, failed.Status);
+        Assert.Equal(1, proxy.Requests);
+    }
+
+    [Fact]
+    public async Task Task_creation_with_an_idempotency_key_is_retried_and_creates_one_task()
+    {
+        var proxy = new CountingHandler(service.Options().Trust!) { FailFirst = 1, FailWith = HttpStatusCode.GatewayTimeout };
+        using var client = new OrchestratorClient(service.Options(), Testing.TestApp.AdminKey, proxy);
+        var agent = await Testing.TestAgents.RegisterAgentAsync(service.App);
+
+        var task = await client.Tasks.CreateAsync(new CreateTaskRequest("agent.noop", null, null, null, null, agent.Id, null, $"k-{Guid.NewGuid():N}"));
+
+        Assert.Equal(2, proxy.Requests);
+        var tasks = await client.Tasks.ListAsync(agentId: agent.Id);
+        Assert.Equal(task.TaskId, Assert.Single(tasks.Items).TaskId);
+    }
+
+    [Fact]
+    public async Task Retries_give_up_after_the_policy_attempts_with_the_last_failure()
+    {
+        var proxy = new CountingHandler(service.Options().Trust!) { FailFirst = 100 };
+        using var client = new OrchestratorClient(service.Options() with { Retry = new RetryPolicy { MaxAttempts = 3, BaseDelay = TimeSpan.FromMilliseconds(1) } },
+            Testing.TestApp.AdminKey, proxy);
+
+        var failed = await Assert.ThrowsAsync<OrchestratorApiException>(() => client.Agents.ListAsync());
+
+        Assert.Equal(HttpStatusCode.BadGateway, failed.Status);
+        Assert.Equal(3, proxy.Requests);
+    }
+}
+
+public sealed class BackoffTests
+{
+    [Theory]
+    [InlineData(1, 100)]
+    [InlineData(2, 200)]
+    [InlineData(4, 800)]
+    [InlineData(10, 5000)]
+    public void The_ceiling_doubles_per_attempt_up_to_the_cap(int attempt, int expectedMs) =>
+        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), Backoff.Ceiling(attempt, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5)));
+
+    [Fact]
+    public void Jittered_waits_spread_over_the_whole_range_below_the_ceiling()
+    {
+        var random = new Random(7);
+        var waits = Enumerable.Range(0, 1000).Select(_ => Backoff.Jittered(3, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5), random)).ToList();
+
+        Assert.All(waits, w => Assert.InRange(w, TimeSpan.Zero, TimeSpan.FromMilliseconds(400)));
+        Assert.Contains(waits, w => w < TimeSpan.FromMilliseconds(100));
+        Assert.Contains(waits, w => w > TimeSpan.FromMilliseconds(300));
+    }
+
+    [Fact]
+    public void A_server_retry_after_longer_than_the_jitter_wins_but_never_past_the_cap()
+    {
+        var policy = new RetryPolicy { BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromSeconds(5) };
+
+        Assert.Equal(TimeSpan.FromSeconds(2), policy.DelayFor(1, TimeSpan.FromSeconds(2)));
+        Assert.Equal(TimeSpan.FromSeconds(5), policy.DelayFor(1, TimeSpan.FromSeconds(60)));
+    }
+
+    [Theory]
+    [InlineData(HttpStatusCode.BadGateway, false, false, true)]
+    [InlineData(HttpStatusCode.GatewayTimeout, false, true, true)]
+    [InlineData(HttpStatusCode.ServiceUnavailable, false, true, false)]
+    [InlineData(HttpStatusCode.ServiceUnavailable, true, true, true)]
+    [InlineData(HttpStatusCode.ServiceUnavailable, false, false, true)]
+    [InlineData(HttpStatusCode.TooManyRequests, false, true, false)]
+    [InlineData(HttpStatusCode.TooManyRequests, true, true, true)]
+    [InlineData(HttpStatusCode.Conflict, false, true, false)]
+    [InlineData(HttpStatusCode.InternalServerError, false, true, false)]
+    public void Only_answers_that_mean_come_back_later_are_transient(HttpStatusCode status, bool retryAfter, bool fromApi, bool transient) =>
+        Assert.Equal(transient, RetryPolicy.IsTransient(status, retryAfter, fromApi));
+}
