@@ -1,0 +1,231 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Orchestrator.Client;
+using Orchestrator.Contracts;
+using Orchestrator.Hosting;
+using Orchestrator.Testing;
+
+namespace Orchestrator.Agent.Tests.Support;
+
+/// <summary>Service settings that make an agent's life short: 1 s heartbeats and polls, so revocation, fallback and
+/// renewal show within seconds.</summary>
+public static class FastAgents
+{
+    public static Dictionary<string, string?> Settings(IDictionary<string, string?>? more = null)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Orchestrator:Agents:HeartbeatInterval"] = "00:00:01",
+            ["Orchestrator:Agents:TaskPollInterval"] = "00:00:01",
+            ["Orchestrator:Tasks:MonitorInterval"] = "00:00:01",
+            ["Orchestrator:Tasks:CancelGracePeriod"] = "00:00:20",
+        };
+        foreach (var (key, value) in more ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+
+        return settings;
+    }
+}
+
+/// <summary>The real service on one store, its CA pinned in a file, and an operator client.</summary>
+public sealed class AgentWorld : IAsyncDisposable
+{
+    private readonly TestStorage _storage;
+
+    private AgentWorld(TestStorage storage, TestApp app, string caFile, OrchestratorClient operators)
+    {
+        _storage = storage;
+        App = app;
+        CaFile = caFile;
+        Operators = operators;
+    }
+
+    public TestApp App { get; private set; }
+    public string CaFile { get; }
+    public OrchestratorClient Operators { get; private set; }
+
+    public static async Task<AgentWorld> StartAsync(DatabaseProvider provider, IDictionary<string, string?>? settings = null)
+    {
+        // The world owns the storage, so the service can stop and start again on it.
+        var storage = await TestStorage.CreateAsync(provider);
+        var app = TestApp.StartOn(storage, settings: FastAgents.Settings(settings));
+        var caFile = Path.Combine(Directory.CreateTempSubdirectory("orch-ca-").FullName, "ca.pem");
+        await File.WriteAllTextAsync(caFile, await app.Client().GetStringAsync("/api/v1/ca"));
+        var operators = new OrchestratorClient(new OrchestratorClientOptions { Server = app.BaseAddress, Trust = ServerTrust.FromFile(caFile) }, TestApp.AdminKey);
+        return new AgentWorld(storage, app, caFile, operators);
+    }
+
+    /// <summary>Stops the service and starts it again on the same storage and port (a restart under the agent).</summary>
+    public async Task RestartServiceAsync(IDictionary<string, string?>? settings = null)
+    {
+        var storage = _storage;
+        var port = App.BaseAddress.Port;
+        Operators.Dispose();
+        await App.DisposeAsync();
+        App = TestApp.StartOn(storage, settings: FastAgents.Settings(new Dictionary<string, string?>(settings ?? new Dictionary<string, string?>())
+        {
+            ["urls"] = $"https://127.0.0.1:{port}",
+        }));
+        Operators = new OrchestratorClient(new OrchestratorClientOptions { Server = App.BaseAddress, Trust = ServerTrust.FromFile(CaFile) }, TestApp.AdminKey);
+    }
+
+    public async Task<string> TokenFileAsync(int maxUses = 1)
+    {
+        var created = await Operators.RegistrationTokens.CreateAsync(new CreateTokenRequest("agent test", null, maxUses, null));
+        var file = Path.Combine(Directory.CreateTempSubdirectory("orch-token-").FullName, "token");
+        await File.WriteAllTextAsync(file, created.Token + "\n");
+        return file;
+    }
+
+    public AgentSettings Settings(string stateDir, string? tokenFile, Func<AgentSettings, AgentSettings>? change = null)
+    {
+        var settings = new AgentSettings
+        {
+            Server = App.BaseAddress,
+            StateDir = stateDir,
+            Token = tokenFile is null ? null : File.ReadAllText(tokenFile).Trim(),
+            CaFile = CaFile,
+            Name = $"agent-{Guid.NewGuid():N}"[..18],
+            DetectCapabilities = false,
+            GracePeriod = TimeSpan.FromSeconds(2),
+            ShutdownTimeout = TimeSpan.FromSeconds(10),
+            DockerHost = Environment.GetEnvironmentVariable("ORCHESTRATOR_TEST_DOCKER_HOST") ?? AgentSettings.DefaultDockerHost,
+        };
+        return change is null ? settings : change(settings);
+    }
+
+    public Task<TaskResponse> CreateTaskAsync(Guid agentId, string taskType, object? payload = null, Dictionary<string, string>? credentials = null,
+        int? timeout = null) =>
+        Operators.Tasks.CreateAsync(new CreateTaskRequest(taskType, payload is null ? null : JsonSerializer.SerializeToElement(payload), credentials,
+            null, timeout, agentId, null, null));
+
+    /// <summary>Reads the task until it has ended (a signal: the state the service reports), failing after <paramref name="within"/>.</summary>
+    public async Task<TaskResponse> EndedAsync(Guid taskId, TimeSpan? within = null)
+    {
+        var deadline = DateTime.UtcNow + (within ?? TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var task = await Operators.Tasks.GetAsync(taskId);
+            if (task.Status.IsFinal())
+            {
+                return task;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"Task {taskId} is still {WireNames.Of(task.Status)} after {within ?? TimeSpan.FromSeconds(30)}.");
+            await Task.Delay(50);
+        }
+    }
+
+    public async Task<TaskResponse> StatusAsync(Guid taskId, AgentTaskStatus status, TimeSpan? within = null)
+    {
+        var deadline = DateTime.UtcNow + (within ?? TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var task = await Operators.Tasks.GetAsync(taskId);
+            if (task.Status == status)
+            {
+                return task;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"Task {taskId} is {WireNames.Of(task.Status)}, not {WireNames.Of(status)}.");
+            await Task.Delay(50);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Operators.Dispose();
+        await App.DisposeAsync();
+        _storage.Dispose();
+    }
+}
+
+/// <summary>An agent running in this process (the real <see cref="AgentHost"/>, over real TLS), with its log lines.</summary>
+public sealed class RunningAgent : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _shutdown = new();
+
+    private RunningAgent(AgentSettings settings)
+    {
+        Settings = settings;
+        Host = new AgentHost(settings, LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(Logs)));
+        Exit = Task.Run(() => Host.RunAsync(_shutdown.Token));
+    }
+
+    public AgentSettings Settings { get; }
+    public AgentHost Host { get; }
+    public Task<int> Exit { get; }
+    public CapturedAgentLogs Logs { get; } = new();
+
+    public static RunningAgent Start(AgentSettings settings) => new(settings);
+
+    /// <summary>The agent's id once it runs (fails if the agent ended first).</summary>
+    public async Task<Guid> StartedAsync()
+    {
+        var started = await Task.WhenAny(Host.Started, Exit.ContinueWith(_ => Guid.Empty, TaskScheduler.Default)).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(Host.Started.IsCompletedSuccessfully, $"The agent did not start:\n{Logs}");
+        return await started;
+    }
+
+    /// <summary>SIGTERM: drain and exit.</summary>
+    public async Task<int> StopAsync(TimeSpan? within = null)
+    {
+        await _shutdown.CancelAsync();
+        return await Exit.WaitAsync(within ?? TimeSpan.FromSeconds(30));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!Exit.IsCompleted)
+        {
+            await _shutdown.CancelAsync();
+            try
+            {
+                await Exit.WaitAsync(TimeSpan.FromSeconds(30));
+            }
+            catch (TimeoutException)
+            {
+                // Reported by the test that left it running.
+            }
+        }
+    }
+}
+
+public sealed class CapturedAgentLogs : ILoggerProvider
+{
+    private readonly ConcurrentQueue<string> _lines = new();
+
+    public IReadOnlyList<string> Lines => [.. _lines];
+
+    public ILogger CreateLogger(string categoryName) => new Logger(this);
+
+    public override string ToString() => string.Join('\n', _lines);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger(CapturedAgentLogs owner) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            owner._lines.Enqueue($"{logLevel}: {formatter(state, exception)}{(exception is null ? "" : " " + exception)}");
+    }
+}
+
+public static class TempDirectories
+{
+    public static string New(string prefix = "orch-agent-") => Directory.CreateTempSubdirectory(prefix).FullName;
+}
+
+internal static class JsonContentExtensions
+{
+    public static Task<HttpResponseMessage> PostJsonAsync(this HttpClient client, string url, object body) => client.PostAsJsonAsync(url, body);
+}
