@@ -137,21 +137,7 @@ public sealed class TaskLog
     {
         lock (_lock)
         {
-            if (!_inFlight)
-            {
-                return;
-            }
-
-            _inFlight = false;
-            LastSentAt = Time.GetUtcNow().UtcDateTime;
-            if (_dropped > 0)
-            {
-                _dropped = 0;
-            }
-            else if (_pending.Count > 0)
-            {
-                _pending.RemoveFirst();
-            }
+            DropInFlight();
         }
     }
 
@@ -162,19 +148,7 @@ public sealed class TaskLog
         lock (_lock)
         {
             _closed = true;
-            if (_inFlight)
-            {
-                _inFlight = false;
-                LastSentAt = Time.GetUtcNow().UtcDateTime;
-                if (_dropped > 0)
-                {
-                    _dropped = 0;
-                }
-                else if (_pending.Count > 0)
-                {
-                    _pending.RemoveFirst();
-                }
-            }
+            DropInFlight();
 
             var lines = new List<TaskLogEntry>();
             var keep = _pending.Count <= max && _dropped == 0 ? _pending.Count : Math.Min(_pending.Count, max - 1);
@@ -188,6 +162,26 @@ public sealed class TaskLog
             _pending.Clear();
             _dropped = 0;
             return lines;
+        }
+    }
+
+    /// <summary>The line being sent counts as sent (call under the lock).</summary>
+    private void DropInFlight()
+    {
+        if (!_inFlight)
+        {
+            return;
+        }
+
+        _inFlight = false;
+        LastSentAt = Time.GetUtcNow().UtcDateTime;
+        if (_dropped > 0)
+        {
+            _dropped = 0;
+        }
+        else if (_pending.Count > 0)
+        {
+            _pending.RemoveFirst();
         }
     }
 }
