@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Adds a migration with the same name for both providers: eng/new-migration.sh AddSomething
+# dotnet ef starts from eng/DesignTime, which holds the design-time package, so the service's output does not.
 set -euo pipefail
 name=${1:?usage: eng/new-migration.sh MigrationName}
 cd "$(dirname "$0")/.."
 dotnet tool restore >/dev/null
 for provider in Sqlite Postgres; do
-  dotnet ef migrations add "$name" --project src/Orchestrator --context "${provider}OrchestratorDbContext" \
-    --output-dir "Data/Migrations/$provider"
+  dotnet ef migrations add "$name" --project src/Orchestrator --startup-project eng/DesignTime \
+    --context "${provider}OrchestratorDbContext" --output-dir "Data/Migrations/$provider"
 done

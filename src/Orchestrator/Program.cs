@@ -2,16 +2,17 @@ using Orchestrator.Agents;
 using Orchestrator.ApiKeys;
 using Orchestrator.Audit;
 using Orchestrator.Certificates;
-using Orchestrator.Cluster;
 using Orchestrator.Data;
 using Orchestrator.Health;
 using Orchestrator.Hosting;
+using Orchestrator.Housekeeping;
 using Orchestrator.Http;
 using Orchestrator.Registration;
 using Orchestrator.Security;
 using Orchestrator.Streams;
 using Orchestrator.Targets;
 using Orchestrator.Tasks;
+using Orchestrator.Web;
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 {
@@ -20,24 +21,21 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions
     ContentRootPath = AppContext.BaseDirectory,
 });
 
+// Each AddXxx binds and validates its feature's settings and registers its services. Hosted services start in this
+// order: the database is migrated before anything reads it, and the CA is loaded before anything signs.
 builder.ConfigureOrchestratorKestrel();
 builder.Services.AddOrchestratorLogging();
-builder.Services.AddOrchestratorOptions();
-builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddOrchestratorHosting();
 builder.Services.AddOrchestratorData();
+builder.Services.AddHousekeeping();
 builder.Services.AddClusterEvents();
 builder.Services.AddOrchestratorDataProtection();
-builder.Services.AddCertificateAuthority();
-builder.Services.ConfigureHttpJsonOptions(options => Json.Configure(options.SerializerOptions));
-builder.Services.AddOrchestratorProblemDetails();
-builder.Services.AddAuthentication()
-    .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
-builder.Services.AddOrchestratorAuthorization();
-builder.Services.AddAgentAuthentication();
+builder.Services.AddCertificates();
+builder.Services.AddOrchestratorHttp();
+builder.Services.AddApiKeys();
 builder.Services.AddForwardedClientCertificates();
 builder.Services.AddRegistration();
-builder.Services.AddScoped<AuditLog>();
-builder.Services.AddHostedService<BootstrapAdminKey>();
+builder.Services.AddAudit();
 builder.Services.AddAgents();
 builder.Services.AddTasks();
 builder.Services.AddTaskStreams();
@@ -65,14 +63,18 @@ app.MapMetrics();
 app.MapApiKeys();
 app.MapAudit();
 app.MapCertificateAuthority();
-app.MapAgentCredentials();
 app.MapRegistrationTokens();
 app.MapRegister();
 app.MapAgents();
 app.MapTargets();
 app.MapTasks();
-app.MapAgentTasks();
-app.MapTaskStreams();
+
+// The agent's own routes: one group, /api/v1/agents/{id}/…, that each feature adds to.
+var agent = app.MapAgentRoutes();
+agent.MapHeartbeat();
+agent.MapAgentCredentials();
+agent.MapAgentTasks();
+agent.MapTaskStream();
 
 try
 {

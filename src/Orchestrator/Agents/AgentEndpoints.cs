@@ -1,7 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Orchestrator.Certificates;
-using Orchestrator.Hosting;
 using Orchestrator.Http;
 using Orchestrator.Security;
 using Orchestrator.Tasks;
@@ -14,9 +13,7 @@ public static class AgentEndpoints
 
     public static RouteGroupBuilder MapAgents(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/agents").WithTags("Agents")
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status403Forbidden);
+        var group = routes.MapOperatorRoutes("/api/v1/agents", "Agents");
 
         group.MapGet("/", List).RequireAuthorization(Policies.Viewer)
             .WithSummary("List agents")
@@ -46,15 +43,18 @@ public static class AgentEndpoints
             .WithSummary("Resume a drained agent")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
+        return group;
+    }
 
-        // The agent's own routes: its certificate and bound token, and {id} must be its own (403 otherwise).
-        var agent = routes.MapGroup("/api/v1/agents/{id}").WithTags("Agents").RequireAgent();
-        agent.MapPost("/heartbeat", SendHeartbeat)
+    /// <summary>The agent's heartbeat, added to the agent group.</summary>
+    public static RouteGroupBuilder MapHeartbeat(this RouteGroupBuilder agent)
+    {
+        var group = agent.MapGroup("").WithTags("Agents");
+        group.MapPost("/heartbeat", SendHeartbeat)
             .WithSummary("Send a heartbeat (agent)")
             .WithDescription("`status` `healthy` keeps or makes the agent online, `degraded` degraded. Stores resource usage, running task count and, when sent, the capabilities (replacing the stored ones). Answers pending `tasks`, `cancelledTasks` (ids to stop) and, only while the presented certificate is within `Orchestrator:Certificates:RenewBefore` of its end, `certificateRenewal` (a new certificate for the same key, or for `csr`'s key, and its bound token).")
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status404NotFound);
-
         return group;
     }
 

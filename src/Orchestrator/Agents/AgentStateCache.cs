@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using Orchestrator.Cluster;
+using Orchestrator.Hosting;
 
 namespace Orchestrator.Agents;
 
@@ -9,7 +9,7 @@ namespace Orchestrator.Agents;
 /// stale belief, and the heartbeat flush revives an agent the database holds offline.</summary>
 public sealed class AgentStateCache : IDisposable
 {
-    public const string Channel = "agents.changed";
+    public const string Channel = ClusterChannels.AgentsChanged;
 
     // Ids go out in chunks: PostgreSQL NOTIFY payloads are limited to 8000 bytes.
     private const int IdsPerEvent = 100;
@@ -65,26 +65,7 @@ public sealed class AgentStateCache : IDisposable
         }
     }
 
-    /// <summary>Reads a <see cref="Channel"/> payload for any subscriber: <paramref name="each"/> for every agent it
-    /// names, or <paramref name="all"/> for a payload that is not a list of ids (to be safe).</summary>
-    public static void Dispatch(string payload, Action<Guid> each, Action all)
-    {
-        var ids = new List<Guid>();
-        foreach (var part in payload.Split(','))
-        {
-            if (!Guid.TryParse(part, out var id))
-            {
-                all();
-                return;
-            }
-
-            ids.Add(id);
-        }
-
-        ids.ForEach(each);
-    }
-
-    private void OnChanged(string payload) => Dispatch(payload, Forget, Clear);
+    private void OnChanged(string payload) => ClusterChannels.ForEachId(payload, Forget, Clear);
 
     public void Dispose() => _subscription.Dispose();
 }

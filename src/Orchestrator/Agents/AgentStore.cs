@@ -4,6 +4,7 @@ using Orchestrator.Audit;
 using Orchestrator.Certificates;
 using Orchestrator.Data;
 using Orchestrator.Security;
+using Orchestrator.Targets;
 using Orchestrator.Tasks;
 
 namespace Orchestrator.Agents;

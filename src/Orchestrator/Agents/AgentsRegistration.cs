@@ -1,10 +1,18 @@
+using Orchestrator.Hosting;
+using Orchestrator.Targets;
+using Orchestrator.Tasks;
+
 namespace Orchestrator.Agents;
 
 public static class AgentsRegistration
 {
     public static IServiceCollection AddAgents(this IServiceCollection services)
     {
+        services.AddValidatedOptions<AgentOptions, AgentOptionsValidator>(AgentOptions.Section);
         services.AddScoped<AgentStore>();
+        services.AddScoped<AgentDirectory>();
+        services.AddScoped<ITaskAgents>(sp => sp.GetRequiredService<AgentDirectory>());
+        services.AddScoped<ITargetAgents>(sp => sp.GetRequiredService<AgentDirectory>());
         services.AddSingleton<AgentStateCache>();
         services.AddSingleton<HeartbeatBuffer>();
         services.AddSingleton<HeartbeatProcessor>();

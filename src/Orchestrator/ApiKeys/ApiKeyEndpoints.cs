@@ -7,21 +7,11 @@ using Orchestrator.Security;
 
 namespace Orchestrator.ApiKeys;
 
-public static class ApiKeyEndpoints
+public static partial class ApiKeyEndpoints
 {
-    public sealed record CreateApiKeyRequest(string? Name, ApiKeyRole? Role);
-
-    public sealed record CreatedApiKeyResponse(Guid Id, string Name, ApiKeyRole Role, string Key, DateTime CreatedAt);
-
-    public sealed record ApiKeyResponse(Guid Id, string Name, ApiKeyRole Role, DateTime CreatedAt, string CreatedBy);
-
-    public sealed record DeletedResponse(bool Deleted);
-
     public static RouteGroupBuilder MapApiKeys(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/api-keys").WithTags("API keys").RequireAuthorization(Policies.Admin)
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status403Forbidden);
+        var group = routes.MapOperatorRoutes("/api/v1/api-keys", "API keys").RequireAuthorization(Policies.Admin);
 
         group.MapPost("/", Create)
             .WithSummary("Create an API key")

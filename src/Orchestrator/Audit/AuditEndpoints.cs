@@ -8,19 +8,15 @@ using Orchestrator.Security;
 
 namespace Orchestrator.Audit;
 
-public static class AuditEndpoints
+public static partial class AuditEndpoints
 {
-    public sealed record AuditEventResponse(long Id, DateTime Timestamp, string Actor, string Action, string SubjectType, string? SubjectId, JsonElement? Details);
-
     public static RouteGroupBuilder MapAudit(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/audit").WithTags("Audit").RequireAuthorization(Policies.Admin);
+        var group = routes.MapOperatorRoutes("/api/v1/audit", "Audit").RequireAuthorization(Policies.Admin);
         group.MapGet("/", List)
             .WithSummary("List audit events, newest first")
             .WithDescription("Who changed what and when. Paged with `limit` and `after`; the next page is in the `Link` header. Filter with `action` and `subjectId`.")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status403Forbidden);
+            .ProducesProblem(StatusCodes.Status400BadRequest);
         return group;
     }
 

@@ -6,9 +6,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Orchestrator.Audit;
 using Orchestrator.Data;
-using Orchestrator.Hosting;
 using Orchestrator.Http;
-using Orchestrator.Security;
 
 namespace Orchestrator.Certificates;
 

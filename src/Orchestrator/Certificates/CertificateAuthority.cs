@@ -4,7 +4,6 @@ using System.Text;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
-using Orchestrator.Cluster;
 using Orchestrator.Data;
 using Orchestrator.Hosting;
 
@@ -21,7 +20,7 @@ public sealed class CertificateAuthority(
     TimeProvider time,
     ILogger<CertificateAuthority> logger) : BackgroundService
 {
-    public const string ChangedChannel = "ca.changed";
+    public const string ChangedChannel = ClusterChannels.CaChanged;
     private const string Purpose = "Orchestrator.Certificates.CaRootKey.v1";
 
     private State? _state;
@@ -225,19 +224,6 @@ public static class ProtectedKeys
         finally
         {
             CryptographicOperations.ZeroMemory(pkcs8);
-        }
-    }
-}
-
-/// <summary>Serialises a one-time creation across replicas inside the caller's transaction: a PostgreSQL advisory
-/// transaction lock; SQLite transactions are already serialised (BEGIN IMMEDIATE).</summary>
-public static class ClusterLocks
-{
-    public static async Task TakeAsync(OrchestratorDbContext db, string name, CancellationToken cancellationToken)
-    {
-        if (db.Database.IsNpgsql())
-        {
-            await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtext({name}))", cancellationToken);
         }
     }
 }

@@ -2,29 +2,20 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Orchestrator.Audit;
 using Orchestrator.Data;
+using Orchestrator.Hosting;
 using Orchestrator.Http;
 using Orchestrator.Security;
 
 namespace Orchestrator.Certificates;
 
-public static class CertificateEndpoints
+public static partial class CertificateEndpoints
 {
-    public sealed record RotatedResponse(Guid RootId, string Certificate, DateTime NotAfter, Guid[] RetiredRootIds, string TokenSigningKeyId);
-
-    public sealed record RenewRequest(string? Csr);
-
-    /// <summary>The renewal answer (also the heartbeat's <c>certificateRenewal</c>): <c>key</c> is null, since
-    /// renewal certifies the agent's current key, or the key of the CSR it sent.</summary>
-    public sealed record RenewalResponse(string Cert, string? Key, string Ca, DateTime ExpiresAt, string Token)
+    /// <summary>The CA, agent credentials (certificates and tokens) and the agent authentication that checks them.</summary>
+    public static IServiceCollection AddCertificates(this IServiceCollection services)
     {
-        public static RenewalResponse From(IssuedCredentials issued) =>
-            new(issued.CertificatePem, issued.PrivateKeyPem, issued.CaPem, issued.ExpiresAt, issued.Token);
-    }
+        services.AddValidatedOptions<CertificateOptions, CertificateOptionsValidator>(CertificateOptions.Section);
+        services.AddAgentAuthentication();
 
-    public sealed record IdentityResponse(Guid AgentId, string CertificateSerial, DateTime CertificateExpiresAt);
-
-    public static IServiceCollection AddCertificateAuthority(this IServiceCollection services)
-    {
         // Order matters: hosted services start in registration order, after the database migrator.
         services.AddSingleton<CertificateAuthority>();
         services.AddHostedService(sp => sp.GetRequiredService<CertificateAuthority>());
@@ -55,10 +46,10 @@ public static class CertificateEndpoints
         return group;
     }
 
-    /// <summary>Agent routes about the caller's own credentials.</summary>
-    public static RouteGroupBuilder MapAgentCredentials(this IEndpointRouteBuilder routes)
+    /// <summary>Agent routes about the caller's own credentials, added to the agent group.</summary>
+    public static RouteGroupBuilder MapAgentCredentials(this RouteGroupBuilder agent)
     {
-        var group = routes.MapGroup("/api/v1/agents/{id}").WithTags("Agent credentials").RequireAgent();
+        var group = agent.MapGroup("").WithTags("Agent credentials");
         group.MapGet("/identity", Identity)
             .WithSummary("Who the agent's credentials say it is")
             .WithDescription("Does nothing but authenticate: agents use it to check their certificate and token.");

@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
-using Orchestrator.Cluster;
 using Orchestrator.Data;
+using Orchestrator.Hosting;
 
 namespace Orchestrator.Certificates;
 
@@ -13,7 +13,7 @@ namespace Orchestrator.Certificates;
 public sealed class RevocationList(IServiceScopeFactory scopes, IClusterEvents events, TimeProvider time, ILogger<RevocationList> logger)
     : IHostedService
 {
-    public const string RevokedChannel = "agent.revoked";
+    public const string RevokedChannel = ClusterChannels.AgentRevoked;
 
     private ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private IDisposable? _subscription;

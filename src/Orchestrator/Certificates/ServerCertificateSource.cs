@@ -3,7 +3,6 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Orchestrator.Data;
-using Orchestrator.Hosting;
 
 namespace Orchestrator.Certificates;
 

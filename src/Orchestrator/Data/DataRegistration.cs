@@ -2,7 +2,6 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Design;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
-using Microsoft.Extensions.Options;
 using Orchestrator.Hosting;
 
 namespace Orchestrator.Data;
@@ -21,10 +20,7 @@ public static class DataRegistration
             ? sp.GetRequiredService<PostgresOrchestratorDbContext>()
             : sp.GetRequiredService<SqliteOrchestratorDbContext>());
 
-        services.AddSingleton<DatabaseConnection>();
         services.AddHostedService<DatabaseMigrator>();
-        services.AddSingleton<Retention>();
-        services.AddHostedService(sp => sp.GetRequiredService<Retention>());
         return services;
     }
 
@@ -33,32 +29,6 @@ public static class DataRegistration
 
     internal static void ConfigureSqlite(DbContextOptionsBuilder options, string connectionString) =>
         options.UseSqlite(connectionString);
-}
-
-/// <summary>The connection string in force: <c>ConnectionStrings:Orchestrator</c>, or for SQLite a file in the data directory.</summary>
-public sealed class DatabaseConnection
-{
-    public DatabaseConnection(IConfiguration configuration, IOptions<DatabaseOptions> database, DataDirectory dataDirectory)
-    {
-        Provider = database.Value.Provider;
-        var configured = configuration.GetConnectionString("Orchestrator");
-        if (!string.IsNullOrWhiteSpace(configured))
-        {
-            ConnectionString = configured;
-        }
-        else if (Provider == DatabaseProvider.Sqlite)
-        {
-            ConnectionString = $"Data Source={dataDirectory.File("orchestrator.db")};Default Timeout=30";
-        }
-        else
-        {
-            throw new OptionsValidationException("ConnectionStrings:Orchestrator", typeof(DatabaseOptions),
-                ["ConnectionStrings:Orchestrator is required when Orchestrator:Database:Provider is Postgres."]);
-        }
-    }
-
-    public DatabaseProvider Provider { get; }
-    public string ConnectionString { get; }
 }
 
 /// <summary>Applies migrations before the server starts listening. EF Core takes a database lock while it
@@ -95,7 +65,7 @@ internal sealed class DatabaseMigrator(IServiceScopeFactory scopes, ILogger<Data
     {
         var script = db.GetService<IHistoryRepository>().GetCreateIfNotExistsScript();
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        await Certificates.ClusterLocks.TakeAsync(db, "orchestrator.migrations", cancellationToken);
+        await ClusterLocks.TakeAsync(db, "orchestrator.migrations", cancellationToken);
         await db.Database.ExecuteSqlRawAsync(script, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
     }

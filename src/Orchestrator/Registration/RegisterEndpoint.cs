@@ -14,22 +14,14 @@ using Orchestrator.Http;
 
 namespace Orchestrator.Registration;
 
-public static class RegisterEndpoint
+public static partial class RegisterEndpoint
 {
     public const string TokenHeader = "X-Agent-Token";
     public const string RateLimitPolicy = "registration";
 
-    public sealed record RegisterRequest(
-        string? Name, string? Version, List<string?>? Capabilities, Dictionary<string, string?>? Labels, string? Csr);
-
-    public sealed record AgentConfig(int HeartbeatInterval, int TaskPollInterval, string LogLevel);
-
-    public sealed record CertificateBundle(string Cert, string? Key, string Ca, DateTime ExpiresAt);
-
-    public sealed record RegisterResponse(Guid AgentId, string Token, AgentConfig Config, CertificateBundle Certificate);
-
     public static IServiceCollection AddRegistration(this IServiceCollection services)
     {
+        services.AddValidatedOptions<RateLimitOptions, RateLimitOptionsValidator>(RateLimitOptions.Section);
         services.AddRateLimiter(limiter =>
         {
             limiter.AddPolicy(RateLimitPolicy, context =>

@@ -9,27 +9,15 @@ using Orchestrator.Security;
 
 namespace Orchestrator.Registration;
 
-public static class RegistrationTokenEndpoints
+public static partial class RegistrationTokenEndpoints
 {
     public const int MaxExpiresInMinutes = 1440;
     public const int MaxUsesLimit = 10_000;
 
-    public sealed record CreateTokenRequest(string? Description, int? ExpiresInMinutes, int? MaxUses, Dictionary<string, string?>? Labels);
-
-    public sealed record CreatedTokenResponse(Guid Id, string Token, DateTime ExpiresAt, int MaxUses);
-
-    public sealed record TokenResponse(
-        Guid Id, string? Description, DateTime CreatedAt, DateTime ExpiresAt, int MaxUses, int Uses, DateTime? RevokedAt,
-        string CreatedBy, Dictionary<string, string>? Labels);
-
-    public sealed record DeletedResponse(bool Deleted);
-
     public static RouteGroupBuilder MapRegistrationTokens(this IEndpointRouteBuilder routes)
     {
         // Viewers read everything but secrets (DESIGN: viewer = reads); creating and revoking is operators' work.
-        var group = routes.MapGroup("/api/v1/registration-tokens").WithTags("Registration tokens").RequireAuthorization(Policies.Viewer)
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status403Forbidden);
+        var group = routes.MapOperatorRoutes("/api/v1/registration-tokens", "Registration tokens").RequireAuthorization(Policies.Viewer);
         group.MapPost("/", Create).RequireAuthorization(Policies.Operator)
             .WithSummary("Create a registration token")
             .WithDescription("`expiresInMinutes` defaults to and may not exceed 1440; `maxUses` defaults to 1 (single use). `labels` are given to agents registering with it (the agent's own labels win). The token is in this answer only; it is stored hashed.")

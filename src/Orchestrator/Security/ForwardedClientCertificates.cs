@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -15,6 +16,8 @@ public static class ForwardedClientCertificates
 {
     public static IServiceCollection AddForwardedClientCertificates(this IServiceCollection services)
     {
+        services.AddValidatedOptions<ForwardedClientCertificateOptions, ForwardedClientCertificateOptionsValidator>(
+            ForwardedClientCertificateOptions.Section);
         services.AddCertificateForwarding(_ => { });
         services.AddOptions<CertificateForwardingOptions>().Configure<IOptions<ForwardedClientCertificateOptions>>((forwarding, settings) =>
         {
@@ -80,3 +83,40 @@ public static class ForwardedClientCertificates
 
     private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 }
+
+/// <summary>Client certificates forwarded by a TLS-terminating proxy (opt-in, trusted proxies only).</summary>
+public sealed class ForwardedClientCertificateOptions : IValidatableObject
+{
+    public const string Section = "Orchestrator:ForwardedClientCertificate";
+
+    public bool Enabled { get; set; }
+
+    /// <summary>Header carrying the certificate: URL-encoded PEM (nginx <c>$ssl_client_escaped_cert</c>), PEM,
+    /// base64 DER, or Envoy's <c>x-forwarded-client-cert</c> with a <c>Cert="..."</c> element.</summary>
+    public string HeaderName { get; set; } = "X-Forwarded-Client-Cert";
+
+    /// <summary>Addresses of the proxies whose header is believed; from anyone else the header is ignored.</summary>
+    public string[] KnownProxies { get; set; } = [];
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (!Enabled)
+        {
+            yield break;
+        }
+
+        if (string.IsNullOrWhiteSpace(HeaderName))
+        {
+            yield return new ValidationResult("Orchestrator:ForwardedClientCertificate:HeaderName is required when forwarding is enabled.");
+        }
+
+        if (KnownProxies.Length == 0 || !KnownProxies.All(p => IPAddress.TryParse(p, out _)))
+        {
+            yield return new ValidationResult(
+                "Orchestrator:ForwardedClientCertificate:KnownProxies must list the proxies' IP addresses when forwarding is enabled.");
+        }
+    }
+}
+
+[OptionsValidator]
+internal sealed partial class ForwardedClientCertificateOptionsValidator : IValidateOptions<ForwardedClientCertificateOptions>;

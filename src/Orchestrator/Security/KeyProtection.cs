@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.DataProtection;
@@ -21,6 +22,7 @@ public static class KeyProtection
     /// with the key-encryption certificate so a copy of the database alone does not reveal the CA key.</summary>
     public static IServiceCollection AddOrchestratorDataProtection(this IServiceCollection services)
     {
+        services.AddValidatedOptions<KeyProtectionOptions, KeyProtectionOptionsValidator>(KeyProtectionOptions.Section);
         services.AddDataProtection()
             .SetApplicationName(ApplicationName)
             .PersistKeysToDbContext<OrchestratorDbContext>();
@@ -33,6 +35,26 @@ public static class KeyProtection
         return services;
     }
 }
+
+public sealed class KeyProtectionOptions : IValidatableObject
+{
+    public const string Section = "Orchestrator:KeyProtection";
+
+    /// <summary>PFX whose key encrypts the Data Protection key ring. Required with several replicas.</summary>
+    public string? CertificatePath { get; set; }
+    public string? CertificatePassword { get; set; }
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (!string.IsNullOrEmpty(CertificatePath) && !File.Exists(CertificatePath))
+        {
+            yield return new ValidationResult("Orchestrator:KeyProtection:CertificatePath points to a file that does not exist.");
+        }
+    }
+}
+
+[OptionsValidator]
+internal sealed partial class KeyProtectionOptionsValidator : IValidateOptions<KeyProtectionOptions>;
 
 /// <summary>Standard XML encryption to the key-encryption certificate, naming <see cref="KeyEncryptionCertificateDecryptor"/>
 /// as the decryptor, which finds the certificate in DI rather than in an OS certificate store.</summary>

@@ -2,7 +2,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Orchestrator.Hosting;
 using Orchestrator.Http;
-using Orchestrator.Security;
+using Orchestrator.Certificates;
 
 namespace Orchestrator.Streams;
 
@@ -10,14 +10,16 @@ public static class StreamEndpoints
 {
     public static IServiceCollection AddTaskStreams(this IServiceCollection services)
     {
+        services.AddValidatedOptions<StreamOptions, StreamOptionsValidator>(StreamOptions.Section);
         services.AddSingleton<StreamRegistry>();
         services.AddHostedService(sp => sp.GetRequiredService<StreamRegistry>());
         return services;
     }
 
-    public static RouteGroupBuilder MapTaskStreams(this IEndpointRouteBuilder routes)
+    /// <summary>Added to the agent group.</summary>
+    public static RouteGroupBuilder MapTaskStream(this RouteGroupBuilder agent)
     {
-        var group = routes.MapGroup("/api/v1/agents/{id}").WithTags("Task stream").RequireAgent();
+        var group = agent.MapGroup("").WithTags("Task stream");
         group.MapGet("/task-stream", Connect)
             .WithSummary("Open the agent's WebSocket task stream")
             .WithDescription("Upgrade with the agent's client certificate and `Authorization: Bearer <token>`. The server sends " +

@@ -1,9 +1,8 @@
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Text.Json;
-using Orchestrator.Agents;
 using Orchestrator.Certificates;
-using Orchestrator.Cluster;
+using Orchestrator.Hosting;
 using Orchestrator.Tasks;
 
 namespace Orchestrator.Streams;
@@ -49,7 +48,7 @@ public sealed class StreamRegistry(IClusterEvents events, IHostApplicationLifeti
         }));
         _subscriptions.Add(events.Subscribe(RevocationList.RevokedChannel, OnRevoked));
         // A changed agent (a resume above all) may have deliverable tasks that waited.
-        _subscriptions.Add(events.Subscribe(AgentStateCache.Channel, payload => AgentStateCache.Dispatch(payload, id => Find(id)?.Nudge(), NudgeAll)));
+        _subscriptions.Add(events.Subscribe(ClusterChannels.AgentsChanged, payload => ClusterChannels.ForEachId(payload, id => Find(id)?.Nudge(), NudgeAll)));
         // Streams close cleanly (1001) when the service stops, before Kestrel stops waiting for requests.
         _stopping = lifetime.ApplicationStopping.Register(() =>
         {

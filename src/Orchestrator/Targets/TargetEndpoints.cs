@@ -8,21 +8,13 @@ using Orchestrator.Security;
 
 namespace Orchestrator.Targets;
 
-public static class TargetEndpoints
+public static partial class TargetEndpoints
 {
     public const int MaxPropertiesBytes = 16 * 1024;
 
-    public sealed record CreateTargetRequest(string? Name, string? Type, Guid? AgentId, JsonElement? Properties);
-
-    public sealed record TargetResponse(Guid Id, string Name, string Type, Guid? AgentId, JsonElement? Properties, DateTime CreatedAt);
-
-    public sealed record DeletedResponse(bool Deleted);
-
     public static RouteGroupBuilder MapTargets(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/targets").WithTags("Targets")
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status403Forbidden);
+        var group = routes.MapOperatorRoutes("/api/v1/targets", "Targets");
 
         group.MapPost("/", Create).RequireAuthorization(Policies.Operator)
             .WithSummary("Create a deployment target assigned to an agent")
@@ -46,7 +38,8 @@ public static class TargetEndpoints
     }
 
     private static async Task<Results<Created<TargetResponse>, ValidationProblem, ProblemHttpResult>> Create(
-        CreateTargetRequest request, HttpContext context, OrchestratorDbContext db, AuditLog audit, TimeProvider time, CancellationToken cancellationToken)
+        CreateTargetRequest request, HttpContext context, OrchestratorDbContext db, ITargetAgents agents, AuditLog audit, TimeProvider time,
+        CancellationToken cancellationToken)
     {
         var errors = new Validation()
             .RequireText(request.Name, "name", 128)
@@ -67,7 +60,7 @@ public static class TargetEndpoints
         }
 
         var agentId = request.AgentId!.Value;
-        if (!await db.Agents.AnyAsync(a => a.Id == agentId, cancellationToken))
+        if (!await agents.ExistsAsync(agentId, cancellationToken))
         {
             return Problems.NotFound($"'agentId': no agent has id {agentId}.");
         }
@@ -95,7 +88,7 @@ public static class TargetEndpoints
         }
         catch (DbUpdateException)
         {
-            if (await NameTakenOrAgentGoneAsync(db, target, cancellationToken) is { } problem)
+            if (await NameTakenOrAgentGoneAsync(db, agents, target, cancellationToken) is { } problem)
             {
                 return problem;
             }
@@ -107,7 +100,8 @@ public static class TargetEndpoints
     }
 
     // A concurrent create of the same name, or the agent deleted in between, lose the race at the database.
-    private static async Task<ProblemHttpResult?> NameTakenOrAgentGoneAsync(OrchestratorDbContext db, Target target, CancellationToken cancellationToken)
+    private static async Task<ProblemHttpResult?> NameTakenOrAgentGoneAsync(
+        OrchestratorDbContext db, ITargetAgents agents, Target target, CancellationToken cancellationToken)
     {
         db.ChangeTracker.Clear();
         if (await db.Targets.AnyAsync(t => t.Name == target.Name, cancellationToken))
@@ -115,7 +109,7 @@ public static class TargetEndpoints
             return Problems.Conflict($"A target named '{target.Name}' already exists.");
         }
 
-        return await db.Agents.AnyAsync(a => a.Id == target.AgentId, cancellationToken)
+        return await agents.ExistsAsync(target.AgentId!.Value, cancellationToken)
             ? null
             : Problems.NotFound($"'agentId': no agent has id {target.AgentId}.");
     }

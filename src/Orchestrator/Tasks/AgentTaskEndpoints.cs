@@ -2,19 +2,18 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
-using Orchestrator.Hosting;
 using Orchestrator.Http;
-using Orchestrator.Security;
 
 namespace Orchestrator.Tasks;
 
 /// <summary>Agents (mTLS + token): poll, fetch and complete their own tasks. The route's <c>{id}</c> is the caller;
-/// the group's agent requirement answers 403 for another agent's route.</summary>
+/// the agent group answers 403 for another agent's route.</summary>
 public static class AgentTaskEndpoints
 {
-    public static RouteGroupBuilder MapAgentTasks(this IEndpointRouteBuilder routes)
+    /// <summary>Added to the agent group.</summary>
+    public static RouteGroupBuilder MapAgentTasks(this RouteGroupBuilder agent)
     {
-        var group = routes.MapGroup("/api/v1/agents/{id}").WithTags("Agent tasks").RequireAgent();
+        var group = agent.MapGroup("").WithTags("Agent tasks");
 
         group.MapGet("/tasks", Pending)
             .WithSummary("List the agent's pending tasks (poll)")

@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
-using Orchestrator.Agents;
-using Orchestrator.Cluster;
 using Orchestrator.Hosting;
 
 namespace Orchestrator.Tasks;
@@ -9,7 +7,7 @@ namespace Orchestrator.Tasks;
 /// <summary>Which agents this replica knows to have nothing waiting, so that a heartbeat from an idle agent (nearly
 /// every heartbeat) is answered without reading the tasks table. An agent is known idle after a read found nothing for
 /// it, until the next of: a <see cref="TaskEvents"/> event about it from any replica, the earliest redelivery its
-/// unstarted tasks are due for, a change to the agent (<see cref="AgentStateCache.Channel"/>: a resume makes waiting
+/// unstarted tasks are due for, a change to the agent (<see cref="ClusterChannels.AgentsChanged"/>: a resume makes waiting
 /// tasks deliverable), or <see cref="TaskOptions.IdleRecheckInterval"/> (which bounds the delay a lost event could
 /// cause). A lost listener connection forgets everything.</summary>
 public sealed class AgentWorkHints : IDisposable
@@ -27,7 +25,7 @@ public sealed class AgentWorkHints : IDisposable
         [
             events.Subscribe(TaskEvents.Created, Forget, _entries.Clear),
             events.Subscribe(TaskEvents.Cancelled, Forget, _entries.Clear),
-            events.Subscribe(AgentStateCache.Channel, payload => AgentStateCache.Dispatch(payload, id => _entries.TryRemove(id, out _), _entries.Clear),
+            events.Subscribe(ClusterChannels.AgentsChanged, payload => ClusterChannels.ForEachId(payload, id => _entries.TryRemove(id, out _), _entries.Clear),
                 _entries.Clear),
         ];
     }

@@ -3,7 +3,6 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
-using Orchestrator.Hosting;
 using Orchestrator.Http;
 using Orchestrator.Security;
 
@@ -14,9 +13,7 @@ public static partial class TaskEndpoints
 {
     public static RouteGroupBuilder MapTasks(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/tasks").WithTags("Tasks")
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status403Forbidden);
+        var group = routes.MapOperatorRoutes("/api/v1/tasks", "Tasks");
 
         group.MapPost("/", Create).RequireAuthorization(Policies.Operator)
             .WithSummary("Create a task for an agent")

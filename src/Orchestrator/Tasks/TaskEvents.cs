@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Orchestrator.Cluster;
+using Orchestrator.Hosting;
 
 namespace Orchestrator.Tasks;
 
@@ -7,11 +7,11 @@ namespace Orchestrator.Tasks;
 /// stays the truth, and heartbeats and polls carry the same news.</summary>
 public sealed class TaskEvents(IClusterEvents cluster, ILogger<TaskEvents> logger)
 {
-    /// <summary>Payload <c>{"taskId","agentId"}</c>: a task was created for the agent.</summary>
-    public const string Created = "task.created";
+    /// <summary>A task was created for the agent (<see cref="ClusterChannels.TaskCreated"/>).</summary>
+    public const string Created = ClusterChannels.TaskCreated;
 
-    /// <summary>Payload <c>{"taskId","agentId"}</c>: the agent must stop the task (cancel requested or timed out).</summary>
-    public const string Cancelled = "task.cancelled";
+    /// <summary>The agent must stop the task (<see cref="ClusterChannels.TaskCancelled"/>).</summary>
+    public const string Cancelled = ClusterChannels.TaskCancelled;
 
     public sealed record Payload(Guid TaskId, Guid AgentId);
 

@@ -1,9 +1,12 @@
+using Orchestrator.Hosting;
+
 namespace Orchestrator.Tasks;
 
 public static class TaskRegistration
 {
     public static IServiceCollection AddTasks(this IServiceCollection services)
     {
+        services.AddValidatedOptions<TaskOptions, TaskOptionsValidator>(TaskOptions.Section);
         services.AddSingleton<TaskCredentials>();
         services.AddSingleton<TaskEvents>();
         services.AddSingleton<AgentWorkHints>();

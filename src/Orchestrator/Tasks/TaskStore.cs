@@ -1,10 +1,8 @@
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
-using Orchestrator.Agents;
 using Orchestrator.Audit;
 using Orchestrator.Data;
-using Orchestrator.Hosting;
 
 namespace Orchestrator.Tasks;
 
@@ -23,7 +21,7 @@ public sealed record TaskResult(TaskOutcome Outcome, AgentTask? Task = null, str
 /// <summary>Every query and state change of tasks. Writes are conditional on the state they were decided from, so
 /// concurrent requests and several replicas never move a task twice.</summary>
 public sealed class TaskStore(
-    OrchestratorDbContext db, TimeProvider time, IOptions<TaskOptions> options, TaskCredentials credentials, AuditLog audit)
+    OrchestratorDbContext db, TimeProvider time, IOptions<TaskOptions> options, TaskCredentials credentials, AuditLog audit, ITaskAgents agents)
 {
     public const string SystemActor = "system:tasks";
 
@@ -56,7 +54,7 @@ public sealed class TaskStore(
             }
         }
 
-        var choice = await ChooseAgentAsync(request.AgentId, request.Selector, cancellationToken);
+        var choice = await agents.ChooseAsync(request.AgentId, request.Selector, cancellationToken);
         if (choice.Outcome != TaskOutcome.Ok)
         {
             return choice;
@@ -113,67 +111,6 @@ public sealed class TaskStore(
             ? new TaskResult(TaskOutcome.Replayed, earlier)
             : new TaskResult(TaskOutcome.Conflict, Detail:
                 $"The idempotency key was already used for task {earlier.Id} of type '{earlier.TaskType}'; use a new key for a different task.");
-    }
-
-    /// <summary>The agent a new task goes to. The chosen id comes back in <c>Task.AgentId</c> of a transient task.</summary>
-    public async Task<TaskResult> ChooseAgentAsync(Guid? agentId, TaskSelector? selector, CancellationToken cancellationToken)
-    {
-        if (agentId is { } id)
-        {
-            var agent = await db.Agents.AsNoTracking().Where(a => a.Id == id)
-                .Select(a => new { a.Status, a.DrainRequestedAt }).FirstOrDefaultAsync(cancellationToken);
-            if (agent is null)
-            {
-                return new TaskResult(TaskOutcome.NotFound, Detail: $"No agent has id {id}.");
-            }
-
-            if (agent.DrainRequestedAt is not null)
-            {
-                return new TaskResult(TaskOutcome.Conflict, Detail: $"Agent {id} is draining and takes no new tasks.");
-            }
-
-            if (agent.Status == AgentStatus.Offline)
-            {
-                return new TaskResult(TaskOutcome.Unavailable, Detail: $"Agent {id} is offline; tasks are accepted for online or degraded agents only.");
-            }
-
-            return Chosen(id);
-        }
-
-        var capabilities = selector?.Capabilities ?? [];
-        var labels = selector?.Labels ?? [];
-        var candidates = db.Agents.AsNoTracking().Where(a => a.Status != AgentStatus.Offline && a.DrainRequestedAt == null);
-        foreach (var capability in capabilities.Distinct(StringComparer.Ordinal))
-        {
-            candidates = candidates.Where(a => a.Capabilities.Any(c => c.Name == capability));
-        }
-
-        foreach (var (key, value) in labels)
-        {
-            candidates = candidates.Where(a => a.Labels.Any(l => l.Key == key && l.Value == value));
-        }
-
-        var unfinished = AgentTaskStatuses.Unfinished;
-        var best = await candidates
-            .Select(a => new
-            {
-                a.Id,
-                Rank = a.Status == AgentStatus.Online ? 0 : 1,
-                Load = db.Tasks.Count(t => t.AgentId == a.Id && unfinished.Contains(t.Status)),
-            })
-            .OrderBy(a => a.Rank).ThenBy(a => a.Load).ThenBy(a => a.Id)
-            .FirstOrDefaultAsync(cancellationToken);
-        if (best is null)
-        {
-            var wanted = string.Join(", ", capabilities.Select(c => $"capability '{c}'").Concat(labels.Select(l => $"label {l.Key}={l.Value}")));
-            return new TaskResult(TaskOutcome.Unavailable, Detail:
-                $"No online or degraded, non-draining agent matches the selector{(wanted.Length > 0 ? $" ({wanted})" : "")}.");
-        }
-
-        return Chosen(best.Id);
-
-        static TaskResult Chosen(Guid agent) =>
-            new(TaskOutcome.Ok, new AgentTask { TaskType = "", CreatedBy = "", AgentId = agent });
     }
 
     public Task<AgentTask?> FindAsync(Guid taskId, CancellationToken cancellationToken) =>
@@ -323,7 +260,7 @@ public sealed class TaskStore(
     {
         var cutoff = Now - Options.RedeliverAfter;
         // Polls come every few seconds: the drain check rides in the same statement instead of a round trip of its own.
-        var draining = Draining(agentId);
+        var draining = agents.Draining(agentId);
         return db.Tasks.AsNoTracking()
             .Where(t => t.AgentId == agentId &&
                         ((t.Status == AgentTaskStatus.Pending && !draining.Any()) ||
@@ -356,7 +293,7 @@ public sealed class TaskStore(
             .Select(t => new { t.Id, t.Status, t.LastDeliveredAt })
             .ToListAsync(cancellationToken);
         var waiting = rows.Where(r => r.Status == AgentTaskStatus.Assigned && r.LastDeliveredAt > redeliverCutoff).ToList();
-        var draining = rows.Any(r => r.Status == AgentTaskStatus.Pending) && await IsDrainingAsync(agentId, cancellationToken);
+        var draining = rows.Any(r => r.Status == AgentTaskStatus.Pending) && await agents.Draining(agentId).AnyAsync(cancellationToken);
         return new AgentTaskView(
             rows.Any(r => (r.Status == AgentTaskStatus.Pending && !draining) || (r.Status == AgentTaskStatus.Assigned && r.LastDeliveredAt <= redeliverCutoff)),
             draining,
@@ -580,12 +517,6 @@ public sealed class TaskStore(
     }
 
     // ---- Helpers ------------------------------------------------------------------------------------------
-
-    /// <summary>A draining agent gets no new tasks (DESIGN): ones created before the drain wait for resume, or end
-    /// after <c>UndeliveredTimeout</c>, or are cancelled by an operator.</summary>
-    private IQueryable<Agents.Agent> Draining(Guid agentId) => db.Agents.Where(a => a.Id == agentId && a.DrainRequestedAt != null);
-
-    private Task<bool> IsDrainingAsync(Guid agentId, CancellationToken cancellationToken) => Draining(agentId).AnyAsync(cancellationToken);
 
     /// <summary>The agent's own unfinished task, or the answer to give instead: unknown, another agent's, or ended.</summary>
     private async Task<TaskResult> FindUnfinishedOwnedAsync(Guid agentId, Guid taskId, CancellationToken cancellationToken)

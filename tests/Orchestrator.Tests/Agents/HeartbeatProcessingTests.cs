@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Agents;
+using Orchestrator.Audit;
 using Orchestrator.Hosting;
 using Orchestrator.Testing;
 

@@ -497,8 +497,8 @@ public sealed class CertificateTests
         var identity = await (await agent.Client.GetAsync($"/api/v1/agents/{agent.Id}/identity")).ShouldBe(HttpStatusCode.OK);
         return new System.Security.Claims.ClaimsPrincipal(new System.Security.Claims.ClaimsIdentity(
         [
-            new System.Security.Claims.Claim(Orchestrator.Security.AgentClaims.AgentIdClaim, agent.Id.ToString()),
-            new System.Security.Claims.Claim(Orchestrator.Security.AgentClaims.CertificateNotAfter,
+            new System.Security.Claims.Claim(Orchestrator.Certificates.AgentClaims.AgentIdClaim, agent.Id.ToString()),
+            new System.Security.Claims.Claim(Orchestrator.Certificates.AgentClaims.CertificateNotAfter,
                 identity.GetProperty("certificateExpiresAt").GetDateTime().ToUniversalTime().ToString("O")),
         ], "Agent"));
     }

@@ -1,7 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
-using Orchestrator.Data;
 using Orchestrator.Hosting;
+using Orchestrator.Housekeeping;
 using Orchestrator.Tasks;
 using Orchestrator.Testing;
 using Orchestrator.Tests.Tasks;

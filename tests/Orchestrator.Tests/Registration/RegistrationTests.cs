@@ -5,6 +5,7 @@ using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Agents;
 using Orchestrator.Data;
 using Orchestrator.Hosting;
+using Orchestrator.Registration;
 using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Registration;

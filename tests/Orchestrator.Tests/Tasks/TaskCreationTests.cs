@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Agents;
-using Orchestrator.Cluster;
 using Orchestrator.Hosting;
 using Orchestrator.Tasks;
 using Orchestrator.Testing;

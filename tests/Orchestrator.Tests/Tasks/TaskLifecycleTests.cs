@@ -3,7 +3,6 @@ using System.Net;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
-using Orchestrator.Cluster;
 using Orchestrator.Data;
 using Orchestrator.Hosting;
 using Orchestrator.Tasks;

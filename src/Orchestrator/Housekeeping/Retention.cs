@@ -1,9 +1,44 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Orchestrator.Audit;
+using Orchestrator.Certificates;
+using Orchestrator.Data;
 using Orchestrator.Hosting;
 using Orchestrator.Tasks;
 
-namespace Orchestrator.Data;
+namespace Orchestrator.Housekeeping;
+
+public static class HousekeepingRegistration
+{
+    public static IServiceCollection AddHousekeeping(this IServiceCollection services)
+    {
+        services.AddValidatedOptions<RetentionOptions, RetentionOptionsValidator>(RetentionOptions.Section);
+        services.AddSingleton<Retention>();
+        services.AddHostedService(sp => sp.GetRequiredService<Retention>());
+        return services;
+    }
+}
+
+public sealed class RetentionOptions : IValidatableObject
+{
+    public const string Section = "Orchestrator:Retention";
+
+    public TimeSpan EndedTasks { get; set; } = TimeSpan.FromDays(30);
+    public TimeSpan AuditEvents { get; set; } = TimeSpan.FromDays(365);
+    public TimeSpan ExpiredCertificates { get; set; } = TimeSpan.FromDays(7);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (EndedTasks <= TimeSpan.Zero || AuditEvents <= TimeSpan.Zero || ExpiredCertificates <= TimeSpan.Zero)
+        {
+            yield return new ValidationResult("Orchestrator:Retention periods must be greater than zero.");
+        }
+    }
+}
+
+[OptionsValidator]
+internal sealed partial class RetentionOptionsValidator : IValidateOptions<RetentionOptions>;
 
 /// <summary>Deletes what has outlived its retention period: ended tasks (their logs go with them), audit events and
 /// certificate rows long expired. Each sweep is a few set-based deletes, harmless when replicas run them together.</summary>

@@ -6,10 +6,10 @@ using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.Options;
-using Orchestrator.Certificates;
 using Orchestrator.Http;
+using Orchestrator.Security;
 
-namespace Orchestrator.Security;
+namespace Orchestrator.Certificates;
 
 public static class AgentClaims
 {
@@ -45,16 +45,6 @@ public static class AgentAuthentication
             .RequireAuthenticatedUser()
             .AddRequirements(new OwnAgentRouteRequirement()));
         return services;
-    }
-
-    /// <summary>Agent routes: the caller must present its certificate and bound token, and a route <c>{id}</c>
-    /// must be its own (otherwise 403).</summary>
-    public static RouteGroupBuilder RequireAgent(this RouteGroupBuilder group)
-    {
-        group.RequireAuthorization(Policies.Agent)
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status403Forbidden);
-        return group;
     }
 }
 
@@ -114,7 +104,7 @@ public sealed class AgentAuthenticationHandler(
     TimeProvider time)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
-    public const string SchemeName = "Agent";
+    public const string SchemeName = Schemes.Agent;
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {

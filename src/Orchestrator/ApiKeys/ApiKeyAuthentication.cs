@@ -3,11 +3,11 @@ using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
-using Orchestrator.ApiKeys;
 using Orchestrator.Data;
 using Orchestrator.Http;
+using Orchestrator.Security;
 
-namespace Orchestrator.Security;
+namespace Orchestrator.ApiKeys;
 
 /// <summary>Authenticates operators and CI by the <c>X-Api-Key</c> header against the hashed keys in the database.</summary>
 public sealed class ApiKeyAuthenticationHandler(
@@ -17,7 +17,7 @@ public sealed class ApiKeyAuthenticationHandler(
     OrchestratorDbContext db)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
-    public const string SchemeName = "ApiKey";
+    public const string SchemeName = Schemes.ApiKey;
     public const string HeaderName = "X-Api-Key";
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
@@ -59,35 +59,4 @@ public sealed class ApiKeyAuthenticationHandler(
 
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
         Problems.WriteAsync(Context, StatusCodes.Status403Forbidden, "Forbidden", "The API key's role does not allow this operation.");
-}
-
-public static class Policies
-{
-    public const string Viewer = "viewer";
-    public const string Operator = "operator";
-    public const string Admin = "admin";
-
-    /// <summary>Agents (client certificate + bound token); see <see cref="AgentAuthentication.RequireAgent"/>.</summary>
-    public const string Agent = "agent";
-
-    public static IServiceCollection AddOrchestratorAuthorization(this IServiceCollection services)
-    {
-        services.AddAuthorizationBuilder()
-            .AddPolicy(Viewer, p => p.AddAuthenticationSchemes(ApiKeyAuthenticationHandler.SchemeName).RequireAuthenticatedUser()
-                .RequireRole(nameof(ApiKeyRole.Viewer), nameof(ApiKeyRole.Operator), nameof(ApiKeyRole.Admin)))
-            .AddPolicy(Operator, p => p.AddAuthenticationSchemes(ApiKeyAuthenticationHandler.SchemeName).RequireAuthenticatedUser()
-                .RequireRole(nameof(ApiKeyRole.Operator), nameof(ApiKeyRole.Admin)))
-            .AddPolicy(Admin, p => p.AddAuthenticationSchemes(ApiKeyAuthenticationHandler.SchemeName).RequireAuthenticatedUser()
-                .RequireRole(nameof(ApiKeyRole.Admin)));
-        return services;
-    }
-
-    /// <summary>How the caller appears in audit events.</summary>
-    public static string Actor(this ClaimsPrincipal user) =>
-        user.Identity?.AuthenticationType switch
-        {
-            ApiKeyAuthenticationHandler.SchemeName => $"apikey:{user.FindFirstValue(ClaimTypes.Name)}",
-            { } scheme => $"{scheme.ToLowerInvariant()}:{user.FindFirstValue(ClaimTypes.NameIdentifier)}",
-            null => "anonymous",
-        };
 }

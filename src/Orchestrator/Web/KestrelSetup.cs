@@ -1,8 +1,9 @@
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Options;
 using Orchestrator.Certificates;
+using Orchestrator.Hosting;
 
-namespace Orchestrator.Hosting;
+namespace Orchestrator.Web;
 
 public static class KestrelSetup
 {

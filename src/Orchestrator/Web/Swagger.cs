@@ -1,7 +1,8 @@
 using Microsoft.OpenApi;
-using Orchestrator.Security;
+using Orchestrator.ApiKeys;
+using Orchestrator.Certificates;
 
-namespace Orchestrator.Hosting;
+namespace Orchestrator.Web;
 
 public static class Swagger
 {

@@ -5,11 +5,10 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
-using Orchestrator.Certificates;
-using Orchestrator.Cluster;
 using Orchestrator.Data;
+using Orchestrator.Hosting;
 
-namespace Orchestrator.Security;
+namespace Orchestrator.Certificates;
 
 /// <summary>Issues and validates the agents' bearer tokens: ES256 JWTs with <c>sub</c> = agent id and
 /// <c>cnf.x5t#S256</c> = the certificate they are bound to (RFC 8705). The signing key is kept like the CA key
@@ -22,7 +21,7 @@ public sealed class AgentTokens(
     TimeProvider time,
     ILogger<AgentTokens> logger) : IHostedService
 {
-    public const string ChangedChannel = "token-keys.changed";
+    public const string ChangedChannel = ClusterChannels.TokenKeysChanged;
     public const string Issuer = "orchestrator";
     public const string Audience = "orchestrator-agent";
     private const string Purpose = "Orchestrator.Security.TokenSigningKey.v1";

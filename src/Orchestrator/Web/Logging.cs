@@ -1,9 +1,11 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
+using Orchestrator.Hosting;
 using Serilog;
 using Serilog.Events;
 using Serilog.Formatting.Compact;
 
-namespace Orchestrator.Hosting;
+namespace Orchestrator.Web;
 
 public static class Logging
 {
@@ -12,6 +14,7 @@ public static class Logging
     /// (sinks from Serilog configuration remain). Sinks registered in DI (tests) are added too.</summary>
     public static IServiceCollection AddOrchestratorLogging(this IServiceCollection services)
     {
+        services.AddValidatedOptions<LoggingOptions, LoggingOptionsValidator>(LoggingOptions.Section);
         services.AddSerilog((sp, logger) =>
         {
             var configuration = sp.GetRequiredService<IConfiguration>();
@@ -55,3 +58,18 @@ public static class Logging
         return app;
     }
 }
+
+public sealed class LoggingOptions
+{
+    public const string Section = "Orchestrator:Logging";
+
+    /// <summary><c>console</c> (human readable) or <c>json</c> (one compact JSON object per line).</summary>
+    [RegularExpression("^(console|json)$", ErrorMessage = "Orchestrator:Logging:Format must be 'console' or 'json'.")]
+    public string Format { get; set; } = "console";
+
+    /// <summary>False turns the console sink off (sinks from Serilog configuration remain).</summary>
+    public bool Console { get; set; } = true;
+}
+
+[OptionsValidator]
+internal sealed partial class LoggingOptionsValidator : IValidateOptions<LoggingOptions>;

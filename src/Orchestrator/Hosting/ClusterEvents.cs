@@ -1,10 +1,8 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Npgsql;
-using Orchestrator.Data;
-using Orchestrator.Hosting;
 
-namespace Orchestrator.Cluster;
+namespace Orchestrator.Hosting;
 
 /// <summary>Tells every replica (this one included) that something happened: a task was created or cancelled, an
 /// agent's credentials were revoked. On PostgreSQL this is LISTEN/NOTIFY; a single SQLite instance needs only itself.

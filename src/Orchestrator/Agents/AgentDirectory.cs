@@ -1,0 +1,79 @@
+using Microsoft.EntityFrameworkCore;
+using Orchestrator.Data;
+using Orchestrator.Targets;
+using Orchestrator.Tasks;
+
+namespace Orchestrator.Agents;
+
+/// <summary>The agent registry's answers to the features below it (Tasks, Targets), which may not reference agents.</summary>
+internal sealed class AgentDirectory(OrchestratorDbContext db) : ITaskAgents, ITargetAgents
+{
+    public async Task<TaskResult> ChooseAsync(Guid? agentId, TaskSelector? selector, CancellationToken cancellationToken)
+    {
+        if (agentId is { } id)
+        {
+            var agent = await db.Agents.AsNoTracking().Where(a => a.Id == id)
+                .Select(a => new { a.Status, a.DrainRequestedAt }).FirstOrDefaultAsync(cancellationToken);
+            if (agent is null)
+            {
+                return new TaskResult(TaskOutcome.NotFound, Detail: $"No agent has id {id}.");
+            }
+
+            if (agent.DrainRequestedAt is not null)
+            {
+                return new TaskResult(TaskOutcome.Conflict, Detail: $"Agent {id} is draining and takes no new tasks.");
+            }
+
+            if (agent.Status == AgentStatus.Offline)
+            {
+                return new TaskResult(TaskOutcome.Unavailable,
+                    Detail: $"Agent {id} is offline; tasks are accepted for online or degraded agents only.");
+            }
+
+            return Chosen(id);
+        }
+
+        var capabilities = selector?.Capabilities ?? [];
+        var labels = selector?.Labels ?? [];
+        var candidates = db.Agents.AsNoTracking().Where(a => a.Status != AgentStatus.Offline && a.DrainRequestedAt == null);
+        foreach (var capability in capabilities.Distinct(StringComparer.Ordinal))
+        {
+            candidates = candidates.Where(a => a.Capabilities.Any(c => c.Name == capability));
+        }
+
+        foreach (var (key, value) in labels)
+        {
+            candidates = candidates.Where(a => a.Labels.Any(l => l.Key == key && l.Value == value));
+        }
+
+        var unfinished = AgentTaskStatuses.Unfinished;
+        var tasks = db.Tasks;
+        var best = await candidates
+            .Select(a => new
+            {
+                a.Id,
+                Rank = a.Status == AgentStatus.Online ? 0 : 1,
+                Load = tasks.Count(t => t.AgentId == a.Id && unfinished.Contains(t.Status)),
+            })
+            .OrderBy(a => a.Rank).ThenBy(a => a.Load).ThenBy(a => a.Id)
+            .FirstOrDefaultAsync(cancellationToken);
+        if (best is null)
+        {
+            var wanted = string.Join(", ",
+                capabilities.Select(c => $"capability '{c}'").Concat(labels.Select(l => $"label {l.Key}={l.Value}")));
+            return new TaskResult(TaskOutcome.Unavailable, Detail:
+                $"No online or degraded, non-draining agent matches the selector{(wanted.Length > 0 ? $" ({wanted})" : "")}.");
+        }
+
+        return Chosen(best.Id);
+
+        static TaskResult Chosen(Guid agent) =>
+            new(TaskOutcome.Ok, new AgentTask { TaskType = "", CreatedBy = "", AgentId = agent });
+    }
+
+    public IQueryable<Guid> Draining(Guid agentId) =>
+        db.Agents.Where(a => a.Id == agentId && a.DrainRequestedAt != null).Select(a => a.Id);
+
+    public Task<bool> ExistsAsync(Guid agentId, CancellationToken cancellationToken) =>
+        db.Agents.AnyAsync(a => a.Id == agentId, cancellationToken);
+}

@@ -1,0 +1,62 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using Orchestrator.Certificates;
+using Orchestrator.Data;
+using Orchestrator.Targets;
+
+namespace Orchestrator.Agents;
+
+/// <summary>The agents' tables, and the rows of other features that belong to an agent.</summary>
+public static class AgentStorage
+{
+    extension(OrchestratorDbContext db)
+    {
+        public DbSet<Agent> Agents => db.Set<Agent>();
+        public DbSet<AgentLabel> AgentLabels => db.Set<AgentLabel>();
+        public DbSet<AgentCapability> AgentCapabilities => db.Set<AgentCapability>();
+    }
+}
+
+internal sealed class AgentMapping : IEntityTypeConfiguration<Agent>
+{
+    public void Configure(EntityTypeBuilder<Agent> agent)
+    {
+        agent.ToTable("Agents");
+        agent.HasIndex(a => a.Name).IsUnique();
+        agent.Property(a => a.Name).HasMaxLength(128);
+        agent.Property(a => a.Version).HasMaxLength(64);
+        agent.Property(a => a.Status).HasConversion<string>().HasMaxLength(16);
+        agent.Property(a => a.DrainReason).HasMaxLength(512);
+        agent.HasIndex(a => new { a.Status, a.LastHeartbeat });
+        agent.HasMany(a => a.Labels).WithOne().HasForeignKey(l => l.AgentId).OnDelete(DeleteBehavior.Cascade);
+        agent.HasMany(a => a.Capabilities).WithOne().HasForeignKey(c => c.AgentId).OnDelete(DeleteBehavior.Cascade);
+
+        // Certificates and targets name their agent, and outlive it (revoked, unassigned). Their keys are mapped here, in
+        // the feature above them: Certificates and Targets do not know agents.
+        agent.HasMany<IssuedCertificate>().WithOne().HasForeignKey(c => c.AgentId).OnDelete(DeleteBehavior.SetNull);
+        agent.HasMany<Target>().WithOne().HasForeignKey(t => t.AgentId).OnDelete(DeleteBehavior.SetNull);
+    }
+}
+
+internal sealed class AgentLabelMapping : IEntityTypeConfiguration<AgentLabel>
+{
+    public void Configure(EntityTypeBuilder<AgentLabel> label)
+    {
+        label.ToTable("AgentLabels");
+        label.HasKey(l => new { l.AgentId, l.Key });
+        label.Property(l => l.Key).HasMaxLength(63);
+        label.Property(l => l.Value).HasMaxLength(255);
+        label.HasIndex(l => new { l.Key, l.Value });
+    }
+}
+
+internal sealed class AgentCapabilityMapping : IEntityTypeConfiguration<AgentCapability>
+{
+    public void Configure(EntityTypeBuilder<AgentCapability> capability)
+    {
+        capability.ToTable("AgentCapabilities");
+        capability.HasKey(c => new { c.AgentId, c.Name });
+        capability.Property(c => c.Name).HasMaxLength(32);
+        capability.HasIndex(c => c.Name);
+    }
+}

@@ -1,0 +1,32 @@
+using Microsoft.Extensions.Options;
+
+namespace Orchestrator.Hosting;
+
+public static class HostingRegistration
+{
+    /// <summary>What every feature stands on: the clock, the root settings, the data directory and the database
+    /// connection. A bad setting stops the service at start with a message that names it.</summary>
+    public static IServiceCollection AddOrchestratorHosting(this IServiceCollection services)
+    {
+        services.AddSingleton(TimeProvider.System);
+        services.AddValidatedOptions<OrchestratorOptions, OrchestratorOptionsValidator>(OrchestratorOptions.Section);
+        // No rules beyond binding: an unknown provider name fails the bind, at start.
+        services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section).ValidateOnStart();
+        services.AddSingleton<DataDirectory>();
+        services.AddSingleton<DatabaseConnection>();
+        return services;
+    }
+
+    /// <summary>Binds <typeparamref name="TOptions"/> to <paramref name="section"/> and checks it with its validator
+    /// when the host starts, so a bad setting stops the service naming the setting instead of failing on first use.
+    /// Every feature registers its settings this way, beside the feature, with a source-generated validator. Rules whose
+    /// message names the setting are written in <c>IValidatableObject</c>, not <c>[Range]</c>: the generated validator
+    /// drops a <c>[Range]</c>'s <c>ErrorMessage</c> (.NET 10.0).</summary>
+    public static OptionsBuilder<TOptions> AddValidatedOptions<TOptions, TValidator>(this IServiceCollection services, string section)
+        where TOptions : class
+        where TValidator : class, IValidateOptions<TOptions>
+    {
+        services.AddSingleton<IValidateOptions<TOptions>, TValidator>();
+        return services.AddOptions<TOptions>().BindConfiguration(section).ValidateOnStart();
+    }
+}

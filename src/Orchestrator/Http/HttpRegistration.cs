@@ -1,0 +1,12 @@
+namespace Orchestrator.Http;
+
+public static class HttpRegistration
+{
+    /// <summary>How every endpoint reads and writes: the JSON rules, and problem details for every error.</summary>
+    public static IServiceCollection AddOrchestratorHttp(this IServiceCollection services)
+    {
+        services.ConfigureHttpJsonOptions(options => Json.Configure(options.SerializerOptions));
+        services.AddOrchestratorProblemDetails();
+        return services;
+    }
+}

@@ -1,0 +1,20 @@
+namespace Orchestrator.Security;
+
+/// <summary>How route groups open, so every feature's routes carry the same authorization answers.</summary>
+public static class ApiRoutes
+{
+    /// <summary>The agent's own routes, <c>/api/v1/agents/{id}/…</c>: its client certificate and bound token, and
+    /// <c>{id}</c> must be its own (403 otherwise). Mapped once; each feature adds its routes to it.</summary>
+    public static RouteGroupBuilder MapAgentRoutes(this IEndpointRouteBuilder routes) =>
+        routes.MapGroup("/api/v1/agents/{id}")
+            .RequireAuthorization(Policies.Agent)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden);
+
+    /// <summary>A group of operator routes (API key): tagged for Swagger UI, and answering 401 without a valid key
+    /// and 403 when the key's role is too low. Each route names the role it needs.</summary>
+    public static RouteGroupBuilder MapOperatorRoutes(this IEndpointRouteBuilder routes, string prefix, string tag) =>
+        routes.MapGroup(prefix).WithTags(tag)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden);
+}

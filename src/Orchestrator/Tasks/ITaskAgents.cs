@@ -1,0 +1,16 @@
+namespace Orchestrator.Tasks;
+
+/// <summary>What tasks need to know about agents: where a new task goes, and whether an agent drains. The agent
+/// registry (Agents) answers it; Agents sits above Tasks (its heartbeat hands out tasks, deleting an agent ends its
+/// tasks), so Tasks asks through this and never references agents itself.</summary>
+public interface ITaskAgents
+{
+    /// <summary>The agent a new task goes to, its id in <c>Task.AgentId</c> of a transient task; otherwise why there
+    /// is none (not found, draining, offline, nothing matches).</summary>
+    Task<TaskResult> ChooseAsync(Guid? agentId, TaskSelector? selector, CancellationToken cancellationToken);
+
+    /// <summary>The agent's id while it drains, else no row: a query on the caller's own context, so it can ride in
+    /// the caller's statement. A draining agent gets no new tasks (DESIGN): ones created before the drain wait for
+    /// resume, or end after <c>UndeliveredTimeout</c>, or are cancelled by an operator.</summary>
+    IQueryable<Guid> Draining(Guid agentId);
+}
