@@ -10,7 +10,7 @@ using Orchestrator.Tasks;
 namespace Orchestrator.Agents;
 
 /// <summary>The agent queries and writes of the lifecycle endpoints.</summary>
-public sealed class AgentStore(OrchestratorDbContext db, AuditLog audit, HeartbeatBuffer buffer, TaskStore tasks, TimeProvider time)
+public sealed class AgentStore(OrchestratorDbContext db, AuditLog audit, HeartbeatBuffer buffer, TaskCommands tasks, TimeProvider time)
 {
     public sealed record ListFilter(AgentStatus? Status, IReadOnlyList<string> Capabilities, IReadOnlyList<KeyValuePair<string, string>> Labels);
 

@@ -164,11 +164,11 @@ public sealed class AgentStream
         }
 
         await using var scope = _scopes.CreateAsyncScope();
-        var store = scope.ServiceProvider.GetRequiredService<TaskStore>();
+        var tasks = scope.ServiceProvider.GetRequiredService<TaskCommands>();
         var result = incoming switch
         {
-            StreamMessages.Progress p => await store.RecordProgressAsync(AgentId, p.TaskId, p.Value, p.Message, stopping),
-            StreamMessages.Log l => await store.AppendLogsAsync(AgentId, l.TaskId, [new TaskLogEntry(_time.GetUtcNow().UtcDateTime, l.Level, l.Message)], stopping),
+            StreamMessages.Progress p => await tasks.RecordProgressAsync(AgentId, p.TaskId, p.Value, p.Message, stopping),
+            StreamMessages.Log l => await tasks.AppendLogsAsync(AgentId, l.TaskId, [new TaskLogEntry(_time.GetUtcNow().UtcDateTime, l.Level, l.Message)], stopping),
             _ => throw new InvalidOperationException("unreachable"),
         };
         return result.Outcome switch

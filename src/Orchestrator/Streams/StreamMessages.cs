@@ -81,9 +81,9 @@ public static class StreamMessages
                 }
 
                 var level = OptionalString(root, "level");
-                if (level.Invalid || level.Value is null || level.Value.Length is 0 or > TaskStore.MaxLevelLength)
+                if (level.Invalid || level.Value is null || level.Value.Length is 0 or > TaskLog.MaxLevelLength)
                 {
-                    return (null, new Error($"'level' is required: a string of at most {TaskStore.MaxLevelLength} characters.", taskId));
+                    return (null, new Error($"'level' is required: a string of at most {TaskLog.MaxLevelLength} characters.", taskId));
                 }
 
                 var message = OptionalString(root, "message");

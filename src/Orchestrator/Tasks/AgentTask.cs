@@ -83,6 +83,9 @@ public sealed class AgentTask
 
 public sealed class TaskLog
 {
+    /// <summary>Longest level stored; longer ones are cut.</summary>
+    public const int MaxLevelLength = 16;
+
     public long Id { get; set; }
     public Guid TaskId { get; set; }
     public DateTime Timestamp { get; set; }

@@ -47,7 +47,7 @@ public static class AgentTaskEndpoints
     }
 
     internal static async Task<Results<Ok<AcknowledgedResponse>, ValidationProblem, ProblemHttpResult>> Complete(
-        Guid id, Guid taskId, CompleteTaskRequest request, TaskStore store, IOptions<TaskOptions> options, ILoggerFactory loggers,
+        Guid id, Guid taskId, CompleteTaskRequest request, TaskCommands commands, IOptions<TaskOptions> options, ILoggerFactory loggers,
         CancellationToken cancellationToken)
     {
         var limits = options.Value;
@@ -56,8 +56,8 @@ public static class AgentTaskEndpoints
         for (var i = 0; i < logs.Count && i < limits.MaxLogLinesPerCompletion; i++)
         {
             errors.Require(logs[i] is not null && logs[i].Message is not null, $"logs[{i}].message", $"'logs[{i}].message' is required.");
-            errors.Require(logs[i]?.Level is null || logs[i].Level!.Length <= TaskStore.MaxLevelLength, $"logs[{i}].level",
-                $"'logs[{i}].level' must be at most {TaskStore.MaxLevelLength} characters.");
+            errors.Require(logs[i]?.Level is null || logs[i].Level!.Length <= TaskLog.MaxLevelLength, $"logs[{i}].level",
+                $"'logs[{i}].level' must be at most {TaskLog.MaxLevelLength} characters.");
         }
 
         if (!errors.IsValid)
@@ -82,7 +82,7 @@ public static class AgentTaskEndpoints
             return TaskEndpoints.TooLarge($"'result' is larger than {limits.MaxResultBytes} bytes (Orchestrator:Tasks:MaxResultBytes).");
         }
 
-        var outcome = await store.CompleteAsync(id, taskId, request.Success!.Value, request.Result, logs, cancellationToken);
+        var outcome = await commands.CompleteAsync(id, taskId, request.Success!.Value, request.Result, logs, cancellationToken);
         switch (outcome.Outcome)
         {
             case TaskOutcome.Ok:

@@ -3,13 +3,14 @@ using System.Text.Json;
 namespace Orchestrator.Tasks;
 
 /// <summary>Hands an agent its work: the heartbeat answer's <c>tasks</c> and <c>cancelledTasks</c>, and single tasks
-/// it fetches. A delivery marks the task delivered; see <see cref="TaskStore.ClaimDeliverableAsync"/>.</summary>
-public sealed class TaskDelivery(TaskStore store, TaskCredentials credentials, AgentWorkHints hints, ILogger<TaskDelivery> logger)
+/// it fetches. A delivery marks the task delivered; see <see cref="TaskClaims.ClaimDeliverableAsync"/>.</summary>
+public sealed class TaskDelivery(TaskClaims claims, TaskCredentials credentials, AgentWorkHints hints, ILogger<TaskDelivery> logger)
 {
     /// <summary>The heartbeat's one call: claims what is deliverable (highest priority first, then oldest) and lists
     /// the tasks the agent must stop. With <paramref name="trustIdleHint"/>, an agent known to have nothing waiting
     /// gets the empty answer without a read; a caller woken by a task event must not trust it, as the hint may not
-    /// have heard that event yet.</summary>
+    /// have heard that event yet. Otherwise it costs one statement (the view), or two when something is deliverable
+    /// (the view, then the claim, which returns the claimed rows).</summary>
     public async Task<AgentWork> TakeForAgentAsync(Guid agentId, bool trustIdleHint, CancellationToken cancellationToken)
     {
         var observed = hints.Observe(agentId);
@@ -18,15 +19,14 @@ public sealed class TaskDelivery(TaskStore store, TaskCredentials credentials, A
             return AgentWork.None;
         }
 
-        var view = await store.ViewForAgentAsync(agentId, cancellationToken);
+        var view = await claims.ViewForAgentAsync(agentId, cancellationToken);
         if (!view.HasDeliverable && view.CancelledTasks.Count == 0)
         {
             hints.RecordIdle(agentId, observed, view.NextRedeliveryAt);
             return AgentWork.None;
         }
 
-        var claimed = view.HasDeliverable ? await store.ClaimDeliverableAsync(agentId, includePending: !view.Draining, cancellationToken) : [];
-        var tasks = claimed.Count == 0 ? [] : await store.LoadAsync(claimed, cancellationToken);
+        var tasks = view.HasDeliverable ? await claims.ClaimDeliverableAsync(agentId, includePending: !view.Draining, cancellationToken) : [];
         var cancelled = view.CancelledTasks;
         if (tasks.Count > 0)
         {
@@ -38,12 +38,12 @@ public sealed class TaskDelivery(TaskStore store, TaskCredentials credentials, A
 
     /// <summary>The poll answer: summaries of what the next delivery would hand out, and tasks to stop.</summary>
     public async Task<PendingTasksResponse> PendingForAgentAsync(Guid agentId, CancellationToken cancellationToken) =>
-        new(await store.DeliverableSummariesAsync(agentId, cancellationToken), await store.CancelledForAgentAsync(agentId, cancellationToken));
+        new(await claims.DeliverableSummariesAsync(agentId, cancellationToken), await claims.CancelledForAgentAsync(agentId, cancellationToken));
 
     /// <summary>One task fetched by its agent. An unstarted task counts as delivered; an ended one comes without credentials.</summary>
     public async Task<TaskResult> FetchAsync(Guid agentId, Guid taskId, CancellationToken cancellationToken)
     {
-        var result = await store.ClaimOneAsync(agentId, taskId, cancellationToken);
+        var result = await claims.ClaimOneAsync(agentId, taskId, cancellationToken);
         if (result.Outcome == TaskOutcome.Ok)
         {
             logger.LogInformation("Agent {AgentId} fetched task {TaskId}", agentId, taskId);

@@ -51,7 +51,7 @@ public static partial class TaskEndpoints
     private static partial Regex TaskTypePattern();
 
     private static async Task<Results<Created<TaskResponse>, Ok<TaskResponse>, ValidationProblem, ProblemHttpResult>> Create(
-        CreateTaskRequest request, HttpContext context, TaskStore store, TaskEvents events, IOptions<TaskOptions> options,
+        CreateTaskRequest request, HttpContext context, TaskCommands commands, TaskEvents events, IOptions<TaskOptions> options,
         ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         var limits = options.Value;
@@ -102,7 +102,7 @@ public static partial class TaskEndpoints
         }
 
         var actor = context.User.Actor();
-        var result = await store.CreateAsync(new TaskStore.NewTask(
+        var result = await commands.CreateAsync(new TaskCommands.NewTask(
             request.TaskType!.Trim(), payloadJson, request.Credentials, request.Priority ?? 0, request.Timeout ?? limits.DefaultTimeoutSeconds,
             request.AgentId, request.Selector, request.IdempotencyKey), actor, cancellationToken);
         switch (result.Outcome)
@@ -121,7 +121,7 @@ public static partial class TaskEndpoints
     }
 
     private static async Task<Results<Ok<List<TaskResponse>>, ValidationProblem>> List(
-        HttpContext context, TaskStore store, IOptions<TaskOptions> options, Guid? agentId, string? status, CancellationToken cancellationToken)
+        HttpContext context, TaskQueries queries, IOptions<TaskOptions> options, Guid? agentId, string? status, CancellationToken cancellationToken)
     {
         if (!Page.TryRead(context.Request, out var page, out var errors))
         {
@@ -145,24 +145,24 @@ public static partial class TaskEndpoints
             return errors.ToProblem();
         }
 
-        var rows = await store.ListAsync(agentId, wanted, before, page.Limit + 1, cancellationToken);
+        var rows = await queries.ListAsync(agentId, wanted, before, page.Limit + 1, cancellationToken);
         var tasks = page.Finish(context, rows, t => t.Id.ToString());
         return TypedResults.Ok(tasks.Select(t => ToResponse(t, options.Value, withLogs: false)).ToList());
     }
 
     private static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> Get(
-        Guid taskId, TaskStore store, IOptions<TaskOptions> options, CancellationToken cancellationToken)
+        Guid taskId, TaskQueries queries, IOptions<TaskOptions> options, CancellationToken cancellationToken)
     {
-        var task = await store.FindAsync(taskId, cancellationToken);
+        var task = await queries.FindAsync(taskId, cancellationToken);
         return task is null ? Problems.NotFound($"No task has id {taskId}.") : TypedResults.Ok(ToResponse(task, options.Value, withLogs: true));
     }
 
     private static async Task<Results<Accepted<TaskResponse>, ProblemHttpResult>> Cancel(
-        Guid taskId, HttpContext context, TaskStore store, TaskEvents events, IOptions<TaskOptions> options,
+        Guid taskId, HttpContext context, TaskCommands commands, TaskQueries queries, TaskEvents events, IOptions<TaskOptions> options,
         ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         var actor = context.User.Actor();
-        var result = await store.RequestCancelAsync(taskId, actor, cancellationToken);
+        var result = await commands.RequestCancelAsync(taskId, actor, cancellationToken);
         if (result.Outcome != TaskOutcome.Ok)
         {
             return Problem(result);
@@ -176,7 +176,7 @@ public static partial class TaskEndpoints
             await events.CancelledAsync(task.Id, task.AgentId, cancellationToken);
         }
 
-        var current = await store.FindAsync(taskId, cancellationToken) ?? task;
+        var current = await queries.FindAsync(taskId, cancellationToken) ?? task;
         return TypedResults.Accepted($"/api/v1/tasks/{taskId}", ToResponse(current, options.Value, withLogs: true));
     }
 

@@ -16,10 +16,10 @@ public sealed class TaskMonitor(
     /// <summary>One pass. Public so tests and operators' tooling can run it without waiting for the timer.</summary>
     public async Task RunOnceAsync(CancellationToken cancellationToken)
     {
-        TaskStore.Overdue overdue;
+        TaskSweeper.Overdue overdue;
         await using (var scope = scopes.CreateAsyncScope())
         {
-            overdue = await scope.ServiceProvider.GetRequiredService<TaskStore>().EndOverdueAsync(cancellationToken);
+            overdue = await scope.ServiceProvider.GetRequiredService<TaskSweeper>().EndOverdueAsync(cancellationToken);
         }
 
         foreach (var task in overdue.TimedOut)

@@ -10,7 +10,10 @@ public static class TaskRegistration
         services.AddSingleton<TaskCredentials>();
         services.AddSingleton<TaskEvents>();
         services.AddSingleton<AgentWorkHints>();
-        services.AddScoped<TaskStore>();
+        services.AddScoped<TaskCommands>();
+        services.AddScoped<TaskQueries>();
+        services.AddScoped<TaskClaims>();
+        services.AddScoped<TaskSweeper>();
         services.AddScoped<TaskDelivery>();
         services.AddSingleton<TaskMonitor>();
         services.AddHostedService(sp => sp.GetRequiredService<TaskMonitor>());

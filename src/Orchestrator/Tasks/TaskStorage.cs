@@ -36,7 +36,7 @@ internal sealed class TaskLogMapping : IEntityTypeConfiguration<TaskLog>
     public void Configure(EntityTypeBuilder<TaskLog> log)
     {
         log.ToTable("TaskLogs");
-        log.Property(l => l.Level).HasMaxLength(16);
+        log.Property(l => l.Level).HasMaxLength(TaskLog.MaxLevelLength);
         log.HasIndex(l => new { l.TaskId, l.Id });
     }
 }

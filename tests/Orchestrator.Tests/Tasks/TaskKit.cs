@@ -51,11 +51,11 @@ internal static class TaskKit
 
     public static Task<TaskResult> CompleteAsync(this TestApp app, Guid agentId, Guid taskId, bool success,
         object? result = null, params TaskLogEntry[] logs) =>
-        app.WithAsync(sp => sp.GetRequiredService<TaskStore>().CompleteAsync(agentId, taskId, success,
+        app.WithAsync(sp => sp.GetRequiredService<TaskCommands>().CompleteAsync(agentId, taskId, success,
             result is null ? null : JsonSerializer.SerializeToElement(result), logs, CancellationToken.None));
 
     public static Task<TaskResult> ProgressAsync(this TestApp app, Guid agentId, Guid taskId, int progress, string? message = null) =>
-        app.WithAsync(sp => sp.GetRequiredService<TaskStore>().RecordProgressAsync(agentId, taskId, progress, message, CancellationToken.None));
+        app.WithAsync(sp => sp.GetRequiredService<TaskCommands>().RecordProgressAsync(agentId, taskId, progress, message, CancellationToken.None));
 
     public static Task RunMonitorAsync(this TestApp app) =>
         app.Services.GetRequiredService<TaskMonitor>().RunOnceAsync(CancellationToken.None);

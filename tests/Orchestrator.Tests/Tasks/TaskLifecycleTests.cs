@@ -90,7 +90,7 @@ public sealed class TaskLifecycleTests
         var agent = await app.SeedAgentAsync();
         var task = await app.CreateTaskForAsync(agent);
         await app.TakeAsync(agent);
-        await app.WithAsync(sp => sp.GetRequiredService<TaskStore>().AppendLogsAsync(agent, task, [new TaskLogEntry(null, "info", "streamed")], CancellationToken.None));
+        await app.WithAsync(sp => sp.GetRequiredService<TaskCommands>().AppendLogsAsync(agent, task, [new TaskLogEntry(null, "info", "streamed")], CancellationToken.None));
 
         await app.CompleteAsync(agent, task, true, null, [.. Enumerable.Range(1, 5).Select(i => new TaskLogEntry(null, "info", $"line {i}"))]);
 

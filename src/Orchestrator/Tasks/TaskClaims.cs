@@ -1,0 +1,104 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Orchestrator.Data;
+
+namespace Orchestrator.Tasks;
+
+/// <summary>The reads and claims of delivery: what an agent has waiting or must stop, and marking tasks delivered. A
+/// claim is atomic and returns the rows it claimed, so a task goes to one caller per redelivery window however many
+/// requests or replicas ask at once, and a delivery costs two statements: the view, then the claim.</summary>
+public sealed class TaskClaims(OrchestratorDbContext db, TimeProvider time, IOptions<TaskOptions> options, ITaskAgents agents)
+{
+    private TaskOptions Options => options.Value;
+
+    private DateTime Now => time.GetUtcNow().UtcDateTime;
+
+    /// <summary>Marks the agent's deliverable tasks delivered (pending ones, and delivered ones not started within
+    /// <c>RedeliverAfter</c>) and returns them, highest priority first, then oldest, at most <c>MaxTasksPerDelivery</c>.
+    /// Without <paramref name="includePending"/> (a draining agent) only redeliveries go out.</summary>
+    public async Task<List<AgentTask>> ClaimDeliverableAsync(Guid agentId, bool includePending, CancellationToken cancellationToken)
+    {
+        var now = Now;
+        var claim = TaskSql.For(db.Database).Claim(agentId, includePending, now, now - Options.RedeliverAfter, Options.MaxTasksPerDelivery);
+        var claimed = await db.Tasks.FromSql(claim).AsNoTracking().ToListAsync(cancellationToken);
+        return [.. claimed.OrderByDescending(t => t.Priority).ThenBy(t => t.CreatedAt).ThenBy(t => t.Id)];
+    }
+
+    /// <summary>Marks one task delivered because its agent fetched it; only an unstarted task changes.</summary>
+    public async Task<TaskResult> ClaimOneAsync(Guid agentId, Guid taskId, CancellationToken cancellationToken)
+    {
+        var now = Now;
+        await db.Tasks
+            .Where(t => t.Id == taskId && t.AgentId == agentId &&
+                        (t.Status == AgentTaskStatus.Pending || (t.Status == AgentTaskStatus.Assigned && t.StartedAt == null)))
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(t => t.Status, AgentTaskStatus.Assigned)
+                .SetProperty(t => t.AssignedAt, t => t.AssignedAt ?? now)
+                .SetProperty(t => t.LastDeliveredAt, now)
+                .SetProperty(t => t.DeliveryCount, t => t.DeliveryCount + 1), cancellationToken);
+        var task = await db.Tasks.AsNoTracking().FirstOrDefaultAsync(t => t.Id == taskId, cancellationToken);
+        return TaskResult.Owned(task, agentId, taskId);
+    }
+
+    /// <summary>What a claim would hand out now, without handing it out (the poll answer).</summary>
+    public Task<List<TaskSummary>> DeliverableSummariesAsync(Guid agentId, CancellationToken cancellationToken)
+    {
+        var cutoff = Now - Options.RedeliverAfter;
+        // Polls come every few seconds: the drain check rides in the same statement instead of a round trip of its own.
+        var draining = agents.Draining(agentId);
+        return db.Tasks.AsNoTracking()
+            .Where(t => t.AgentId == agentId &&
+                        ((t.Status == AgentTaskStatus.Pending && !draining.Any()) ||
+                         (t.Status == AgentTaskStatus.Assigned && t.StartedAt == null && t.LastDeliveredAt <= cutoff)))
+            .OrderByDescending(t => t.Priority).ThenBy(t => t.CreatedAt).ThenBy(t => t.Id)
+            .Take(Options.MaxTasksPerDelivery)
+            .Select(t => new TaskSummary(t.Id, t.TaskType, t.Priority, t.CreatedAt))
+            .ToListAsync(cancellationToken);
+    }
+
+    /// <param name="HasDeliverable">A claim now would hand something out.</param>
+    /// <param name="Draining">The agent drains: its undelivered tasks wait (only redeliveries go out).</param>
+    /// <param name="CancelledTasks">Tasks the agent must stop.</param>
+    /// <param name="NextRedeliveryAt">When the earliest delivered but unstarted task becomes due again, if any.</param>
+    public sealed record AgentTaskView(bool HasDeliverable, bool Draining, List<Guid> CancelledTasks, DateTime? NextRedeliveryAt);
+
+    /// <summary>One read answering the questions a heartbeat asks, so the common answer ("nothing new") takes no
+    /// write lock: is anything deliverable, which tasks must the agent stop, and when could that change by itself.
+    /// Whether the agent drains rides in the same statement (it only matters when a pending task came back).</summary>
+    public async Task<AgentTaskView> ViewForAgentAsync(Guid agentId, CancellationToken cancellationToken)
+    {
+        var now = Now;
+        var redeliverCutoff = now - Options.RedeliverAfter;
+        var cancelledSince = now - Options.CancelGracePeriod;
+        var draining = agents.Draining(agentId);
+        var rows = await db.Tasks.AsNoTracking()
+            .Where(t => t.AgentId == agentId &&
+                        (t.Status == AgentTaskStatus.Pending ||
+                         t.Status == AgentTaskStatus.Cancelling ||
+                         (t.Status == AgentTaskStatus.Assigned && t.StartedAt == null) ||
+                         (t.Status == AgentTaskStatus.TimedOut && t.CompletedAt > cancelledSince)))
+            .Select(t => new { t.Id, t.Status, t.LastDeliveredAt, AgentDrains = t.Status == AgentTaskStatus.Pending && draining.Any() })
+            .ToListAsync(cancellationToken);
+        var waiting = rows.Where(r => r.Status == AgentTaskStatus.Assigned && r.LastDeliveredAt > redeliverCutoff).ToList();
+        var drains = rows.Any(r => r.AgentDrains);
+        return new AgentTaskView(
+            rows.Any(r => (r.Status == AgentTaskStatus.Pending && !drains) ||
+                          (r.Status == AgentTaskStatus.Assigned && r.LastDeliveredAt <= redeliverCutoff)),
+            drains,
+            [.. rows.Where(r => r.Status is AgentTaskStatus.Cancelling or AgentTaskStatus.TimedOut).Select(r => r.Id).Order()],
+            waiting.Count == 0 ? null : waiting.Min(r => r.LastDeliveredAt) + Options.RedeliverAfter);
+    }
+
+    /// <summary>Tasks the agent must stop: cancelling ones, and ones that timed out within the last grace period
+    /// (repeated on every answer until then, as agents de-duplicate by id).</summary>
+    public Task<List<Guid>> CancelledForAgentAsync(Guid agentId, CancellationToken cancellationToken)
+    {
+        var since = Now - Options.CancelGracePeriod;
+        return db.Tasks.AsNoTracking()
+            .Where(t => t.AgentId == agentId &&
+                        (t.Status == AgentTaskStatus.Cancelling || (t.Status == AgentTaskStatus.TimedOut && t.CompletedAt > since)))
+            .OrderBy(t => t.Id)
+            .Select(t => t.Id)
+            .ToListAsync(cancellationToken);
+    }
+}

@@ -1,0 +1,59 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Orchestrator.Audit;
+using Orchestrator.Data;
+
+namespace Orchestrator.Tasks;
+
+/// <summary>Ends overdue tasks so every accepted task reaches a final state: delivered ones past their timeout
+/// (counted from first delivery), cancelling ones past the grace period, and ones never delivered within
+/// <c>UndeliveredTimeout</c> (an agent that never came back). Each row is returned to exactly one caller, so replicas
+/// sweeping together audit once.</summary>
+public sealed class TaskSweeper(OrchestratorDbContext db, TimeProvider time, IOptions<TaskOptions> options, AuditLog audit)
+{
+    public const string SystemActor = "system:tasks";
+
+    public sealed class EndedTask
+    {
+        public Guid Id { get; set; }
+        public Guid AgentId { get; set; }
+    }
+
+    public sealed record Overdue(List<EndedTask> TimedOut, List<EndedTask> GraceEnded, List<EndedTask> Undelivered);
+
+    public async Task<Overdue> EndOverdueAsync(CancellationToken cancellationToken)
+    {
+        var settings = options.Value;
+        var now = time.GetUtcNow().UtcDateTime;
+        var sql = TaskSql.For(db.Database);
+        const string timeoutReason = "Not finished within its timeout after delivery.";
+        const string graceReason = "Cancelled; the agent did not confirm within the grace period.";
+        var undeliveredReason = $"Not delivered within {settings.UndeliveredTimeout}: its agent never collected it.";
+
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var timedOut = await db.Database.SqlQuery<EndedTask>(sql.EndTimedOut(now, timeoutReason)).ToListAsync(cancellationToken);
+        var graceEnded = await db.Database.SqlQuery<EndedTask>(sql.EndUnconfirmedCancels(now, now - settings.CancelGracePeriod, graceReason))
+            .ToListAsync(cancellationToken);
+        var undelivered = await db.Database.SqlQuery<EndedTask>(sql.EndUndelivered(now, now - settings.UndeliveredTimeout, undeliveredReason))
+            .ToListAsync(cancellationToken);
+
+        foreach (var task in undelivered)
+        {
+            audit.Record(SystemActor, "task.timed_out", "task", task.Id.ToString(), new { task.AgentId, delivered = false });
+        }
+
+        foreach (var task in timedOut)
+        {
+            audit.Record(SystemActor, "task.timed_out", "task", task.Id.ToString(), new { task.AgentId });
+        }
+
+        foreach (var task in graceEnded)
+        {
+            audit.Record(SystemActor, "task.cancel_unconfirmed", "task", task.Id.ToString(), new { task.AgentId });
+        }
+
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return new Overdue(timedOut, graceEnded, undelivered);
+    }
+}
