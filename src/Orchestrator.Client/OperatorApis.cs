@@ -56,7 +56,7 @@ public sealed class AgentsApi
 }
 
 /// <summary><c>/api/v1/tasks</c>.</summary>
-public sealed class TasksApi
+public sealed partial class TasksApi
 {
     private readonly OrchestratorClient _client;
     private static OrchestratorJsonContext Json => OrchestratorJsonContext.Default;
@@ -172,6 +172,10 @@ public sealed class AuditApi
             null, OrchestratorJsonContext.Default.ListAuditEventResponse, idempotent: true, cancellationToken);
         return new Page<AuditEventResponse>(items, next);
     }
+
+    /// <summary>Every matching event, newest first, following the pages (stop enumerating to stop fetching).</summary>
+    public IAsyncEnumerable<AuditEventResponse> ListAllAsync(string? action = null, string? subjectId = null, CancellationToken cancellationToken = default) =>
+        Paging.All((after, ct) => ListAsync(action, subjectId, null, after, ct), cancellationToken);
 }
 
 /// <summary><c>/api/v1/api-keys</c> (admin).</summary>
@@ -194,6 +198,9 @@ public sealed class ApiKeysApi
             idempotent: true, cancellationToken);
         return new Page<ApiKeyResponse>(items, next);
     }
+
+    public IAsyncEnumerable<ApiKeyResponse> ListAllAsync(CancellationToken cancellationToken = default) =>
+        Paging.All((after, ct) => ListAsync(null, after, ct), cancellationToken);
 
     public Task<DeletedResponse> RevokeAsync(Guid id, CancellationToken cancellationToken = default) =>
         _client.Transport.SendAsync(_client.Send, HttpMethod.Delete, $"/api/v1/api-keys/{id}", null, Json.DeletedResponse, idempotent: false,

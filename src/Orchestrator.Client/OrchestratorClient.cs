@@ -57,6 +57,11 @@ public sealed class OrchestratorClient : IDisposable
     internal Task<HttpResponseMessage> Send(HttpRequestMessage request, CancellationToken cancellationToken) =>
         _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken);
 
+    /// <summary>Answers as soon as the headers arrive, for bodies read as they come (the task event stream); the client's
+    /// per-attempt timeout then covers only the wait for the headers.</summary>
+    internal Task<HttpResponseMessage> SendStreamingAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+        _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+
     internal async Task<string> GetTextAsync(string path, CancellationToken cancellationToken) =>
         (await Transport.SendCoreAsync(Send, HttpMethod.Get, path, null, (r, ct) => r.Content.ReadAsStringAsync(ct), idempotent: true,
             cancellationToken)).Value;

@@ -25,8 +25,9 @@ public sealed record OrchestratorClientOptions
     public static string Version { get; } =
         typeof(OrchestratorClientOptions).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
-    /// <summary>A handler that checks the server against <see cref="Trust"/> and, when given, presents a client certificate.</summary>
-    internal SocketsHttpHandler CreateHandler(X509Certificate2? clientCertificate = null) => new()
+    /// <summary>A handler that checks the server against <see cref="Trust"/> and, when given, presents a client certificate.
+    /// Public so a caller can wrap it (a <see cref="DelegatingHandler"/> of its own) without losing the pinning.</summary>
+    public SocketsHttpHandler CreateHandler(X509Certificate2? clientCertificate = null) => new()
     {
         SslOptions = new SslClientAuthenticationOptions
         {

@@ -1,0 +1,77 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Orchestrator.Client;
+using Orchestrator.Contracts;
+using Orchestrator.Hosting;
+using Orchestrator.Testing;
+
+namespace Orchestrator.Cli.Tests;
+
+/// <summary>What the command printed and how it ended.</summary>
+public sealed record CliResult(int ExitCode, string Out, string Error)
+{
+    public JsonElement Json => JsonDocument.Parse(Out).RootElement.Clone();
+
+    /// <summary>Asserts the command succeeded, showing its stderr when it did not.</summary>
+    public CliResult Ok()
+    {
+        Assert.True(ExitCode == ExitCodes.Ok, $"exit {ExitCode}: {Error}");
+        return this;
+    }
+}
+
+/// <summary>One real service (Kestrel, TLS, SQLite) per test class, its pinned CA in a file, and the admin key in a
+/// file; the command runs in-process through its real entry point with its own streams and environment.</summary>
+public sealed class CliFixture : IAsyncLifetime
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("orch-cli-").FullName;
+
+    public TestApp App { get; private set; } = null!;
+    public string CaFile => Path.Combine(_directory, "ca.pem");
+    public string AdminKeyFile => Path.Combine(_directory, "admin.key");
+
+    public async Task InitializeAsync()
+    {
+        App = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        await File.WriteAllTextAsync(CaFile, await App.Client().GetStringAsync("/api/v1/ca"));
+        await File.WriteAllTextAsync(AdminKeyFile, TestApp.AdminKey + "\n");
+    }
+
+    /// <summary>Runs <c>orchestrator ARGS --server … --ca-file … --api-key-file …</c> (the connection flags after the
+    /// subcommand, as users type them).</summary>
+    public Task<CliResult> RunAsync(params string[] args) =>
+        RunWithAsync(new Dictionary<string, string>(), null, [.. args, "--server", App.BaseAddress.ToString(), "--ca-file", CaFile, "--api-key-file", AdminKeyFile]);
+
+    /// <summary>Runs the command with exactly these arguments, environment variables and standard input.</summary>
+    public static async Task<CliResult> RunWithAsync(IReadOnlyDictionary<string, string> variables, string? input, string[] args,
+        CancellationToken cancellationToken = default)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var environment = new CliEnvironment(output, error, new StringReader(input ?? ""), OutputIsTerminal: false,
+            name => variables.TryGetValue(name, out var value) ? value : null);
+        var exitCode = await CliApp.RunAsync(args, environment, cancellationToken);
+        return new CliResult(exitCode, output.ToString(), error.ToString());
+    }
+
+    public OrchestratorClient Operator() => new(new OrchestratorClientOptions { Server = App.BaseAddress, Trust = ServerTrust.FromFile(CaFile) }, TestApp.AdminKey);
+
+    /// <summary>An agent registered through the API with its own key (CSR), acting through the typed agent client.</summary>
+    public async Task<AgentClient> AgentAsync(string[]? capabilities = null, Dictionary<string, string?>? labels = null)
+    {
+        var token = await (await App.AdminClient().PostAsJsonAsync("/api/v1/registration-tokens", new { })).Content.ReadFromJsonAsync<JsonElement>();
+        var key = CertificateRequests.NewKey();
+        var name = $"cli-{Guid.NewGuid():N}"[..20];
+        var agent = new AgentClient(new OrchestratorClientOptions { Server = App.BaseAddress, Trust = ServerTrust.FromFile(CaFile) });
+        var registered = await agent.RegisterAsync(token.GetProperty("token").GetString()!,
+            new RegisterRequest(name, "1.0.0", [.. capabilities ?? ["docker"]], labels ?? [], CertificateRequests.CreatePem(key, name)));
+        agent.UseCredentials(new AgentCredentials(registered.AgentId, CertificateRequests.WithKey(registered.Certificate.Cert, key), registered.Token));
+        return agent;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await App.DisposeAsync();
+        Directory.Delete(_directory, recursive: true);
+    }
+}
