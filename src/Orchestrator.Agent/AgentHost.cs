@@ -56,7 +56,7 @@ public sealed partial class AgentHost(AgentSettings settings, ILoggerFactory log
         client.UseCredentials(enrolment.Load(identity));
 
         using var docker = new DockerEngine(settings.DockerHost);
-        var capabilities = new CapabilityDetector(settings, docker, _time);
+        var capabilities = new CapabilityDetector(settings, docker, _time, _logger);
         var workRoot = state.Subdirectory("work");
         SweepLeftovers(workRoot);
         var executors = new List<IExecutor>

@@ -12,12 +12,12 @@ public sealed record ComposeCli(string FileName, string[] Prefix, string DockerH
     public static async Task<ComposeCli?> FindAsync(string dockerHost)
     {
         var environment = new Dictionary<string, string> { ["DOCKER_HOST"] = dockerHost };
-        if (await ProcessRunner.SucceedsAsync("docker", ["compose", "version"], environment, TimeSpan.FromSeconds(10)))
+        if (await ProcessRunner.SucceedsAsync("docker", ["compose", "version"], environment, TimeSpan.FromSeconds(30)))
         {
             return new ComposeCli("docker", ["compose"], dockerHost);
         }
 
-        return await ProcessRunner.SucceedsAsync("docker-compose", ["version"], environment, TimeSpan.FromSeconds(10))
+        return await ProcessRunner.SucceedsAsync("docker-compose", ["version"], environment, TimeSpan.FromSeconds(30))
             ? new ComposeCli("docker-compose", [], dockerHost)
             : null;
     }

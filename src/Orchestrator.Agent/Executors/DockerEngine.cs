@@ -33,6 +33,19 @@ public sealed class DockerEngine : IDisposable
         }
     }
 
+    /// <summary><c>name:tag</c> or <c>name@sha256:…</c> → (name, tag or digest); a port in the registry host is not a tag.</summary>
+    public static (string Name, string? Reference) SplitReference(string image)
+    {
+        var at = image.IndexOf('@', StringComparison.Ordinal);
+        if (at > 0)
+        {
+            return (image[..at], image[(at + 1)..]);
+        }
+
+        var colon = image.LastIndexOf(':');
+        return colon > image.LastIndexOf('/') && colon > 0 ? (image[..colon], image[(colon + 1)..]) : (image, null);
+    }
+
     /// <summary>Image reference → the registry that serves it, for credentials (Docker Hub when the first part is no host).</summary>
     public static string RegistryOf(string image)
     {

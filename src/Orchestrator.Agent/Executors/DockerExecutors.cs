@@ -11,8 +11,8 @@ public sealed class DockerPullExecutor(DockerEngine docker) : IExecutor
 
     public async Task<ExecutionResult> ExecuteAsync(TaskContext context)
     {
-        var image = context.RequiredString("image");
-        var reference = context.String("digest") ?? context.String("tag") ?? "latest";
+        var (image, embedded) = DockerEngine.SplitReference(context.RequiredString("image"));
+        var reference = context.String("digest") ?? context.String("tag") ?? embedded ?? "latest";
         context.Log.Info($"Pulling {image}{(reference.StartsWith("sha256:", StringComparison.Ordinal) ? "@" : ":")}{reference}");
         await docker.PullAsync(image, reference, context, context.Stopping);
         var separator = reference.StartsWith("sha256:", StringComparison.Ordinal) ? "@" : ":";
@@ -34,9 +34,9 @@ public sealed class DockerRunExecutor(DockerEngine docker) : IExecutor
 
     public async Task<ExecutionResult> ExecuteAsync(TaskContext context)
     {
-        var image = context.RequiredString("image");
-        var tag = context.String("tag") ?? (image.Contains('@', StringComparison.Ordinal) ? null : "latest");
-        var reference = tag is null ? image : $"{image}:{tag}";
+        var (image, embedded) = DockerEngine.SplitReference(context.RequiredString("image"));
+        var tag = context.String("tag") ?? embedded ?? "latest";
+        var reference = tag.StartsWith("sha256:", StringComparison.Ordinal) ? $"{image}@{tag}" : $"{image}:{tag}";
         var detach = context.Bool("detach") ?? true;
         var pull = context.String("pull") ?? "missing";
         if (pull is not ("missing" or "always" or "never"))
@@ -46,11 +46,6 @@ public sealed class DockerRunExecutor(DockerEngine docker) : IExecutor
 
         if (pull == "always" || (pull == "missing" && await docker.TryInspectAsync(reference, context.Stopping) is null))
         {
-            if (tag is null)
-            {
-                throw new TaskFailedException($"{image} is not on the engine; give a tag to pull it.");
-            }
-
             context.Log.Info($"Pulling {reference}");
             await docker.PullAsync(image, tag, context, context.Stopping);
         }

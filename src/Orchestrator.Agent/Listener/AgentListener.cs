@@ -69,6 +69,7 @@ public sealed partial class AgentListener
             Guard("stream", StreamLoopAsync(connection.Token)),
             Guard("log shipper", _shipper.RunAsync(connection.Token)),
             Guard("outbox", _outbox.RunAsync(connection.Token)),
+            Guard("capability probe", _capabilities.RunAsync(connection.Token)),
         };
 
         var stopped = new TaskCompletionSource();

@@ -1,18 +1,40 @@
+using Microsoft.Extensions.Logging;
 using Orchestrator.Agent.Executors;
 
 namespace Orchestrator.Agent.Listener;
 
-/// <summary>What the agent can do, for registration and every heartbeat: <c>docker</c> while the Docker Engine answers,
-/// <c>compose</c> while a compose CLI works (checked every few minutes: it starts a process), and the operator's
-/// <c>--capability</c> values. An engine that answered before and stops answering makes the agent <c>degraded</c>.</summary>
-public sealed class CapabilityDetector(AgentSettings settings, DockerEngine docker, TimeProvider time)
+/// <summary>What the agent can do, for every heartbeat: <c>docker</c> while the Docker Engine answers, <c>compose</c>
+/// while a compose CLI works, and the operator's <c>--capability</c> values. The compose CLI is probed in the background
+/// every few minutes (it starts a process, slow on a busy host), never on the heartbeat's path. An engine that answered
+/// before and stops answering makes the agent <c>degraded</c>.</summary>
+public sealed partial class CapabilityDetector(AgentSettings settings, DockerEngine docker, TimeProvider time, ILogger logger)
 {
     private static readonly TimeSpan ComposeRecheck = TimeSpan.FromMinutes(5);
-    private ComposeCli? _compose;
-    private DateTimeOffset _composeCheckedAt = DateTimeOffset.MinValue;
+    private volatile ComposeCli? _compose;
     private bool _dockerSeen;
 
     public ComposeCli? Compose => _compose;
+
+    /// <summary>Probes for a compose CLI now and then every few minutes, until <paramref name="stopping"/>.</summary>
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        if (!settings.DetectCapabilities)
+        {
+            return;
+        }
+
+        while (!stopping.IsCancellationRequested)
+        {
+            var found = await ComposeCli.FindAsync(docker.Host);
+            if (found?.FileName != _compose?.FileName)
+            {
+                LogCompose(logger, found is null ? "none" : $"{found.FileName} {string.Join(' ', found.Prefix)}".Trim());
+            }
+
+            _compose = found;
+            await Task.Delay(ComposeRecheck, time, stopping);
+        }
+    }
 
     public async Task<(IReadOnlyList<string> Capabilities, bool Degraded)> CurrentAsync(CancellationToken cancellationToken)
     {
@@ -27,19 +49,15 @@ public sealed class CapabilityDetector(AgentSettings settings, DockerEngine dock
         if (dockerUp)
         {
             capabilities.Add("docker");
-        }
-
-        if (time.GetUtcNow() - _composeCheckedAt >= ComposeRecheck)
-        {
-            _compose = await ComposeCli.FindAsync(docker.Host);
-            _composeCheckedAt = time.GetUtcNow();
-        }
-
-        if (_compose is not null && dockerUp)
-        {
-            capabilities.Add("compose");
+            if (_compose is not null)
+            {
+                capabilities.Add("compose");
+            }
         }
 
         return ([.. capabilities], _dockerSeen && !dockerUp);
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Compose CLI: {Cli}")]
+    private static partial void LogCompose(ILogger logger, string cli);
 }
