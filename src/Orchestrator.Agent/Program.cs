@@ -99,6 +99,12 @@ async Task<int> WithSignalsAsync(ParseResult parsed, Func<ILoggerFactory, Cancel
     {
         return await body(loggers, shutdown.Token);
     }
+    catch (AgentExitException ex) when (ex.ExitCode == ExitCodes.Usage)
+    {
+        Console.Error.WriteLine(ex.Message);
+        Console.Error.WriteLine($"Run 'orchestrator-agent {parsed.CommandResult.Command.Name} --help' for the flags.");
+        return ex.ExitCode;
+    }
     catch (AgentExitException ex)
     {
         loggers.CreateLogger("Orchestrator.Agent").LogCritical("{Message}", ex.Message);

@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Orchestrator.Agent.Tests.Support;
+using Orchestrator.Contracts;
+using Orchestrator.Hosting;
+
+namespace Orchestrator.Agent.Tests.EndToEnd;
+
+/// <summary>The agent as users run it: <c>dotnet Orchestrator.Agent.dll run …</c>, a real process with real signals.</summary>
+public sealed class AgentProcessTests
+{
+    private static readonly string AgentDll = Path.Combine(AppContext.BaseDirectory, "Orchestrator.Agent.dll");
+
+    [Fact]
+    public async Task Missing_flags_are_a_usage_error_with_exit_code_64()
+    {
+        using var agent = Start(["run", "--state-dir", TempDirectories.New()]);
+
+        var (code, _, error) = await agent.EndAsync();
+
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("--server is required", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Without_identity_and_without_token_it_exits_2_saying_what_to_do()
+    {
+        using var agent = Start(["run", "--server", "https://127.0.0.1:1", "--state-dir", TempDirectories.New(), "--ca-file", await SomeCaFileAsync()]);
+
+        var (code, output, _) = await agent.EndAsync();
+
+        Assert.Equal(ExitCodes.CannotStart, code);
+        Assert.Contains("no registration token was given", output, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task Configured_by_environment_it_registers_takes_work_and_exits_0_on_sigterm_without_printing_its_token()
+    {
+        await using var world = await AgentWorld.StartAsync(DatabaseProvider.Sqlite);
+        var tokenFile = await world.TokenFileAsync();
+        var token = (await File.ReadAllTextAsync(tokenFile)).Trim();
+        var name = $"proc-{Guid.NewGuid():N}"[..16];
+        using var agent = Start(["run", "--label", "kind=process"], new Dictionary<string, string>
+        {
+            ["OrchestratorAgent__Server"] = world.App.BaseAddress.ToString(),
+            ["OrchestratorAgent__StateDir"] = TempDirectories.New(),
+            ["OrchestratorAgent__TokenFile"] = tokenFile,
+            ["OrchestratorAgent__CaFile"] = world.CaFile,
+            ["OrchestratorAgent__Name"] = name,
+            ["OrchestratorAgent__DockerHost"] = "unix:///nonexistent/docker.sock",
+        });
+
+        var registered = await WaitForAgentAsync(world, name);
+        var task = await world.CreateTaskAsync(registered.Id, "agent.noop");
+        Assert.Equal(AgentTaskStatus.Succeeded, (await world.EndedAsync(task.TaskId)).Status);
+        agent.Signal(15);
+        var (code, output, error) = await agent.EndAsync();
+
+        Assert.Equal(ExitCodes.Ok, code);
+        Assert.Equal("process", registered.Labels["kind"]);
+        Assert.Contains("Stopped", output, StringComparison.Ordinal);
+        Assert.DoesNotContain(token, output + error, StringComparison.Ordinal);
+    }
+
+    private static async Task<AgentDetails> WaitForAgentAsync(AgentWorld world, string name)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            var found = (await world.Operators.Agents.ListAsync(limit: 1000)).Items.FirstOrDefault(a => a.Name == name);
+            if (found is not null)
+            {
+                return await world.Operators.Agents.GetAsync(found.Id);
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"Agent {name} did not register.");
+            await Task.Delay(100);
+        }
+    }
+
+    private static async Task<string> SomeCaFileAsync()
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create();
+        using var ca = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=test", key, System.Security.Cryptography.HashAlgorithmName.SHA256)
+            .CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        var file = Path.Combine(TempDirectories.New(), "ca.pem");
+        await File.WriteAllTextAsync(file, ca.ExportCertificatePem());
+        return file;
+    }
+
+    private static AgentProcess Start(string[] arguments, Dictionary<string, string>? environment = null)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(AgentDll);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (var (key, value) in environment ?? [])
+        {
+            start.Environment[key] = value;
+        }
+
+        return new AgentProcess(Process.Start(start)!);
+    }
+
+    private sealed class AgentProcess : IDisposable
+    {
+        private readonly Process _process;
+        private readonly Task<string> _output;
+        private readonly Task<string> _error;
+
+        public AgentProcess(Process process)
+        {
+            _process = process;
+            _output = process.StandardOutput.ReadToEndAsync();
+            _error = process.StandardError.ReadToEndAsync();
+        }
+
+        public void Signal(int signal) => _ = Kill(_process.Id, signal);
+
+        public async Task<(int Code, string Output, string Error)> EndAsync()
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await _process.WaitForExitAsync(timeout.Token);
+            return (_process.ExitCode, await _output, await _error);
+        }
+
+        public void Dispose()
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
+
+            _process.Dispose();
+        }
+
+        [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+        private static extern int Kill(int pid, int signal);
+    }
+}
