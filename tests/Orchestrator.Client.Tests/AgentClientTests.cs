@@ -31,6 +31,8 @@ public sealed class AgentClientTests(ServiceFixture service) : IClassFixture<Ser
         var assigned = Assert.IsType<TaskAssignedMessage>(await stream.ReceiveAsync());
         await stream.SendLogAsync(new TaskLogMessage(created.TaskId, "info", "working with s3cret"));
         await stream.SendProgressAsync(new TaskProgressMessage(created.TaskId, 50, "half"));
+        // The stream has no acknowledgement: the server has the line once the task shows it.
+        await LoggedAsync(operators, created.TaskId);
         var ack = await agent.CompleteTaskAsync(created.TaskId, new CompleteTaskRequest(true, System.Text.Json.JsonSerializer.SerializeToElement(new { ok = 1 }), []));
         var again = await agent.CompleteTaskAsync(created.TaskId, new CompleteTaskRequest(true, System.Text.Json.JsonSerializer.SerializeToElement(new { ok = 1 }), []));
         var done = await operators.Tasks.GetAsync(created.TaskId);
@@ -43,6 +45,16 @@ public sealed class AgentClientTests(ServiceFixture service) : IClassFixture<Ser
         Assert.True(again.Acknowledged);
         Assert.Equal(AgentTaskStatus.Succeeded, done.Status);
         Assert.Contains(done.Logs!, l => l.Message.Contains("working with", StringComparison.Ordinal) && !l.Message.Contains("s3cret", StringComparison.Ordinal));
+    }
+
+    private static async Task LoggedAsync(OrchestratorClient operators, Guid taskId)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await operators.Tasks.GetAsync(taskId)) is { Progress: not 50 } or { Logs.Count: 0 })
+        {
+            Assert.True(DateTime.UtcNow < deadline, "The stream's log line and progress never reached the task.");
+            await Task.Delay(20);
+        }
     }
 
     [Fact]
