@@ -15,7 +15,7 @@ public sealed class AgentStream
     // How long a closing stream waits for the agent's side of the close handshake: a network wait, on the real clock.
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(5);
 
-    private readonly WebSocket _socket;
+    private WebSocket _socket = null!;
     private readonly IServiceScopeFactory _scopes;
     private readonly StreamOptions _options;
     private readonly TaskOptions _taskOptions;
@@ -26,11 +26,10 @@ public sealed class AgentStream
     private int _takeQueued;
     private (WebSocketCloseStatus Status, string Reason)? _closeWith;
 
-    public AgentStream(Guid agentId, string certificateSerial, WebSocket socket, IServiceProvider services)
+    public AgentStream(Guid agentId, string certificateSerial, IServiceProvider services)
     {
         AgentId = agentId;
         CertificateSerial = certificateSerial;
-        _socket = socket;
         _scopes = services.GetRequiredService<IServiceScopeFactory>();
         _options = services.GetRequiredService<IOptions<StreamOptions>>().Value;
         _taskOptions = services.GetRequiredService<IOptions<TaskOptions>>().Value;
@@ -70,9 +69,11 @@ public sealed class AgentStream
         _outbound.Writer.TryComplete();
     }
 
-    /// <summary>Runs until the agent goes away, the connection dies, or <see cref="Close"/>.</summary>
-    public async Task RunAsync(CancellationToken requestAborted)
+    /// <summary>Runs on the accepted socket until the agent goes away, the connection dies, or <see cref="Close"/>.
+    /// What was queued before (a nudge, a cancellation, a close) goes out first.</summary>
+    public async Task RunAsync(WebSocket socket, CancellationToken requestAborted)
     {
+        _socket = socket;
         // A cancelled receive or send aborts a WebSocket without a close frame, so the loops are not cancelled to
         // close the stream: the writer finishes with the close frame and the reader ends on the agent's answer.
         using var ticking = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);

@@ -40,16 +40,18 @@ public static class StreamEndpoints
         }
 
         var settings = options.Value;
-        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
-        {
-            KeepAliveInterval = settings.KeepAliveInterval,
-            KeepAliveTimeout = settings.KeepAliveTimeout,
-        });
-        var stream = new AgentStream(id, context.User.CertificateSerialOf(), socket, context.RequestServices);
+        // Registered before the upgrade is answered: an event that follows the agent seeing its stream open (a new task,
+        // a revocation, the service stopping) then reaches this stream, waiting in its queue until the stream runs.
+        var stream = new AgentStream(id, context.User.CertificateSerialOf(), context.RequestServices);
         registry.Add(stream);
         try
         {
-            await stream.RunAsync(context.RequestAborted);
+            using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+            {
+                KeepAliveInterval = settings.KeepAliveInterval,
+                KeepAliveTimeout = settings.KeepAliveTimeout,
+            });
+            await stream.RunAsync(socket, context.RequestAborted);
         }
         finally
         {
