@@ -7,7 +7,7 @@ namespace Orchestrator.Testing;
 
 /// <summary>A throwaway PostgreSQL cluster for the whole test run, started from the machine's binaries (as the
 /// <c>postgres</c> user when running as root), or the server named by <c>ORCHESTRATOR_TEST_POSTGRES</c>.
-/// Each test gets its own database.</summary>
+/// Each test's storage is its own database (see <see cref="TestStorage"/>).</summary>
 public static class PostgresServer
 {
     public const string ConnectionVariable = "ORCHESTRATOR_TEST_POSTGRES";
@@ -22,8 +22,10 @@ public static class PostgresServer
         Environment.GetEnvironmentVariable(RequireVariable) is "1" or "true" ||
         string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>Creates an empty database and returns its connection string.</summary>
-    public static async Task<string> CreateDatabaseAsync()
+    /// <summary>Creates a database and returns its connection string: an empty one, or a copy of
+    /// <paramref name="template"/> (<c>CREATE DATABASE … TEMPLATE</c>, a file-level copy that takes a few milliseconds
+    /// where running the migrations takes a second). Nothing may be connected to the template while it is copied.</summary>
+    public static async Task<string> CreateDatabaseAsync(string? template = null)
     {
         string admin;
         try
@@ -39,7 +41,8 @@ public static class PostgresServer
         await using (var connection = new NpgsqlConnection(admin))
         {
             await connection.OpenAsync();
-            await using var command = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
+            await using var command = new NpgsqlCommand(
+                template is null ? $"CREATE DATABASE \"{name}\"" : $"CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"", connection);
             await command.ExecuteNonQueryAsync();
         }
 

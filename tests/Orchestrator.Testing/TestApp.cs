@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net.Http.Headers;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
@@ -12,7 +13,11 @@ using Serilog.Core;
 
 namespace Orchestrator.Testing;
 
-/// <summary>The real service on real Kestrel over HTTPS (<c>https://127.0.0.1:0</c>), on its own storage.</summary>
+/// <summary>The real service on real Kestrel over HTTPS (<c>https://127.0.0.1:0</c>), on its own storage.
+/// <para>Starting one costs about half a second of CPU, so tests that need nothing special share one per test class
+/// (<see cref="SharedApps"/>) and give each test its own agents, tokens and tasks. A test starts its own with
+/// <see cref="StartAsync"/> only when it needs a fake clock, settings of its own, an empty database, or restarts and
+/// replicas (<see cref="StartOn"/>).</para></summary>
 public sealed class TestApp : WebApplicationFactory<Program>
 {
     public const string AdminKey = "ork_test-admin-key-0123456789abcdefghijklmnopqrstuvwxyz";
@@ -20,7 +25,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
     private readonly TestStorage _storage;
     private readonly bool _ownsStorage;
     private readonly Dictionary<string, string?> _settings;
-    private readonly List<HttpClient> _clients = [];
+    private readonly ConcurrentDictionary<string, SocketsHttpHandler> _handlers = new();
 
     private TestApp(TestStorage storage, bool ownsStorage, FakeTimeProvider? time, Dictionary<string, string?> settings)
     {
@@ -39,8 +44,14 @@ public sealed class TestApp : WebApplicationFactory<Program>
     public Uri BaseAddress { get; private set; } = null!;
 
     /// <summary>Starts the service on fresh storage of the given provider.</summary>
-    public static async Task<TestApp> StartAsync(DatabaseProvider provider, FakeTimeProvider? time = null, IDictionary<string, string?>? settings = null) =>
-        Start(await TestStorage.CreateAsync(provider), ownsStorage: true, time, settings);
+    public static async Task<TestApp> StartAsync(DatabaseProvider provider, FakeTimeProvider? time = null, IDictionary<string, string?>? settings = null)
+    {
+        var storage = await TestStorage.CreateAsync(provider);
+        // WebApplicationFactory starts synchronously; a thread of its own keeps that wait off the thread pool and off
+        // xunit's few test threads, which the other tests running meanwhile need.
+        return await Task.Factory.StartNew(() => Start(storage, ownsStorage: true, time, settings),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
 
     /// <summary>Starts another instance over existing storage (a restart, or a second replica).</summary>
     public static TestApp StartOn(TestStorage storage, FakeTimeProvider? time = null, IDictionary<string, string?>? settings = null) =>
@@ -89,10 +100,13 @@ public sealed class TestApp : WebApplicationFactory<Program>
         });
     }
 
-    /// <summary>An HTTPS client, optionally with an API key, a client certificate and a bearer token.</summary>
+    /// <summary>An HTTPS client, optionally with an API key, a client certificate and a bearer token. Clients are
+    /// cheap: they share this host's connection pool for their certificate (one per client certificate, and one
+    /// without), so calling this in a poll loop reuses open TLS connections instead of a handshake per call. The
+    /// client need not be disposed; headers added to it stay on it.</summary>
     public HttpClient Client(string? apiKey = null, X509Certificate2? certificate = null, string? bearer = null)
     {
-        var handler = new SocketsHttpHandler
+        var handler = _handlers.GetOrAdd(certificate?.Thumbprint ?? "", _ => new SocketsHttpHandler
         {
             SslOptions = new SslClientAuthenticationOptions
             {
@@ -102,8 +116,8 @@ public sealed class TestApp : WebApplicationFactory<Program>
                 LocalCertificateSelectionCallback = certificate is null ? null : (_, _, _, _, _) => certificate,
             },
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-        };
-        var client = new HttpClient(handler) { BaseAddress = BaseAddress };
+        });
+        var client = new HttpClient(handler, disposeHandler: false) { BaseAddress = BaseAddress };
         if (apiKey is not null)
         {
             client.DefaultRequestHeaders.Add("X-Api-Key", apiKey);
@@ -114,7 +128,6 @@ public sealed class TestApp : WebApplicationFactory<Program>
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
         }
 
-        _clients.Add(client);
         return client;
     }
 
@@ -122,9 +135,9 @@ public sealed class TestApp : WebApplicationFactory<Program>
 
     public override async ValueTask DisposeAsync()
     {
-        foreach (var client in _clients)
+        foreach (var handler in _handlers.Values)
         {
-            client.Dispose();
+            handler.Dispose();
         }
 
         await base.DisposeAsync();

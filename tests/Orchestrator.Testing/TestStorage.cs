@@ -1,13 +1,24 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
+using Orchestrator.Data;
 using Orchestrator.Hosting;
 
 namespace Orchestrator.Testing;
 
-/// <summary>One test's database (a fresh SQLite file in its own data directory, or a fresh PostgreSQL database).
-/// Several app instances may share it: restarts, or replicas on PostgreSQL.</summary>
+/// <summary>One test's database (SQLite in its own data directory, or its own PostgreSQL database) with every
+/// migration applied. Several app instances may share it: restarts, or replicas on PostgreSQL.
+/// <para>The migrations run once per test run and provider, into a template; each storage is a copy of it (a file
+/// copy on SQLite, <c>CREATE DATABASE … TEMPLATE</c> on PostgreSQL). The service still runs its migrator on start and
+/// finds nothing to apply; <see cref="CreateEmptyAsync"/> gives a database no migration ran on, for tests of a first
+/// start. The template holds the schema only: every host creates its own CA, keys and admin key as on a first
+/// start.</para></summary>
 public sealed class TestStorage : IDisposable
 {
+    private const string SqliteFileName = "orchestrator.db";
+
     private TestStorage(DatabaseProvider provider, string dataDirectory, string? connectionString)
     {
         Provider = provider;
@@ -29,12 +40,71 @@ public sealed class TestStorage : IDisposable
         return certificate.Export(X509ContentType.Pfx);
     });
 
-    public static async Task<TestStorage> CreateAsync(DatabaseProvider provider)
+    private static readonly Lazy<Task<byte[]>> SqliteTemplate = new(MigrateSqliteTemplateAsync);
+    private static readonly Lazy<Task<string>> PostgresTemplate = new(MigratePostgresTemplateAsync);
+
+    /// <summary>Fresh storage with the schema in place.</summary>
+    public static Task<TestStorage> CreateAsync(DatabaseProvider provider) => CreateAsync(provider, migrated: true);
+
+    /// <summary>Fresh storage no migration ran on, as the service finds it on its very first start.</summary>
+    public static Task<TestStorage> CreateEmptyAsync(DatabaseProvider provider) => CreateAsync(provider, migrated: false);
+
+    private static async Task<TestStorage> CreateAsync(DatabaseProvider provider, bool migrated)
     {
-        var connectionString = provider == DatabaseProvider.Postgres ? await PostgresServer.CreateDatabaseAsync() : null;
+        string? connectionString = null;
+        if (provider == DatabaseProvider.Postgres)
+        {
+            connectionString = await PostgresServer.CreateDatabaseAsync(migrated ? await PostgresTemplate.Value : null);
+        }
+
         var dataDirectory = Directory.CreateTempSubdirectory("orch-test-").FullName;
         await File.WriteAllBytesAsync(Path.Combine(dataDirectory, Security.KeyEncryptionCertificate.GeneratedFileName), KeyEncryptionCertificate.Value);
+        if (provider == DatabaseProvider.Sqlite && migrated)
+        {
+            await File.WriteAllBytesAsync(Path.Combine(dataDirectory, SqliteFileName), await SqliteTemplate.Value);
+        }
+
         return new TestStorage(provider, dataDirectory, connectionString);
+    }
+
+    /// <summary>The migrated database file, kept in memory (a few hundred kB) so no template file outlives the run.</summary>
+    private static async Task<byte[]> MigrateSqliteTemplateAsync()
+    {
+        var directory = Directory.CreateTempSubdirectory("orch-template-").FullName;
+        try
+        {
+            // No pooling: the file must be closed (and its journal folded in) before it is read.
+            var connectionString = $"Data Source={Path.Combine(directory, SqliteFileName)};Pooling=False";
+            var options = new DbContextOptionsBuilder<SqliteOrchestratorDbContext>();
+            DataRegistration.ConfigureSqlite(options, connectionString);
+            await using (var db = new SqliteOrchestratorDbContext(options.Options))
+            {
+                await db.Database.MigrateAsync();
+            }
+
+            SqliteConnection.ClearAllPools();
+            return await File.ReadAllBytesAsync(Path.Combine(directory, SqliteFileName));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>A database the migrations ran on, named for this run; PostgreSQL copies it for each storage.</summary>
+    private static async Task<string> MigratePostgresTemplateAsync()
+    {
+        var created = await PostgresServer.CreateDatabaseAsync();
+        // No pooling: a pooled idle connection to the template would make every copy fail ("being accessed by other users").
+        var connectionString = new NpgsqlConnectionStringBuilder(created) { Pooling = false }.ConnectionString;
+        var options = new DbContextOptionsBuilder<PostgresOrchestratorDbContext>();
+        DataRegistration.ConfigurePostgres(options, connectionString);
+        await using (var db = new PostgresOrchestratorDbContext(options.Options))
+        {
+            await db.Database.MigrateAsync();
+        }
+
+        return new NpgsqlConnectionStringBuilder(created).Database!;
     }
 
     public void Dispose()

@@ -55,6 +55,11 @@ public sealed class ServerCertificateRenewal(
     private DateTime _notAfter;
     private Guid _rootId;
     private string? _serial;
+    private long _lastCheckTicks;
+
+    /// <summary>The service time of the last completed check (whether or not it renewed): lets a test know the loop
+    /// has looked at a time it moved the clock to, rather than hoping it did.</summary>
+    public DateTime LastCheck => new(Interlocked.Read(ref _lastCheckTicks), DateTimeKind.Utc);
 
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -85,6 +90,8 @@ public sealed class ServerCertificateRenewal(
                 {
                     await IssueAsync(stoppingToken);
                 }
+
+                Interlocked.Exchange(ref _lastCheckTicks, now.Ticks);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {

@@ -9,57 +9,66 @@ using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Agents;
 
-public sealed class AgentLifecycleTests
+public sealed class AgentLifecycleTests(SharedApps apps) : IClassFixture<SharedApps>
 {
     private static string[] Names(JsonElement list) => list.EnumerateArray().Select(a => a.GetProperty("name").GetString()!).ToArray();
 
     [SkippableTheory, BothProviders]
     public async Task The_list_filters_by_status_capability_and_labels_combined(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
-        await app.SeedAgentAsync("a-docker-east", capabilities: ["docker", "compose"], labels: new() { ["dc"] = "east", ["role"] = "deploy" });
-        await app.SeedAgentAsync("b-ssh-east", capabilities: ["ssh"], labels: new() { ["dc"] = "east" });
-        await app.SeedAgentAsync("c-docker-west", status: AgentStatus.Degraded, capabilities: ["docker"], labels: new() { ["dc"] = "west" });
-        await app.SeedAgentAsync("d-docker-off", status: AgentStatus.Offline, capabilities: ["docker"], labels: new() { ["dc"] = "east" });
+        var app = await apps.For(provider);
+        // The other tests' agents on this shared host are kept out by a label of this test's own (run=…), which every
+        // query adds to the filters it tests; names share a unique prefix so their order is the order asserted.
+        var run = SharedApps.Unique("run");
+        await app.SeedAgentAsync($"{run}-a-docker-east", capabilities: ["docker", "compose"], labels: new() { ["run"] = run, ["dc"] = "east", ["role"] = "deploy" });
+        await app.SeedAgentAsync($"{run}-b-ssh-east", capabilities: ["ssh"], labels: new() { ["run"] = run, ["dc"] = "east" });
+        await app.SeedAgentAsync($"{run}-c-docker-west", status: AgentStatus.Degraded, capabilities: ["docker"], labels: new() { ["run"] = run, ["dc"] = "west" });
+        await app.SeedAgentAsync($"{run}-d-docker-off", status: AgentStatus.Offline, capabilities: ["docker"], labels: new() { ["run"] = run, ["dc"] = "east" });
         var admin = app.AdminClient();
+        async Task<string[]> List(string filters) =>
+            Names(await (await admin.GetAsync($"/api/v1/agents?label=run={run}{filters}")).ShouldBe(HttpStatusCode.OK)).Select(n => n[(run.Length + 1)..]).ToArray();
 
-        Assert.Equal(["a-docker-east", "b-ssh-east", "c-docker-west", "d-docker-off"], Names(await (await admin.GetAsync("/api/v1/agents")).ShouldBe(HttpStatusCode.OK)));
-        Assert.Equal(["c-docker-west"], Names(await (await admin.GetAsync("/api/v1/agents?status=degraded")).ShouldBe(HttpStatusCode.OK)));
-        Assert.Equal(["a-docker-east", "c-docker-west", "d-docker-off"], Names(await (await admin.GetAsync("/api/v1/agents?capability=docker")).ShouldBe(HttpStatusCode.OK)));
-        Assert.Equal(["a-docker-east", "b-ssh-east", "d-docker-off"], Names(await (await admin.GetAsync("/api/v1/agents?label=dc=east")).ShouldBe(HttpStatusCode.OK)));
-        Assert.Equal(["a-docker-east"], Names(await (await admin.GetAsync("/api/v1/agents?label=dc=east&label=role=deploy")).ShouldBe(HttpStatusCode.OK)));
-        Assert.Equal(["a-docker-east"], Names(await (await admin.GetAsync("/api/v1/agents?status=online&capability=docker&label=dc=east")).ShouldBe(HttpStatusCode.OK)));
-        Assert.Empty(Names(await (await admin.GetAsync("/api/v1/agents?capability=docker&capability=ssh")).ShouldBe(HttpStatusCode.OK)));
+        Assert.Equal(["a-docker-east", "b-ssh-east", "c-docker-west", "d-docker-off"], await List(""));
+        Assert.Equal(["c-docker-west"], await List("&status=degraded"));
+        Assert.Equal(["a-docker-east", "c-docker-west", "d-docker-off"], await List("&capability=docker"));
+        Assert.Equal(["a-docker-east", "b-ssh-east", "d-docker-off"], await List("&label=dc=east"));
+        Assert.Equal(["a-docker-east"], await List("&label=dc=east&label=role=deploy"));
+        Assert.Equal(["a-docker-east"], await List("&status=online&capability=docker&label=dc=east"));
+        Assert.Empty(await List("&capability=docker&capability=ssh"));
     }
 
     [SkippableTheory, BothProviders]
     public async Task The_list_pages_by_name_with_a_next_link(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
+        var run = SharedApps.Unique("run");
         foreach (var name in new[] { "agent-3", "agent-1", "agent-5", "agent-2", "agent-4" })
         {
-            await app.SeedAgentAsync(name);
+            await app.SeedAgentAsync($"{run}-{name}", labels: new() { ["run"] = run });
         }
 
+        string[] Short(JsonElement list) => Names(list).Select(n => n[(run.Length + 1)..]).ToArray();
         var admin = app.AdminClient();
-        var first = await admin.GetAsync("/api/v1/agents?status=online&limit=2");
-        Assert.Equal(["agent-1", "agent-2"], Names(await first.ShouldBe(HttpStatusCode.OK)));
+        var first = await admin.GetAsync($"/api/v1/agents?status=online&label=run={run}&limit=2");
+        Assert.Equal(["agent-1", "agent-2"], Short(await first.ShouldBe(HttpStatusCode.OK)));
         var link = first.Headers.GetValues("Link").Single();
         Assert.Contains("status=online", link);
+        Assert.Contains($"label=run%3D{run}", link, StringComparison.OrdinalIgnoreCase);
         var second = await admin.GetAsync(link[1..link.IndexOf('>')]);
-        Assert.Equal(["agent-3", "agent-4"], Names(await second.ShouldBe(HttpStatusCode.OK)));
+        Assert.Equal(["agent-3", "agent-4"], Short(await second.ShouldBe(HttpStatusCode.OK)));
         var third = await admin.GetAsync(second.Headers.GetValues("Link").Single()[1..^13]);
-        Assert.Equal(["agent-5"], Names(await third.ShouldBe(HttpStatusCode.OK)));
+        Assert.Equal(["agent-5"], Short(await third.ShouldBe(HttpStatusCode.OK)));
         Assert.False(third.Headers.Contains("Link"));
     }
 
     [SkippableFact]
     public async Task List_items_have_exactly_the_spec_fields()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
-        await app.SeedAgentAsync("agent-prod-01", capabilities: ["docker", "compose"]);
+        var app = await apps.For(DatabaseProvider.Sqlite);
+        var run = SharedApps.Unique("run");
+        await app.SeedAgentAsync(capabilities: ["docker", "compose"], labels: new() { ["run"] = run });
 
-        var item = (await (await app.AdminClient().GetAsync("/api/v1/agents")).ShouldBe(HttpStatusCode.OK))[0];
+        var item = Assert.Single((await (await app.AdminClient().GetAsync($"/api/v1/agents?label=run={run}")).ShouldBe(HttpStatusCode.OK)).EnumerateArray());
 
         Assert.Equal(["capabilities", "id", "lastHeartbeat", "name", "resourceUsage", "status", "version"],
             item.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
@@ -75,7 +84,7 @@ public sealed class AgentLifecycleTests
     [InlineData("limit=0")]
     public async Task Bad_list_filters_are_400_naming_the_parameter(string query)
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
 
         var problem = await (await app.AdminClient().GetAsync($"/api/v1/agents?{query}")).ShouldBeProblem(HttpStatusCode.BadRequest);
 
@@ -85,16 +94,17 @@ public sealed class AgentLifecycleTests
     [SkippableTheory, BothProviders]
     public async Task Details_show_labels_targets_drain_certificate_expiry_and_registration(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var expiry = app.Now().AddHours(20);
-        var id = await app.SeedAgentAsync("agent-1", labels: new() { ["dc"] = "east" }, certificateNotAfter: expiry);
+        var id = await app.SeedAgentAsync(labels: new() { ["dc"] = "east" }, certificateNotAfter: expiry);
         var admin = app.AdminClient();
-        await (await admin.PostJson("/api/v1/targets", new { name = "web-1", type = "docker-host", agentId = id })).ShouldBe(HttpStatusCode.Created);
+        var target = SharedApps.Unique("web");
+        await (await admin.PostJson("/api/v1/targets", new { name = target, type = "docker-host", agentId = id })).ShouldBe(HttpStatusCode.Created);
 
         var details = await (await admin.GetAsync($"/api/v1/agents/{id}")).ShouldBe(HttpStatusCode.OK);
 
         Assert.Equal("east", details.GetProperty("labels").GetProperty("dc").GetString());
-        Assert.Equal("web-1", details.GetProperty("targets")[0].GetProperty("name").GetString());
+        Assert.Equal(target, details.GetProperty("targets")[0].GetProperty("name").GetString());
         Assert.False(details.GetProperty("draining").GetBoolean());
         Assert.Equal(JsonValueKind.Null, details.GetProperty("drain").ValueKind);
         Assert.Equal(expiry, details.GetProperty("certificateExpiresAt").GetDateTime(), TimeSpan.FromMilliseconds(1));
@@ -105,7 +115,7 @@ public sealed class AgentLifecycleTests
     [SkippableFact]
     public async Task An_unknown_agent_is_404_and_a_bad_id_is_400()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var admin = app.AdminClient();
 
         await (await admin.GetAsync($"/api/v1/agents/{Guid.NewGuid()}")).ShouldBeProblem(HttpStatusCode.NotFound);
@@ -117,9 +127,9 @@ public sealed class AgentLifecycleTests
     [SkippableFact]
     public async Task A_viewer_can_read_agents_but_not_change_them()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
-        var id = await app.SeedAgentAsync("agent-1");
-        var key = (await (await app.AdminClient().PostJson("/api/v1/api-keys", new { name = "ro", role = "viewer" })).ShouldBe(HttpStatusCode.Created))
+        var app = await apps.For(DatabaseProvider.Sqlite);
+        var id = await app.SeedAgentAsync();
+        var key = (await (await app.AdminClient().PostJson("/api/v1/api-keys", new { name = SharedApps.Unique("ro"), role = "viewer" })).ShouldBe(HttpStatusCode.Created))
             .GetProperty("key").GetString();
         var viewer = app.Client(key);
 
@@ -134,8 +144,8 @@ public sealed class AgentLifecycleTests
     [SkippableTheory, BothProviders]
     public async Task Put_replaces_labels_and_capabilities_and_is_audited(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
-        var id = await app.SeedAgentAsync("agent-1", capabilities: ["docker"], labels: new() { ["dc"] = "east", ["old"] = "x" });
+        var app = await apps.For(provider);
+        var id = await app.SeedAgentAsync(capabilities: ["docker"], labels: new() { ["dc"] = "east", ["old"] = "x" });
         var admin = app.AdminClient();
 
         var updated = await (await admin.PutAsJsonAsync($"/api/v1/agents/{id}",
@@ -159,8 +169,8 @@ public sealed class AgentLifecycleTests
     [InlineData("""{}""", "labels")]
     public async Task Put_rejects_unknown_capabilities_and_bad_labels(string body, string field)
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
-        var id = await app.SeedAgentAsync("agent-1");
+        var app = await apps.For(DatabaseProvider.Sqlite);
+        var id = await app.SeedAgentAsync();
 
         var response = await app.AdminClient().PutAsync($"/api/v1/agents/{id}", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
 
@@ -171,8 +181,8 @@ public sealed class AgentLifecycleTests
     [SkippableFact]
     public async Task Put_rejects_a_label_value_that_is_too_long_or_too_many_labels()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
-        var id = await app.SeedAgentAsync("agent-1");
+        var app = await apps.For(DatabaseProvider.Sqlite);
+        var id = await app.SeedAgentAsync();
         var admin = app.AdminClient();
 
         await (await admin.PutAsJsonAsync($"/api/v1/agents/{id}", new { labels = new Dictionary<string, string> { ["k"] = new string('v', 256) } }))
@@ -184,8 +194,8 @@ public sealed class AgentLifecycleTests
     [SkippableTheory, BothProviders]
     public async Task Drain_and_resume_show_in_details_and_are_audited(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
-        var id = await app.SeedAgentAsync("agent-1");
+        var app = await apps.For(provider);
+        var id = await app.SeedAgentAsync();
         var admin = app.AdminClient();
         var deadline = DateTime.UtcNow.AddHours(2);
 
@@ -206,8 +216,8 @@ public sealed class AgentLifecycleTests
     [SkippableFact]
     public async Task Drain_needs_no_body_but_rejects_a_past_deadline()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
-        var id = await app.SeedAgentAsync("agent-1");
+        var app = await apps.For(DatabaseProvider.Sqlite);
+        var id = await app.SeedAgentAsync();
         var admin = app.AdminClient();
 
         await (await admin.PostAsync($"/api/v1/agents/{id}/drain", null)).ShouldBe(HttpStatusCode.OK);
@@ -219,10 +229,11 @@ public sealed class AgentLifecycleTests
     [SkippableTheory, BothProviders]
     public async Task Delete_revokes_certificates_unassigns_targets_and_removes_the_agent(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
-        var id = await app.SeedAgentAsync("agent-1", certificateNotAfter: app.Now().AddHours(20));
+        var app = await apps.For(provider);
+        var id = await app.SeedAgentAsync(certificateNotAfter: app.Now().AddHours(20));
         var admin = app.AdminClient();
-        var target = await (await admin.PostJson("/api/v1/targets", new { name = "web-1", type = "docker-host", agentId = id })).ShouldBe(HttpStatusCode.Created);
+        var target = await (await admin.PostJson("/api/v1/targets", new { name = SharedApps.Unique("web"), type = "docker-host", agentId = id })).ShouldBe(HttpStatusCode.Created);
+        var serials = await app.QueryAsync(db => db.IssuedCertificates.Where(c => c.AgentId == id && c.Kind == CertificateKind.Agent).Select(c => c.Serial).ToListAsync());
 
         var deleted = await (await admin.DeleteAsync($"/api/v1/agents/{id}")).ShouldBe(HttpStatusCode.OK);
 
@@ -230,7 +241,10 @@ public sealed class AgentLifecycleTests
         await (await admin.GetAsync($"/api/v1/agents/{id}")).ShouldBeProblem(HttpStatusCode.NotFound);
         var kept = await (await admin.GetAsync($"/api/v1/targets/{target.GetProperty("id").GetGuid()}")).ShouldBe(HttpStatusCode.OK);
         Assert.Equal(JsonValueKind.Null, kept.GetProperty("agentId").ValueKind);
-        Assert.True(await app.QueryAsync(db => db.IssuedCertificates.Where(c => c.Kind == CertificateKind.Agent).AllAsync(c => c.RevokedAt != null)));
+        Assert.NotEmpty(serials);
+        var certificates = await app.QueryAsync(db => db.IssuedCertificates.Where(c => serials.Contains(c.Serial)).ToListAsync());
+        Assert.Equal(serials.Count, certificates.Count);
+        Assert.All(certificates, c => Assert.NotNull(c.RevokedAt));
         var audit = await (await admin.GetAsync($"/api/v1/audit?subjectId={id}")).ShouldBe(HttpStatusCode.OK);
         Assert.Equal(["agent.deleted", "certificate.revoked"], audit.EnumerateArray().Select(e => e.GetProperty("action").GetString()));
         Assert.False(await app.HeartbeatAsync(id, AgentTestSupport.Healthy()));

@@ -17,12 +17,15 @@ internal static class AgentTestSupport
 
     public static DateTime Now(this TestApp app) => (app.Time ?? TimeProvider.System).GetUtcNow().UtcDateTime;
 
+    /// <summary>An agent written straight into storage, as registration leaves it, dated by the service's clock (the
+    /// fake one when the test has one). Its name is unique unless given, so it suits shared hosts.</summary>
     public static async Task<Guid> SeedAgentAsync(
         this TestApp app,
-        string name,
+        string? name = null,
         AgentStatus status = AgentStatus.Online,
         string[]? capabilities = null,
         Dictionary<string, string>? labels = null,
+        bool draining = false,
         DateTime? lastHeartbeat = null,
         DateTime? certificateNotAfter = null)
     {
@@ -32,12 +35,13 @@ internal static class AgentTestSupport
         var agent = new Agent
         {
             Id = Guid.CreateVersion7(),
-            Name = name,
+            Name = name ?? SharedApps.Unique("agent"),
             Version = "1.0.0",
             Status = status,
             RegisteredAt = now,
             StatusChangedAt = now,
             LastHeartbeat = lastHeartbeat ?? now,
+            DrainRequestedAt = draining ? now : null,
             Capabilities = (capabilities ?? ["docker"]).Select(c => new AgentCapability { Name = c }).ToList(),
             Labels = (labels ?? []).Select(l => new AgentLabel { Key = l.Key, Value = l.Value }).ToList(),
         };
@@ -87,17 +91,7 @@ internal static class AgentTestSupport
         {
             app.Time!.Advance(step);
             var due = app.Now();
-            await Eventually(() => Task.FromResult(monitor.LastCheck >= due), $"the liveness check at {due:O}");
-        }
-    }
-
-    public static async Task Eventually(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
-    {
-        var until = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < until, $"Timed out waiting for {what}.");
-            await Task.Delay(20);
+            await Poll.Until(() => monitor.LastCheck >= due, $"the liveness check at {due:O}");
         }
     }
 

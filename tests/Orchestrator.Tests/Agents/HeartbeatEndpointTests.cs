@@ -9,7 +9,7 @@ using Orchestrator.Testing;
 namespace Orchestrator.Tests.Agents;
 
 /// <summary>The heartbeat over real mutual TLS with the agent's certificate and bound token.</summary>
-public sealed class HeartbeatEndpointTests
+public sealed class HeartbeatEndpointTests(SharedApps apps) : IClassFixture<SharedApps>
 {
     private static readonly object SpecBody = new
     {
@@ -22,7 +22,7 @@ public sealed class HeartbeatEndpointTests
     [SkippableTheory, BothProviders]
     public async Task The_spec_heartbeat_is_answered_with_tasks_and_no_renewal_and_is_stored(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.RegisterAgentAsync(capabilities: ["docker"]);
 
         var answer = await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", SpecBody)).ShouldBe(HttpStatusCode.OK);
@@ -41,19 +41,20 @@ public sealed class HeartbeatEndpointTests
     [SkippableFact]
     public async Task A_degraded_heartbeat_shows_in_the_list_at_once()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
-        var agent = await app.RegisterAgentAsync();
+        var app = await apps.For(DatabaseProvider.Sqlite);
+        var run = SharedApps.Unique("run");
+        var agent = await app.RegisterAgentAsync(labels: new() { ["run"] = run });
 
         await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", new { status = "degraded" })).ShouldBe(HttpStatusCode.OK);
 
-        var degraded = await (await app.AdminClient().GetAsync("/api/v1/agents?status=degraded")).ShouldBe(HttpStatusCode.OK);
+        var degraded = await (await app.AdminClient().GetAsync($"/api/v1/agents?status=degraded&label=run={run}")).ShouldBe(HttpStatusCode.OK);
         Assert.Equal(agent.Id, degraded[0].GetProperty("id").GetGuid());
     }
 
     [SkippableFact]
     public async Task A_heartbeat_for_another_agent_is_403_and_without_credentials_401()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.RegisterAgentAsync();
         var other = await app.RegisterAgentAsync();
 
@@ -72,7 +73,7 @@ public sealed class HeartbeatEndpointTests
     [InlineData("""{"status":"healthy","csr":"not a csr"}""", "csr")]
     public async Task Bad_heartbeat_bodies_are_400_naming_the_field(string body, string field)
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.RegisterAgentAsync();
 
         var problem = await (await agent.Client.PostRaw($"/api/v1/agents/{agent.Id}/heartbeat", body)).ShouldBeProblem(HttpStatusCode.BadRequest);
@@ -122,7 +123,7 @@ public sealed class HeartbeatEndpointTests
     [SkippableFact]
     public async Task Outside_the_window_a_csr_for_a_new_key_rotates_at_once_and_repeating_it_does_not_renew_again()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.RegisterAgentAsync();
         using var newKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var csr = new CertificateRequest("CN=ignored", newKey, HashAlgorithmName.SHA256).CreateSigningRequestPem();
@@ -139,7 +140,7 @@ public sealed class HeartbeatEndpointTests
     [SkippableTheory, BothProviders]
     public async Task After_delete_the_agents_certificate_and_token_are_401_at_once(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.RegisterAgentAsync();
         await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", SpecBody)).ShouldBe(HttpStatusCode.OK);
 
@@ -155,16 +156,19 @@ public sealed class HeartbeatEndpointTests
     [SkippableFact]
     public async Task After_delete_another_replica_refuses_the_agent_too()
     {
-        await using var first = await TestApp.StartAsync(DatabaseProvider.Postgres);
-        await using var second = TestApp.StartOn(first.Storage);
+        // The clock stands still, so the replicas' periodic reloads never run: only the event from the first replica
+        // can tell the second.
+        var clock = AgentTestSupport.NewClock();
+        await using var first = await TestApp.StartAsync(DatabaseProvider.Postgres, clock);
+        await using var second = TestApp.StartOn(first.Storage, clock);
         var agent = await first.RegisterAgentAsync();
         var viaSecond = second.Client(certificate: agent.Certificate, bearer: agent.Token);
         await (await viaSecond.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", SpecBody)).ShouldBe(HttpStatusCode.OK);
 
         await (await first.AdminClient().DeleteAsync($"/api/v1/agents/{agent.Id}")).ShouldBe(HttpStatusCode.OK);
 
-        await AgentTestSupport.Eventually(async () =>
+        await Poll.Until(async () =>
             (await viaSecond.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", SpecBody)).StatusCode == HttpStatusCode.Unauthorized,
-            "the second replica to refuse the deleted agent", TimeSpan.FromSeconds(5));
+            "the second replica to refuse the deleted agent");
     }
 }

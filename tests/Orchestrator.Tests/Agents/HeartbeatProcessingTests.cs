@@ -53,7 +53,7 @@ public sealed class HeartbeatProcessingTests
 
         var heartbeatAt = app.Now();
         app.Time.Advance(TimeSpan.FromMilliseconds(500));
-        await AgentTestSupport.Eventually(
+        await Poll.Until(
             () => app.QueryAsync(db => db.Agents.AllAsync(a => a.LastHeartbeat == heartbeatAt && a.CpuPercent == 9 && a.RunningTasks == 9)),
             "the flush");
     }
@@ -68,11 +68,11 @@ public sealed class HeartbeatProcessingTests
 
         await app.HeartbeatAsync(id, AgentTestSupport.Healthy(cpu: 15.5, runningTasks: 2));
         app.Time.Advance(TimeSpan.FromSeconds(2));
-        await AgentTestSupport.Eventually(() => app.QueryAsync(db => db.Agents.AnyAsync(a => a.Id == id && a.CpuPercent == 15.5)), "the first flush");
+        await Poll.Until(() => app.QueryAsync(db => db.Agents.AnyAsync(a => a.Id == id && a.CpuPercent == 15.5)), "the first flush");
         await app.HeartbeatAsync(id, AgentTestSupport.Healthy(cpu: 20, runningTasks: 3));
         await app.HeartbeatAsync(id, bare);
         app.Time.Advance(TimeSpan.FromSeconds(2));
-        await AgentTestSupport.Eventually(() => app.QueryAsync(db => db.Agents.AnyAsync(a => a.Id == id && a.CpuPercent == 20 && a.RunningTasks == 3)), "the buffered values to be flushed");
+        await Poll.Until(() => app.QueryAsync(db => db.Agents.AnyAsync(a => a.Id == id && a.CpuPercent == 20 && a.RunningTasks == 3)), "the buffered values to be flushed");
 
         await app.HeartbeatAsync(id, AgentTestSupport.Healthy(cpu: 30, runningTasks: 4));
         await app.HeartbeatAsync(id, bare with { Status = AgentStatus.Degraded });

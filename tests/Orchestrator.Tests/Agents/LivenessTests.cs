@@ -55,7 +55,7 @@ public sealed class LivenessTests
         clock.Advance(3 * Interval + 2 * Tick);
         await Task.WhenAll(first.Monitor().CheckAsync(CancellationToken.None), second.Monitor().CheckAsync(CancellationToken.None));
         var due = first.Now();
-        await AgentTestSupport.Eventually(() => Task.FromResult(first.Monitor().LastCheck >= due && second.Monitor().LastCheck >= due), "both replicas' checks");
+        await Poll.Until(() => Task.FromResult(first.Monitor().LastCheck >= due && second.Monitor().LastCheck >= due), "both replicas' checks");
 
         Assert.Equal(AgentStatus.Offline, (await first.LoadAgentAsync(id)).Status);
         var audits = await first.QueryAsync(db => db.AuditEvents.CountAsync(e => e.Action == "agent.status_changed" && e.SubjectId == id.ToString()));
@@ -126,7 +126,7 @@ public sealed class LivenessTests
         await app.QueryAsync(db => db.Database.ExecuteSqlRawAsync("""ALTER TABLE "Agents" RENAME TO "AgentsAway" """));
 
         clock.Advance(3 * Interval + Tick);
-        await AgentTestSupport.Eventually(() => Task.FromResult(app.Logs.AllText.Contains("Liveness check failed", StringComparison.Ordinal)), "a failed check");
+        await Poll.Until(() => Task.FromResult(app.Logs.AllText.Contains("Liveness check failed", StringComparison.Ordinal)), "a failed check");
         await app.QueryAsync(db => db.Database.ExecuteSqlRawAsync("""ALTER TABLE "AgentsAway" RENAME TO "Agents" """));
 
         await app.AdvanceAsync(Tick);

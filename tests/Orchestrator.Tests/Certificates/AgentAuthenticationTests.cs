@@ -4,12 +4,12 @@ using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Certificates;
 
-public sealed class AgentAuthenticationTests
+public sealed class AgentAuthenticationTests(SharedApps apps) : IClassFixture<SharedApps>
 {
     [SkippableTheory, BothProviders]
     public async Task A_registered_agent_calls_its_endpoints_with_its_certificate_and_token(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.RegisterAgentAsync();
 
         var identity = await (await agent.Client.GetAsync($"/api/v1/agents/{agent.Id}/identity")).ShouldBe(HttpStatusCode.OK);
@@ -22,7 +22,7 @@ public sealed class AgentAuthenticationTests
     [SkippableFact]
     public async Task Without_a_certificate_an_agent_endpoint_is_401()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.RegisterAgentAsync();
 
         var problem = await (await app.Client(bearer: agent.Token).GetAsync($"/api/v1/agents/{agent.Id}/identity")).ShouldBeProblem(HttpStatusCode.Unauthorized);
@@ -33,7 +33,7 @@ public sealed class AgentAuthenticationTests
     [SkippableFact]
     public async Task Without_the_token_an_agent_endpoint_is_401()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.RegisterAgentAsync();
 
         var problem = await (await app.Client(certificate: agent.Certificate).GetAsync($"/api/v1/agents/{agent.Id}/identity")).ShouldBeProblem(HttpStatusCode.Unauthorized);
@@ -44,7 +44,7 @@ public sealed class AgentAuthenticationTests
     [SkippableFact]
     public async Task An_agent_calling_another_agents_route_is_403()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var a = await app.RegisterAgentAsync();
         var b = await app.RegisterAgentAsync();
 
@@ -54,7 +54,7 @@ public sealed class AgentAuthenticationTests
     [SkippableFact]
     public async Task Agent_As_token_with_agent_Bs_certificate_is_401()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var a = await app.RegisterAgentAsync();
         var b = await app.RegisterAgentAsync();
 
@@ -67,7 +67,7 @@ public sealed class AgentAuthenticationTests
     [SkippableFact]
     public async Task A_token_with_an_altered_payload_or_a_foreign_signature_is_401()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.RegisterAgentAsync();
         var parts = agent.Token.Split('.');
         var payload = System.Text.Encoding.UTF8.GetString(System.Buffers.Text.Base64Url.DecodeFromChars(parts[1]));

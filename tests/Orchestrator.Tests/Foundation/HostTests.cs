@@ -7,12 +7,12 @@ using Serilog.Events;
 
 namespace Orchestrator.Tests.Foundation;
 
-public sealed class HostTests
+public sealed class HostTests(SharedApps apps) : IClassFixture<SharedApps>
 {
     [SkippableTheory, BothProviders]
     public async Task Health_answers_when_the_database_does(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
 
         Assert.Equal(HttpStatusCode.OK, (await app.Client().GetAsync("/health/live")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await app.Client().GetAsync("/health/ready")).StatusCode);
@@ -21,7 +21,8 @@ public sealed class HostTests
     [SkippableTheory, BothProviders]
     public async Task The_first_start_on_a_fresh_database_logs_no_errors(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        using var storage = await TestStorage.CreateEmptyAsync(provider);
+        await using var app = TestApp.StartOn(storage);
         await (await app.AdminClient().GetAsync("/api/v1/agents")).ShouldBe(HttpStatusCode.OK);
 
         Assert.Empty(app.Logs.Events.Where(e => e.Level >= LogEventLevel.Error).Select(e => e.RenderMessage()));
@@ -30,7 +31,7 @@ public sealed class HostTests
     [SkippableFact]
     public async Task Swagger_ui_and_document_load_with_the_api_key_scheme()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
 
         Assert.Equal(HttpStatusCode.OK, (await app.Client().GetAsync("/swagger/index.html")).StatusCode);
         var document = await (await app.Client().GetAsync("/swagger/v1/swagger.json")).ShouldBe(HttpStatusCode.OK);
@@ -48,7 +49,7 @@ public sealed class HostTests
     [SkippableFact]
     public async Task Unknown_routes_and_wrong_methods_are_problem_details()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
 
         await (await app.AdminClient().GetAsync("/api/v1/nothing-here")).ShouldBeProblem(HttpStatusCode.NotFound);
         await (await app.AdminClient().PutAsync("/api/v1/audit", null)).ShouldBeProblem(HttpStatusCode.MethodNotAllowed);

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Hosting;
 using Orchestrator.Housekeeping;
 using Orchestrator.Tasks;
+using Orchestrator.Tests.Agents;
 using Orchestrator.Testing;
 using Orchestrator.Tests.Tasks;
 

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
@@ -6,23 +7,28 @@ using Orchestrator.Agents;
 using Orchestrator.Data;
 using Orchestrator.Hosting;
 using Orchestrator.Registration;
+using Orchestrator.Tests.Agents;
 using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Registration;
 
-public sealed class RegistrationTests
+public sealed class RegistrationTests(SharedApps apps) : IClassFixture<SharedApps>
 {
+    /// <summary>The token's entry in a list of tokens (the shared host lists other tests' tokens too).</summary>
+    private static JsonElement Listed(JsonElement list, JsonElement created) =>
+        Assert.Single(list.EnumerateArray(), t => t.GetProperty("id").GetString() == created.GetProperty("id").GetString());
+
     private static object Body(string name, string[]? capabilities = null, object? labels = null, string? csr = null) =>
         new { name, version = "1.2.3", capabilities = capabilities ?? ["docker"], labels, csr };
 
     [SkippableTheory, BothProviders]
     public async Task Registration_answers_as_the_spec_and_makes_the_agent_online(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var token = await app.CreateRegistrationTokenAsync(labels: new { datacenter = "eu-west-1", team = "ops" });
 
         var response = await app.Client().PostAsync("/api/v1/agents/register",
-            TestAgents.JsonContent(Body("agent-prod-01", ["docker", "compose"], new { datacenter = "us-east-1", role = "deployment" }), token));
+            TestAgents.JsonContent(Body(SharedApps.Unique("agent-prod"), ["docker", "compose"], new { datacenter = "us-east-1", role = "deployment" }), token));
 
         var body = await response.ShouldBe(HttpStatusCode.Created);
         var id = body.GetProperty("agentId").GetGuid();
@@ -54,7 +60,7 @@ public sealed class RegistrationTests
     [SkippableFact]
     public async Task Without_a_token_registration_is_401()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
 
         await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body("a1"), null))).ShouldBeProblem(HttpStatusCode.Unauthorized);
         await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body("a1"), "orr_unknown"))).ShouldBeProblem(HttpStatusCode.Unauthorized);
@@ -63,22 +69,22 @@ public sealed class RegistrationTests
     [SkippableTheory, BothProviders]
     public async Task A_used_up_token_is_401(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var token = await app.CreateRegistrationTokenAsync();
-        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body("first"), token))).ShouldBe(HttpStatusCode.Created);
+        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body(SharedApps.Unique("first")), token))).ShouldBe(HttpStatusCode.Created);
 
-        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body("second"), token))).ShouldBeProblem(HttpStatusCode.Unauthorized);
+        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body(SharedApps.Unique("second")), token))).ShouldBeProblem(HttpStatusCode.Unauthorized);
     }
 
     [SkippableFact]
     public async Task A_token_with_several_uses_registers_that_many_agents()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var token = await app.CreateRegistrationTokenAsync(maxUses: 2);
 
-        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body("one"), token))).ShouldBe(HttpStatusCode.Created);
-        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body("two"), token))).ShouldBe(HttpStatusCode.Created);
-        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body("three"), token))).ShouldBeProblem(HttpStatusCode.Unauthorized);
+        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body(SharedApps.Unique("one")), token))).ShouldBe(HttpStatusCode.Created);
+        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body(SharedApps.Unique("two")), token))).ShouldBe(HttpStatusCode.Created);
+        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body(SharedApps.Unique("three")), token))).ShouldBeProblem(HttpStatusCode.Unauthorized);
     }
 
     [SkippableFact]
@@ -97,32 +103,32 @@ public sealed class RegistrationTests
     [SkippableFact]
     public async Task A_revoked_token_is_401_and_tokens_are_listed_without_secrets()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var created = await (await app.AdminClient().PostJson("/api/v1/registration-tokens", new { description = "rack 4" })).ShouldBe(HttpStatusCode.Created);
         var token = created.GetProperty("token").GetString()!;
         Assert.StartsWith("orr_", token);
         Assert.Equal(1, created.GetProperty("maxUses").GetInt32());
 
-        var list = await (await app.AdminClient().GetAsync("/api/v1/registration-tokens")).ShouldBe(HttpStatusCode.OK);
-        Assert.Equal("rack 4", list.EnumerateArray().Single().GetProperty("description").GetString());
+        var list = await (await app.AdminClient().GetAsync("/api/v1/registration-tokens?limit=1000")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal("rack 4", Listed(list, created).GetProperty("description").GetString());
         Assert.DoesNotContain(token, list.GetRawText());
 
         await (await app.AdminClient().DeleteAsync($"/api/v1/registration-tokens/{created.GetProperty("id")}")).ShouldBe(HttpStatusCode.OK);
 
-        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body("x"), token))).ShouldBeProblem(HttpStatusCode.Unauthorized);
+        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body(SharedApps.Unique("x")), token))).ShouldBeProblem(HttpStatusCode.Unauthorized);
         await (await app.AdminClient().DeleteAsync($"/api/v1/registration-tokens/{created.GetProperty("id")}")).ShouldBeProblem(HttpStatusCode.NotFound);
     }
 
     [SkippableFact]
     public async Task A_viewer_can_list_registration_tokens_but_not_create_or_revoke_them()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
-        var viewer = (await (await app.AdminClient().PostJson("/api/v1/api-keys", new { name = "v", role = "viewer" })).ShouldBe(HttpStatusCode.Created))
+        var app = await apps.For(DatabaseProvider.Sqlite);
+        var viewer = (await (await app.AdminClient().PostJson("/api/v1/api-keys", new { name = SharedApps.Unique("v"), role = "viewer" })).ShouldBe(HttpStatusCode.Created))
             .GetProperty("key").GetString();
         var created = await (await app.AdminClient().PostJson("/api/v1/registration-tokens", new { description = "rack 5" })).ShouldBe(HttpStatusCode.Created);
 
-        var list = await (await app.Client(viewer).GetAsync("/api/v1/registration-tokens")).ShouldBe(HttpStatusCode.OK);
-        Assert.Equal("rack 5", Assert.Single(list.EnumerateArray()).GetProperty("description").GetString());
+        var list = await (await app.Client(viewer).GetAsync("/api/v1/registration-tokens?limit=1000")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal("rack 5", Listed(list, created).GetProperty("description").GetString());
         await (await app.Client(viewer).PostJson("/api/v1/registration-tokens", new { })).ShouldBeProblem(HttpStatusCode.Forbidden);
         await (await app.Client(viewer).DeleteAsync($"/api/v1/registration-tokens/{created.GetProperty("id")}")).ShouldBeProblem(HttpStatusCode.Forbidden);
     }
@@ -133,7 +139,7 @@ public sealed class RegistrationTests
     [InlineData("/api/v1/tasks")]
     public async Task A_cursor_that_is_not_one_this_service_issued_is_400_naming_after(string list)
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
 
         var problem = await (await app.AdminClient().GetAsync($"{list}?after=Zm9v")).ShouldBeProblem(HttpStatusCode.BadRequest);
 
@@ -143,13 +149,14 @@ public sealed class RegistrationTests
     [SkippableTheory, BothProviders]
     public async Task A_taken_name_is_409_and_does_not_use_up_the_token(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
-        var existing = await app.RegisterAgentAsync("taken");
+        var app = await apps.For(provider);
+        var taken = SharedApps.Unique("taken");
+        var existing = await app.RegisterAgentAsync(taken);
         var token = await app.CreateRegistrationTokenAsync();
 
-        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body("taken"), token))).ShouldBeProblem(HttpStatusCode.Conflict);
+        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body(taken), token))).ShouldBeProblem(HttpStatusCode.Conflict);
 
-        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body("free"), token))).ShouldBe(HttpStatusCode.Created);
+        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body(SharedApps.Unique("free")), token))).ShouldBe(HttpStatusCode.Created);
         Assert.NotEqual(Guid.Empty, existing.Id);
     }
 
@@ -186,7 +193,7 @@ public sealed class RegistrationTests
     [InlineData("{\"name\":\"a\",\"version\":\"1\",\"csr\":\"hello\"}", "csr")]
     public async Task An_invalid_body_is_400_naming_the_field_and_keeps_the_token(string json, string field)
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var token = await app.CreateRegistrationTokenAsync();
         var content = new StringContent(json, System.Text.Encoding.UTF8, "application/json");
         content.Headers.Add("X-Agent-Token", token);
@@ -194,29 +201,32 @@ public sealed class RegistrationTests
         var problem = await (await app.Client().PostAsync("/api/v1/agents/register", content)).ShouldBeProblem(HttpStatusCode.BadRequest);
 
         Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), problem.GetRawText());
-        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body("fine"), token))).ShouldBe(HttpStatusCode.Created);
+        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body(SharedApps.Unique("fine")), token))).ShouldBe(HttpStatusCode.Created);
     }
 
     [SkippableTheory, BothProviders]
     public async Task Twenty_concurrent_registrations_with_one_single_use_token_give_exactly_one_agent(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var token = await app.CreateRegistrationTokenAsync();
         var client = app.Client();
+        var racers = SharedApps.Unique("racer");
 
         var responses = await Task.WhenAll(Enumerable.Range(0, 20).Select(i =>
-            client.PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body($"racer-{i}"), token))));
+            client.PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body($"{racers}-{i}"), token))));
 
         Assert.Equal(1, responses.Count(r => r.StatusCode == HttpStatusCode.Created));
         Assert.Equal(19, responses.Count(r => r.StatusCode == HttpStatusCode.Unauthorized));
         await using var scope = app.Services.CreateAsyncScope();
-        Assert.Equal(1, await scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>().Agents.CountAsync());
+        Assert.Equal(1, await scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>().Agents.CountAsync(a => a.Name.StartsWith(racers)));
     }
 
     [SkippableTheory, BothProviders]
     public async Task Twenty_concurrent_registrations_of_one_name_give_one_agent_and_409s_that_keep_their_tokens(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
+        // Tests of one class run one at a time, so on this shared host only this test uses tokens meanwhile.
+        var usesBefore = await app.QueryAsync(db => db.RegistrationTokens.SumAsync(t => t.Uses));
         var tokens = new List<string>();
         for (var i = 0; i < 20; i++)
         {
@@ -224,14 +234,13 @@ public sealed class RegistrationTests
         }
 
         var client = app.Client();
+        var contested = SharedApps.Unique("contested");
         var responses = await Task.WhenAll(tokens.Select(t =>
-            client.PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body("contested"), t))));
+            client.PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body(contested), t))));
 
         Assert.Equal(1, responses.Count(r => r.StatusCode == HttpStatusCode.Created));
         Assert.Equal(19, responses.Count(r => r.StatusCode == HttpStatusCode.Conflict));
-        await using var scope = app.Services.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
-        Assert.Equal(1, await db.RegistrationTokens.SumAsync(t => t.Uses));
+        Assert.Equal(usesBefore + 1, await app.QueryAsync(db => db.RegistrationTokens.SumAsync(t => t.Uses)));
     }
 
     [SkippableFact]
@@ -283,16 +292,17 @@ public sealed class RegistrationTests
     [SkippableFact]
     public async Task Registration_secrets_never_reach_the_logs()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var token = await app.CreateRegistrationTokenAsync();
 
-        var body = await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body("quiet"), token))).ShouldBe(HttpStatusCode.Created);
-        var agent = app.AgentFrom(body, "quiet");
+        var name = SharedApps.Unique("quiet");
+        var body = await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body(name), token))).ShouldBe(HttpStatusCode.Created);
+        var agent = app.AgentFrom(body, name);
         await (await agent.Client.GetAsync($"/api/v1/agents/{agent.Id}/identity")).ShouldBe(HttpStatusCode.OK);
         await (await agent.Client.PostAsync($"/api/v1/agents/{agent.Id}/certificate/renew", null)).ShouldBe(HttpStatusCode.OK);
 
         var logs = app.Logs.AllText;
-        Assert.Contains("quiet", logs);
+        Assert.Contains(name, logs);
         Assert.DoesNotContain(token, logs);
         Assert.DoesNotContain(token["orr_".Length..], logs);
         Assert.DoesNotContain(agent.Token, logs);

@@ -8,12 +8,14 @@ using Orchestrator.Tests.Tasks;
 
 namespace Orchestrator.Tests.Streams;
 
-public sealed class TaskStreamTests
+/// <summary>Timeouts on receiving stay below the stream's own periodic check (half of <c>RedeliverAfter</c>, 30 s by
+/// default), so a message that arrives in time was pushed, not picked up by that check.</summary>
+public sealed class TaskStreamTests(SharedApps apps) : IClassFixture<SharedApps>
 {
     [SkippableFact]
     public async Task The_upgrade_needs_the_agents_token()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.RegisterAgentAsync();
 
         Assert.Equal(HttpStatusCode.Unauthorized, await StreamClient.RefusedAsync(app, agent, withToken: false));
@@ -22,7 +24,7 @@ public sealed class TaskStreamTests
     [SkippableFact]
     public async Task The_upgrade_for_another_agents_route_is_forbidden()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.RegisterAgentAsync();
         var other = await app.RegisterAgentAsync();
 
@@ -32,7 +34,7 @@ public sealed class TaskStreamTests
     [SkippableFact]
     public async Task A_plain_request_to_the_stream_is_a_400_problem()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.RegisterAgentAsync();
 
         await (await agent.Client.GetAsync($"/api/v1/agents/{agent.Id}/task-stream")).ShouldBeProblem(HttpStatusCode.BadRequest);
@@ -41,7 +43,7 @@ public sealed class TaskStreamTests
     [SkippableTheory, BothProviders]
     public async Task Waiting_tasks_are_sent_on_connect_with_the_heartbeat_fields(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.RegisterAgentAsync();
         var taskId = await app.CreateTaskForAsync(agent.Id, "docker.pull");
 
@@ -60,20 +62,20 @@ public sealed class TaskStreamTests
     [SkippableTheory, BothProviders]
     public async Task A_new_task_is_pushed_as_soon_as_it_is_created(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.RegisterAgentAsync();
         await using var stream = await StreamClient.ConnectAsync(app, agent);
 
         var taskId = await app.CreateTaskForAsync(agent.Id);
 
-        var message = await stream.ReceiveAsync("task_assigned", TimeSpan.FromSeconds(2));
+        var message = await stream.ReceiveAsync("task_assigned");
         Assert.Equal(taskId, message.GetProperty("task").GetProperty("taskId").GetGuid());
     }
 
     [SkippableTheory, BothProviders]
     public async Task A_draining_agents_waiting_task_is_held_back_and_pushed_when_it_is_resumed(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.RegisterAgentAsync();
         var taskId = await app.CreateTaskForAsync(agent.Id);
         await (await app.AdminClient().PostJson($"/api/v1/agents/{agent.Id}/drain", new { })).ShouldBe(HttpStatusCode.OK);
@@ -90,7 +92,7 @@ public sealed class TaskStreamTests
     [SkippableTheory, BothProviders]
     public async Task Cancelling_a_delivered_task_is_pushed_as_task_cancelled(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.RegisterAgentAsync();
         await using var stream = await StreamClient.ConnectAsync(app, agent);
         var taskId = await app.CreateTaskForAsync(agent.Id);
@@ -98,14 +100,14 @@ public sealed class TaskStreamTests
 
         await (await app.AdminClient().PostAsync($"/api/v1/tasks/{taskId}/cancel", null)).ShouldBe(HttpStatusCode.Accepted);
 
-        var message = await stream.ReceiveAsync("task_cancelled", TimeSpan.FromSeconds(2));
+        var message = await stream.ReceiveAsync("task_cancelled");
         Assert.Equal(taskId, message.GetProperty("taskId").GetGuid());
     }
 
     [SkippableTheory, BothProviders]
     public async Task Progress_makes_the_task_running_and_logs_are_stored_redacted(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.RegisterAgentAsync();
         var created = await app.CreateTaskAsync(new
         {
@@ -120,7 +122,7 @@ public sealed class TaskStreamTests
         await stream.SendAsync(new { type = "task_progress", taskId, progress = 50, message = "Pulling layer 3/5" });
         await stream.SendAsync(new { type = "task_log", taskId, level = "info", message = "login with hunter2-registry-secret ok" });
 
-        await TaskKit.EventuallyAsync(async () => (await app.GetTaskAsync(taskId)).GetProperty("logs").GetArrayLength() == 1, "the log line is stored");
+        await Poll.Until(async () => (await app.GetTaskAsync(taskId)).GetProperty("logs").GetArrayLength() == 1, "the log line to be stored");
         var task = await app.GetTaskAsync(taskId);
         Assert.Equal("running", task.GetProperty("status").GetString());
         Assert.Equal(50, task.GetProperty("progress").GetInt32());
@@ -139,7 +141,7 @@ public sealed class TaskStreamTests
     [InlineData("{\"type\":\"task_log\",\"taskId\":\"5d0c8a4e-4f6b-4a84-9d6c-2b2b7b7a0c11\",\"level\":\"info\"}", "message")]
     public async Task An_invalid_message_gets_an_error_naming_the_problem_and_the_stream_stays_open(string text, string named)
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.RegisterAgentAsync();
         await using var stream = await StreamClient.ConnectAsync(app, agent);
 
@@ -154,7 +156,7 @@ public sealed class TaskStreamTests
     [SkippableFact]
     public async Task Progress_for_a_task_that_does_not_exist_is_an_error_naming_it()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.RegisterAgentAsync();
         await using var stream = await StreamClient.ConnectAsync(app, agent);
         var unknown = Guid.NewGuid();
@@ -168,7 +170,7 @@ public sealed class TaskStreamTests
     [SkippableFact]
     public async Task Progress_for_another_agents_task_is_refused()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.RegisterAgentAsync();
         var other = await app.RegisterAgentAsync();
         var theirs = await app.CreateTaskForAsync(other.Id);
@@ -221,7 +223,7 @@ public sealed class TaskStreamTests
     [SkippableFact]
     public async Task A_new_stream_replaces_the_old_one()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.RegisterAgentAsync();
         await using var first = await StreamClient.ConnectAsync(app, agent);
         await using var second = await StreamClient.ConnectAsync(app, agent);
@@ -234,7 +236,7 @@ public sealed class TaskStreamTests
     [SkippableTheory, BothProviders]
     public async Task Revoking_the_agent_closes_its_stream_at_once(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.RegisterAgentAsync();
         await using var stream = await StreamClient.ConnectAsync(app, agent);
 
@@ -243,7 +245,7 @@ public sealed class TaskStreamTests
             await scope.ServiceProvider.GetRequiredService<AgentCredentials>().RevokeAllAsync(agent.Id, "test", CancellationToken.None);
         }
 
-        Assert.Equal(WebSocketCloseStatus.PolicyViolation, await stream.ClosedAsync(TimeSpan.FromSeconds(2)));
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, await stream.ClosedAsync());
         Assert.Equal(HttpStatusCode.Unauthorized, await StreamClient.RefusedAsync(app, agent));
     }
 
@@ -269,17 +271,17 @@ public sealed class TaskStreamTests
         await using var stream = await StreamClient.ConnectAsync(b, agent);
 
         var taskId = await a.CreateTaskForAsync(agent.Id);
-        var assigned = await stream.ReceiveAsync("task_assigned", TimeSpan.FromSeconds(1));
+        var assigned = await stream.ReceiveAsync("task_assigned");
         Assert.Equal(taskId, assigned.GetProperty("task").GetProperty("taskId").GetGuid());
 
         await (await a.AdminClient().PostAsync($"/api/v1/tasks/{taskId}/cancel", null)).ShouldBe(HttpStatusCode.Accepted);
-        Assert.Equal(taskId, (await stream.ReceiveAsync("task_cancelled", TimeSpan.FromSeconds(1))).GetProperty("taskId").GetGuid());
+        Assert.Equal(taskId, (await stream.ReceiveAsync("task_cancelled")).GetProperty("taskId").GetGuid());
 
         await using (var scope = a.Services.CreateAsyncScope())
         {
             await scope.ServiceProvider.GetRequiredService<AgentCredentials>().RevokeAllAsync(agent.Id, "test", CancellationToken.None);
         }
 
-        Assert.Equal(WebSocketCloseStatus.PolicyViolation, await stream.ClosedAsync(TimeSpan.FromSeconds(1)));
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, await stream.ClosedAsync());
     }
 }

@@ -5,14 +5,14 @@ using Orchestrator.Testing;
 namespace Orchestrator.Tests.Tasks;
 
 /// <summary>The agent side over real mutual TLS with the agent's certificate and bound token.</summary>
-public sealed class AgentTaskEndpointTests
+public sealed class AgentTaskEndpointTests(SharedApps apps) : IClassFixture<SharedApps>
 {
     private static readonly Dictionary<string, string> Secret = new() { ["registry.password"] = "agent-side-s3cret" };
 
     [SkippableTheory, BothProviders]
     public async Task An_agent_polls_fetches_and_completes_its_task(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.RegisterAgentAsync();
         var task = await app.CreateTaskForAsync(agent.Id, priority: 7, credentials: Secret);
 
@@ -52,7 +52,7 @@ public sealed class AgentTaskEndpointTests
     [SkippableTheory, BothProviders]
     public async Task Another_agents_task_is_403_and_an_unknown_task_404(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var owner = await app.RegisterAgentAsync();
         var intruder = await app.RegisterAgentAsync();
         var task = await app.CreateTaskForAsync(owner.Id, credentials: Secret);
@@ -102,7 +102,7 @@ public sealed class AgentTaskEndpointTests
     [SkippableTheory, BothProviders]
     public async Task Completing_a_cancelling_task_over_http_ends_it_cancelled_and_the_poll_names_it_until_then(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.RegisterAgentAsync();
         var task = await app.CreateTaskForAsync(agent.Id);
         await (await agent.Client.GetAsync($"/api/v1/agents/{agent.Id}/tasks/{task}")).ShouldBe(HttpStatusCode.OK);

@@ -4,16 +4,17 @@ using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Agents;
 using Orchestrator.Hosting;
 using Orchestrator.Tasks;
+using Orchestrator.Tests.Agents;
 using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Tasks;
 
-public sealed class TaskCreationTests
+public sealed class TaskCreationTests(SharedApps apps) : IClassFixture<SharedApps>
 {
     [SkippableTheory, BothProviders]
     public async Task An_operator_creates_a_pending_task_for_an_agent_and_never_sees_its_credentials(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.SeedAgentAsync();
 
         var created = await app.CreateTaskAsync(new
@@ -49,15 +50,16 @@ public sealed class TaskCreationTests
     [SkippableTheory, BothProviders]
     public async Task A_selector_picks_the_least_loaded_online_match_before_degraded_ones(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
-        var labels = new Dictionary<string, string> { ["datacenter"] = "us-east-1" };
+        var app = await apps.For(provider);
+        // Unique label values keep the other tests' agents on this shared host out of the selection.
+        var labels = new Dictionary<string, string> { ["datacenter"] = SharedApps.Unique("us-east") };
         var busy = await app.SeedAgentAsync(capabilities: ["docker", "compose"], labels: labels);
         var idle = await app.SeedAgentAsync(capabilities: ["docker", "compose", "ssh"], labels: labels);
-        await app.SeedAgentAsync(AgentStatus.Degraded, capabilities: ["docker", "compose"], labels: labels);
+        await app.SeedAgentAsync(status: AgentStatus.Degraded, capabilities: ["docker", "compose"], labels: labels);
         await app.SeedAgentAsync(capabilities: ["docker", "compose"], labels: labels, draining: true);
-        await app.SeedAgentAsync(AgentStatus.Offline, capabilities: ["docker", "compose"], labels: labels);
+        await app.SeedAgentAsync(status: AgentStatus.Offline, capabilities: ["docker", "compose"], labels: labels);
         await app.SeedAgentAsync(capabilities: ["docker"], labels: labels);
-        await app.SeedAgentAsync(capabilities: ["docker", "compose"], labels: new() { ["datacenter"] = "eu-west-1" });
+        await app.SeedAgentAsync(capabilities: ["docker", "compose"], labels: new() { ["datacenter"] = SharedApps.Unique("eu-west") });
         await app.CreateTaskForAsync(busy);
         var selector = new { capabilities = new[] { "docker", "compose" }, labels };
 
@@ -71,13 +73,15 @@ public sealed class TaskCreationTests
     [SkippableTheory, BothProviders]
     public async Task A_selector_falls_back_to_a_degraded_agent_and_answers_503_when_nothing_matches(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
-        var degraded = await app.SeedAgentAsync(AgentStatus.Degraded, capabilities: ["ssh"]);
-        await app.SeedAgentAsync(AgentStatus.Offline, capabilities: ["winrm"]);
-        await app.SeedAgentAsync(capabilities: ["winrm"], draining: true);
+        var app = await apps.For(provider);
+        // A label of this test's own keeps the other tests' agents on this shared host out of the selection.
+        var mine = new Dictionary<string, string> { ["test"] = SharedApps.Unique("fallback") };
+        var degraded = await app.SeedAgentAsync(status: AgentStatus.Degraded, capabilities: ["ssh"], labels: mine);
+        await app.SeedAgentAsync(status: AgentStatus.Offline, capabilities: ["winrm"], labels: mine);
+        await app.SeedAgentAsync(capabilities: ["winrm"], labels: mine, draining: true);
 
-        var chosen = await app.CreateTaskAsync(new { taskType = "ssh.run", selector = new { capabilities = new[] { "ssh" } } });
-        var none = await (await app.AdminClient().PostJson("/api/v1/tasks", new { taskType = "winrm.run", selector = new { capabilities = new[] { "winrm" } } }))
+        var chosen = await app.CreateTaskAsync(new { taskType = "ssh.run", selector = new { capabilities = new[] { "ssh" }, labels = mine } });
+        var none = await (await app.AdminClient().PostJson("/api/v1/tasks", new { taskType = "winrm.run", selector = new { capabilities = new[] { "winrm" }, labels = mine } }))
             .ShouldBeProblem(HttpStatusCode.ServiceUnavailable);
 
         Assert.Equal(degraded, chosen.GetProperty("agentId").GetGuid());
@@ -87,10 +91,10 @@ public sealed class TaskCreationTests
     [SkippableTheory, BothProviders]
     public async Task A_targeted_agent_must_exist_be_online_and_not_draining(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
-        var offline = await app.SeedAgentAsync(AgentStatus.Offline);
+        var app = await apps.For(provider);
+        var offline = await app.SeedAgentAsync(status: AgentStatus.Offline);
         var draining = await app.SeedAgentAsync(draining: true);
-        var degraded = await app.SeedAgentAsync(AgentStatus.Degraded);
+        var degraded = await app.SeedAgentAsync(status: AgentStatus.Degraded);
         var admin = app.AdminClient();
 
         var unavailable = await (await admin.PostJson("/api/v1/tasks", new { taskType = "x", agentId = offline })).ShouldBeProblem(HttpStatusCode.ServiceUnavailable);
@@ -115,7 +119,7 @@ public sealed class TaskCreationTests
     [InlineData("""{"taskType":"x","agentId":"AGENT","idempotencyKey":""}""", "idempotencyKey")]
     public async Task Bad_task_requests_are_400_naming_the_field(string json, string field)
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.SeedAgentAsync();
 
         var problem = await (await app.AdminClient().PostRaw("/api/v1/tasks", json.Replace("AGENT", agent.ToString())))
@@ -147,9 +151,10 @@ public sealed class TaskCreationTests
     [SkippableTheory, BothProviders]
     public async Task The_same_idempotency_key_returns_the_first_task_even_when_requests_race(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.SeedAgentAsync();
-        var body = new { taskType = "deploy", agentId = agent, idempotencyKey = "ci-run-42" };
+        var key = SharedApps.Unique("ci-run");
+        var body = new { taskType = "deploy", agentId = agent, idempotencyKey = key };
 
         var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => app.AdminClient().PostJson("/api/v1/tasks", body)));
 
@@ -159,21 +164,21 @@ public sealed class TaskCreationTests
         Assert.Single(ids.Distinct());
         var list = await (await app.AdminClient().GetAsync($"/api/v1/tasks?agentId={agent}")).ShouldBe(HttpStatusCode.OK);
         Assert.Equal(1, list.GetArrayLength());
-        await (await app.AdminClient().PostJson("/api/v1/tasks", new { taskType = "other", agentId = agent, idempotencyKey = "ci-run-42" }))
+        await (await app.AdminClient().PostJson("/api/v1/tasks", new { taskType = "other", agentId = agent, idempotencyKey = key }))
             .ShouldBeProblem(HttpStatusCode.Conflict);
     }
 
     [SkippableTheory, BothProviders]
     public async Task Creation_is_audited_and_announced_to_every_replica(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.SeedAgentAsync();
         var heard = new ConcurrentQueue<string>();
         using var _ = app.Services.GetRequiredService<IClusterEvents>().Subscribe(TaskEvents.Created, heard.Enqueue);
 
         var task = await app.CreateTaskForAsync(agent, credentials: new { token = "hunter2-token" });
 
-        var announced = TaskEvents.Parse(Assert.Single(heard));
+        var announced = TaskEvents.Parse(Assert.Single(heard, h => TaskEvents.Parse(h).AgentId == agent));
         Assert.Equal(new TaskEvents.Payload(task, agent), announced);
         var audit = await (await app.AdminClient().GetAsync($"/api/v1/audit?action=task.created&subjectId={task}")).ShouldBe(HttpStatusCode.OK);
         Assert.Equal(agent, Assert.Single(audit.EnumerateArray()).GetProperty("details").GetProperty("agentId").GetGuid());
@@ -183,7 +188,7 @@ public sealed class TaskCreationTests
     [SkippableFact]
     public async Task A_viewer_reads_tasks_but_cannot_create_or_cancel_them()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.SeedAgentAsync();
         var task = await app.CreateTaskForAsync(agent);
         var viewer = app.Client(await app.ApiKeyAsync("viewer"));
@@ -197,7 +202,7 @@ public sealed class TaskCreationTests
     [SkippableTheory, BothProviders]
     public async Task Tasks_are_listed_newest_first_filtered_by_agent_and_status_and_paged(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.SeedAgentAsync();
         var other = await app.SeedAgentAsync();
         var ids = new List<Guid>();

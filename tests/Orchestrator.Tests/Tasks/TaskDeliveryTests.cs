@@ -11,7 +11,7 @@ using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Tasks;
 
-public sealed class TaskDeliveryTests
+public sealed class TaskDeliveryTests(SharedApps apps) : IClassFixture<SharedApps>
 {
     [SkippableTheory, BothProviders]
     public async Task A_heartbeat_delivers_tasks_in_the_spec_shape_highest_priority_first_then_oldest(DatabaseProvider provider)
@@ -141,7 +141,7 @@ public sealed class TaskDeliveryTests
 
         // Only the NOTIFY can tell replica two: its clock stands still, so its idle answer never expires by itself.
         var delivered = new List<Guid>();
-        await TaskKit.EventuallyAsync(async () =>
+        await Poll.Until(async () =>
         {
             delivered.AddRange((await two.TakeAsync(agent)).Tasks.Select(t => t.TaskId));
             return delivered.Count > 0;
@@ -193,7 +193,7 @@ public sealed class TaskDeliveryTests
             .SqlQuery<bool>($"SELECT pg_terminate_backend(pid) AS \"Value\" FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'")
             .ToListAsync());
         Assert.Equal([true], dropped);
-        await AgentTestSupport.Eventually(() => Task.FromResult(Reconnects() > reconnectsBefore), "the listener reconnects", TimeSpan.FromSeconds(30));
+        await Poll.Until(() => Task.FromResult(Reconnects() > reconnectsBefore), "the listener reconnects", TimeSpan.FromSeconds(30));
 
         Assert.Equal(task, Assert.Single((await app.TakeAsync(agent)).Tasks).TaskId);
     }
@@ -224,7 +224,7 @@ public sealed class TaskDeliveryTests
     [SkippableTheory, BothProviders]
     public async Task Polling_lists_summaries_without_delivering(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.SeedAgentAsync();
         var task = await app.CreateTaskForAsync(agent, priority: 10);
 
@@ -241,7 +241,7 @@ public sealed class TaskDeliveryTests
     [SkippableTheory, BothProviders]
     public async Task Fetching_one_task_delivers_it_only_to_its_own_agent(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.SeedAgentAsync();
         var other = await app.SeedAgentAsync();
         var task = await app.CreateTaskForAsync(agent, credentials: new Dictionary<string, string> { ["ssh.key"] = "private-key-material" });

@@ -2,43 +2,15 @@ using System.Net;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
-using Orchestrator.Agents;
-using Orchestrator.Data;
 using Orchestrator.Tasks;
 using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Tasks;
 
-/// <summary>Agents seeded straight into storage, and the agent side of tasks called through the services.</summary>
+/// <summary>Tasks created through the API, and the agent side of tasks called through the services.</summary>
 internal static class TaskKit
 {
     public static FakeTimeProvider Clock() => new(new DateTimeOffset(2026, 1, 10, 14, 0, 0, TimeSpan.Zero));
-
-    public static async Task<Guid> SeedAgentAsync(this TestApp app, AgentStatus status = AgentStatus.Online,
-        string[]? capabilities = null, Dictionary<string, string>? labels = null, bool draining = false)
-    {
-        var id = Guid.NewGuid();
-        var now = DateTime.UtcNow;
-        await app.WithAsync(async sp =>
-        {
-            var db = sp.GetRequiredService<OrchestratorDbContext>();
-            db.Agents.Add(new Agent
-            {
-                Id = id,
-                Name = $"agent-{id:N}",
-                Version = "1.0.0",
-                Status = status,
-                RegisteredAt = now,
-                StatusChangedAt = now,
-                DrainRequestedAt = draining ? now : null,
-                Capabilities = [.. (capabilities ?? []).Select(c => new AgentCapability { AgentId = id, Name = c })],
-                Labels = [.. (labels ?? []).Select(l => new AgentLabel { AgentId = id, Key = l.Key, Value = l.Value })],
-            });
-            await db.SaveChangesAsync();
-            return 0;
-        });
-        return id;
-    }
 
     public static async Task<T> WithAsync<T>(this TestApp app, Func<IServiceProvider, Task<T>> work)
     {
@@ -77,20 +49,4 @@ internal static class TaskKit
     public static async Task<string> ApiKeyAsync(this TestApp app, string role) =>
         (await (await app.AdminClient().PostJson("/api/v1/api-keys", new { name = $"{role}-{Guid.NewGuid():N}", role }))
             .ShouldBe(HttpStatusCode.Created)).GetProperty("key").GetString()!;
-
-    /// <summary>Waits for something a background service does after the fake clock moved.</summary>
-    public static async Task EventuallyAsync(Func<Task<bool>> condition, string what)
-    {
-        for (var i = 0; i < 100; i++)
-        {
-            if (await condition())
-            {
-                return;
-            }
-
-            await Task.Delay(50);
-        }
-
-        Assert.Fail($"Timed out waiting until {what}");
-    }
 }

@@ -6,18 +6,19 @@ using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Data;
 using Orchestrator.Hosting;
 using Orchestrator.Tasks;
+using Orchestrator.Tests.Agents;
 using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Tasks;
 
-public sealed class TaskLifecycleTests
+public sealed class TaskLifecycleTests(SharedApps apps) : IClassFixture<SharedApps>
 {
     private static readonly Dictionary<string, string> Secret = new() { ["registry.password"] = "pa55-w0rd-XYZ" };
 
     [SkippableTheory, BothProviders]
     public async Task A_successful_completion_stores_result_and_logs_and_erases_credentials(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.SeedAgentAsync();
         var task = await app.CreateTaskForAsync(agent, credentials: Secret);
         await app.TakeAsync(agent);
@@ -40,7 +41,7 @@ public sealed class TaskLifecycleTests
     [SkippableTheory, BothProviders]
     public async Task A_failed_completion_ends_failed(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.SeedAgentAsync();
         var task = await app.CreateTaskForAsync(agent);
         await app.TakeAsync(agent);
@@ -53,7 +54,7 @@ public sealed class TaskLifecycleTests
     [SkippableTheory, BothProviders]
     public async Task Completion_is_idempotent_and_a_different_outcome_afterwards_conflicts(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.SeedAgentAsync();
         var other = await app.SeedAgentAsync();
         var task = await app.CreateTaskForAsync(agent);
@@ -72,7 +73,7 @@ public sealed class TaskLifecycleTests
     [SkippableTheory, BothProviders]
     public async Task Racing_completions_record_one_outcome(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.SeedAgentAsync();
         var task = await app.CreateTaskForAsync(agent);
         await app.TakeAsync(agent);
@@ -103,7 +104,7 @@ public sealed class TaskLifecycleTests
     [SkippableTheory, BothProviders]
     public async Task Cancelling_a_pending_task_ends_it_at_once(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.SeedAgentAsync();
         var task = await app.CreateTaskForAsync(agent, credentials: Secret);
 
@@ -125,7 +126,7 @@ public sealed class TaskLifecycleTests
     [InlineData(DatabaseProvider.Postgres, true)]
     public async Task A_delivered_or_running_task_is_cancelling_until_its_agent_confirms(DatabaseProvider provider, bool running)
     {
-        await using var app = await TestApp.StartAsync(provider, TaskKit.Clock());
+        var app = await apps.For(provider);
         var agent = await app.SeedAgentAsync();
         var task = await app.CreateTaskForAsync(agent);
         await app.TakeAsync(agent);
@@ -140,7 +141,7 @@ public sealed class TaskLifecycleTests
         var answer = await (await app.AdminClient().PostAsync($"/api/v1/tasks/{task}/cancel", null)).ShouldBe(HttpStatusCode.Accepted);
 
         Assert.Equal("cancelling", answer.GetProperty("status").GetString());
-        Assert.Equal(task, TaskEvents.Parse(Assert.Single(heard)).TaskId);
+        Assert.Single(heard, h => TaskEvents.Parse(h).TaskId == task);
         var work = await app.TakeAsync(agent);
         Assert.Equal(task, Assert.Single(work.CancelledTasks));
         Assert.Empty(work.Tasks);
@@ -199,7 +200,7 @@ public sealed class TaskLifecycleTests
         Assert.Equal("running", await app.StatusOfAsync(running));
         Assert.Equal("pending", await app.StatusOfAsync(undelivered));
         Assert.Contains(slow, (await app.TakeAsync(agent)).CancelledTasks);
-        await KitEventually(() => heard.Any(h => TaskEvents.Parse(h).TaskId == slow));
+        await Poll.Until(() => heard.Any(h => TaskEvents.Parse(h).TaskId == slow), "the cancellation event of the timed-out task");
         var audit = await (await app.AdminClient().GetAsync($"/api/v1/audit?action=task.timed_out&subjectId={slow}")).ShouldBe(HttpStatusCode.OK);
         Assert.Equal(1, audit.GetArrayLength());
 
@@ -244,19 +245,18 @@ public sealed class TaskLifecycleTests
         var task = await app.CreateTaskForAsync(agent, timeout: 10);
         await app.TakeAsync(agent);
 
-        for (var i = 0; i < 3; i++)
+        // Nothing here runs the monitor by hand: only its own timer, firing as the clock moves, can time the task out.
+        await Poll.Until(async () =>
         {
             clock.Advance(TimeSpan.FromSeconds(5));
-            await Task.Delay(50);
-        }
-
-        await TaskKit.EventuallyAsync(async () => { clock.Advance(TimeSpan.FromSeconds(5)); return await app.StatusOfAsync(task) == "timed_out"; }, "the task timed out");
+            return await app.StatusOfAsync(task) == "timed_out";
+        }, "the task to time out");
     }
 
     [SkippableTheory, BothProviders]
     public async Task Deleting_an_agent_cancels_its_unfinished_tasks_with_that_reason(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var app = await apps.For(provider);
         var agent = await app.SeedAgentAsync();
         var pending = await app.CreateTaskForAsync(agent, credentials: Secret);
         var delivered = await app.CreateTaskForAsync(agent);
@@ -281,6 +281,4 @@ public sealed class TaskLifecycleTests
 
         Assert.Equal("succeeded", await app.StatusOfAsync(done));
     }
-
-    private static Task KitEventually(Func<bool> condition) => TaskKit.EventuallyAsync(() => Task.FromResult(condition()), "the event arrived");
 }

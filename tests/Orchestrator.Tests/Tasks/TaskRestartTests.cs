@@ -1,4 +1,5 @@
 using Orchestrator.Hosting;
+using Orchestrator.Tests.Agents;
 using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Tasks;

@@ -1,0 +1,46 @@
+using System.Collections.Concurrent;
+using Orchestrator.Hosting;
+
+namespace Orchestrator.Testing;
+
+/// <summary>One running service per storage provider, shared by the tests of a class: declare
+/// <c>IClassFixture&lt;SharedApps&gt;</c>, take it in the constructor, and call <see cref="For"/> in each test. A host
+/// starts on first use and stops after the class's last test.
+/// <para>xunit runs the tests of one class one after another, and classes side by side on their own hosts, so a shared
+/// host sees one test at a time; but it keeps what earlier tests left. A test on it therefore makes its own data (its
+/// own agents, tokens, keys and tasks, with unique names) and asserts on that data only, never on totals, and leaves
+/// the host as it found it: nothing that changes the service for everyone (a CA rotation, revoking the admin key,
+/// stopping it). Tests that need a fake clock, their own settings, an empty database, restarts or replicas start
+/// their own host with <see cref="TestApp.StartAsync"/>.</para></summary>
+public sealed class SharedApps : IAsyncLifetime
+{
+    /// <summary>All of a class's tests register from one address, far more often than one machine would: the
+    /// registration rate limit (60 a minute by default) is lifted here; its own tests set it on hosts of their own.</summary>
+    private static readonly Dictionary<string, string?> Settings = new()
+    {
+        ["Orchestrator:RateLimits:RegistrationsPerMinute"] = "100000",
+    };
+
+    private readonly ConcurrentDictionary<DatabaseProvider, Lazy<Task<TestApp>>> _apps = new();
+
+    /// <summary>The class's host on the given provider (a skip, like <see cref="TestApp.StartAsync"/>, where
+    /// PostgreSQL is missing outside CI).</summary>
+    public Task<TestApp> For(DatabaseProvider provider) =>
+        _apps.GetOrAdd(provider, p => new Lazy<Task<TestApp>>(() => TestApp.StartAsync(p, settings: Settings))).Value;
+
+    /// <summary>A name no other test uses (agents, targets, keys and idempotency keys are unique per service).</summary>
+    public static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var app in _apps.Values.Where(a => a.IsValueCreated))
+        {
+            if (await app.Value.ContinueWith(t => t.IsCompletedSuccessfully, TaskScheduler.Default))
+            {
+                await (await app.Value).DisposeAsync();
+            }
+        }
+    }
+}
