@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Hosting;
 using Serilog.Core;
@@ -85,6 +86,9 @@ public sealed class TestApp : WebApplicationFactory<Program>
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseUrls("https://127.0.0.1:0");
+        // As operators run it. Development would also validate every service registration on each host's build, a
+        // third of a host's start-up CPU; HostTests starts one Development host so that validation still runs.
+        builder.UseEnvironment(Environments.Production);
         foreach (var (key, value) in _settings)
         {
             builder.UseSetting(key, value);

@@ -1,5 +1,7 @@
 using System.Net;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Orchestrator.Data;
 using Orchestrator.Hosting;
 using Orchestrator.Testing;
@@ -26,6 +28,18 @@ public sealed class HostTests(SharedApps apps) : IClassFixture<SharedApps>
         await (await app.AdminClient().GetAsync("/api/v1/agents")).ShouldBe(HttpStatusCode.OK);
 
         Assert.Empty(app.Logs.Events.Where(e => e.Level >= LogEventLevel.Error).Select(e => e.RenderMessage()));
+    }
+
+    [SkippableFact]
+    public async Task In_development_every_service_registration_is_validated_when_the_service_starts()
+    {
+        // Development turns on the host's checks of every registration (ValidateOnBuild) and of scoped services taken
+        // from the root (ValidateScopes); other test hosts run as Production, as operators do.
+        using var storage = await TestStorage.CreateAsync(DatabaseProvider.Sqlite);
+        await using var app = TestApp.StartOn(storage, settings: new Dictionary<string, string?> { [HostDefaults.EnvironmentKey] = Environments.Development });
+
+        Assert.True(app.Services.GetRequiredService<IHostEnvironment>().IsDevelopment());
+        await (await app.AdminClient().GetAsync("/api/v1/agents")).ShouldBe(HttpStatusCode.OK);
     }
 
     [SkippableFact]
