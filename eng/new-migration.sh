@@ -5,6 +5,7 @@ set -euo pipefail
 name=${1:?usage: eng/new-migration.sh MigrationName}
 cd "$(dirname "$0")/.."
 dotnet tool restore >/dev/null
+dotnet restore eng/DesignTime >/dev/null
 for provider in Sqlite Postgres; do
   dotnet ef migrations add "$name" --project src/Orchestrator --startup-project eng/DesignTime \
     --context "${provider}OrchestratorDbContext" --output-dir "Data/Migrations/$provider"

@@ -41,8 +41,20 @@ public sealed class ServiceProcess : IAsyncDisposable
         start.Environment["Serilog__MinimumLevel__Default"] = "Warning";
         start.Environment["DOTNET_gcServer"] = "1";
         var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null && e.Data.Contains("ERR", StringComparison.Ordinal)) Console.Error.WriteLine($"  [service] {e.Data}"); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"  [service] {e.Data}"); };
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is not null && e.Data.Contains("ERR", StringComparison.Ordinal))
+            {
+                Console.Error.WriteLine($"  [service] {e.Data}");
+            }
+        };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                Console.Error.WriteLine($"  [service] {e.Data}");
+            }
+        };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 

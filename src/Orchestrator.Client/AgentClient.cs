@@ -49,7 +49,7 @@ public sealed class AgentClient : IDisposable
 
     /// <summary><c>POST /api/v1/agents/register</c>. Spends the token, so never retried.</summary>
     public Task<RegisterResponse> RegisterAsync(string registrationToken, RegisterRequest request, CancellationToken cancellationToken = default) =>
-        _transport.SendAsync((message, ct) => _anonymous.SendAsync(message, ct), HttpMethod.Post, "/api/v1/agents/register",
+        _transport.SendAsync(_anonymous.SendAsync, HttpMethod.Post, "/api/v1/agents/register",
             ApiTransport.Json(request, OrchestratorJsonContext.Default.RegisterRequest), OrchestratorJsonContext.Default.RegisterResponse,
             idempotent: false, cancellationToken, message => message.Headers.Add(RegistrationTokenHeader, registrationToken));
 

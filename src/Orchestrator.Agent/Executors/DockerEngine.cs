@@ -108,7 +108,7 @@ public sealed class DockerEngine : IDisposable
         // The engine reports some failures (a wrong password among them) in the progress stream, not as an error status.
         if (await TryInspectAsync($"{image}{(reference.StartsWith("sha256:", StringComparison.Ordinal) ? "@" : ":")}{reference}", cancellationToken) is null)
         {
-            var last = context.Log.Tail.LastOrDefault() ?? "no reason given";
+            var last = context.Log.Tail.Count > 0 ? context.Log.Tail[^1] : "no reason given";
             throw new TaskFailedException(last.Contains("unauthorized", StringComparison.OrdinalIgnoreCase) ||
                                           last.Contains("authentication required", StringComparison.OrdinalIgnoreCase)
                 ? $"The registry refused the credentials for {image}: {last}"

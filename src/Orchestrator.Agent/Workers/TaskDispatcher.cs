@@ -224,7 +224,7 @@ public sealed partial class TaskDispatcher
             {
                 _stopping.Cancel();
                 var timer = owner._time.CreateTimer(_ => Kill(reason), null, owner._grace, Timeout.InfiniteTimeSpan);
-                _killing.Token.Register(() => timer.Dispose());
+                _killing.Token.Register(timer.Dispose);
             }
             catch (ObjectDisposedException)
             {

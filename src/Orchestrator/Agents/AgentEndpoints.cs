@@ -17,26 +17,26 @@ public static class AgentEndpoints
 
         group.MapGet("/", List).RequireAuthorization(Policies.Viewer)
             .WithSummary("List agents")
-            .WithDescription("Filters: `status` (online, offline, degraded), `capability` (docker, compose, ssh, winrm, ecs, nomad; repeatable, all must match) and `label=key=value` (repeatable, all must match). Ordered by name; paged with `limit` and `after`, the next page's URL is in the `Link` header.")
+            .WithDescription(AgentDocs.List)
             .ProducesValidationProblem();
         group.MapGet("/{id}", Get).RequireAuthorization(Policies.Viewer)
             .WithSummary("Get an agent's details")
-            .WithDescription("The list fields plus labels, assigned targets, drain state, certificate expiry, registration time and running tasks.")
+            .WithDescription(AgentDocs.Get)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPut("/{id}", Update).RequireAuthorization(Policies.Operator)
             .WithSummary("Update an agent's labels and capabilities")
-            .WithDescription("Each field given replaces the stored set; an omitted field stays as it is. The agent is the authority on capabilities: its next heartbeat that reports capabilities replaces these.")
+            .WithDescription(AgentDocs.Update)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapDelete("/{id}", Delete).RequireAuthorization(Policies.Operator)
             .WithSummary("Delete an agent and revoke its credentials")
-            .WithDescription("Revokes every certificate and token of the agent at once and removes its registration. Its targets stay, unassigned.")
+            .WithDescription(AgentDocs.Delete)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPost("/{id}/drain", Drain).RequireAuthorization(Policies.Operator)
             .WithSummary("Drain an agent")
-            .WithDescription("A draining agent gets no new tasks and finishes what it runs. `deadline` (optional, in the future) is when its remaining tasks should be done. Draining again updates reason and deadline.")
+            .WithDescription(AgentDocs.Drain)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPost("/{id}/resume", Resume).RequireAuthorization(Policies.Operator)
@@ -52,7 +52,7 @@ public static class AgentEndpoints
         var group = agent.MapGroup("").WithTags("Agents");
         group.MapPost("/heartbeat", SendHeartbeat)
             .WithSummary("Send a heartbeat (agent)")
-            .WithDescription("`status` `healthy` keeps or makes the agent online, `degraded` degraded. Stores resource usage, running task count and, when sent, the capabilities (replacing the stored ones). Answers pending `tasks`, `cancelledTasks` (ids to stop) and, only while the presented certificate is within `Orchestrator:Certificates:RenewBefore` of its end, `certificateRenewal` (a new certificate for the same key, or for `csr`'s key, and its bound token).")
+            .WithDescription(AgentDocs.Heartbeat)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status404NotFound);
         return group;
@@ -187,9 +187,8 @@ public static class AgentEndpoints
         }
 
         await cache.PublishChangedAsync([id], CancellationToken.None);
-        loggers.CreateLogger(typeof(AgentEndpoints)).LogInformation(
-            "Agent {AgentName} ({AgentId}) deleted by {Actor}: {Certificates} certificates revoked, {Targets} targets unassigned",
-            deletion.Name, id, context.User.Actor(), deletion.RevokedCertificates, deletion.UnassignedTargets);
+        loggers.CreateLogger(typeof(AgentEndpoints))
+            .AgentDeleted(deletion.Name, id, context.User.Actor(), deletion.RevokedCertificates, deletion.UnassignedTargets);
         return TypedResults.Ok(new DeletedResponse(true));
     }
 
@@ -199,7 +198,8 @@ public static class AgentEndpoints
         var reason = string.IsNullOrWhiteSpace(request?.Reason) ? null : request.Reason.Trim();
         var deadline = request?.Deadline?.ToUniversalTime();
         var errors = new Validation()
-            .Require(reason is null || reason.Length <= MaxDrainReasonLength, "reason", $"'reason' must be at most {MaxDrainReasonLength} characters.")
+            .Require(reason is null || reason.Length <= MaxDrainReasonLength, "reason",
+                $"'reason' must be at most {MaxDrainReasonLength} characters.")
             .Require(deadline is null || deadline > time.GetUtcNow().UtcDateTime, "deadline", "'deadline' must be in the future.");
         if (!errors.IsValid)
         {

@@ -73,7 +73,8 @@ public static partial class AgentRules
         {
             if (key.Length is 0 or > LabelKeyMaxLength || !LabelKeyPattern().IsMatch(key))
             {
-                errors.Add($"{field}.{key}", $"Label key '{Shorten(key)}' must be 1-{LabelKeyMaxLength} letters, digits, '.', '_', '-' or '/', starting and ending with a letter or digit.");
+                errors.Add($"{field}.{key}", $"Label key '{Shorten(key)}' must be 1-{LabelKeyMaxLength} letters, digits, '.', '_', '-' or '/', " +
+                    "starting and ending with a letter or digit.");
             }
             else if (value is null)
             {
@@ -81,7 +82,8 @@ public static partial class AgentRules
             }
             else if (value.Length > LabelValueMaxLength || value.Any(char.IsControl))
             {
-                errors.Add($"{field}.{key}", $"Label '{key}' must have a value of at most {LabelValueMaxLength} characters without control characters.");
+                errors.Add($"{field}.{key}",
+                    $"Label '{key}' must have a value of at most {LabelValueMaxLength} characters without control characters.");
             }
         }
 

@@ -194,7 +194,8 @@ public sealed class AgentStore(OrchestratorDbContext db, AuditLog audit, Heartbe
     }
 
     /// <summary>This replica may hold a newer heartbeat than the database (written within a second); show that one.</summary>
-    private (DateTime? LastHeartbeat, ResourceUsage Usage, int RunningTasks) Freshest(Guid id, DateTime? lastHeartbeat, ResourceUsage usage, int runningTasks)
+    private (DateTime? LastHeartbeat, ResourceUsage Usage, int RunningTasks) Freshest(
+        Guid id, DateTime? lastHeartbeat, ResourceUsage usage, int runningTasks)
     {
         if (!buffer.TryPeek(id, out var pending) || (lastHeartbeat is not null && pending.At <= lastHeartbeat))
         {

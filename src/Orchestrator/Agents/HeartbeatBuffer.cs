@@ -126,7 +126,7 @@ public sealed class HeartbeatBuffer(
         {
             foreach (var (id, name, status) in corrected)
             {
-                logger.LogInformation("Agent {AgentName} ({AgentId}) is {Status} (heartbeat)", name, id, status);
+                logger.AgentStatusCorrected(name, id, status);
             }
 
             await cache.PublishChangedAsync(corrected.Select(r => r.Id).ToList(), CancellationToken.None);
@@ -182,7 +182,8 @@ public sealed class HeartbeatBuffer(
 
     // One statement for the whole chunk: arrays unnested into rows. The WHERE keeps a newer value written by a
     // synchronous heartbeat or another replica.
-    private static Task<int> WritePostgresAsync(OrchestratorDbContext db, KeyValuePair<Guid, PendingHeartbeat>[] chunk, CancellationToken cancellationToken)
+    private static Task<int> WritePostgresAsync(
+        OrchestratorDbContext db, KeyValuePair<Guid, PendingHeartbeat>[] chunk, CancellationToken cancellationToken)
     {
         var ids = chunk.Select(e => e.Key).ToArray();
         var times = chunk.Select(e => e.Value.At).ToArray();
@@ -204,7 +205,8 @@ public sealed class HeartbeatBuffer(
 
     // SQLite runs in-process, so one prepared statement executed per row inside the transaction costs microseconds
     // each; the commit is the expensive part and there is one.
-    private static async Task WriteSqliteAsync(OrchestratorDbContext db, KeyValuePair<Guid, PendingHeartbeat>[] chunk, CancellationToken cancellationToken)
+    private static async Task WriteSqliteAsync(
+        OrchestratorDbContext db, KeyValuePair<Guid, PendingHeartbeat>[] chunk, CancellationToken cancellationToken)
     {
         var connection = db.Database.GetDbConnection();
         await using var command = connection.CreateCommand();
@@ -265,7 +267,7 @@ public sealed class HeartbeatFlusher(
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         BackgroundLoop.RunAsync(options.Value.HeartbeatFlushInterval, time, passAtStart: false, FlushLoggingFailureAsync,
-            ex => logger.LogError(ex, "Heartbeat flush failed; retrying at the next tick"), stoppingToken);
+            logger.HeartbeatFlushFailed, stoppingToken);
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -285,7 +287,7 @@ public sealed class HeartbeatFlusher(
         }
         catch (Exception ex)
         {
-            logger.LogWarning(ex, "Writing {Count} buffered heartbeats failed; they stay buffered for the next flush", buffer.Count);
+            logger.BufferedHeartbeatsNotWritten(ex, buffer.Count);
         }
     }
 }

@@ -148,7 +148,8 @@ public sealed class HeartbeatProcessor(
     }
 
     private async Task<Outcome> CommitChangeAsync(
-        Guid agentId, AgentStateCache.AgentState believed, Heartbeat heartbeat, bool capabilitiesChanged, DateTime now, CancellationToken cancellationToken)
+        Guid agentId, AgentStateCache.AgentState believed, Heartbeat heartbeat, bool capabilitiesChanged, DateTime now,
+        CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
@@ -189,7 +190,7 @@ public sealed class HeartbeatProcessor(
 
         if (statusChanged)
         {
-            logger.LogInformation("Agent {AgentId} is {Status} (was {PreviousStatus})", agentId, heartbeat.Status, believed.Status);
+            logger.AgentStatusChanged(agentId, heartbeat.Status, believed.Status);
         }
 
         return Outcome.Committed;

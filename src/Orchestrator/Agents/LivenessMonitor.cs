@@ -31,7 +31,7 @@ public sealed class LivenessMonitor(
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         BackgroundLoop.RunAsync(TickInterval, time, passAtStart: true, CheckAsync,
-            ex => logger.LogWarning(ex, "Liveness check failed; retrying on the next tick"), stoppingToken);
+            logger.LivenessCheckFailed, stoppingToken);
 
     /// <summary>One check: returns how many agents this replica marked offline.</summary>
     public async Task<int> CheckAsync(CancellationToken cancellationToken)
@@ -79,8 +79,7 @@ public sealed class LivenessMonitor(
         {
             foreach (var agent in marked)
             {
-                logger.LogWarning("Agent {AgentName} ({AgentId}) is offline: no heartbeat since {LastHeartbeat:O} ({Missed} intervals)",
-                    agent.Name, agent.Id, agent.LastHeartbeatUtc, options.Value.MissedHeartbeats);
+                logger.AgentOffline(agent.Name, agent.Id, agent.LastHeartbeatUtc, options.Value.MissedHeartbeats);
             }
 
             await cache.PublishChangedAsync(marked.Select(a => a.Id).ToList(), CancellationToken.None);

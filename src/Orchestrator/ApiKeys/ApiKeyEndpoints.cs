@@ -15,14 +15,14 @@ public static partial class ApiKeyEndpoints
 
         group.MapPost("/", Create)
             .WithSummary("Create an API key")
-            .WithDescription("Roles: `viewer` (reads), `operator` (agents, tokens, tasks, targets), `admin` (also API keys, audit and CA). The key is in this answer only; it is stored hashed.")
+            .WithDescription(ApiKeyDocs.Create)
             .ProducesValidationProblem();
         group.MapGet("/", List)
             .WithSummary("List active API keys (without the keys)")
             .ProducesValidationProblem();
         group.MapDelete("/{id}", Revoke)
             .WithSummary("Revoke an API key")
-            .WithDescription("Takes effect on the next request. The last active admin key cannot be revoked (409), so the service cannot be locked.")
+            .WithDescription(ApiKeyDocs.Revoke)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
@@ -30,7 +30,8 @@ public static partial class ApiKeyEndpoints
     }
 
     private static async Task<Results<Created<CreatedApiKeyResponse>, ValidationProblem>> Create(
-        CreateApiKeyRequest request, HttpContext context, OrchestratorDbContext db, AuditLog audit, TimeProvider time, CancellationToken cancellationToken)
+        CreateApiKeyRequest request, HttpContext context, OrchestratorDbContext db, AuditLog audit, TimeProvider time,
+        CancellationToken cancellationToken)
     {
         var errors = new Validation()
             .RequireText(request.Name, "name", 128)

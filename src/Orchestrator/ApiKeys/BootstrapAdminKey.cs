@@ -29,7 +29,7 @@ internal sealed class BootstrapAdminKey(
             if (!await db.ApiKeys.AnyAsync(k => k.KeyHash == hash, cancellationToken))
             {
                 await AddAsync(db, configured, cancellationToken);
-                logger.LogInformation("Created the bootstrap admin API key from configuration (Orchestrator:Auth:BootstrapAdminKey)");
+                logger.BootstrapAdminKeyCreated();
             }
 
             return;
@@ -44,7 +44,7 @@ internal sealed class BootstrapAdminKey(
         var path = dataDirectory.File(FileName);
         await WriteOwnerOnlyAsync(path, secret, cancellationToken);
         await AddAsync(db, secret, cancellationToken);
-        logger.LogWarning("Generated an admin API key on first start; it is in {KeyFile} (readable by this user only)", path);
+        logger.AdminKeyGenerated(path);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

@@ -15,7 +15,7 @@ public static partial class AuditEndpoints
         var group = routes.MapOperatorRoutes("/api/v1/audit", "Audit").RequireAuthorization(Policies.Admin);
         group.MapGet("/", List)
             .WithSummary("List audit events, newest first")
-            .WithDescription("Who changed what and when. Paged with `limit` and `after`; the next page is in the `Link` header. Filter with `action` and `subjectId`.")
+            .WithDescription(AuditDocs.List)
             .ProducesProblem(StatusCodes.Status400BadRequest);
         return group;
     }

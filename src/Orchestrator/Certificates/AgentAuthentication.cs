@@ -92,7 +92,7 @@ public sealed class ValidatedCertificates
 }
 
 /// <summary>Agents: the client certificate (our CA, in date, not revoked, the agent's own) AND a bearer token bound to
-/// exactly that certificate. Either missing or wrong is 401; the reason is in the problem's detail.</summary>
+/// exactly that certificate. Either missing or wrong is 401; the reason is in the problem's detail and in the log.</summary>
 public sealed class AgentAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     ILoggerFactory logger,
@@ -113,12 +113,12 @@ public sealed class AgentAuthenticationHandler(
         var bearer = authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? authorization[7..].Trim() : null;
         if (certificate is null)
         {
-            return AuthenticateResult.Fail("A client certificate issued by this service is required (mutual TLS).");
+            return Reject("A client certificate issued by this service is required (mutual TLS).", agentId: null);
         }
 
         if (string.IsNullOrEmpty(bearer))
         {
-            return AuthenticateResult.Fail("An agent token is required: Authorization: Bearer <token>.");
+            return Reject("An agent token is required: Authorization: Bearer <token>.", IssuanceRules.AgentIdOf(certificate));
         }
 
         var thumbprint = IssuanceRules.ThumbprintOf(certificate);
@@ -128,7 +128,8 @@ public sealed class AgentAuthenticationHandler(
             var checkedCertificate = Validate(certificate, now);
             if (checkedCertificate is null)
             {
-                return AuthenticateResult.Fail("The client certificate was not issued by this service's CA, or is not valid now.");
+                return Reject("The client certificate was not issued by this service's CA, or is not valid now.",
+                    IssuanceRules.AgentIdOf(certificate));
             }
 
             valid = checkedCertificate;
@@ -137,24 +138,24 @@ public sealed class AgentAuthenticationHandler(
 
         if (now < valid.NotBefore || now >= valid.NotAfter)
         {
-            return AuthenticateResult.Fail("The client certificate has expired or is not yet valid.");
+            return Reject("The client certificate has expired or is not yet valid.", valid.AgentId);
         }
 
         var entry = await revocations.FindAsync(valid.Serial, Context.RequestAborted);
         if (entry is null || entry.Revoked || entry.AgentId != valid.AgentId)
         {
-            return AuthenticateResult.Fail("The client certificate has been revoked, or its agent no longer exists.");
+            return Reject("The client certificate has been revoked, or its agent no longer exists.", valid.AgentId);
         }
 
         var (token, error) = await tokens.ValidateAsync(bearer, Context.RequestAborted);
         if (token is null)
         {
-            return AuthenticateResult.Fail(error!);
+            return Reject(error!, valid.AgentId);
         }
 
         if (token.AgentId != valid.AgentId || !string.Equals(token.CertificateThumbprint, thumbprint, StringComparison.Ordinal))
         {
-            return AuthenticateResult.Fail("The bearer token is not bound to the presented client certificate.");
+            return Reject("The bearer token is not bound to the presented client certificate.", valid.AgentId);
         }
 
         var identity = new ClaimsIdentity(
@@ -167,6 +168,14 @@ public sealed class AgentAuthenticationHandler(
             new Claim(AgentClaims.PublicKey, valid.PublicKey),
         ], SchemeName);
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
+    }
+
+    /// <summary>Fails the request with <paramref name="reason"/> (the 401's detail) and logs it with the agent the
+    /// certificate names, if it names one, and the caller's address. The reasons are fixed texts: never the token.</summary>
+    private AuthenticateResult Reject(string reason, Guid? agentId)
+    {
+        Logger.AgentAuthenticationRejected(Context.Connection.RemoteIpAddress?.ToString(), agentId, reason);
+        return AuthenticateResult.Fail(reason);
     }
 
     private ValidatedCertificates.Valid? Validate(X509Certificate2 certificate, DateTime now)

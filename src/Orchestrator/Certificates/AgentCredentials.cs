@@ -45,7 +45,9 @@ public sealed class AgentCredentials(
             return errors.Add(field, $"'{field}' must be at most 16384 characters.");
         }
 
-        return IssuanceRules.TryReadCsr(csrPem, out _, out var error) ? errors : errors.Add(field, error.Replace("'csr'", $"'{field}'", StringComparison.Ordinal));
+        return IssuanceRules.TryReadCsr(csrPem, out _, out var error)
+            ? errors
+            : errors.Add(field, error.Replace("'csr'", $"'{field}'", StringComparison.Ordinal));
     }
 
     /// <summary>New credentials for an agent: certifies the CSR's key, or a new P-256 key made here. Saves the
@@ -100,7 +102,8 @@ public sealed class AgentCredentials(
     /// <summary>True when the certificate the agent presented is within <c>Orchestrator:Certificates:RenewBefore</c> of its end.</summary>
     public bool IsRenewalDue(ClaimsPrincipal agent)
     {
-        var notAfter = DateTime.Parse(agent.FindFirstValue(AgentClaims.CertificateNotAfter)!, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
+        var notAfter = DateTime.Parse(
+            agent.FindFirstValue(AgentClaims.CertificateNotAfter)!, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
         return notAfter - time.GetUtcNow().UtcDateTime <= options.Value.RenewBefore;
     }
 
@@ -132,7 +135,8 @@ public sealed class AgentCredentials(
         await revocations.PublishRevokedAsync(agentId, serials, cancellationToken);
     }
 
-    private async Task<IssuedCredentials> IssueAsync(Guid agentId, CertificateRequest request, string? keyPem, string verb, CancellationToken cancellationToken)
+    private async Task<IssuedCredentials> IssueAsync(
+        Guid agentId, CertificateRequest request, string? keyPem, string verb, CancellationToken cancellationToken)
     {
         var lifetime = options.Value.Lifetime;
         var (certificate, rootId) = ca.Sign(request, lifetime);

@@ -19,7 +19,7 @@ public sealed class AgentTokens(
     IDataProtectionProvider dataProtection,
     IClusterEvents events,
     TimeProvider time,
-    ILogger<AgentTokens> logger) : IHostedService
+    ILogger<AgentTokens> logger) : BackgroundService
 {
     public const string ChangedChannel = ClusterChannels.TokenKeysChanged;
     public const string Issuer = "orchestrator";
@@ -30,6 +30,7 @@ public sealed class AgentTokens(
     private readonly ConcurrentDictionary<string, ECDsaSecurityKey> _keys = new(StringComparer.Ordinal);
     private ECDsaSecurityKey? _signing;
     private TokenValidationParameters? _parameters;
+    private readonly ReloadLoop _reloads = new();
     private IDisposable? _subscription;
 
     public sealed record Validated(Guid AgentId, string CertificateThumbprint, DateTime ExpiresAt);
@@ -103,18 +104,24 @@ public sealed class AgentTokens(
         return (new Validated(agentId, x5t.GetString()!, jwt.ValidTo), null);
     }
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    public override async Task StartAsync(CancellationToken cancellationToken)
     {
         await EnsureKeyAsync(cancellationToken);
         await LoadAsync(cancellationToken);
-        _subscription = events.Subscribe(ChangedChannel, _ => ReloadInBackground(), ReloadInBackground);
+        _subscription = _reloads.ReloadOn(events, ChangedChannel);
+        await base.StartAsync(cancellationToken);
     }
 
-    public Task StopAsync(CancellationToken cancellationToken)
+    public override async Task StopAsync(CancellationToken cancellationToken)
     {
         _subscription?.Dispose();
-        return Task.CompletedTask;
+        await base.StopAsync(cancellationToken);
     }
+
+    // Tokens signed with a key not loaded yet still validate (a kid miss reloads); only signing waits, so a failed
+    // reload keeps the keys loaded.
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        _reloads.RunAsync(LoadAsync, period: null, time, logger.TokenSigningKeysReloadFailed, stoppingToken);
 
     /// <summary>Adds a new signing key to <paramref name="db"/> and retires the active ones, inside the caller's
     /// transaction; call <see cref="AnnounceChangeAsync"/> after it commits. Returns the new key's id.</summary>
@@ -155,7 +162,7 @@ public sealed class AgentTokens(
         db.SigningKeys.Add(row);
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        logger.LogInformation("Created the agent token signing key {KeyId}", row.Id);
+        logger.TokenSigningKeyCreated(row.Id);
     }
 
     private SigningKey NewKey()
@@ -168,19 +175,6 @@ public sealed class AgentTokens(
             CreatedAt = time.GetUtcNow().UtcDateTime,
         };
     }
-
-    private void ReloadInBackground() => _ = Task.Run(async () =>
-    {
-        try
-        {
-            await LoadAsync(CancellationToken.None);
-        }
-        catch (Exception ex)
-        {
-            // Tokens signed with a key not loaded yet still validate (a kid miss reloads); only signing waits.
-            logger.LogWarning(ex, "Reloading the token signing keys failed; keeping the ones loaded");
-        }
-    });
 
     private async Task LoadAsync(CancellationToken cancellationToken)
     {

@@ -23,6 +23,9 @@ public sealed class CertificateAuthority(
     public const string ChangedChannel = ClusterChannels.CaChanged;
     private const string Purpose = "Orchestrator.Certificates.CaRootKey.v1";
 
+    private static readonly TimeSpan ReloadPeriod = TimeSpan.FromMinutes(1);
+
+    private readonly ReloadLoop _reloads = new();
     private State? _state;
     private IDisposable? _subscription;
 
@@ -104,7 +107,7 @@ public sealed class CertificateAuthority(
     {
         await EnsureRootAsync(cancellationToken);
         await LoadAsync(cancellationToken);
-        _subscription = events.Subscribe(ChangedChannel, _ => ReloadInBackground(), ReloadInBackground);
+        _subscription = _reloads.ReloadOn(events, ChangedChannel);
         await base.StartAsync(cancellationToken);
     }
 
@@ -114,37 +117,8 @@ public sealed class CertificateAuthority(
         await base.StopAsync(cancellationToken);
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await Task.Delay(TimeSpan.FromMinutes(1), time, stoppingToken);
-                await LoadAsync(stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                logger.LogWarning(ex, "Reloading the CA roots failed; keeping the ones loaded");
-            }
-        }
-    }
-
-    private void ReloadInBackground() => _ = Task.Run(async () =>
-    {
-        try
-        {
-            await LoadAsync(CancellationToken.None);
-        }
-        catch (Exception ex)
-        {
-            logger.LogWarning(ex, "Reloading the CA roots failed; keeping the ones loaded");
-        }
-    });
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        _reloads.RunAsync(LoadAsync, ReloadPeriod, time, logger.CaRootsReloadFailed, stoppingToken);
 
     private async Task EnsureRootAsync(CancellationToken cancellationToken)
     {
@@ -168,7 +142,7 @@ public sealed class CertificateAuthority(
         new Audit.AuditLog(db, time).Record("system", "ca.created", "ca", root.Id.ToString(), new { notAfter = root.NotAfter });
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        logger.LogInformation("Created the CA root {RootId}, valid until {NotAfter:u}", root.Id, root.NotAfter);
+        logger.CaRootCreated(root.Id, root.NotAfter);
     }
 
     private async Task LoadAsync(CancellationToken cancellationToken)

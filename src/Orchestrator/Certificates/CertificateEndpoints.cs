@@ -35,12 +35,12 @@ public static partial class CertificateEndpoints
         group.MapGet("/", TrustBundle)
             .AllowAnonymous()
             .WithSummary("The CA trust bundle (PEM)")
-            .WithDescription("Every root currently trusted: the active one and, after a rotation, older ones while certificates they signed are still valid. Pin it before registering.")
+            .WithDescription(CertificateDocs.TrustBundle)
             .Produces<string>(StatusCodes.Status200OK, "application/x-pem-file");
         group.MapPost("/rotate", Rotate)
             .RequireAuthorization(Policies.Admin)
             .WithSummary("Rotate the CA root and the token signing key")
-            .WithDescription("A new root signs certificates and a new key signs agent tokens from now on. The old root stays in the bundle and trusted until the last certificate it signed has expired, and tokens signed with the old key keep working until they expire with their certificate, so agents keep working and move to the new root and key at their next renewal.")
+            .WithDescription(CertificateDocs.Rotate)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden);
         return group;
@@ -52,10 +52,10 @@ public static partial class CertificateEndpoints
         var group = agent.MapGroup("").WithTags("Agent credentials");
         group.MapGet("/identity", Identity)
             .WithSummary("Who the agent's credentials say it is")
-            .WithDescription("Does nothing but authenticate: agents use it to check their certificate and token.");
+            .WithDescription(CertificateDocs.Identity);
         group.MapPost("/certificate/renew", Renew)
             .WithSummary("Renew the agent's certificate and token")
-            .WithDescription("Certifies the same key as the presented certificate, or the key of `csr` (PEM PKCS#10) when sent. The previous certificate keeps working until its own expiry.")
+            .WithDescription(CertificateDocs.Renew)
             .ProducesValidationProblem();
         return group;
     }

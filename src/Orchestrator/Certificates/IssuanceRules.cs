@@ -79,7 +79,8 @@ public static class IssuanceRules
             notAfter = root.NotAfter;
         }
 
-        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(root, includeKeyIdentifier: true, includeIssuerAndSerial: false));
+        request.CertificateExtensions.Add(
+            X509AuthorityKeyIdentifierExtension.CreateFromCertificate(root, includeKeyIdentifier: true, includeIssuerAndSerial: false));
         return request.Create(root.SubjectName, X509SignatureGenerator.CreateForECDsa(rootKey), now - ClockSkew, notAfter, NewSerial());
     }
 

@@ -11,10 +11,11 @@ namespace Orchestrator.Certificates;
 /// through <see cref="IClusterEvents"/>; after a lost connection (missed events) everything is reloaded. A serial
 /// this replica has not seen (issued by another replica a moment ago) is looked up once and cached.</summary>
 public sealed class RevocationList(IServiceScopeFactory scopes, IClusterEvents events, TimeProvider time, ILogger<RevocationList> logger)
-    : IHostedService
+    : BackgroundService
 {
     public const string RevokedChannel = ClusterChannels.AgentRevoked;
 
+    private readonly ReloadLoop _reloads = new();
     private ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private IDisposable? _subscription;
 
@@ -51,17 +52,23 @@ public sealed class RevocationList(IServiceScopeFactory scopes, IClusterEvents e
     public Task PublishRevokedAsync(Guid? agentId, string[] serials, CancellationToken cancellationToken) =>
         events.PublishAsync(RevokedChannel, JsonSerializer.Serialize(new RevokedMessage(agentId, serials)), cancellationToken);
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    public override async Task StartAsync(CancellationToken cancellationToken)
     {
-        _subscription = events.Subscribe(RevokedChannel, OnRevoked, ReloadInBackground);
+        _subscription = events.Subscribe(RevokedChannel, OnRevoked, _reloads.Request);
         await ReloadAsync(cancellationToken);
+        await base.StartAsync(cancellationToken);
     }
 
-    public Task StopAsync(CancellationToken cancellationToken)
+    public override async Task StopAsync(CancellationToken cancellationToken)
     {
         _subscription?.Dispose();
-        return Task.CompletedTask;
+        await base.StopAsync(cancellationToken);
     }
+
+    // Only after a lost connection (missed revocations): each revocation itself updates the set as it is heard.
+    // A failed reload keeps the entries we have; each unknown serial is still looked up.
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        _reloads.RunAsync(ReloadAsync, period: null, time, logger.RevocationsReloadFailed, stoppingToken);
 
     private void OnRevoked(string payload)
     {
@@ -73,19 +80,6 @@ public sealed class RevocationList(IServiceScopeFactory scopes, IClusterEvents e
                 (_, existing) => existing with { Revoked = true });
         }
     }
-
-    private void ReloadInBackground() => _ = Task.Run(async () =>
-    {
-        try
-        {
-            await ReloadAsync(CancellationToken.None);
-        }
-        catch (Exception ex)
-        {
-            // Keep the entries we have; each unknown serial is still looked up.
-            logger.LogError(ex, "Reloading certificate revocations failed");
-        }
-    });
 
     private async Task ReloadAsync(CancellationToken cancellationToken)
     {

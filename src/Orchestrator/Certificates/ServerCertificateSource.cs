@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Orchestrator.Data;
+using Orchestrator.Hosting;
 
 namespace Orchestrator.Certificates;
 
@@ -52,6 +53,8 @@ public sealed class ServerCertificateRenewal(
     TimeProvider time,
     ILogger<ServerCertificateRenewal> logger) : BackgroundService
 {
+    private static readonly TimeSpan CheckInterval = TimeSpan.FromMinutes(1);
+
     private DateTime _notAfter;
     private Guid _rootId;
     private string? _serial;
@@ -71,38 +74,22 @@ public sealed class ServerCertificateRenewal(
         await base.StartAsync(cancellationToken);
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    // The current certificate keeps serving while a renewal fails; the next tick tries again.
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => source.IsConfigured
+        ? Task.CompletedTask
+        : BackgroundLoop.RunAsync(CheckInterval, time, passAtStart: false, RenewIfDueAsync, logger.ServerCertificateRenewalFailed, stoppingToken);
+
+    private async Task RenewIfDueAsync(CancellationToken cancellationToken)
     {
-        if (source.IsConfigured)
+        var now = time.GetUtcNow().UtcDateTime;
+        var newRootKnownToAgents = ca.Active.Id != _rootId &&
+            ca.Active.Certificate.NotBefore.ToUniversalTime() + IssuanceRules.ClockSkew + options.Value.Lifetime <= now;
+        if (_notAfter - now < options.Value.ServerLifetime / 3 || newRootKnownToAgents)
         {
-            return;
+            await IssueAsync(cancellationToken);
         }
 
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await Task.Delay(TimeSpan.FromMinutes(1), time, stoppingToken);
-                var now = time.GetUtcNow().UtcDateTime;
-                var newRootKnownToAgents = ca.Active.Id != _rootId &&
-                    ca.Active.Certificate.NotBefore.ToUniversalTime() + IssuanceRules.ClockSkew + options.Value.Lifetime <= now;
-                if (_notAfter - now < options.Value.ServerLifetime / 3 || newRootKnownToAgents)
-                {
-                    await IssueAsync(stoppingToken);
-                }
-
-                Interlocked.Exchange(ref _lastCheckTicks, now.Ticks);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                // The current certificate keeps serving; the next tick tries again.
-                logger.LogError(ex, "Renewing the server certificate failed");
-            }
-        }
+        Interlocked.Exchange(ref _lastCheckTicks, now.Ticks);
     }
 
     private async Task IssueAsync(CancellationToken cancellationToken)
@@ -144,8 +131,7 @@ public sealed class ServerCertificateRenewal(
             _notAfter = signed.NotAfter.ToUniversalTime();
             _rootId = rootId;
             _serial = signed.SerialNumber;
-            logger.LogInformation("Server certificate for {HostNames} issued by the CA, valid until {NotAfter:u}",
-                string.Join(", ", settings.ServerHostNames.Distinct(StringComparer.OrdinalIgnoreCase)), _notAfter);
+            logger.ServerCertificateIssued(string.Join(", ", settings.ServerHostNames.Distinct(StringComparer.OrdinalIgnoreCase)), _notAfter);
         }
     }
 }

@@ -53,7 +53,7 @@ internal sealed class DatabaseMigrator(IServiceScopeFactory scopes, ILogger<Data
         await db.Database.MigrateAsync(cancellationToken);
         if (pending.Count > 0)
         {
-            logger.LogInformation("Applied {Count} database migrations ({Provider})", pending.Count, db.Database.ProviderName);
+            logger.MigrationsApplied(pending.Count, db.Database.ProviderName);
         }
     }
 

@@ -30,7 +30,8 @@ public static class MetricsEndpoint
         text.AppendLine("# TYPE orchestrator_agents gauge");
         foreach (var status in Enum.GetValues<AgentStatus>())
         {
-            Line(text, "orchestrator_agents", "status", status.ToString().ToLowerInvariant(), agents.FirstOrDefault(a => a.Key == status)?.Count ?? 0);
+            Line(text, "orchestrator_agents", "status", status.ToString().ToLowerInvariant(),
+                agents.FirstOrDefault(a => a.Key == status)?.Count ?? 0);
         }
 
         text.AppendLine("# HELP orchestrator_agents_draining Agents that take no new tasks.");

@@ -1,3 +1,5 @@
+using System.Threading.Channels;
+
 namespace Orchestrator.Hosting;
 
 /// <summary>The schedule every background service runs on: a pass every <c>interval</c> of the injected clock until
@@ -7,23 +9,41 @@ namespace Orchestrator.Hosting;
 /// a million times inside one test.</summary>
 public static class BackgroundLoop
 {
-    public static async Task RunAsync(
+    public static Task RunAsync(
         TimeSpan interval, TimeProvider time, bool passAtStart, Func<CancellationToken, Task> pass, Action<Exception> failed,
-        CancellationToken stopping)
+        CancellationToken stopping) =>
+        RunAsync(interval, time, passAtStart, pass, failed, wake: null, stopping);
+
+    /// <summary>The loop, also woken by requests on <paramref name="wake"/> (see <see cref="ReloadLoop"/>): a pass runs
+    /// as soon as one is waiting and answers every request made before it started; woken passes leave the schedule as
+    /// it is. An <paramref name="interval"/> of <see cref="Timeout.InfiniteTimeSpan"/> schedules none, only woken ones.</summary>
+    internal static async Task RunAsync(
+        TimeSpan interval, TimeProvider time, bool passAtStart, Func<CancellationToken, Task> pass, Action<Exception> failed,
+        ChannelReader<bool>? wake, CancellationToken stopping)
     {
-        var next = time.GetUtcNow() + (passAtStart ? TimeSpan.Zero : interval);
+        var periodic = interval != Timeout.InfiniteTimeSpan;
+        var next = time.GetUtcNow() + (passAtStart || !periodic ? TimeSpan.Zero : interval);
         try
         {
+            var first = passAtStart;
             while (!stopping.IsCancellationRequested)
             {
-                var wait = next - time.GetUtcNow();
-                if (wait > TimeSpan.Zero)
+                var scheduled = first;
+                first = false;
+                if (!scheduled)
                 {
-                    await Task.Delay(wait, time, stopping);
+                    var wait = periodic ? next - time.GetUtcNow() : Timeout.InfiniteTimeSpan;
+                    scheduled = wait != Timeout.InfiniteTimeSpan && wait <= TimeSpan.Zero || !await WaitAsync(wait, time, wake, stopping);
                 }
 
-                var now = time.GetUtcNow();
-                next = next + interval > now ? next + interval : now + interval;
+                if (scheduled && periodic)
+                {
+                    var now = time.GetUtcNow();
+                    next = next + interval > now ? next + interval : now + interval;
+                }
+
+                // Whatever was requested until now, this pass answers.
+                wake?.TryRead(out _);
                 try
                 {
                     await pass(stopping);
@@ -37,5 +57,32 @@ public static class BackgroundLoop
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
         }
+    }
+
+    /// <summary>Waits out <paramref name="wait"/>, or until a request arrives: true when a request ended the wait.</summary>
+    private static async Task<bool> WaitAsync(TimeSpan wait, TimeProvider time, ChannelReader<bool>? wake, CancellationToken stopping)
+    {
+        if (wake is null)
+        {
+            await Task.Delay(wait, time, stopping);
+            return false;
+        }
+
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        var elapsed = Task.Delay(wait, time, either.Token);
+        var woken = wake.WaitToReadAsync(either.Token).AsTask();
+        var ended = await Task.WhenAny(elapsed, woken);
+        await either.CancelAsync();
+        try
+        {
+            await Task.WhenAll(elapsed, woken);
+        }
+        catch (OperationCanceledException)
+        {
+            // The wait that lost, cancelled.
+        }
+
+        stopping.ThrowIfCancellationRequested();
+        return ended == woken;
     }
 }

@@ -7,7 +7,8 @@ namespace Orchestrator.Hosting;
 /// <summary>Tells every replica (this one included) that something happened: a task was created or cancelled, an
 /// agent's credentials were revoked. On PostgreSQL this is LISTEN/NOTIFY; a single SQLite instance needs only itself.
 /// Delivery is best effort: subscribers keep the database as the truth and use events to act sooner, and
-/// <see cref="Subscribe"/>'s <c>resync</c> tells them when events may have been missed (a lost connection).</summary>
+/// <see cref="Subscribe"/>'s <c>resync</c> tells them when events may have been missed (a lost connection). The channels
+/// are listed in <see cref="ClusterChannels"/>.</summary>
 public interface IClusterEvents
 {
     /// <summary>Delivers the event to subscribers here at once and on other replicas as soon as they hear it.</summary>
@@ -63,7 +64,7 @@ public abstract class ClusterEventsBase : IClusterEvents
             }
             catch (Exception ex)
             {
-                logger.LogError(ex, "A handler of cluster channel {Channel} failed", channel);
+                logger.ClusterHandlerFailed(ex, channel);
             }
         }
     }
@@ -78,7 +79,7 @@ public abstract class ClusterEventsBase : IClusterEvents
             }
             catch (Exception ex)
             {
-                logger.LogError(ex, "A resync handler of cluster channel {Channel} failed", subscription.Channel);
+                logger.ClusterResyncHandlerFailed(ex, subscription.Channel);
             }
         }
     }
@@ -176,7 +177,7 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
                 if (!first)
                 {
                     Resync(logger);
-                    logger.LogInformation("Cluster event listener reconnected and resynchronised");
+                    logger.ClusterListenerReconnected();
                 }
 
                 first = false;
@@ -192,7 +193,7 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
             }
             catch (Exception ex)
             {
-                logger.LogWarning(ex, "Cluster event listener lost its connection; retrying in 1 s");
+                logger.ClusterListenerLost(ex);
                 first = false;
                 try
                 {

@@ -51,7 +51,7 @@ public sealed class Retention(IServiceScopeFactory scopes, IOptions<RetentionOpt
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         BackgroundLoop.RunAsync(Interval, time, passAtStart: true, SweepAsync,
-            ex => logger.LogWarning(ex, "Retention sweep failed; retrying in {Interval}", Interval), stoppingToken);
+            ex => logger.RetentionSweepFailed(ex, Interval), stoppingToken);
 
     public async Task<Swept> SweepAsync(CancellationToken cancellationToken)
     {
@@ -71,8 +71,7 @@ public sealed class Retention(IServiceScopeFactory scopes, IOptions<RetentionOpt
 
         if (tasks + audit + certificates > 0)
         {
-            logger.LogInformation("Retention removed {Tasks} ended tasks, {AuditEvents} audit events and {Certificates} expired certificate records",
-                tasks, audit, certificates);
+            logger.RetentionRemoved(tasks, audit, certificates);
         }
 
         return new Swept(tasks, audit, certificates);

@@ -27,7 +27,8 @@ public static partial class RegisterEndpoint
             limiter.AddPolicy(RateLimitPolicy, context =>
             {
                 var perMinute = context.RequestServices.GetRequiredService<IOptions<RateLimitOptions>>().Value.RegistrationsPerMinute;
-                return RateLimitPartition.GetFixedWindowLimiter(context.Connection.RemoteIpAddress?.ToString() ?? "unknown", _ => new FixedWindowRateLimiterOptions
+                var caller = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+                return RateLimitPartition.GetFixedWindowLimiter(caller, _ => new FixedWindowRateLimiterOptions
                 {
                     PermitLimit = perMinute,
                     Window = TimeSpan.FromMinutes(1),
@@ -55,7 +56,7 @@ public static partial class RegisterEndpoint
             .AllowAnonymous()
             .RequireRateLimiting(RateLimitPolicy)
             .WithSummary("Register an agent with a registration token")
-            .WithDescription("Header `X-Agent-Token`. Answers the agent id, its config, a client certificate (the key too, unless `csr` was sent: then the certificate certifies the CSR's key and `key` is null), the CA bundle and a token bound to the certificate. A name already registered is 409, unless its agent is offline with only expired certificates (re-enrolment under the same id).")
+            .WithDescription(RegistrationDocs.Register)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status409Conflict)
@@ -146,8 +147,7 @@ public static partial class RegisterEndpoint
         }
 
         await transaction.CommitAsync(cancellationToken);
-        loggers.CreateLogger(typeof(RegisterEndpoint).FullName!).LogInformation("Agent {AgentName} ({AgentId}) {Action} with registration token {TokenId}",
-            name, agent.Id, reenrolled ? "re-enrolled" : "registered", token.Id);
+        loggers.CreateLogger(typeof(RegisterEndpoint).FullName!).AgentRegistered(name, agent.Id, reenrolled ? "re-enrolled" : "registered", token.Id);
 
         var settings = agentOptions.Value;
         return TypedResults.Created($"/api/v1/agents/{agent.Id}", new RegisterResponse(

@@ -20,25 +20,27 @@ public static partial class RegistrationTokenEndpoints
         var group = routes.MapOperatorRoutes("/api/v1/registration-tokens", "Registration tokens").RequireAuthorization(Policies.Viewer);
         group.MapPost("/", Create).RequireAuthorization(Policies.Operator)
             .WithSummary("Create a registration token")
-            .WithDescription("`expiresInMinutes` defaults to and may not exceed 1440; `maxUses` defaults to 1 (single use). `labels` are given to agents registering with it (the agent's own labels win). The token is in this answer only; it is stored hashed.")
+            .WithDescription(RegistrationDocs.CreateToken)
             .ProducesValidationProblem();
         group.MapGet("/", List)
             .WithSummary("List registration tokens (without the tokens)")
             .ProducesValidationProblem();
         group.MapDelete("/{id}", Revoke).RequireAuthorization(Policies.Operator)
             .WithSummary("Revoke a registration token")
-            .WithDescription("It cannot register agents any more; agents it registered are not affected.")
+            .WithDescription(RegistrationDocs.RevokeToken)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
         return group;
     }
 
     private static async Task<Results<Created<CreatedTokenResponse>, ValidationProblem>> Create(
-        CreateTokenRequest request, HttpContext context, OrchestratorDbContext db, AuditLog audit, TimeProvider time, CancellationToken cancellationToken)
+        CreateTokenRequest request, HttpContext context, OrchestratorDbContext db, AuditLog audit, TimeProvider time,
+        CancellationToken cancellationToken)
     {
         var errors = new Validation()
             .Require(request.Description is null || request.Description.Length <= 512, "description", "'description' must be at most 512 characters.")
-            .Require(request.ExpiresInMinutes is null or (>= 1 and <= MaxExpiresInMinutes), "expiresInMinutes", $"'expiresInMinutes' must be from 1 to {MaxExpiresInMinutes}.")
+            .Require(request.ExpiresInMinutes is null or (>= 1 and <= MaxExpiresInMinutes), "expiresInMinutes",
+                $"'expiresInMinutes' must be from 1 to {MaxExpiresInMinutes}.")
             .Require(request.MaxUses is null or (>= 1 and <= MaxUsesLimit), "maxUses", $"'maxUses' must be from 1 to {MaxUsesLimit}.")
             .ValidateLabels(request.Labels);
         if (!errors.IsValid)
@@ -63,7 +65,8 @@ public static partial class RegistrationTokenEndpoints
         audit.Record(context.User, "registration-token.created", "registration-token", token.Id.ToString(),
             new { token.Description, token.ExpiresAt, token.MaxUses });
         await db.SaveChangesAsync(cancellationToken);
-        return TypedResults.Created($"/api/v1/registration-tokens/{token.Id}", new CreatedTokenResponse(token.Id, secret, token.ExpiresAt, token.MaxUses));
+        return TypedResults.Created($"/api/v1/registration-tokens/{token.Id}",
+            new CreatedTokenResponse(token.Id, secret, token.ExpiresAt, token.MaxUses));
     }
 
     private static async Task<Results<Ok<List<TokenResponse>>, ValidationProblem>> List(
@@ -108,7 +111,8 @@ public static class RegistrationTokens
     /// <summary>Takes one use of the token, atomically: one conditional UPDATE, and the rows it touched decide, so
     /// N concurrent registrations with a single-use token give exactly one success. Inside the caller's transaction,
     /// so a registration that fails afterwards (a taken name) gives the use back by rolling back.</summary>
-    public static async Task<RegistrationToken?> TryConsumeAsync(OrchestratorDbContext db, string presented, DateTime now, CancellationToken cancellationToken)
+    public static async Task<RegistrationToken?> TryConsumeAsync(
+        OrchestratorDbContext db, string presented, DateTime now, CancellationToken cancellationToken)
     {
         if (presented.Length is 0 or > 256)
         {

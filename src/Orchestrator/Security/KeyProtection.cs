@@ -94,7 +94,8 @@ public sealed class KeyEncryptionCertificateDecryptor(IServiceProvider services)
 
 /// <summary>The certificate that encrypts the Data Protection key ring: <c>Orchestrator:KeyProtection:CertificatePath</c>,
 /// or for a single instance one generated into the data directory on first start.</summary>
-public sealed class KeyEncryptionCertificate(IOptions<KeyProtectionOptions> options, DataDirectory dataDirectory, TimeProvider time, ILogger<KeyEncryptionCertificate> logger)
+public sealed class KeyEncryptionCertificate(
+    IOptions<KeyProtectionOptions> options, DataDirectory dataDirectory, TimeProvider time, ILogger<KeyEncryptionCertificate> logger)
 {
     public const string GeneratedFileName = "key-encryption.pfx";
 
@@ -146,7 +147,7 @@ public sealed class KeyEncryptionCertificate(IOptions<KeyProtectionOptions> opti
             return X509CertificateLoader.LoadPkcs12FromFile(path, null, X509KeyStorageFlags.EphemeralKeySet);
         }
 
-        logger.LogWarning("Generated the key-encryption certificate {Path}; back it up with the database (set Orchestrator:KeyProtection:CertificatePath when several replicas share the database)", path);
+        logger.KeyEncryptionCertificateGenerated(path);
         return X509CertificateLoader.LoadPkcs12(pfx, null, X509KeyStorageFlags.EphemeralKeySet);
     }
 }

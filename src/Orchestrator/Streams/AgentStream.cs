@@ -131,7 +131,7 @@ public sealed class AgentStream
 
             if (!bucket.TryTake())
             {
-                _logger.LogWarning("Agent {AgentId} flooded its task stream; closing it", AgentId);
+                _logger.StreamFlooded(AgentId);
                 Close(WebSocketCloseStatus.PolicyViolation, $"More than {_options.MessagesPerSecond} messages per second.");
                 return;
             }
@@ -145,7 +145,7 @@ public sealed class AgentStream
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                _logger.LogError(ex, "Could not record a stream message of agent {AgentId}", AgentId);
+                _logger.StreamMessageNotRecorded(ex, AgentId);
                 problem = new StreamMessages.Error("The message could not be recorded; send it again.");
             }
 
@@ -169,7 +169,8 @@ public sealed class AgentStream
         var result = incoming switch
         {
             StreamMessages.Progress p => await tasks.RecordProgressAsync(AgentId, p.TaskId, p.Value, p.Message, stopping),
-            StreamMessages.Log l => await tasks.AppendLogsAsync(AgentId, l.TaskId, [new TaskLogEntry(_time.GetUtcNow().UtcDateTime, l.Level, l.Message)], stopping),
+            StreamMessages.Log l => await tasks.AppendLogsAsync(
+                AgentId, l.TaskId, [new TaskLogEntry(_time.GetUtcNow().UtcDateTime, l.Level, l.Message)], stopping),
             _ => throw new InvalidOperationException("unreachable"),
         };
         return result.Outcome switch
@@ -217,7 +218,7 @@ public sealed class AgentStream
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // The stream stays up; the next tick or event tries again.
-            _logger.LogWarning(ex, "Could not take work for agent {AgentId}'s stream", AgentId);
+            _logger.StreamTakeFailed(ex, AgentId);
             return;
         }
 
@@ -231,7 +232,8 @@ public sealed class AgentStream
         {
             if (_cancellationsSent.Add(taskId) || periodic)
             {
-                await _socket.SendAsync(StreamMessages.Serialize(new StreamMessages.TaskCancelled(taskId)), WebSocketMessageType.Text, true, stopping);
+                await _socket.SendAsync(
+                    StreamMessages.Serialize(new StreamMessages.TaskCancelled(taskId)), WebSocketMessageType.Text, true, stopping);
             }
         }
     }
@@ -277,7 +279,7 @@ public sealed class AgentStream
         }
         catch (Exception ex)
         {
-            _logger.LogError(ex, "Agent {AgentId}'s task stream failed", AgentId);
+            _logger.StreamFailed(ex, AgentId);
         }
     }
 }

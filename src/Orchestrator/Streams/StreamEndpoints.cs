@@ -22,11 +22,7 @@ public static class StreamEndpoints
         var group = agent.MapGroup("").WithTags("Task stream");
         group.MapGet("/task-stream", Connect)
             .WithSummary("Open the agent's WebSocket task stream")
-            .WithDescription("Upgrade with the agent's client certificate and `Authorization: Bearer <token>`. The server sends " +
-                             "`task_assigned` for each waiting task and then as tasks are created, and `task_cancelled`; the agent sends " +
-                             "`task_progress` and `task_log`. Invalid messages get an `error` message. One stream per agent (a new one " +
-                             "replaces the old, close code 4000); oversized messages close with 1009, floods with 1008, revocation with 1008, " +
-                             "shutdown with 1001.")
+            .WithDescription(StreamDocs.Connect)
             .ProducesProblem(StatusCodes.Status400BadRequest);
         return group;
     }

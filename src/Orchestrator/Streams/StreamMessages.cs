@@ -51,7 +51,9 @@ public static class StreamMessages
             return (null, new Error("The message must be a JSON object with a string 'type'."));
         }
 
-        Guid? taskId = root.TryGetProperty("taskId", out var id) && id.ValueKind == JsonValueKind.String && id.TryGetGuid(out var parsed) ? parsed : null;
+        Guid? taskId = root.TryGetProperty("taskId", out var id) && id.ValueKind == JsonValueKind.String && id.TryGetGuid(out var parsed)
+            ? parsed
+            : null;
         switch (type.GetString())
         {
             case "task_progress":

@@ -27,14 +27,14 @@ public sealed class StreamRegistry(IClusterEvents events, IHostApplicationLifeti
             return stream;
         });
         previous?.Close(AgentStream.Replaced, "Replaced by a newer stream of this agent.");
-        logger.LogInformation("Agent {AgentId} opened its task stream", stream.AgentId);
+        logger.StreamOpened(stream.AgentId);
     }
 
     public void Remove(AgentStream stream)
     {
         if (_streams.TryRemove(new KeyValuePair<Guid, AgentStream>(stream.AgentId, stream)))
         {
-            logger.LogInformation("Agent {AgentId}'s task stream closed", stream.AgentId);
+            logger.StreamClosed(stream.AgentId);
         }
     }
 
@@ -48,7 +48,8 @@ public sealed class StreamRegistry(IClusterEvents events, IHostApplicationLifeti
         }));
         _subscriptions.Add(events.Subscribe(RevocationList.RevokedChannel, OnRevoked));
         // A changed agent (a resume above all) may have deliverable tasks that waited.
-        _subscriptions.Add(events.Subscribe(ClusterChannels.AgentsChanged, payload => ClusterChannels.ForEachId(payload, id => Find(id)?.Nudge(), NudgeAll)));
+        _subscriptions.Add(events.Subscribe(ClusterChannels.AgentsChanged,
+            payload => ClusterChannels.ForEachId(payload, id => Find(id)?.Nudge(), NudgeAll)));
         // Streams close cleanly (1001) when the service stops, before Kestrel stops waiting for requests.
         _stopping = lifetime.ApplicationStopping.Register(() =>
         {

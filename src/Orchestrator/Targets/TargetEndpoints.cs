@@ -18,13 +18,13 @@ public static partial class TargetEndpoints
 
         group.MapPost("/", Create).RequireAuthorization(Policies.Operator)
             .WithSummary("Create a deployment target assigned to an agent")
-            .WithDescription("`name` is unique (409 when taken). `agentId` must name an existing agent (404 otherwise). `properties` is an optional JSON object (at most 16 KiB) for the agent's use; it is returned as given, so it must not hold secrets.")
+            .WithDescription(TargetDocs.Create)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
         group.MapGet("/", List).RequireAuthorization(Policies.Viewer)
             .WithSummary("List targets")
-            .WithDescription("Filters: `agentId`, `type`. Ordered by name; paged with `limit` and `after`, the next page's URL is in the `Link` header. A target whose agent was deleted has `agentId` null.")
+            .WithDescription(TargetDocs.List)
             .ProducesValidationProblem();
         group.MapGet("/{id}", Get).RequireAuthorization(Policies.Viewer)
             .WithSummary("Get a target")
@@ -142,7 +142,8 @@ public static partial class TargetEndpoints
         return TypedResults.Ok(page.Finish(context, rows.Select(ToResponse).ToList(), t => t.Name));
     }
 
-    private static async Task<Results<Ok<TargetResponse>, ProblemHttpResult>> Get(Guid id, OrchestratorDbContext db, CancellationToken cancellationToken) =>
+    private static async Task<Results<Ok<TargetResponse>, ProblemHttpResult>> Get(
+        Guid id, OrchestratorDbContext db, CancellationToken cancellationToken) =>
         await db.Targets.AsNoTracking().FirstOrDefaultAsync(t => t.Id == id, cancellationToken) is { } target
             ? TypedResults.Ok(ToResponse(target))
             : Problems.NotFound($"No target has id {id}.");

@@ -17,18 +17,16 @@ public static class AgentTaskEndpoints
 
         group.MapGet("/tasks", Pending)
             .WithSummary("List the agent's pending tasks (poll)")
-            .WithDescription("Summaries of what the next delivery would hand out, highest priority first, and `cancelledTasks`: ids of tasks " +
-                "to stop. Not a delivery: fetch each task with `GET …/tasks/{taskId}`.")
+            .WithDescription(TaskDocs.Pending)
             .ProducesProblem(StatusCodes.Status400BadRequest);
         group.MapGet("/tasks/{taskId}", Fetch)
             .WithSummary("Fetch one of the agent's tasks with payload and credentials")
-            .WithDescription("A delivery: an unstarted task counts as delivered now. Another agent's task: 403.")
+            .WithDescription(TaskDocs.Fetch)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPost("/tasks/{taskId}/complete", Complete)
             .WithSummary("Report a task's outcome")
-            .WithDescription("`success`, `result` and `logs` as in the spec. The same completion again is acknowledged; a different outcome " +
-                "for a task that has ended is 409; another agent's task 403. Completing a cancelling task ends it cancelled.")
+            .WithDescription(TaskDocs.Complete)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
@@ -74,7 +72,8 @@ public static class AgentTaskEndpoints
         var longLine = logs.FindIndex(l => l.Message!.Length > limits.MaxLogLineLength);
         if (longLine >= 0)
         {
-            return TaskEndpoints.TooLarge($"'logs[{longLine}].message' is longer than {limits.MaxLogLineLength} characters (Orchestrator:Tasks:MaxLogLineLength).");
+            return TaskEndpoints.TooLarge(
+                $"'logs[{longLine}].message' is longer than {limits.MaxLogLineLength} characters (Orchestrator:Tasks:MaxLogLineLength).");
         }
 
         if (request.Result is { ValueKind: not JsonValueKind.Null } result && Encoding.UTF8.GetByteCount(result.GetRawText()) > limits.MaxResultBytes)
@@ -86,8 +85,7 @@ public static class AgentTaskEndpoints
         switch (outcome.Outcome)
         {
             case TaskOutcome.Ok:
-                loggers.CreateLogger(typeof(AgentTaskEndpoints)).LogInformation("Task {TaskId} completed by agent {AgentId}: {Status}",
-                    taskId, id, outcome.Task!.Status.WireName());
+                loggers.CreateLogger(typeof(AgentTaskEndpoints)).TaskCompleted(taskId, id, outcome.Task!.Status.WireName());
                 return TypedResults.Ok(new AcknowledgedResponse(true));
             case TaskOutcome.Replayed:
                 return TypedResults.Ok(new AcknowledgedResponse(true));

@@ -25,7 +25,8 @@ public sealed class AgentWorkHints : IDisposable
         [
             events.Subscribe(TaskEvents.Created, Forget, _entries.Clear),
             events.Subscribe(TaskEvents.Cancelled, Forget, _entries.Clear),
-            events.Subscribe(ClusterChannels.AgentsChanged, payload => ClusterChannels.ForEachId(payload, id => _entries.TryRemove(id, out _), _entries.Clear),
+            events.Subscribe(ClusterChannels.AgentsChanged,
+                payload => ClusterChannels.ForEachId(payload, id => _entries.TryRemove(id, out _), _entries.Clear),
                 _entries.Clear),
         ];
     }

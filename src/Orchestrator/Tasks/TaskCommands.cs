@@ -177,7 +177,8 @@ public sealed class TaskCommands(
                 : success ? AgentTaskStatus.Succeeded : AgentTaskStatus.Failed;
             var reason = next switch
             {
-                AgentTaskStatus.Cancelled => $"{task.StatusReason?.Replace("; waiting for the agent to stop it.", "", StringComparison.Ordinal)}; the agent stopped it.",
+                AgentTaskStatus.Cancelled =>
+                    $"{task.StatusReason?.Replace("; waiting for the agent to stop it.", "", StringComparison.Ordinal)}; the agent stopped it.",
                 AgentTaskStatus.Succeeded => "The agent reported success.",
                 _ => "The agent reported failure.",
             };
@@ -230,7 +231,8 @@ public sealed class TaskCommands(
             .SetProperty(t => t.Progress, Math.Clamp(progress, 0, 100))
             .SetProperty(t => t.ProgressMessage, redacted)
             .SetProperty(t => t.StartedAt, t => t.StartedAt ?? now)
-            .SetProperty(t => t.Status, t => t.Status == AgentTaskStatus.Pending || t.Status == AgentTaskStatus.Assigned ? AgentTaskStatus.Running : t.Status),
+            .SetProperty(t => t.Status,
+                t => t.Status == AgentTaskStatus.Pending || t.Status == AgentTaskStatus.Assigned ? AgentTaskStatus.Running : t.Status),
             cancellationToken);
         return changed == 0
             ? new TaskResult(TaskOutcome.Conflict, task, $"Task {taskId} has already ended.")
@@ -251,7 +253,8 @@ public sealed class TaskCommands(
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var changed = await db.Tasks.Where(t => t.Id == taskId && AgentTaskStatuses.Unfinished.Contains(t.Status)).ExecuteUpdateAsync(s => s
             .SetProperty(t => t.StartedAt, t => t.StartedAt ?? now)
-            .SetProperty(t => t.Status, t => t.Status == AgentTaskStatus.Pending || t.Status == AgentTaskStatus.Assigned ? AgentTaskStatus.Running : t.Status)
+            .SetProperty(t => t.Status,
+                t => t.Status == AgentTaskStatus.Pending || t.Status == AgentTaskStatus.Assigned ? AgentTaskStatus.Running : t.Status)
             .SetProperty(t => t.LogCount, t => t.LogCount + lines.Stored.Count)
             .SetProperty(t => t.DroppedLogCount, t => t.DroppedLogCount + lines.Dropped), cancellationToken);
         if (changed == 0)
@@ -271,7 +274,7 @@ public sealed class TaskCommands(
     {
         var now = Now;
         var reason = $"Cancelled because agent {agentId} was deleted.";
-        var cancelled = await db.Database.SqlQuery<Guid>(TaskSql.For(db.Database).CancelUnfinished(agentId, reason, now))
+        var cancelled = await db.Database.SqlQuery<Guid>(TaskSql.CancelUnfinished(agentId, reason, now))
             .ToListAsync(cancellationToken);
         foreach (var taskId in cancelled)
         {

@@ -30,7 +30,7 @@ public sealed class TaskDelivery(TaskClaims claims, TaskCredentials credentials,
         var cancelled = view.CancelledTasks;
         if (tasks.Count > 0)
         {
-            logger.LogInformation("Delivered {Count} tasks to agent {AgentId}: {TaskIds}", tasks.Count, agentId, tasks.Select(t => t.Id).ToArray());
+            logger.TasksDelivered(tasks.Count, agentId, [.. tasks.Select(t => t.Id)]);
         }
 
         return new AgentWork([.. tasks.Select(ToDelivered)], cancelled);
@@ -46,7 +46,7 @@ public sealed class TaskDelivery(TaskClaims claims, TaskCredentials credentials,
         var result = await claims.ClaimOneAsync(agentId, taskId, cancellationToken);
         if (result.Outcome == TaskOutcome.Ok)
         {
-            logger.LogInformation("Agent {AgentId} fetched task {TaskId}", agentId, taskId);
+            logger.TaskFetched(agentId, taskId);
         }
 
         return result;

@@ -17,11 +17,7 @@ public static partial class TaskEndpoints
 
         group.MapPost("/", Create).RequireAuthorization(Policies.Operator)
             .WithSummary("Create a task for an agent")
-            .WithDescription("Give exactly one of `agentId` or `selector` (`capabilities` the agent must all have, `labels` it must all match; " +
-                "the online, then degraded, non-draining match with the fewest unfinished tasks is chosen). `priority` 0-100 (default 0, " +
-                "higher first), `timeout` in seconds counted from delivery (default 300). `credentials` are encrypted at rest, sent only " +
-                "to the agent and never shown again. With `idempotencyKey`, repeating the request answers 200 with the first task instead " +
-                "of creating another.")
+            .WithDescription(TaskDocs.Create)
             .Produces<TaskResponse>(StatusCodes.Status200OK)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status404NotFound)
@@ -30,8 +26,7 @@ public static partial class TaskEndpoints
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         group.MapGet("/", List).RequireAuthorization(Policies.Viewer)
             .WithSummary("List tasks, newest first")
-            .WithDescription("Filter with `agentId` and `status` (pending, assigned, running, succeeded, failed, cancelling, cancelled, " +
-                "timed_out). Paged with `limit` and `after`; the next page is in the `Link` header. `logs` is null here: get the task for its logs.")
+            .WithDescription(TaskDocs.List)
             .ProducesValidationProblem();
         group.MapGet("/{taskId}", Get).RequireAuthorization(Policies.Viewer)
             .WithSummary("Get a task with its status, result and logs")
@@ -39,8 +34,7 @@ public static partial class TaskEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPost("/{taskId}/cancel", Cancel).RequireAuthorization(Policies.Operator)
             .WithSummary("Cancel a task")
-            .WithDescription("A pending task is cancelled at once. A delivered or running task becomes `cancelling`: its agent is told to " +
-                "stop it, and it ends `cancelled` when the agent reports back or the grace period passes. A task that has ended: 409.")
+            .WithDescription(TaskDocs.Cancel)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
@@ -83,7 +77,8 @@ public static partial class TaskEndpoints
             errors.Require(key.Length > 0 && value is not null, "selector.labels", "Labels must have a non-empty key and a string value.");
         }
 
-        errors.Require(request.IdempotencyKey is null || (request.IdempotencyKey.Length is > 0 and <= 128 && !request.IdempotencyKey.Any(char.IsControl)),
+        errors.Require(
+            request.IdempotencyKey is null || (request.IdempotencyKey.Length is > 0 and <= 128 && !request.IdempotencyKey.Any(char.IsControl)),
             "idempotencyKey", "'idempotencyKey' must be 1 to 128 printable characters.");
         if (!errors.IsValid)
         {
@@ -109,8 +104,7 @@ public static partial class TaskEndpoints
         {
             case TaskOutcome.Ok:
                 var task = result.Task!;
-                loggers.CreateLogger(typeof(TaskEndpoints)).LogInformation("Task {TaskId} ({TaskType}) created for agent {AgentId} by {Actor}",
-                    task.Id, task.TaskType, task.AgentId, actor);
+                loggers.CreateLogger(typeof(TaskEndpoints)).TaskCreated(task.Id, task.TaskType, task.AgentId, actor);
                 await events.CreatedAsync(task.Id, task.AgentId, cancellationToken);
                 return TypedResults.Created($"/api/v1/tasks/{task.Id}", ToResponse(task, limits, withLogs: true));
             case TaskOutcome.Replayed:
@@ -169,8 +163,7 @@ public static partial class TaskEndpoints
         }
 
         var task = result.Task!;
-        loggers.CreateLogger(typeof(TaskEndpoints)).LogInformation("Task {TaskId} of agent {AgentId} is {Status} on request of {Actor}",
-            task.Id, task.AgentId, task.Status.WireName(), actor);
+        loggers.CreateLogger(typeof(TaskEndpoints)).TaskCancelRequested(task.Id, task.AgentId, task.Status.WireName(), actor);
         if (task.Status == AgentTaskStatus.Cancelling)
         {
             await events.CancelledAsync(task.Id, task.AgentId, cancellationToken);

@@ -17,9 +17,11 @@ public sealed class TaskEvents(IClusterEvents cluster, ILogger<TaskEvents> logge
 
     public static Payload Parse(string payload) => JsonSerializer.Deserialize<Payload>(payload, Http.Json.Options)!;
 
-    public Task CreatedAsync(Guid taskId, Guid agentId, CancellationToken cancellationToken) => PublishAsync(Created, taskId, agentId, cancellationToken);
+    public Task CreatedAsync(Guid taskId, Guid agentId, CancellationToken cancellationToken) =>
+        PublishAsync(Created, taskId, agentId, cancellationToken);
 
-    public Task CancelledAsync(Guid taskId, Guid agentId, CancellationToken cancellationToken) => PublishAsync(Cancelled, taskId, agentId, cancellationToken);
+    public Task CancelledAsync(Guid taskId, Guid agentId, CancellationToken cancellationToken) =>
+        PublishAsync(Cancelled, taskId, agentId, cancellationToken);
 
     private async Task PublishAsync(string channel, Guid taskId, Guid agentId, CancellationToken cancellationToken)
     {
@@ -30,7 +32,7 @@ public sealed class TaskEvents(IClusterEvents cluster, ILogger<TaskEvents> logge
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // The change is committed; the agent still learns of it from its next heartbeat or poll.
-            logger.LogWarning(ex, "Could not publish {Channel} for task {TaskId}", channel, taskId);
+            logger.TaskEventNotPublished(ex, channel, taskId);
         }
     }
 }

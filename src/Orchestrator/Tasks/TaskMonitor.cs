@@ -11,7 +11,7 @@ public sealed class TaskMonitor(
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         BackgroundLoop.RunAsync(options.Value.MonitorInterval, time, passAtStart: true, RunOnceAsync,
-            ex => logger.LogError(ex, "Task monitor tick failed; retrying at the next tick"), stoppingToken);
+            logger.TaskMonitorFailed, stoppingToken);
 
     /// <summary>One pass. Public so tests and operators' tooling can run it without waiting for the timer.</summary>
     public async Task RunOnceAsync(CancellationToken cancellationToken)
@@ -24,18 +24,18 @@ public sealed class TaskMonitor(
 
         foreach (var task in overdue.TimedOut)
         {
-            logger.LogWarning("Task {TaskId} of agent {AgentId} timed out", task.Id, task.AgentId);
+            logger.TaskTimedOut(task.Id, task.AgentId);
             await events.CancelledAsync(task.Id, task.AgentId, cancellationToken);
         }
 
         foreach (var task in overdue.Undelivered)
         {
-            logger.LogWarning("Task {TaskId} of agent {AgentId} timed out undelivered: the agent did not collect it in time", task.Id, task.AgentId);
+            logger.TaskTimedOutUndelivered(task.Id, task.AgentId);
         }
 
         foreach (var task in overdue.GraceEnded)
         {
-            logger.LogWarning("Task {TaskId} of agent {AgentId} ended cancelled: the agent did not confirm within the grace period", task.Id, task.AgentId);
+            logger.TaskCancelUnconfirmed(task.Id, task.AgentId);
         }
     }
 }

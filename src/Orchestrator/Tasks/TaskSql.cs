@@ -54,21 +54,21 @@ internal abstract class TaskSql
             """, TimedOut, now, reason, Assigned, Running);
 
     /// <summary>Ends cancelling tasks whose agent did not confirm by <paramref name="graceCutoff"/>.</summary>
-    public FormattableString EndUnconfirmedCancels(DateTime now, DateTime graceCutoff, string reason) => $"""
+    public static FormattableString EndUnconfirmedCancels(DateTime now, DateTime graceCutoff, string reason) => $"""
         UPDATE "Tasks" SET "Status" = {Cancelled}, "CompletedAt" = {now}, "StatusReason" = {reason}, "ProtectedCredentials" = NULL
         WHERE "Status" = {Cancelling} AND "CancelRequestedAt" <= {graceCutoff}
         RETURNING "Id", "AgentId"
         """;
 
     /// <summary>Ends tasks no agent collected since <paramref name="createdCutoff"/>.</summary>
-    public FormattableString EndUndelivered(DateTime now, DateTime createdCutoff, string reason) => $"""
+    public static FormattableString EndUndelivered(DateTime now, DateTime createdCutoff, string reason) => $"""
         UPDATE "Tasks" SET "Status" = {TimedOut}, "CompletedAt" = {now}, "StatusReason" = {reason}, "ProtectedCredentials" = NULL
         WHERE "Status" = {Pending} AND "CreatedAt" <= {createdCutoff}
         RETURNING "Id", "AgentId"
         """;
 
     /// <summary>Cancels every unfinished task (<see cref="AgentTaskStatuses.Unfinished"/>) of an agent; returns the ids.</summary>
-    public FormattableString CancelUnfinished(Guid agentId, string reason, DateTime now)
+    public static FormattableString CancelUnfinished(Guid agentId, string reason, DateTime now)
     {
         object[] unfinished = [.. AgentTaskStatuses.Unfinished.Select(s => s.ToString())];
         var placeholders = string.Join(", ", unfinished.Select((_, i) => $"{{{i + 4}}}"));

@@ -32,9 +32,9 @@ public sealed class TaskSweeper(OrchestratorDbContext db, TimeProvider time, IOp
 
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var timedOut = await db.Database.SqlQuery<EndedTask>(sql.EndTimedOut(now, timeoutReason)).ToListAsync(cancellationToken);
-        var graceEnded = await db.Database.SqlQuery<EndedTask>(sql.EndUnconfirmedCancels(now, now - settings.CancelGracePeriod, graceReason))
+        var graceEnded = await db.Database.SqlQuery<EndedTask>(TaskSql.EndUnconfirmedCancels(now, now - settings.CancelGracePeriod, graceReason))
             .ToListAsync(cancellationToken);
-        var undelivered = await db.Database.SqlQuery<EndedTask>(sql.EndUndelivered(now, now - settings.UndeliveredTimeout, undeliveredReason))
+        var undelivered = await db.Database.SqlQuery<EndedTask>(TaskSql.EndUndelivered(now, now - settings.UndeliveredTimeout, undeliveredReason))
             .ToListAsync(cancellationToken);
 
         foreach (var task in undelivered)

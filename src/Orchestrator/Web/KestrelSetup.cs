@@ -24,7 +24,8 @@ public static class KestrelSetup
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestBodySize = kestrel.ApplicationServices.GetRequiredService<IOptions<OrchestratorOptions>>().Value.MaxRequestBodyBytes;
+            kestrel.Limits.MaxRequestBodySize =
+                kestrel.ApplicationServices.GetRequiredService<IOptions<OrchestratorOptions>>().Value.MaxRequestBodyBytes;
             kestrel.ConfigureHttpsDefaults(https =>
             {
                 var certificates = kestrel.ApplicationServices.GetRequiredService<ServerCertificateSource>();

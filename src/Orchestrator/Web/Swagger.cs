@@ -30,7 +30,8 @@ public static class Swagger
                 Type = SecuritySchemeType.Http,
                 Scheme = "bearer",
                 BearerFormat = "JWT",
-                Description = "Agent endpoints: the agent's client certificate (mutual TLS, not settable in a browser) and the token from registration or renewal.",
+                Description = "Agent endpoints: the agent's client certificate (mutual TLS, not settable in a browser) and the token " +
+                              "from registration or renewal.",
             });
             options.AddSecurityRequirement(document => new OpenApiSecurityRequirement
             {

@@ -50,7 +50,7 @@ public sealed partial class FolderDependencyTests(ITestOutputHelper output)
     [Fact]
     public void Each_source_file_is_in_the_namespace_of_its_folder()
     {
-        var source = Path.Combine(RepositoryRoot(), "src", "Orchestrator");
+        var source = Path.Combine(Repository.Root, "src", "Orchestrator");
         var wrong = new List<string>();
         foreach (var (file, folder) in SourceFiles(source))
         {
@@ -87,7 +87,7 @@ public sealed partial class FolderDependencyTests(ITestOutputHelper output)
             }
         }
 
-        var source = Path.Combine(RepositoryRoot(), "src", "Orchestrator");
+        var source = Path.Combine(Repository.Root, "src", "Orchestrator");
         foreach (var (file, folder) in SourceFiles(source))
         {
             var top = folder.Split(Path.DirectorySeparatorChar)[0];
@@ -364,7 +364,7 @@ public sealed partial class FolderDependencyTests(ITestOutputHelper output)
     /// <summary>The layers listed in docs/architecture.md's <c>layers</c> block, top first: folder → rank.</summary>
     private static Dictionary<string, int> DocumentedLayers()
     {
-        var document = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "architecture.md"));
+        var document = File.ReadAllText(Path.Combine(Repository.Root, "docs", "architecture.md"));
         var block = LayersBlock().Match(document);
         Assert.True(block.Success, "docs/architecture.md has no ```layers block");
         var layers = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -382,22 +382,6 @@ public sealed partial class FolderDependencyTests(ITestOutputHelper output)
         return layers;
     }
 
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Orchestrator.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("The repository root (Orchestrator.sln) was not found above " + AppContext.BaseDirectory);
-    }
-
-    [GeneratedRegex(@"^namespace\s+([\w.]+)", RegexOptions.Multiline)]
-    private static partial Regex NamespacePattern();
-
     /// <summary>The file without comments, string literals and its namespace declaration: what is left names
     /// other folders only in <c>using</c> directives and qualified names.</summary>
     private static string CodeOf(string text) => NamespacePattern().Replace(NotCode().Replace(text, " "), " ");
@@ -407,6 +391,9 @@ public sealed partial class FolderDependencyTests(ITestOutputHelper output)
 
     [GeneratedRegex(@"\bOrchestrator\.(\w+)")]
     private static partial Regex NamespaceUse();
+
+    [GeneratedRegex(@"^namespace\s+([\w.]+)", RegexOptions.Multiline)]
+    private static partial Regex NamespacePattern();
 
     [GeneratedRegex(@"```layers\n(.*?)```", RegexOptions.Singleline)]
     private static partial Regex LayersBlock();
