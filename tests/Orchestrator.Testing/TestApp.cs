@@ -27,13 +27,16 @@ public sealed class TestApp : WebApplicationFactory<Program>
     private readonly bool _ownsStorage;
     private readonly Dictionary<string, string?> _settings;
     private readonly ConcurrentDictionary<string, SocketsHttpHandler> _handlers = new();
+    private readonly Action<IServiceCollection>? _services;
 
-    private TestApp(TestStorage storage, bool ownsStorage, FakeTimeProvider? time, Dictionary<string, string?> settings)
+    private TestApp(TestStorage storage, bool ownsStorage, FakeTimeProvider? time, Dictionary<string, string?> settings,
+        Action<IServiceCollection>? services)
     {
         _storage = storage;
         _ownsStorage = ownsStorage;
         Time = time;
         _settings = settings;
+        _services = services;
     }
 
     public DatabaseProvider Provider => _storage.Provider;
@@ -54,11 +57,14 @@ public sealed class TestApp : WebApplicationFactory<Program>
             CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
-    /// <summary>Starts another instance over existing storage (a restart, or a second replica).</summary>
-    public static TestApp StartOn(TestStorage storage, FakeTimeProvider? time = null, IDictionary<string, string?>? settings = null) =>
-        Start(storage, ownsStorage: false, time, settings);
+    /// <summary>Starts another instance over existing storage (a restart, or a second replica). <paramref name="services"/>
+    /// adds to the service's own registrations, after them (for a test that must act at a point of the start-up).</summary>
+    public static TestApp StartOn(TestStorage storage, FakeTimeProvider? time = null, IDictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? services = null) =>
+        Start(storage, ownsStorage: false, time, settings, services);
 
-    private static TestApp Start(TestStorage storage, bool ownsStorage, FakeTimeProvider? time, IDictionary<string, string?>? settings)
+    private static TestApp Start(TestStorage storage, bool ownsStorage, FakeTimeProvider? time, IDictionary<string, string?>? settings,
+        Action<IServiceCollection>? services = null)
     {
         var all = new Dictionary<string, string?>
         {
@@ -74,7 +80,7 @@ public sealed class TestApp : WebApplicationFactory<Program>
             all[key] = value;
         }
 
-        var app = new TestApp(storage, ownsStorage, time, all);
+        var app = new TestApp(storage, ownsStorage, time, all, services);
         app.UseKestrel();
         app.StartServer();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
@@ -101,6 +107,8 @@ public sealed class TestApp : WebApplicationFactory<Program>
             {
                 services.AddSingleton<TimeProvider>(Time);
             }
+
+            _services?.Invoke(services);
         });
     }
 

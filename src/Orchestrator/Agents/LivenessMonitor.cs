@@ -14,12 +14,13 @@ public sealed class LivenessMonitor(
     HeartbeatBuffer buffer,
     AgentStateCache cache,
     IOptions<AgentOptions> options,
+    IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<LivenessMonitor> logger) : BackgroundService
 {
     private static readonly TimeSpan MaxTick = TimeSpan.FromSeconds(5);
 
-    private readonly DateTime _startedAt = time.GetUtcNow().UtcDateTime;
+    private long _acceptingSinceTicks;
     private long _lastCheckTicks;
 
     /// <summary>At least once per heartbeat interval and at least every 5 s, so an agent is offline at most one tick
@@ -28,6 +29,18 @@ public sealed class LivenessMonitor(
 
     /// <summary>The service time of the last completed check (whether or not it changed anything).</summary>
     public DateTime LastCheck => new(Interlocked.Read(ref _lastCheckTicks), DateTimeKind.Utc);
+
+    /// <summary>When this replica began accepting agent traffic (null before): the start of its grace window.</summary>
+    public DateTime? AcceptingSince => Interlocked.Read(ref _acceptingSinceTicks) is var ticks and > 0 ? new DateTime(ticks, DateTimeKind.Utc) : null;
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        // Agents can reach the service only once Kestrel listens, and Kestrel starts after every other hosted service
+        // (migrations, the CA, revocations, the server certificate): seconds, or minutes with a long migration. The
+        // host signals ApplicationStarted after Kestrel has started, so the window is counted from there.
+        lifetime.ApplicationStarted.Register(() => Interlocked.CompareExchange(ref _acceptingSinceTicks, time.GetUtcNow().UtcTicks, 0));
+        return base.StartAsync(cancellationToken);
+    }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         BackgroundLoop.RunAsync(TickInterval, time, passAtStart: true, CheckAsync,
@@ -39,9 +52,11 @@ public sealed class LivenessMonitor(
         var now = time.GetUtcNow().UtcDateTime;
         var window = options.Value.OfflineAfter;
 
-        // After the service itself was down no agent could reach it, so nobody is judged before every agent had a
-        // full window to call in again.
-        if (now - _startedAt < window)
+        // While this replica was down (or not yet listening) no agent could reach it, and its own buffered heartbeats
+        // of before the restart are lost, so nobody is judged before every agent had a full window, counted from when
+        // this replica accepts agent traffic, to call in again. A replica joining a running cluster waits out its own
+        // window too, rather than judge on history it did not see; the replicas already running keep judging.
+        if (AcceptingSince is not { } accepting || now - accepting < window)
         {
             Interlocked.Exchange(ref _lastCheckTicks, now.Ticks);
             return 0;
