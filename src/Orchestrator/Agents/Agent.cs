@@ -1,14 +1,4 @@
-using System.Text.Json.Serialization;
-
 namespace Orchestrator.Agents;
-
-[JsonConverter(typeof(JsonStringEnumConverter<AgentStatus>))]
-public enum AgentStatus
-{
-    [JsonStringEnumMemberName("online")] Online,
-    [JsonStringEnumMemberName("offline")] Offline,
-    [JsonStringEnumMemberName("degraded")] Degraded,
-}
 
 public sealed class Agent
 {

@@ -77,12 +77,12 @@ public static class AgentEndpoints
         // The same rule as AgentCredentials.IsRenewalDue, decided from the principal so that a routine heartbeat does
         // not build the credentials service (and its database context) only to learn that nothing is due. A CSR for
         // a new key is a rotation the agent asks for now.
-        CertificateEndpoints.RenewalResponse? renewal = null;
+        RenewalResponse? renewal = null;
         if (context.User.CertificateExpiresAt() - time.GetUtcNow().UtcDateTime <= certificates.Value.RenewBefore ||
             AgentCredentials.RotatesKey(context.User, heartbeat.Csr))
         {
             var credentials = context.RequestServices.GetRequiredService<AgentCredentials>();
-            renewal = CertificateEndpoints.RenewalResponse.From(await credentials.RenewAsync(context.User, heartbeat.Csr, cancellationToken));
+            renewal = (await credentials.RenewAsync(context.User, heartbeat.Csr, cancellationToken)).ToRenewal();
         }
 
         return TypedResults.Ok(new HeartbeatResponse(assigned.Tasks, assigned.CancelledTasks, renewal));

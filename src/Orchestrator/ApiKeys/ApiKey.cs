@@ -1,14 +1,4 @@
-using System.Text.Json.Serialization;
-
 namespace Orchestrator.ApiKeys;
-
-[JsonConverter(typeof(JsonStringEnumConverter<ApiKeyRole>))]
-public enum ApiKeyRole
-{
-    [JsonStringEnumMemberName("viewer")] Viewer = 0,
-    [JsonStringEnumMemberName("operator")] Operator = 1,
-    [JsonStringEnumMemberName("admin")] Admin = 2,
-}
 
 public sealed class ApiKey
 {

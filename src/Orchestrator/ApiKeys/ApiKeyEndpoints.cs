@@ -7,7 +7,7 @@ using Orchestrator.Security;
 
 namespace Orchestrator.ApiKeys;
 
-public static partial class ApiKeyEndpoints
+public static class ApiKeyEndpoints
 {
     public static RouteGroupBuilder MapApiKeys(this IEndpointRouteBuilder routes)
     {

@@ -8,7 +8,7 @@ using Orchestrator.Security;
 
 namespace Orchestrator.Audit;
 
-public static partial class AuditEndpoints
+public static class AuditEndpoints
 {
     public static RouteGroupBuilder MapAudit(this IEndpointRouteBuilder routes)
     {

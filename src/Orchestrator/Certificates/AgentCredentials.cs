@@ -19,7 +19,11 @@ public sealed record IssuedCredentials(
     string CaPem,
     string Serial,
     DateTime ExpiresAt,
-    string Token);
+    string Token)
+{
+    /// <summary>The renewal answer (also the heartbeat's <c>certificateRenewal</c>).</summary>
+    public RenewalResponse ToRenewal() => new(CertificatePem, PrivateKeyPem, CaPem, ExpiresAt, Token);
+}
 
 /// <summary>The agent-facing part of the CA: issue (registration), renew (heartbeat or on demand), revoke (delete).
 /// Every issued certificate is recorded, audited and known to <see cref="RevocationList"/> at once.</summary>

@@ -8,7 +8,7 @@ using Orchestrator.Security;
 
 namespace Orchestrator.Certificates;
 
-public static partial class CertificateEndpoints
+public static class CertificateEndpoints
 {
     /// <summary>The CA, agent credentials (certificates and tokens) and the agent authentication that checks them.</summary>
     public static IServiceCollection AddCertificates(this IServiceCollection services)
@@ -102,6 +102,6 @@ public static partial class CertificateEndpoints
         }
 
         var issued = await credentials.RenewAsync(context.User, request?.Csr, cancellationToken);
-        return TypedResults.Ok(RenewalResponse.From(issued));
+        return TypedResults.Ok(issued.ToRenewal());
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 
 namespace Orchestrator.Http;
 
@@ -13,6 +14,10 @@ public static class Json
         options.NumberHandling = JsonNumberHandling.Strict;
         options.DefaultIgnoreCondition = JsonIgnoreCondition.Never;
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.CamelCase, allowIntegerValues: false));
+        // The wire records' metadata is generated at compile time, the same the client uses; anything else (problem
+        // details, internal payloads) by reflection.
+        options.TypeInfoResolver = JsonTypeInfoResolver.Combine(
+            OrchestratorJsonContext.Default, options.TypeInfoResolver ?? new DefaultJsonTypeInfoResolver());
     }
 
     public static readonly JsonSerializerOptions Options = Create();

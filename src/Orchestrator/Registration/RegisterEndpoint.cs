@@ -14,7 +14,7 @@ using Orchestrator.Http;
 
 namespace Orchestrator.Registration;
 
-public static partial class RegisterEndpoint
+public static class RegisterEndpoint
 {
     public const string TokenHeader = "X-Agent-Token";
     public const string RateLimitPolicy = "registration";

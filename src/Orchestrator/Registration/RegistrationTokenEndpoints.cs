@@ -9,7 +9,7 @@ using Orchestrator.Security;
 
 namespace Orchestrator.Registration;
 
-public static partial class RegistrationTokenEndpoints
+public static class RegistrationTokenEndpoints
 {
     public const int MaxExpiresInMinutes = 1440;
     public const int MaxUsesLimit = 10_000;

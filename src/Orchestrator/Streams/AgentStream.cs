@@ -55,7 +55,7 @@ public sealed class AgentStream
         }
     }
 
-    public void TaskCancelled(Guid taskId) => _outbound.Writer.TryWrite(new Send(StreamMessages.Serialize(new StreamMessages.TaskCancelled(taskId))));
+    public void TaskCancelled(Guid taskId) => _outbound.Writer.TryWrite(new Send(StreamMessages.Serialize(new TaskCancelledMessage(taskId))));
 
     /// <summary>Ends the stream with a close frame saying why (replaced, revoked, too big, flood, shutting down).
     /// The writer sends what is queued, then the close frame; the first reason given wins.</summary>
@@ -136,17 +136,17 @@ public sealed class AgentStream
                 return;
             }
 
-            StreamMessages.Error? problem;
+            StreamErrorMessage? problem;
             try
             {
                 problem = part.MessageType == WebSocketMessageType.Text
                     ? await HandleAsync(buffer.AsMemory(0, length), stopping)
-                    : new StreamMessages.Error("Messages must be JSON text frames.");
+                    : new StreamErrorMessage("Messages must be JSON text frames.");
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 _logger.StreamMessageNotRecorded(ex, AgentId);
-                problem = new StreamMessages.Error("The message could not be recorded; send it again.");
+                problem = new StreamErrorMessage("The message could not be recorded; send it again.");
             }
 
             if (problem is not null)
@@ -156,7 +156,7 @@ public sealed class AgentStream
         }
     }
 
-    private async Task<StreamMessages.Error?> HandleAsync(ReadOnlyMemory<byte> message, CancellationToken stopping)
+    private async Task<StreamErrorMessage?> HandleAsync(ReadOnlyMemory<byte> message, CancellationToken stopping)
     {
         var (incoming, problem) = StreamMessages.Parse(message.Span, _taskOptions.MaxLogLineLength);
         if (incoming is null)
@@ -176,9 +176,9 @@ public sealed class AgentStream
         return result.Outcome switch
         {
             TaskOutcome.Ok => null,
-            TaskOutcome.NotFound => new StreamMessages.Error($"Task {incoming.TaskId} does not exist.", incoming.TaskId),
-            TaskOutcome.Forbidden => new StreamMessages.Error($"Task {incoming.TaskId} belongs to another agent.", incoming.TaskId),
-            _ => new StreamMessages.Error(result.Detail ?? $"Task {incoming.TaskId} cannot take this message now.", incoming.TaskId),
+            TaskOutcome.NotFound => new StreamErrorMessage($"Task {incoming.TaskId} does not exist.", incoming.TaskId),
+            TaskOutcome.Forbidden => new StreamErrorMessage($"Task {incoming.TaskId} belongs to another agent.", incoming.TaskId),
+            _ => new StreamErrorMessage(result.Detail ?? $"Task {incoming.TaskId} cannot take this message now.", incoming.TaskId),
         };
     }
 
@@ -224,7 +224,7 @@ public sealed class AgentStream
 
         foreach (var task in work.Tasks)
         {
-            await _socket.SendAsync(StreamMessages.Serialize(new StreamMessages.TaskAssigned(task)), WebSocketMessageType.Text, true, stopping);
+            await _socket.SendAsync(StreamMessages.Serialize(new TaskAssignedMessage(task)), WebSocketMessageType.Text, true, stopping);
         }
 
         // Cancellations repeat on each periodic tick until the task ends (agents de-duplicate), and once per event.
@@ -232,8 +232,7 @@ public sealed class AgentStream
         {
             if (_cancellationsSent.Add(taskId) || periodic)
             {
-                await _socket.SendAsync(
-                    StreamMessages.Serialize(new StreamMessages.TaskCancelled(taskId)), WebSocketMessageType.Text, true, stopping);
+                await _socket.SendAsync(StreamMessages.Serialize(new TaskCancelledMessage(taskId)), WebSocketMessageType.Text, true, stopping);
             }
         }
     }

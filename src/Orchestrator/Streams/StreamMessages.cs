@@ -1,28 +1,13 @@
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using Orchestrator.Tasks;
 
 namespace Orchestrator.Streams;
 
-/// <summary>The spec's task stream messages. Server to agent: <c>task_assigned</c>, <c>task_cancelled</c>, and our
-/// <c>error</c>; agent to server: <c>task_progress</c> and <c>task_log</c>.</summary>
+/// <summary>Writes the task stream's messages (their records are the shared contracts, <see cref="StreamMessageTypes"/>) and
+/// reads the agent's: <c>task_progress</c> and <c>task_log</c>, checked field by field so that a bad one is answered
+/// with an <c>error</c> naming the problem.</summary>
 public static class StreamMessages
 {
-    public sealed record TaskAssigned(DeliveredTask Task)
-    {
-        public string Type => "task_assigned";
-    }
-
-    public sealed record TaskCancelled(Guid TaskId)
-    {
-        public string Type => "task_cancelled";
-    }
-
-    public sealed record Error(string Message, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Guid? TaskId = null)
-    {
-        public string Type => "error";
-    }
-
     public static byte[] Serialize<T>(T message) => JsonSerializer.SerializeToUtf8Bytes(message, Http.Json.Options);
 
     /// <summary>An agent message that passed validation.</summary>
@@ -33,7 +18,7 @@ public static class StreamMessages
     public sealed record Log(Guid TaskId, string Level, string Message) : Incoming(TaskId);
 
     /// <summary>Reads one agent message, or says what is wrong with it (and the task it names, when it names one).</summary>
-    public static (Incoming? Message, Error? Problem) Parse(ReadOnlySpan<byte> utf8, int maxLogLineLength)
+    public static (Incoming? Message, StreamErrorMessage? Problem) Parse(ReadOnlySpan<byte> utf8, int maxLogLineLength)
     {
         JsonElement root;
         try
@@ -43,12 +28,12 @@ public static class StreamMessages
         }
         catch (JsonException)
         {
-            return (null, new Error("The message is not valid JSON."));
+            return (null, new StreamErrorMessage("The message is not valid JSON."));
         }
 
         if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
         {
-            return (null, new Error("The message must be a JSON object with a string 'type'."));
+            return (null, new StreamErrorMessage("The message must be a JSON object with a string 'type'."));
         }
 
         Guid? taskId = root.TryGetProperty("taskId", out var id) && id.ValueKind == JsonValueKind.String && id.TryGetGuid(out var parsed)
@@ -56,48 +41,49 @@ public static class StreamMessages
             : null;
         switch (type.GetString())
         {
-            case "task_progress":
+            case StreamMessageTypes.TaskProgress:
                 if (taskId is null)
                 {
-                    return (null, new Error("'taskId' is required and must be a UUID."));
+                    return (null, new StreamErrorMessage("'taskId' is required and must be a UUID."));
                 }
 
                 if (!root.TryGetProperty("progress", out var progress) || progress.ValueKind != JsonValueKind.Number ||
                     !progress.TryGetInt32(out var value) || value is < 0 or > 100)
                 {
-                    return (null, new Error("'progress' is required and must be a whole number from 0 to 100.", taskId));
+                    return (null, new StreamErrorMessage("'progress' is required and must be a whole number from 0 to 100.", taskId));
                 }
 
                 var text = OptionalString(root, "message");
                 if (text.Invalid || text.Value is { Length: > 1024 })
                 {
-                    return (null, new Error("'message' must be a string of at most 1024 characters.", taskId));
+                    return (null, new StreamErrorMessage("'message' must be a string of at most 1024 characters.", taskId));
                 }
 
                 return (new Progress(taskId.Value, value, text.Value), null);
 
-            case "task_log":
+            case StreamMessageTypes.TaskLog:
                 if (taskId is null)
                 {
-                    return (null, new Error("'taskId' is required and must be a UUID."));
+                    return (null, new StreamErrorMessage("'taskId' is required and must be a UUID."));
                 }
 
                 var level = OptionalString(root, "level");
                 if (level.Invalid || level.Value is null || level.Value.Length is 0 or > TaskLog.MaxLevelLength)
                 {
-                    return (null, new Error($"'level' is required: a string of at most {TaskLog.MaxLevelLength} characters.", taskId));
+                    return (null, new StreamErrorMessage($"'level' is required: a string of at most {TaskLog.MaxLevelLength} characters.", taskId));
                 }
 
                 var message = OptionalString(root, "message");
                 if (message.Invalid || message.Value is null || message.Value.Length > maxLogLineLength)
                 {
-                    return (null, new Error($"'message' is required: a string of at most {maxLogLineLength} characters.", taskId));
+                    return (null, new StreamErrorMessage($"'message' is required: a string of at most {maxLogLineLength} characters.", taskId));
                 }
 
                 return (new Log(taskId.Value, level.Value, message.Value), null);
 
             default:
-                return (null, new Error($"Unknown message type '{Truncate(type.GetString()!)}'; expected task_progress or task_log.", taskId));
+                var unknown = Truncate(type.GetString()!);
+                return (null, new StreamErrorMessage($"Unknown message type '{unknown}'; expected task_progress or task_log.", taskId));
         }
     }
 

@@ -8,7 +8,7 @@ using Orchestrator.Security;
 
 namespace Orchestrator.Targets;
 
-public static partial class TargetEndpoints
+public static class TargetEndpoints
 {
     public const int MaxPropertiesBytes = 16 * 1024;
 

@@ -1,19 +1,4 @@
-using System.Text.Json.Serialization;
-
 namespace Orchestrator.Tasks;
-
-[JsonConverter(typeof(JsonStringEnumConverter<AgentTaskStatus>))]
-public enum AgentTaskStatus
-{
-    [JsonStringEnumMemberName("pending")] Pending,
-    [JsonStringEnumMemberName("assigned")] Assigned,
-    [JsonStringEnumMemberName("running")] Running,
-    [JsonStringEnumMemberName("succeeded")] Succeeded,
-    [JsonStringEnumMemberName("failed")] Failed,
-    [JsonStringEnumMemberName("cancelling")] Cancelling,
-    [JsonStringEnumMemberName("cancelled")] Cancelled,
-    [JsonStringEnumMemberName("timed_out")] TimedOut,
-}
 
 public static class AgentTaskStatuses
 {
@@ -24,25 +9,9 @@ public static class AgentTaskStatuses
     public static bool IsEnded(this AgentTaskStatus status) => !Unfinished.Contains(status);
 
     /// <summary>The name clients use (<c>timed_out</c>), as serialised.</summary>
-    public static string WireName(this AgentTaskStatus status) =>
-        typeof(AgentTaskStatus).GetField(status.ToString())!
-            .GetCustomAttributes(typeof(JsonStringEnumMemberNameAttribute), false)
-            .Cast<JsonStringEnumMemberNameAttribute>().Single().Name;
+    public static string WireName(this AgentTaskStatus status) => WireNames.Of(status);
 
-    public static bool TryParseWireName(string value, out AgentTaskStatus status)
-    {
-        foreach (var candidate in Enum.GetValues<AgentTaskStatus>())
-        {
-            if (candidate.WireName() == value)
-            {
-                status = candidate;
-                return true;
-            }
-        }
-
-        status = default;
-        return false;
-    }
+    public static bool TryParseWireName(string value, out AgentTaskStatus status) => WireNames.TryParse(value, out status);
 }
 
 public sealed class AgentTask

@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
-using Orchestrator.Agents;
 using Orchestrator.Certificates;
 using Orchestrator.Hosting;
 using Orchestrator.Testing;

@@ -1,6 +1,5 @@
 using System.Net;
 using Microsoft.EntityFrameworkCore;
-using Orchestrator.Agents;
 using Orchestrator.Audit;
 using Orchestrator.Hosting;
 using Orchestrator.Testing;

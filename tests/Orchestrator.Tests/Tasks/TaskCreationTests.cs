@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
-using Orchestrator.Agents;
 using Orchestrator.Hosting;
 using Orchestrator.Tasks;
 using Orchestrator.Tests.Agents;
