@@ -14,6 +14,10 @@ public static class ClusterChannels
     /// <summary><c>{"taskId","agentId"}</c>: the agent must stop the task (cancel requested or timed out).</summary>
     public const string TaskCancelled = "task.cancelled";
 
+    /// <summary><c>{"taskId","ended"}</c>: a task's status, progress or logs changed (committed); waits and event
+    /// streams of that task read it again.</summary>
+    public const string TaskChanged = "task.changed";
+
     /// <summary><c>{"agentId","serials"}</c>: certificates revoked; streams of that agent or those certificates close.</summary>
     public const string AgentRevoked = "agent.revoked";
 

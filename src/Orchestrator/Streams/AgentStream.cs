@@ -173,6 +173,11 @@ public sealed class AgentStream
                 AgentId, l.TaskId, [new TaskLogEntry(_time.GetUtcNow().UtcDateTime, l.Level, l.Message)], stopping),
             _ => throw new InvalidOperationException("unreachable"),
         };
+        if (result.Outcome == TaskOutcome.Ok)
+        {
+            await scope.ServiceProvider.GetRequiredService<TaskChanges>().PublishAsync(incoming.TaskId, ended: false);
+        }
+
         return result.Outcome switch
         {
             TaskOutcome.Ok => null,

@@ -45,8 +45,8 @@ public static class AgentTaskEndpoints
     }
 
     internal static async Task<Results<Ok<AcknowledgedResponse>, ValidationProblem, ProblemHttpResult>> Complete(
-        Guid id, Guid taskId, CompleteTaskRequest request, TaskCommands commands, IOptions<TaskOptions> options, ILoggerFactory loggers,
-        CancellationToken cancellationToken)
+        Guid id, Guid taskId, CompleteTaskRequest request, TaskCommands commands, TaskChanges changes, IOptions<TaskOptions> options,
+        ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         var limits = options.Value;
         var logs = request.Logs ?? [];
@@ -86,6 +86,7 @@ public static class AgentTaskEndpoints
         {
             case TaskOutcome.Ok:
                 loggers.CreateLogger(typeof(AgentTaskEndpoints)).TaskCompleted(taskId, id, outcome.Task!.Status.WireName());
+                await changes.PublishAsync(taskId, ended: true);
                 return TypedResults.Ok(new AcknowledgedResponse(true));
             case TaskOutcome.Replayed:
                 return TypedResults.Ok(new AcknowledgedResponse(true));

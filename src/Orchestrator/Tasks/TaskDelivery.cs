@@ -4,7 +4,7 @@ namespace Orchestrator.Tasks;
 
 /// <summary>Hands an agent its work: the heartbeat answer's <c>tasks</c> and <c>cancelledTasks</c>, and single tasks
 /// it fetches. A delivery marks the task delivered; see <see cref="TaskClaims.ClaimDeliverableAsync"/>.</summary>
-public sealed class TaskDelivery(TaskClaims claims, TaskCredentials credentials, AgentWorkHints hints, ILogger<TaskDelivery> logger)
+public sealed class TaskDelivery(TaskClaims claims, TaskCredentials credentials, AgentWorkHints hints, TaskChanges changes, ILogger<TaskDelivery> logger)
 {
     /// <summary>The heartbeat's one call: claims what is deliverable (highest priority first, then oldest) and lists
     /// the tasks the agent must stop. With <paramref name="trustIdleHint"/>, an agent known to have nothing waiting
@@ -31,6 +31,10 @@ public sealed class TaskDelivery(TaskClaims claims, TaskCredentials credentials,
         if (tasks.Count > 0)
         {
             logger.TasksDelivered(tasks.Count, agentId, [.. tasks.Select(t => t.Id)]);
+            foreach (var task in tasks)
+            {
+                await changes.PublishAsync(task.Id, ended: false);
+            }
         }
 
         return new AgentWork([.. tasks.Select(ToDelivered)], cancelled);
@@ -47,6 +51,7 @@ public sealed class TaskDelivery(TaskClaims claims, TaskCredentials credentials,
         if (result.Outcome == TaskOutcome.Ok)
         {
             logger.TaskFetched(agentId, taskId);
+            await changes.PublishAsync(taskId, ended: false);
         }
 
         return result;

@@ -1,7 +1,9 @@
+using System.ComponentModel;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using Orchestrator.Http;
 using Orchestrator.Security;
@@ -29,8 +31,23 @@ public static partial class TaskEndpoints
             .WithDescription(TaskDocs.List)
             .ProducesValidationProblem();
         group.MapGet("/{taskId}", Get).RequireAuthorization(Policies.Viewer)
-            .WithSummary("Get a task with its status, result and logs")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .WithSummary("Get a task with its status, result and logs; optionally wait for it to end")
+            .WithDescription("With `wait` (whole seconds, 0-60) the answer comes as soon as the task has ended (succeeded, failed, " +
+                "cancelled, timed_out), on whichever replica it ended, or with the task as it is when the wait runs out: check `status` " +
+                "and ask again. The wait holds no database connection and costs no polling; a replica that is stopping answers at once. " +
+                "Anything but 0-60 is a 400 naming `wait`. `orchestrator tasks wait` does this in a loop; see docs/tasks.md.")
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapGet("/{taskId}/events", TaskFollowing.StreamAsync).RequireAuthorization(Policies.Viewer)
+            .WithSummary("Follow a task: Server-Sent Events of its states, progress and log lines")
+            .WithDescription("`text/event-stream`. Events: `status` (`{status, at, statusReason}`: every state the task reaches, in " +
+                "order), `progress` (`{progress, message}`: the latest progress), `log` (`{timestamp, level, message}`: each stored line, " +
+                "redacted as stored). Every event has an `id`; the stream ends after the `status` event of a final state. Reconnect " +
+                "with the last id received as `Last-Event-ID` to resume without gaps or repeats, on any replica and across restarts; " +
+                "once the final event was received the answer is 204. An idle stream carries a comment every 15 s. See docs/tasks.md.")
+            .Produces<string>(StatusCodes.Status200OK, "text/event-stream")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPost("/{taskId}/cancel", Cancel).RequireAuthorization(Policies.Operator)
             .WithSummary("Cancel a task")
@@ -144,16 +161,25 @@ public static partial class TaskEndpoints
         return TypedResults.Ok(tasks.Select(t => ToResponse(t, options.Value, withLogs: false)).ToList());
     }
 
-    private static async Task<Results<Ok<TaskResponse>, ProblemHttpResult>> Get(
-        Guid taskId, TaskQueries queries, IOptions<TaskOptions> options, CancellationToken cancellationToken)
+    private static async Task<Results<Ok<TaskResponse>, ValidationProblem, ProblemHttpResult>> Get(
+        Guid taskId,
+        [FromQuery(Name = "wait"), Description("Seconds to wait for the task to end, 0-60 (whole seconds); answered at once without it.")] string? wait, TaskQueries queries, TaskChanges changes,
+        TimeProvider time, IHostApplicationLifetime lifetime, IOptions<TaskOptions> options, CancellationToken cancellationToken)
     {
+        var errors = new Validation();
+        if (!TaskFollowing.TryReadWait(wait, errors, out var waitFor))
+        {
+            return errors.ToProblem();
+        }
+
+        await TaskFollowing.WaitForEndAsync(taskId, waitFor, queries, changes, time, lifetime, cancellationToken);
         var task = await queries.FindAsync(taskId, cancellationToken);
         return task is null ? Problems.NotFound($"No task has id {taskId}.") : TypedResults.Ok(ToResponse(task, options.Value, withLogs: true));
     }
 
     private static async Task<Results<Accepted<TaskResponse>, ProblemHttpResult>> Cancel(
-        Guid taskId, HttpContext context, TaskCommands commands, TaskQueries queries, TaskEvents events, IOptions<TaskOptions> options,
-        ILoggerFactory loggers, CancellationToken cancellationToken)
+        Guid taskId, HttpContext context, TaskCommands commands, TaskQueries queries, TaskEvents events, TaskChanges changes,
+        IOptions<TaskOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         var actor = context.User.Actor();
         var result = await commands.RequestCancelAsync(taskId, actor, cancellationToken);
@@ -168,6 +194,8 @@ public static partial class TaskEndpoints
         {
             await events.CancelledAsync(task.Id, task.AgentId, cancellationToken);
         }
+
+        await changes.PublishAsync(task.Id, ended: task.Status.IsEnded());
 
         var current = await queries.FindAsync(taskId, cancellationToken) ?? task;
         return TypedResults.Accepted($"/api/v1/tasks/{taskId}", ToResponse(current, options.Value, withLogs: true));

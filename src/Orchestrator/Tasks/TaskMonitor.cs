@@ -6,7 +6,7 @@ namespace Orchestrator.Tasks;
 /// <summary>Ends overdue tasks: delivered ones past their timeout (the agent is told to stop them) and cancelling
 /// ones past the grace period. Every replica may run it; the store's conditional updates decide each task once.</summary>
 public sealed class TaskMonitor(
-    IServiceScopeFactory scopes, TimeProvider time, IOptions<TaskOptions> options, TaskEvents events, ILogger<TaskMonitor> logger)
+    IServiceScopeFactory scopes, TimeProvider time, IOptions<TaskOptions> options, TaskEvents events, TaskChanges changes, ILogger<TaskMonitor> logger)
     : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
@@ -36,6 +36,11 @@ public sealed class TaskMonitor(
         foreach (var task in overdue.GraceEnded)
         {
             logger.TaskCancelUnconfirmed(task.Id, task.AgentId);
+        }
+
+        foreach (var task in overdue.TimedOut.Concat(overdue.Undelivered).Concat(overdue.GraceEnded))
+        {
+            await changes.PublishAsync(task.Id, ended: true);
         }
     }
 }

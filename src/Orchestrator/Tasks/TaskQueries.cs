@@ -3,7 +3,8 @@ using Orchestrator.Data;
 
 namespace Orchestrator.Tasks;
 
-/// <summary>What operators read: one task with its logs, and pages of tasks.</summary>
+/// <summary>What operators read: one task with its logs, pages of tasks, and the small reads behind waits and event
+/// streams (each a short use of a pooled connection, so a waiting request holds none).</summary>
 public sealed class TaskQueries(OrchestratorDbContext db)
 {
     public Task<AgentTask?> FindAsync(Guid taskId, CancellationToken cancellationToken) =>
@@ -30,4 +31,21 @@ public sealed class TaskQueries(OrchestratorDbContext db)
 
         return query.OrderByDescending(t => t.Id).Take(take).ToListAsync(cancellationToken);
     }
+
+    /// <summary>A task's state without its logs: what a wait or an event stream checks when woken.</summary>
+    public sealed record Snapshot(
+        Guid AgentId, AgentTaskStatus Status, string? StatusReason, DateTime CreatedAt, DateTime? AssignedAt, DateTime? StartedAt,
+        DateTime? CancelRequestedAt, DateTime? CompletedAt, int? Progress, string? ProgressMessage);
+
+    public Task<Snapshot?> SnapshotAsync(Guid taskId, CancellationToken cancellationToken) =>
+        db.Tasks.AsNoTracking().Where(t => t.Id == taskId)
+            .Select(t => new Snapshot(t.AgentId, t.Status, t.StatusReason, t.CreatedAt, t.AssignedAt, t.StartedAt, t.CancelRequestedAt,
+                t.CompletedAt, t.Progress, t.ProgressMessage))
+            .FirstOrDefaultAsync(cancellationToken);
+
+    /// <summary>The task's stored lines after <paramref name="afterId"/>, oldest first. A task's lines get ids in the
+    /// order they are committed: every writer of a task's lines first updates the task's row, which serialises them
+    /// (and SQLite has one writer), so reading on from the last id seen never skips a line committed later.</summary>
+    public Task<List<TaskLog>> LogsAfterAsync(Guid taskId, long afterId, int take, CancellationToken cancellationToken) =>
+        db.TaskLogs.AsNoTracking().Where(l => l.TaskId == taskId && l.Id > afterId).OrderBy(l => l.Id).Take(take).ToListAsync(cancellationToken);
 }

@@ -9,6 +9,7 @@ public static class TaskRegistration
         services.AddValidatedOptions<TaskOptions, TaskOptionsValidator>(TaskOptions.Section);
         services.AddSingleton<TaskCredentials>();
         services.AddSingleton<TaskEvents>();
+        services.AddSingleton<TaskChanges>();
         services.AddSingleton<AgentWorkHints>();
         services.AddScoped<TaskCommands>();
         services.AddScoped<TaskQueries>();

@@ -1,0 +1,264 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Orchestrator.Http;
+
+namespace Orchestrator.Tasks;
+
+/// <summary><c>GET /api/v1/tasks/{taskId}?wait=SECONDS</c> and <c>GET /api/v1/tasks/{taskId}/events</c>: waiting for a
+/// task and following it without polling. Both wake on <see cref="TaskChanges"/> (from any replica) and read the
+/// database only then; neither holds a connection while it waits.</summary>
+public static class TaskFollowing
+{
+    public const int MaxWaitSeconds = 60;
+
+    /// <summary>How often an idle event stream sends a comment (keeps proxies from cutting it) and reads the task again
+    /// (bounds what a lost cluster event can delay).</summary>
+    public static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(15);
+
+    private const int LogBatch = 500;
+
+    /// <summary>Whole seconds from 0 to 60, or a validation problem naming <c>wait</c>.</summary>
+    public static bool TryReadWait(string? text, Validation errors, out TimeSpan wait)
+    {
+        wait = TimeSpan.Zero;
+        if (text is null)
+        {
+            return true;
+        }
+
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) || seconds > MaxWaitSeconds)
+        {
+            errors.Add("wait", $"'wait' must be whole seconds from 0 to {MaxWaitSeconds}.");
+            return false;
+        }
+
+        wait = TimeSpan.FromSeconds(seconds);
+        return true;
+    }
+
+    /// <summary>Returns once the task has ended, the wait has run out, the client has gone, or the service is stopping
+    /// (the client then asks again, of a replica that is up). The caller reads the task afterwards.</summary>
+    public static async Task WaitForEndAsync(Guid taskId, TimeSpan wait, TaskQueries queries, TaskChanges changes, TimeProvider time,
+        IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
+    {
+        if (wait <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        var deadline = time.GetUtcNow() + wait;
+        var first = await queries.SnapshotAsync(taskId, cancellationToken);
+        if (first is null || first.Status.IsEnded())
+        {
+            return;
+        }
+
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
+        using var watch = changes.Watch(taskId, first.AgentId, endOnly: true);
+        // Read again now that the watch is open: an end committed between the first read and the watch is not missed.
+        for (var snapshot = await queries.SnapshotAsync(taskId, cancellationToken);
+             snapshot is not null && !snapshot.Status.IsEnded();
+             snapshot = await queries.SnapshotAsync(taskId, cancellationToken))
+        {
+            var remaining = deadline - time.GetUtcNow();
+            try
+            {
+                if (remaining <= TimeSpan.Zero || !await watch.WaitAsync(remaining, time, stopping.Token))
+                {
+                    return;
+                }
+            }
+            catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>The event stream: status changes, progress and stored log lines, from the position <c>Last-Event-ID</c>
+    /// names (or the start), until the task has ended.</summary>
+    internal static async Task<Results<EmptyHttpResult, NoContent, ValidationProblem, ProblemHttpResult>> StreamAsync(
+        Guid taskId,
+        [FromHeader(Name = "Last-Event-ID"), Description("The id of the last event received, to resume after it (an EventSource sends it on reconnecting).")]
+        string? lastEventId, HttpContext context, TaskQueries queries,
+        TaskChanges changes, TimeProvider time, IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
+    {
+        var cursor = EventCursor.Start;
+        if (!string.IsNullOrEmpty(lastEventId) && !EventCursor.TryParse(lastEventId, out cursor))
+        {
+            return new Validation().Add("Last-Event-ID", "'Last-Event-ID' must be the id of an event this stream sent.").ToProblem();
+        }
+
+        var first = await queries.SnapshotAsync(taskId, cancellationToken);
+        if (first is null)
+        {
+            return Problems.NotFound($"No task has id {taskId}.");
+        }
+
+        if (cursor.Stage == EventCursor.Final)
+        {
+            // The client has seen the end; 204 tells an EventSource to stop reconnecting.
+            return TypedResults.NoContent();
+        }
+
+        var response = context.Response;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        // Nginx and similar proxies would otherwise hold events back in their buffers.
+        response.Headers["X-Accel-Buffering"] = "no";
+        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
+        using var watch = changes.Watch(taskId, first.AgentId, endOnly: false);
+        try
+        {
+            await response.WriteAsync($"retry: 2000\n\n", stopping.Token);
+            await response.Body.FlushAsync(stopping.Token);
+            while (true)
+            {
+                var snapshot = await queries.SnapshotAsync(taskId, stopping.Token);
+                if (snapshot is null)
+                {
+                    // Deleted by retention while followed: nothing more will come.
+                    break;
+                }
+
+                cursor = await WriteChangesAsync(response, taskId, snapshot, cursor, queries, stopping.Token);
+                await response.Body.FlushAsync(stopping.Token);
+                if (cursor.Stage == EventCursor.Final)
+                {
+                    break;
+                }
+
+                if (!await watch.WaitAsync(KeepAliveInterval, time, stopping.Token))
+                {
+                    await response.WriteAsync(": keep-alive\n\n", stopping.Token);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            // The client left, or the service is stopping: the client resumes with Last-Event-ID, here or elsewhere.
+        }
+
+        return TypedResults.Empty;
+    }
+
+    /// <summary>Writes what the client has not seen of this snapshot, in the order it happened where that is known:
+    /// states before the end, then stored lines (all of them once the task has ended, since its last lines are
+    /// committed with its end), then progress, then the end.</summary>
+    private static async Task<EventCursor> WriteChangesAsync(HttpResponse response, Guid taskId, TaskQueries.Snapshot snapshot,
+        EventCursor cursor, TaskQueries queries, CancellationToken cancellationToken)
+    {
+        var stages = Stages(snapshot).ToList();
+        foreach (var (stage, status, at) in stages.Where(s => s.Stage > cursor.Stage && s.Stage < EventCursor.Final))
+        {
+            cursor = cursor with { Stage = stage };
+            var reason = stage == stages[^1].Stage ? snapshot.StatusReason : null;
+            await WriteEventAsync(response, cursor, "status", JsonSerializer.Serialize(new TaskStatusEvent(status, at, reason), Json.Options),
+                cancellationToken);
+        }
+
+        while (true)
+        {
+            var lines = await queries.LogsAfterAsync(taskId, cursor.LogId, LogBatch, cancellationToken);
+            foreach (var line in lines)
+            {
+                cursor = cursor with { LogId = line.Id };
+                await WriteEventAsync(response, cursor, "log",
+                    JsonSerializer.Serialize(new TaskLogResponse(line.Timestamp, line.Level, line.Message), Json.Options), cancellationToken);
+            }
+
+            if (lines.Count < LogBatch)
+            {
+                break;
+            }
+        }
+
+        if (snapshot.Progress is { } progress && EventCursor.Fingerprint(progress, snapshot.ProgressMessage) is var fingerprint &&
+            fingerprint != cursor.Progress)
+        {
+            cursor = cursor with { Progress = fingerprint };
+            await WriteEventAsync(response, cursor, "progress",
+                JsonSerializer.Serialize(new TaskProgressEvent(progress, snapshot.ProgressMessage), Json.Options), cancellationToken);
+        }
+
+        if (snapshot.Status.IsEnded())
+        {
+            cursor = cursor with { Stage = EventCursor.Final };
+            await WriteEventAsync(response, cursor, "status",
+                JsonSerializer.Serialize(new TaskStatusEvent(snapshot.Status, snapshot.CompletedAt ?? snapshot.CreatedAt, snapshot.StatusReason),
+                    Json.Options), cancellationToken);
+        }
+
+        return cursor;
+    }
+
+    /// <summary>The states a task has been through, from its row's timestamps: each is reached at most once, in this
+    /// order, so a stage number says which have been sent.</summary>
+    private static IEnumerable<(int Stage, AgentTaskStatus Status, DateTime At)> Stages(TaskQueries.Snapshot task)
+    {
+        yield return (0, AgentTaskStatus.Pending, task.CreatedAt);
+        if (task.AssignedAt is { } assigned)
+        {
+            yield return (1, AgentTaskStatus.Assigned, assigned);
+        }
+
+        if (task.StartedAt is { } started && task.Status != AgentTaskStatus.Pending)
+        {
+            yield return (2, AgentTaskStatus.Running, started);
+        }
+
+        // A cancel that found the task delivered made it cancelling; one that found it pending ended it at once.
+        if (task.CancelRequestedAt is { } cancelRequested && task.AssignedAt is not null &&
+            task.Status is AgentTaskStatus.Cancelling or AgentTaskStatus.Cancelled)
+        {
+            yield return (3, AgentTaskStatus.Cancelling, cancelRequested);
+        }
+
+        if (task.Status.IsEnded())
+        {
+            yield return (EventCursor.Final, task.Status, task.CompletedAt ?? task.CreatedAt);
+        }
+    }
+
+    private static Task WriteEventAsync(HttpResponse response, EventCursor cursor, string type, string json, CancellationToken cancellationToken) =>
+        response.WriteAsync($"id: {cursor}\nevent: {type}\ndata: {json}\n\n", cancellationToken);
+
+    /// <summary>Where a client is in a task's events: the last state sent (its stage, -1 for none), the id of the last
+    /// stored log line sent, and a fingerprint of the last progress sent. Made from stored rows only, it means the
+    /// same on every replica and after restarts.</summary>
+    internal readonly record struct EventCursor(int Stage, long LogId, string? Progress)
+    {
+        public const int Final = 4;
+
+        public static EventCursor Start { get; } = new(-1, 0, null);
+
+        public override string ToString() => $"{Stage}.{LogId}.{Progress ?? "-"}";
+
+        public static bool TryParse(string text, out EventCursor cursor)
+        {
+            cursor = Start;
+            var parts = text.Split('.');
+            if (parts.Length != 3 ||
+                !int.TryParse(parts[0], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var stage) || stage is < -1 or > Final ||
+                !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var logId) ||
+                !(parts[2] == "-" || (parts[2].Length == 8 && parts[2].All(char.IsAsciiHexDigitLower))))
+            {
+                return false;
+            }
+
+            cursor = new EventCursor(stage, logId, parts[2] == "-" ? null : parts[2]);
+            return true;
+        }
+
+        public static string Fingerprint(int progress, string? message) =>
+            Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{progress}\n{message}")))[..8];
+    }
+}
