@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Client;
 using Orchestrator.Contracts;
 using Orchestrator.Hosting;
@@ -27,12 +28,16 @@ public sealed class CliFixture : IAsyncLifetime
     private readonly string _directory = Directory.CreateTempSubdirectory("orch-cli-").FullName;
 
     public TestApp App { get; private set; } = null!;
+
+    /// <summary>The service's clock, frozen at the real time (so certificates are valid for the command), moved only by
+    /// tests: a wait ends because the task ended, never because a deadline passed meanwhile.</summary>
+    public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
     public string CaFile => Path.Combine(_directory, "ca.pem");
     public string AdminKeyFile => Path.Combine(_directory, "admin.key");
 
     public async Task InitializeAsync()
     {
-        App = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        App = await TestApp.StartAsync(DatabaseProvider.Sqlite, Clock);
         await File.WriteAllTextAsync(CaFile, await App.Client().GetStringAsync("/api/v1/ca"));
         await File.WriteAllTextAsync(AdminKeyFile, TestApp.AdminKey + "\n");
     }
@@ -57,12 +62,15 @@ public sealed class CliFixture : IAsyncLifetime
     public OrchestratorClient Operator() => new(new OrchestratorClientOptions { Server = App.BaseAddress, Trust = ServerTrust.FromFile(CaFile) }, TestApp.AdminKey);
 
     /// <summary>An agent registered through the API with its own key (CSR), acting through the typed agent client.</summary>
-    public async Task<AgentClient> AgentAsync(string[]? capabilities = null, Dictionary<string, string?>? labels = null)
+    public Task<AgentClient> AgentAsync(string[]? capabilities = null, Dictionary<string, string?>? labels = null) =>
+        AgentOfAsync(App, CaFile, capabilities, labels);
+
+    public static async Task<AgentClient> AgentOfAsync(TestApp app, string caFile, string[]? capabilities = null, Dictionary<string, string?>? labels = null)
     {
-        var token = await (await App.AdminClient().PostAsJsonAsync("/api/v1/registration-tokens", new { })).Content.ReadFromJsonAsync<JsonElement>();
+        var token = await (await app.AdminClient().PostAsJsonAsync("/api/v1/registration-tokens", new { })).Content.ReadFromJsonAsync<JsonElement>();
         var key = CertificateRequests.NewKey();
         var name = $"cli-{Guid.NewGuid():N}"[..20];
-        var agent = new AgentClient(new OrchestratorClientOptions { Server = App.BaseAddress, Trust = ServerTrust.FromFile(CaFile) });
+        var agent = new AgentClient(new OrchestratorClientOptions { Server = app.BaseAddress, Trust = ServerTrust.FromFile(caFile) });
         var registered = await agent.RegisterAsync(token.GetProperty("token").GetString()!,
             new RegisterRequest(name, "1.0.0", [.. capabilities ?? ["docker"]], labels ?? [], CertificateRequests.CreatePem(key, name)));
         agent.UseCredentials(new AgentCredentials(registered.AgentId, CertificateRequests.WithKey(registered.Certificate.Cert, key), registered.Token));
