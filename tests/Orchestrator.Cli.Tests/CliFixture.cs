@@ -37,7 +37,9 @@ public sealed class CliFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        App = await TestApp.StartAsync(DatabaseProvider.Sqlite, Clock);
+        // Every test registers agents from this one address: lift the registration rate limit as SharedApps does.
+        App = await TestApp.StartAsync(DatabaseProvider.Sqlite, Clock,
+            new Dictionary<string, string?> { ["Orchestrator:RateLimits:RegistrationsPerMinute"] = "100000" });
         await File.WriteAllTextAsync(CaFile, await App.Client().GetStringAsync("/api/v1/ca"));
         await File.WriteAllTextAsync(AdminKeyFile, TestApp.AdminKey + "\n");
     }

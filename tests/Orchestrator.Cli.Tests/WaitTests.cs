@@ -80,14 +80,11 @@ public sealed class WaitTests(CliFixture service) : IClassFixture<CliFixture>
         await stream.SendLogAsync(new TaskLogMessage(task.TaskId, "info", "pulling busybox"));
         await stream.SendProgressAsync(new TaskProgressMessage(task.TaskId, 50, "half way"));
         await stream.SendLogAsync(new TaskLogMessage(task.TaskId, "warn", "slow registry"));
-        // The stream's lines are stored as they arrive; an agent completes after it has sent them, so wait for them.
+        // The stream has no acknowledgement: complete only once its lines are stored, as an agent that waits for its
+        // sends would.
         using (var operators = service.Operator())
         {
-            using var bound = new CancellationTokenSource(Bound);
-            while ((await operators.Tasks.GetAsync(task.TaskId, cancellationToken: bound.Token)).Logs!.Count < 2)
-            {
-                await Task.Delay(20, bound.Token);
-            }
+            await Poll.Until(async () => (await operators.Tasks.GetAsync(task.TaskId)).Logs!.Count == 2, "the streamed lines to be stored");
         }
 
         await agent.CompleteTaskAsync(task.TaskId, new CompleteTaskRequest(true, null, [new TaskLogEntry(null, "info", "pulled")]));
@@ -195,13 +192,6 @@ public sealed class WaitTests(CliFixture service) : IClassFixture<CliFixture>
     }
 
     /// <summary>The command's wait has reached the service (it is held there, not answered).</summary>
-    private static async Task WatchersAsync(TestApp app, Guid taskId)
-    {
-        var changes = app.Services.GetRequiredService<Orchestrator.Tasks.TaskChanges>();
-        using var timeout = new CancellationTokenSource(Bound);
-        while (changes.Watching(taskId) == 0)
-        {
-            await Task.Delay(20, timeout.Token);
-        }
-    }
+    private static Task WatchersAsync(TestApp app, Guid taskId) =>
+        Poll.Until(() => app.Services.GetRequiredService<Orchestrator.Tasks.TaskChanges>().Watching(taskId) > 0, $"the wait for task {taskId} to be held");
 }

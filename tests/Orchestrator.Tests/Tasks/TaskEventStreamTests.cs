@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Hosting;
 using Orchestrator.Tasks;
 using Orchestrator.Testing;
+using Orchestrator.Tests.Agents;
 using Orchestrator.Tests.Streams;
 
 namespace Orchestrator.Tests.Tasks;

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Orchestrator.Hosting;
 using Orchestrator.Tasks;
 using Orchestrator.Testing;
+using Orchestrator.Tests.Agents;
 
 namespace Orchestrator.Tests.Tasks;
 
@@ -177,5 +178,5 @@ public sealed class TaskWaitTests
     private static Task PublishEndedAsync(TestApp app, Guid task) => app.Services.GetRequiredService<TaskChanges>().PublishAsync(task, ended: true);
 
     private static Task WaitersAsync(TestApp app, int count) =>
-        TaskKit.EventuallyAsync(() => Task.FromResult(app.Services.GetRequiredService<TaskChanges>().Watching() >= count), $"{count} waits are open");
+        Poll.Until(() => app.Services.GetRequiredService<TaskChanges>().Watching() >= count, $"{count} waits to be held");
 }
