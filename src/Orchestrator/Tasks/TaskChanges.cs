@@ -87,7 +87,7 @@ public sealed class TaskChanges : IDisposable
             catch (Exception ex)
             {
                 // The change is committed; waits read again at their deadline and streams at their next check.
-                _logger.LogWarning(ex, "Could not publish {Channel} for task {TaskId}", Channel, taskId);
+                _logger.TaskEventNotPublished(ex, Channel, taskId);
             }
 
             lock (publishing)

@@ -4,7 +4,8 @@ namespace Orchestrator.Tasks;
 
 /// <summary>Hands an agent its work: the heartbeat answer's <c>tasks</c> and <c>cancelledTasks</c>, and single tasks
 /// it fetches. A delivery marks the task delivered; see <see cref="TaskClaims.ClaimDeliverableAsync"/>.</summary>
-public sealed class TaskDelivery(TaskClaims claims, TaskCredentials credentials, AgentWorkHints hints, TaskChanges changes, ILogger<TaskDelivery> logger)
+public sealed class TaskDelivery(
+    TaskClaims claims, TaskCredentials credentials, AgentWorkHints hints, TaskChanges changes, ILogger<TaskDelivery> logger)
 {
     /// <summary>The heartbeat's one call: claims what is deliverable (highest priority first, then oldest) and lists
     /// the tasks the agent must stop. With <paramref name="trustIdleHint"/>, an agent known to have nothing waiting

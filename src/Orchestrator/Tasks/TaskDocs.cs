@@ -29,4 +29,17 @@ internal static class TaskDocs
     public const string Cancel =
         "A pending task is cancelled at once. A delivered or running task becomes `cancelling`: its agent is told to stop " +
         "it, and it ends `cancelled` when the agent reports back or the grace period passes. A task that has ended: 409.";
+
+    public const string Get =
+        "With `wait` (whole seconds, 0-60) the answer comes as soon as the task has ended (succeeded, failed, " +
+        "cancelled, timed_out), on whichever replica it ended, or with the task as it is when the wait runs out: check `status` " +
+        "and ask again. The wait holds no database connection and costs no polling; a replica that is stopping answers at once. " +
+        "Anything but 0-60 is a 400 naming `wait`. `orchestrator tasks wait` does this in a loop; see docs/tasks.md.";
+
+    public const string Events =
+        "`text/event-stream`. Events: `status` (`{status, at, statusReason}`: every state the task reaches, in " +
+        "order), `progress` (`{progress, message}`: the latest progress), `log` (`{timestamp, level, message}`: each stored line, " +
+        "redacted as stored). Every event has an `id`; the stream ends after the `status` event of a final state. Reconnect " +
+        "with the last id received as `Last-Event-ID` to resume without gaps or repeats, on any replica and across restarts; " +
+        "once the final event was received the answer is 204. An idle stream carries a comment every 15 s. See docs/tasks.md.";
 }

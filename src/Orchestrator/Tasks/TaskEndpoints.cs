@@ -32,19 +32,12 @@ public static partial class TaskEndpoints
             .ProducesValidationProblem();
         group.MapGet("/{taskId}", Get).RequireAuthorization(Policies.Viewer)
             .WithSummary("Get a task with its status, result and logs; optionally wait for it to end")
-            .WithDescription("With `wait` (whole seconds, 0-60) the answer comes as soon as the task has ended (succeeded, failed, " +
-                "cancelled, timed_out), on whichever replica it ended, or with the task as it is when the wait runs out: check `status` " +
-                "and ask again. The wait holds no database connection and costs no polling; a replica that is stopping answers at once. " +
-                "Anything but 0-60 is a 400 naming `wait`. `orchestrator tasks wait` does this in a loop; see docs/tasks.md.")
+            .WithDescription(TaskDocs.Get)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapGet("/{taskId}/events", TaskFollowing.StreamAsync).RequireAuthorization(Policies.Viewer)
             .WithSummary("Follow a task: Server-Sent Events of its states, progress and log lines")
-            .WithDescription("`text/event-stream`. Events: `status` (`{status, at, statusReason}`: every state the task reaches, in " +
-                "order), `progress` (`{progress, message}`: the latest progress), `log` (`{timestamp, level, message}`: each stored line, " +
-                "redacted as stored). Every event has an `id`; the stream ends after the `status` event of a final state. Reconnect " +
-                "with the last id received as `Last-Event-ID` to resume without gaps or repeats, on any replica and across restarts; " +
-                "once the final event was received the answer is 204. An idle stream carries a comment every 15 s. See docs/tasks.md.")
+            .WithDescription(TaskDocs.Events)
             .Produces<string>(StatusCodes.Status200OK, "text/event-stream")
             .Produces(StatusCodes.Status204NoContent)
             .ProducesValidationProblem()
@@ -163,7 +156,8 @@ public static partial class TaskEndpoints
 
     private static async Task<Results<Ok<TaskResponse>, ValidationProblem, ProblemHttpResult>> Get(
         Guid taskId,
-        [FromQuery(Name = "wait"), Description("Seconds to wait for the task to end, 0-60 (whole seconds); answered at once without it.")] string? wait, TaskQueries queries, TaskChanges changes,
+        [FromQuery(Name = "wait"), Description("Seconds to wait for the task to end, 0-60 (whole seconds); answered at once without it.")]
+        string? wait, TaskQueries queries, TaskChanges changes,
         TimeProvider time, IHostApplicationLifetime lifetime, IOptions<TaskOptions> options, CancellationToken cancellationToken)
     {
         var errors = new Validation();

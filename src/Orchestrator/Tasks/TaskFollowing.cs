@@ -74,7 +74,8 @@ public static class TaskFollowing
                     return;
                 }
             }
-            catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            catch (OperationCanceledException)
+                when (lifetime.ApplicationStopping.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
                 return;
             }
@@ -85,7 +86,8 @@ public static class TaskFollowing
     /// names (or the start), until the task has ended.</summary>
     internal static async Task<Results<EmptyHttpResult, NoContent, ValidationProblem, ProblemHttpResult>> StreamAsync(
         Guid taskId,
-        [FromHeader(Name = "Last-Event-ID"), Description("The id of the last event received, to resume after it (an EventSource sends it on reconnecting).")]
+        [FromHeader(Name = "Last-Event-ID")]
+        [Description("The id of the last event received, to resume after it (an EventSource sends it on reconnecting).")]
         string? lastEventId, HttpContext context, TaskQueries queries,
         TaskChanges changes, TimeProvider time, IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
     {

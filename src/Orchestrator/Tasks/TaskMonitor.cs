@@ -6,7 +6,8 @@ namespace Orchestrator.Tasks;
 /// <summary>Ends overdue tasks: delivered ones past their timeout (the agent is told to stop them) and cancelling
 /// ones past the grace period. Every replica may run it; the store's conditional updates decide each task once.</summary>
 public sealed class TaskMonitor(
-    IServiceScopeFactory scopes, TimeProvider time, IOptions<TaskOptions> options, TaskEvents events, TaskChanges changes, ILogger<TaskMonitor> logger)
+    IServiceScopeFactory scopes, TimeProvider time, IOptions<TaskOptions> options, TaskEvents events, TaskChanges changes,
+    ILogger<TaskMonitor> logger)
     : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
