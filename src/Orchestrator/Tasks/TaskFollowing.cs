@@ -124,18 +124,25 @@ public static class TaskFollowing
             await response.Body.FlushAsync(stopping.Token);
             while (true)
             {
-                var snapshot = await queries.SnapshotAsync(taskId, stopping.Token);
+                var (snapshot, lines) = await queries.ChangesAsync(taskId, cursor.LogId, LogBatch, stopping.Token);
                 if (snapshot is null)
                 {
                     // Deleted by retention while followed: nothing more will come.
                     break;
                 }
 
-                cursor = await WriteChangesAsync(response, taskId, snapshot, cursor, queries, stopping.Token);
+                var more = lines.Count == LogBatch;
+                cursor = await WriteChangesAsync(response, snapshot, lines, more, cursor, stopping.Token);
                 await response.Body.FlushAsync(stopping.Token);
                 if (cursor.Stage == EventCursor.Final)
                 {
                     break;
+                }
+
+                if (more)
+                {
+                    // Stored lines are still to come: read on before waiting for a change.
+                    continue;
                 }
 
                 if (!await watch.WaitAsync(KeepAliveInterval, time, stopping.Token))
@@ -152,11 +159,11 @@ public static class TaskFollowing
         return TypedResults.Empty;
     }
 
-    /// <summary>Writes what the client has not seen of this snapshot, in the order it happened where that is known:
-    /// states before the end, then stored lines (all of them once the task has ended, since its last lines are
-    /// committed with its end), then progress, then the end.</summary>
-    private static async Task<EventCursor> WriteChangesAsync(HttpResponse response, Guid taskId, TaskQueries.Snapshot snapshot,
-        EventCursor cursor, TaskQueries queries, CancellationToken cancellationToken)
+    /// <summary>Writes what the client has not seen of this snapshot and the lines read with it, in the order it happened
+    /// where that is known: states before the end, then stored lines, then (once every line has been read:
+    /// <paramref name="more"/> is false; a task's last lines are committed with its end) progress and the end.</summary>
+    private static async Task<EventCursor> WriteChangesAsync(HttpResponse response, TaskQueries.Snapshot snapshot, List<TaskLog> lines,
+        bool more, EventCursor cursor, CancellationToken cancellationToken)
     {
         var stages = Stages(snapshot).ToList();
         foreach (var (stage, status, at) in stages.Where(s => s.Stage > cursor.Stage && s.Stage < EventCursor.Final))
@@ -167,20 +174,16 @@ public static class TaskFollowing
                 cancellationToken);
         }
 
-        while (true)
+        foreach (var line in lines)
         {
-            var lines = await queries.LogsAfterAsync(taskId, cursor.LogId, LogBatch, cancellationToken);
-            foreach (var line in lines)
-            {
-                cursor = cursor with { LogId = line.Id };
-                await WriteEventAsync(response, cursor, "log",
-                    JsonSerializer.Serialize(new TaskLogResponse(line.Timestamp, line.Level, line.Message), Json.Options), cancellationToken);
-            }
+            cursor = cursor with { LogId = line.Id };
+            await WriteEventAsync(response, cursor, "log",
+                JsonSerializer.Serialize(new TaskLogResponse(line.Timestamp, line.Level, line.Message), Json.Options), cancellationToken);
+        }
 
-            if (lines.Count < LogBatch)
-            {
-                break;
-            }
+        if (more)
+        {
+            return cursor;
         }
 
         if (snapshot.Progress is { } progress && EventCursor.Fingerprint(progress, snapshot.ProgressMessage) is var fingerprint &&

@@ -1,3 +1,4 @@
+using System.Data;
 using Microsoft.EntityFrameworkCore;
 using Orchestrator.Data;
 
@@ -42,6 +43,19 @@ public sealed class TaskQueries(OrchestratorDbContext db)
             .Select(t => new Snapshot(t.AgentId, t.Status, t.StatusReason, t.CreatedAt, t.AssignedAt, t.StartedAt, t.CancelRequestedAt,
                 t.CompletedAt, t.Progress, t.ProgressMessage))
             .FirstOrDefaultAsync(cancellationToken);
+
+    /// <summary>The task's state and its stored lines after <paramref name="afterId"/>, read as of one moment. Read apart,
+    /// a line committed between the two reads would come without the state its own transaction set (a task's first line
+    /// makes it running), and an event stream would send the line before that state.</summary>
+    public async Task<(Snapshot? Task, List<TaskLog> Lines)> ChangesAsync(Guid taskId, long afterId, int take, CancellationToken cancellationToken)
+    {
+        // One snapshot for both reads: PostgreSQL's repeatable read; SQLite's transactions always are (WAL).
+        await using var transaction = await db.Database.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
+        var task = await SnapshotAsync(taskId, cancellationToken);
+        var lines = task is null ? [] : await LogsAfterAsync(taskId, afterId, take, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return (task, lines);
+    }
 
     /// <summary>The task's stored lines after <paramref name="afterId"/>, oldest first. A task's lines get ids in the
     /// order they are committed: every writer of a task's lines first updates the task's row, which serialises them
