@@ -12,14 +12,15 @@ namespace Orchestrator.Health;
 public static class MetricsEndpoint
 {
     /// <summary>Prometheus text: fleet and task counts (from the database, so every replica reports the same) and
-    /// this replica's open task streams. Counts only, nothing identifying, so it needs no key.</summary>
+    /// this replica's open task streams and task watches. Counts only, nothing identifying, so it needs no key.</summary>
     public static IEndpointRouteBuilder MapMetrics(this IEndpointRouteBuilder routes)
     {
         routes.MapGet("/metrics", Render).WithTags("Health").WithSummary("Prometheus metrics");
         return routes;
     }
 
-    private static async Task<ContentHttpResult> Render(OrchestratorDbContext db, StreamRegistry streams, CancellationToken cancellationToken)
+    private static async Task<ContentHttpResult> Render(OrchestratorDbContext db, StreamRegistry streams, TaskChanges changes,
+        CancellationToken cancellationToken)
     {
         var agents = await db.Agents.GroupBy(a => a.Status).Select(g => new { g.Key, Count = g.Count() }).ToListAsync(cancellationToken);
         var draining = await db.Agents.CountAsync(a => a.DrainRequestedAt != null, cancellationToken);
@@ -47,6 +48,9 @@ public static class MetricsEndpoint
         text.AppendLine("# HELP orchestrator_task_streams_open WebSocket task streams open on this replica.");
         text.AppendLine("# TYPE orchestrator_task_streams_open gauge");
         text.AppendLine(CultureInfo.InvariantCulture, $"orchestrator_task_streams_open {streams.Count}");
+        text.AppendLine("# HELP orchestrator_task_watches_open Requests held on this replica until a task changes: ?wait= and /events.");
+        text.AppendLine("# TYPE orchestrator_task_watches_open gauge");
+        text.AppendLine(CultureInfo.InvariantCulture, $"orchestrator_task_watches_open {changes.Watching()}");
         return TypedResults.Text(text.ToString(), "text/plain; version=0.0.4", Encoding.UTF8);
     }
 

@@ -113,6 +113,25 @@ public sealed class TaskWaitTests
     }
 
     [SkippableFact]
+    public async Task Viewers_may_wait_callers_without_a_key_may_not_and_metrics_count_the_held_waits()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, TaskKit.Clock());
+        var agent = await app.SeedAgentAsync();
+        var task = await app.CreateTaskForAsync(agent);
+        var viewer = app.Client(await app.ApiKeyAsync("viewer"));
+
+        var waiting = viewer.GetAsync($"/api/v1/tasks/{task}?wait=60");
+        await WaitersAsync(app, 1);
+        var metrics = await app.Client().GetStringAsync("/metrics");
+        await (await app.Client().GetAsync($"/api/v1/tasks/{task}?wait=60")).ShouldBeProblem(HttpStatusCode.Unauthorized);
+        await (await app.AdminClient().PostAsync($"/api/v1/tasks/{task}/cancel", null)).ShouldBe(HttpStatusCode.Accepted);
+        var answer = await (await waiting.WaitAsync(Bound)).ShouldBe(HttpStatusCode.OK);
+
+        Assert.Equal("cancelled", answer.GetProperty("status").GetString());
+        Assert.Contains("\norchestrator_task_watches_open 1\n", metrics, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
     public async Task A_stopping_service_answers_its_waits_at_once()
     {
         await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, TaskKit.Clock());
