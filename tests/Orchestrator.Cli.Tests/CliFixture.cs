@@ -21,6 +21,25 @@ public sealed record CliResult(int ExitCode, string Out, string Error)
     }
 }
 
+/// <summary>Text a command writes, readable while it writes (the wait's display draws from a timer thread).</summary>
+public sealed class LiveText
+{
+    private readonly StringWriter _text = new();
+
+    public LiveText() => Writer = TextWriter.Synchronized(_text);
+
+    public TextWriter Writer { get; }
+
+    public override string ToString()
+    {
+        // The synchronized writer locks itself for every write.
+        lock (Writer)
+        {
+            return _text.ToString();
+        }
+    }
+}
+
 /// <summary>One real service (Kestrel, TLS, SQLite) per test class, its pinned CA in a file, and the admin key in a
 /// file; the command runs in-process through its real entry point with its own streams and environment.</summary>
 public sealed class CliFixture : IAsyncLifetime
@@ -49,13 +68,19 @@ public sealed class CliFixture : IAsyncLifetime
     public Task<CliResult> RunAsync(params string[] args) =>
         RunWithAsync(new Dictionary<string, string>(), null, [.. args, "--server", App.BaseAddress.ToString(), "--ca-file", CaFile, "--api-key-file", AdminKeyFile]);
 
+    /// <summary>Runs the command as a person at a terminal would (stdout and stderr are a terminal); its stderr can be
+    /// read while it runs.</summary>
+    public Task<CliResult> RunAtTerminalAsync(LiveText error, params string[] args) =>
+        RunWithAsync(new Dictionary<string, string>(), null,
+            [.. args, "--server", App.BaseAddress.ToString(), "--ca-file", CaFile, "--api-key-file", AdminKeyFile], terminal: true, error: error);
+
     /// <summary>Runs the command with exactly these arguments, environment variables and standard input.</summary>
     public static async Task<CliResult> RunWithAsync(IReadOnlyDictionary<string, string> variables, string? input, string[] args,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, bool terminal = false, LiveText? error = null)
     {
         using var output = new StringWriter();
-        using var error = new StringWriter();
-        var environment = new CliEnvironment(output, error, new StringReader(input ?? ""), OutputIsTerminal: false,
+        error ??= new LiveText();
+        var environment = new CliEnvironment(output, error.Writer, new StringReader(input ?? ""), OutputIsTerminal: terminal,
             name => variables.TryGetValue(name, out var value) ? value : null);
         var exitCode = await CliApp.RunAsync(args, environment, cancellationToken);
         return new CliResult(exitCode, output.ToString(), error.ToString());
