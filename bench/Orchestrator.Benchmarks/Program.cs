@@ -8,7 +8,8 @@ using System.Text;
 using System.Text.Json;
 using Orchestrator.Benchmarks;
 
-// Usage: bench/run.sh [--agents N] [--seconds S] [--workers W] [--tasks M] [--scenario all|heartbeat|stream] [--out docs/benchmarks.md]
+// Usage: bench/run.sh [--agents N] [--seconds S] [--workers W] [--tasks M] [--waiters N] [--followers N] [--churn PER_SECOND]
+//                     [--scenario all|heartbeat|stream|waiters] [--out docs/benchmarks.md]
 var settings = Settings.Parse(args);
 Console.WriteLine($"Orchestrator benchmark: {settings}");
 
@@ -52,6 +53,52 @@ if (settings.Scenario is "all" or "heartbeat")
     }
 }
 
+if (settings.Scenario is "all" or "waiters")
+{
+    await postgres.CreateDatabaseAsync("bench_waiters");
+    await using var service = await ServiceProcess.StartAsync(settings.ServiceDll, postgres.ConnectionString("bench_waiters"), kek, Path.Combine(workDirectory, "wait"));
+    var agents = await Fleet.RegisterAsync(service.Address, settings.Agents);
+    // The waited-for tasks belong to an agent outside the heartbeat fleet: nothing delivers them, so they stay pending
+    // until the churn cancels them, and the fleet's heartbeats find no work, as in the heartbeat scenario.
+    var quiet = (await Fleet.RegisterAsync(service.Address, 1))[0];
+    var pool = await Waiters.CreatePoolAsync(service.Address, quiet.Id, settings.WaitPool);
+    Console.WriteLine($"Registered {agents.Count} agents; {pool.Count} pending tasks to wait for");
+    var heartbeat = JsonContent.Create(new
+    {
+        status = "healthy",
+        resourceUsage = new { cpu = 12.5, memory = 40.2, disk = 61.0 },
+        capabilities = new[] { "docker", "compose" },
+        runningTasks = 0,
+    });
+    var heartbeatBody = await heartbeat.ReadAsByteArrayAsync();
+    Func<Fleet.Agent, Task<HttpResponseMessage>> beat = a => a.Client.PostAsync($"/api/v1/agents/{a.Id}/heartbeat",
+        new ByteArrayContent(heartbeatBody) { Headers = { ContentType = new("application/json") } });
+
+    // Without and with waiting clients, alternately twice, so drift in the machine's load hits both alike.
+    var alone = new Load.Result();
+    var withWaiters = new Load.Result();
+    var held = new List<long>();
+    long answered = 0, events = 0, cancelled = 0, errors = 0;
+    for (var round = 0; round < 2; round++)
+    {
+        alone.Add(await Load.RunAsync("POST /heartbeat, nobody waiting", agents, beat, settings));
+        await using var waiters = Waiters.Start(service.Address, pool, settings.Waits, settings.Followers);
+        held.Add(await Waiters.HeldAsync(service.Address, settings.Waits + settings.Followers, TimeSpan.FromSeconds(60)));
+        waiters.StartChurn(TimeSpan.FromSeconds(1.0 / settings.Churn));
+        withWaiters.Add(await Load.RunAsync($"POST /heartbeat, {settings.Waits} waits + {settings.Followers} event streams open", agents, beat, settings));
+        answered += waiters.WaitsAnswered;
+        events += waiters.EventsReceived;
+        cancelled += waiters.Cancelled;
+        errors += waiters.Errors;
+    }
+
+    report.Waiters(alone, withWaiters, held.Min(), answered, events, cancelled, errors);
+    foreach (var agent in agents.Append(quiet))
+    {
+        agent.Client.Dispose();
+    }
+}
+
 if (settings.Scenario is "all" or "stream")
 {
     foreach (var replicas in new[] { 1, 2 })
@@ -89,7 +136,12 @@ if (settings.Output is not null)
     const string NotesHeading = "## Reading these figures";
     var previous = File.Exists(settings.Output) ? await File.ReadAllTextAsync(settings.Output) : "";
     var notes = previous.IndexOf(NotesHeading, StringComparison.Ordinal);
-    if (notes >= 0)
+    if (settings.Scenario != "all" && previous.Length > 0)
+    {
+        // One scenario: its sections replace theirs in the file (or go before the notes); the others' figures stay.
+        markdown = Report.Merge(previous, markdown, NotesHeading);
+    }
+    else if (notes >= 0)
     {
         markdown = markdown.TrimEnd() + "\n\n" + previous[notes..];
     }
@@ -100,7 +152,8 @@ if (settings.Output is not null)
 
 namespace Orchestrator.Benchmarks
 {
-    public sealed record Settings(string ServiceDll, int Agents, int Seconds, int Warmup, int Workers, int Tasks, string Scenario, string? Output)
+    public sealed record Settings(string ServiceDll, int Agents, int Seconds, int Warmup, int Workers, int Tasks, string Scenario, string? Output,
+        int Waits = 1000, int Followers = 250, double Churn = 4)
     {
         public static Settings Parse(string[] args)
         {
@@ -119,11 +172,19 @@ namespace Orchestrator.Benchmarks
                 int.Parse(Value("--workers", "64"), CultureInfo.InvariantCulture),
                 int.Parse(Value("--tasks", "1000"), CultureInfo.InvariantCulture),
                 Value("--scenario", "all"),
-                Value("--out", "docs/benchmarks.md") is "-" ? null : Value("--out", "docs/benchmarks.md"));
+                Value("--out", "docs/benchmarks.md") is "-" ? null : Value("--out", "docs/benchmarks.md"),
+                int.Parse(Value("--waiters", "1000"), CultureInfo.InvariantCulture),
+                int.Parse(Value("--followers", "250"), CultureInfo.InvariantCulture),
+                double.Parse(Value("--churn", "4"), CultureInfo.InvariantCulture));
         }
 
+        /// <summary>Pending tasks for the waiters: those watched at once (a tenth of the clients: several wait for each,
+        /// as several jobs of a pipeline may) plus what the churn cancels in both runs.</summary>
+        public int WaitPool => Math.Max(1, (Waits + Followers) / 10) + (int)Math.Ceiling(Churn * 2 * (Seconds + Warmup + 10)) + 10;
+
         public override string ToString() =>
-            $"{Agents} agents, {Workers} concurrent requests, {Seconds} s per run after {Warmup} s warm-up, {Tasks} tasks for stream latency";
+            $"{Agents} agents, {Workers} concurrent requests, {Seconds} s per run after {Warmup} s warm-up, {Tasks} tasks for stream latency" +
+            (Scenario is "all" or "waiters" ? $", {Waits} waits + {Followers} event streams with {Churn} cancellations/s" : "");
     }
 
     public static class Fleet
@@ -380,6 +441,7 @@ namespace Orchestrator.Benchmarks
     {
         private readonly StringBuilder _heartbeat = new();
         private readonly StringBuilder _stream = new();
+        private readonly StringBuilder _waiters = new();
 
         public void Heartbeat(Load.Result baseline, Load.Result heartbeats)
         {
@@ -390,6 +452,22 @@ namespace Orchestrator.Benchmarks
             _heartbeat.AppendLine(Row("`POST /api/v1/agents/{id}/heartbeat`", heartbeats));
             _heartbeat.AppendLine();
             _heartbeat.AppendLine(CultureInfo.InvariantCulture, $"**Heartbeat throughput / baseline: {ratio:P0}** (aim: at least 70%).");
+        }
+
+        public void Waiters(Load.Result alone, Load.Result withWaiters, long held, long answered, long events, long cancelled, long errors)
+        {
+            var ratio = withWaiters.PerSecond / alone.PerSecond;
+            _waiters.AppendLine("| Heartbeats | Requests/s | p50 ms | p99 ms | Errors |");
+            _waiters.AppendLine("|---|---:|---:|---:|---:|");
+            _waiters.AppendLine(Row("Baseline: nobody waiting", alone));
+            _waiters.AppendLine(Row($"{settings.Waits} `?wait=60` + {settings.Followers} `/events` clients open", withWaiters));
+            _waiters.AppendLine();
+            _waiters.AppendLine(CultureInfo.InvariantCulture,
+                $"Held by the service when each measurement began (`orchestrator_task_watches_open`): at least {held}. During the two " +
+                $"runs with waiters {cancelled} watched tasks were cancelled, {answered} waits were answered and asked again, and the " +
+                $"streams delivered {events} events; {errors} waiter errors.");
+            _waiters.AppendLine();
+            _waiters.AppendLine(CultureInfo.InvariantCulture, $"**Heartbeat throughput with waiting clients / without: {ratio:P0}** (aim: at least 90%).");
         }
 
         public void Stream(int replicas, Streams.Result result)
@@ -406,6 +484,44 @@ namespace Orchestrator.Benchmarks
 
         private static string Row(string name, Load.Result r) => string.Create(CultureInfo.InvariantCulture,
             $"| {name} | {r.PerSecond:F0} | {r.Percentile(50):F2} | {r.Percentile(99):F2} | {r.Errors} |");
+
+        /// <summary>The previous file with each <c>## </c> section of <paramref name="fresh"/> in place of its namesake
+        /// (or, when new, before the notes).</summary>
+        public static string Merge(string previous, string fresh, string notesHeading)
+        {
+            foreach (var section in Sections(fresh))
+            {
+                var heading = section[..section.IndexOf('\n', StringComparison.Ordinal)];
+                var at = previous.IndexOf(heading + "\n", StringComparison.Ordinal);
+                if (at >= 0)
+                {
+                    var end = previous.IndexOf("\n## ", at + heading.Length, StringComparison.Ordinal);
+                    previous = previous[..at] + section + (end < 0 ? "" : previous[(end + 1)..]);
+                }
+                else
+                {
+                    var notes = previous.IndexOf(notesHeading, StringComparison.Ordinal);
+                    previous = notes < 0 ? previous.TrimEnd() + "\n\n" + section : previous[..notes] + section + previous[notes..];
+                }
+            }
+
+            return previous;
+        }
+
+        private static IEnumerable<string> Sections(string markdown)
+        {
+            var starts = new List<int>();
+            for (var at = markdown.IndexOf("\n## ", StringComparison.Ordinal); at >= 0; at = markdown.IndexOf("\n## ", at + 1, StringComparison.Ordinal))
+            {
+                starts.Add(at + 1);
+            }
+
+            for (var i = 0; i < starts.Count; i++)
+            {
+                var section = i + 1 < starts.Count ? markdown[starts[i]..starts[i + 1]] : markdown[starts[i]..];
+                yield return section.TrimEnd() + "\n\n";
+            }
+        }
 
         public string ToMarkdown()
         {
@@ -429,6 +545,19 @@ namespace Orchestrator.Benchmarks
                 text.AppendLine("and their figures are summed.");
                 text.AppendLine();
                 text.Append(_heartbeat);
+                text.AppendLine();
+            }
+
+            if (_waiters.Length > 0)
+            {
+                text.AppendLine("## Heartbeats while clients wait for tasks (PostgreSQL, one replica)");
+                text.AppendLine();
+                text.AppendLine(CultureInfo.InvariantCulture, $"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC ({settings}). CI pipelines waiting with");
+                text.AppendLine("`orchestrator tasks create --wait --follow`: long-polls and event streams on pending tasks of an agent outside the");
+                text.AppendLine("fleet, several clients per task, and a watched task cancelled now and then so waits are answered and reopened during the");
+                text.AppendLine("measurement. Heartbeats without and with them alternate (twice each); their figures are summed.");
+                text.AppendLine();
+                text.Append(_waiters);
                 text.AppendLine();
             }
 
