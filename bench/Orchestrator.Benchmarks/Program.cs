@@ -26,17 +26,8 @@ if (settings.Scenario is "all" or "heartbeat")
     Console.WriteLine($"Registered {agents.Count} agents, each with its own certificate");
 
     // Baseline and heartbeat run alternately twice, so drift in the machine's load hits both alike.
-    var heartbeat = JsonContent.Create(new
-    {
-        status = "healthy",
-        resourceUsage = new { cpu = 12.5, memory = 40.2, disk = 61.0 },
-        capabilities = new[] { "docker", "compose" },
-        runningTasks = 0,
-    });
-    var heartbeatBody = await heartbeat.ReadAsByteArrayAsync();
     Func<Fleet.Agent, Task<HttpResponseMessage>> identity = a => a.Client.GetAsync($"/api/v1/agents/{a.Id}/identity");
-    Func<Fleet.Agent, Task<HttpResponseMessage>> beat = a => a.Client.PostAsync($"/api/v1/agents/{a.Id}/heartbeat",
-        new ByteArrayContent(heartbeatBody) { Headers = { ContentType = new("application/json") } });
+    Func<Fleet.Agent, Task<HttpResponseMessage>> beat = Fleet.HeartbeatAsync;
 
     var baseline = new Load.Result();
     var heartbeats = new Load.Result();
@@ -63,16 +54,7 @@ if (settings.Scenario is "all" or "waiters")
     var quiet = (await Fleet.RegisterAsync(service.Address, 1))[0];
     var pool = await Waiters.CreatePoolAsync(service.Address, quiet.Id, settings.WaitPool);
     Console.WriteLine($"Registered {agents.Count} agents; {pool.Count} pending tasks to wait for");
-    var heartbeat = JsonContent.Create(new
-    {
-        status = "healthy",
-        resourceUsage = new { cpu = 12.5, memory = 40.2, disk = 61.0 },
-        capabilities = new[] { "docker", "compose" },
-        runningTasks = 0,
-    });
-    var heartbeatBody = await heartbeat.ReadAsByteArrayAsync();
-    Func<Fleet.Agent, Task<HttpResponseMessage>> beat = a => a.Client.PostAsync($"/api/v1/agents/{a.Id}/heartbeat",
-        new ByteArrayContent(heartbeatBody) { Headers = { ContentType = new("application/json") } });
+    Func<Fleet.Agent, Task<HttpResponseMessage>> beat = Fleet.HeartbeatAsync;
 
     // Without and with waiting clients, alternately twice, so drift in the machine's load hits both alike.
     var alone = new Load.Result();
@@ -190,6 +172,18 @@ namespace Orchestrator.Benchmarks
     public static class Fleet
     {
         public sealed record Agent(Guid Id, X509Certificate2 Certificate, string Token, HttpClient Client);
+
+        /// <summary>A routine heartbeat: healthy, with resource usage and capabilities, nothing running.</summary>
+        private static readonly byte[] HeartbeatBody = JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            status = "healthy",
+            resourceUsage = new { cpu = 12.5, memory = 40.2, disk = 61.0 },
+            capabilities = new[] { "docker", "compose" },
+            runningTasks = 0,
+        });
+
+        public static Task<HttpResponseMessage> HeartbeatAsync(Agent agent) => agent.Client.PostAsync($"/api/v1/agents/{agent.Id}/heartbeat",
+            new ByteArrayContent(HeartbeatBody) { Headers = { ContentType = new("application/json") } });
 
         public static async Task<List<Agent>> RegisterAsync(Uri address, int count)
         {
