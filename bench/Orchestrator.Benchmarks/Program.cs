@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Net.WebSockets;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
@@ -60,11 +61,12 @@ if (settings.Scenario is "all" or "waiters")
     var alone = new Load.Result();
     var withWaiters = new Load.Result();
     var held = new List<long>();
+    var cancelledUpTo = new StrongBox<int>(0);
     long answered = 0, events = 0, cancelled = 0, errors = 0;
     for (var round = 0; round < 2; round++)
     {
         alone.Add(await Load.RunAsync("POST /heartbeat, nobody waiting", agents, beat, settings));
-        await using var waiters = Waiters.Start(service.Address, pool, settings.Waits, settings.Followers);
+        await using var waiters = Waiters.Start(service.Address, pool, cancelledUpTo, settings.Waits, settings.Followers);
         held.Add(await Waiters.HeldAsync(service.Address, settings.Waits + settings.Followers, TimeSpan.FromSeconds(60)));
         waiters.StartChurn(TimeSpan.FromSeconds(1.0 / settings.Churn));
         withWaiters.Add(await Load.RunAsync($"POST /heartbeat, {settings.Waits} waits + {settings.Followers} event streams open", agents, beat, settings));

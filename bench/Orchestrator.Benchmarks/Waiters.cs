@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Net.Security;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 
 namespace Orchestrator.Benchmarks;
@@ -18,15 +19,17 @@ public sealed class Waiters : IAsyncDisposable
     private readonly List<Task> _loops = [];
     private readonly HttpClient _client;
     private readonly List<Guid> _tasks;
+    private readonly StrongBox<int> _cancelledUpTo;
     private long _waitsAnswered;
     private long _eventsReceived;
     private long _errors;
     private long _cancelled;
 
-    private Waiters(HttpClient client, List<Guid> tasks)
+    private Waiters(HttpClient client, List<Guid> tasks, StrongBox<int> cancelledUpTo)
     {
         _client = client;
         _tasks = tasks;
+        _cancelledUpTo = cancelledUpTo;
     }
 
     public long WaitsAnswered => Interlocked.Read(ref _waitsAnswered);
@@ -50,8 +53,9 @@ public sealed class Waiters : IAsyncDisposable
     }
 
     /// <summary>Starts <paramref name="waits"/> long-polls and <paramref name="followers"/> event streams, several on each
-    /// task of the pool's first tenth.</summary>
-    public static Waiters Start(Uri address, List<Guid> pool, int waits, int followers)
+    /// task of the pool's live window: the tasks after the <paramref name="cancelledUpTo"/> first, which earlier runs'
+    /// churn has cancelled (shared across runs, so no run waits on an ended task).</summary>
+    public static Waiters Start(Uri address, List<Guid> pool, StrongBox<int> cancelledUpTo, int waits, int followers)
     {
         var handler = new SocketsHttpHandler
         {
@@ -62,7 +66,7 @@ public sealed class Waiters : IAsyncDisposable
         };
         var client = new HttpClient(handler) { BaseAddress = address, Timeout = TimeSpan.FromSeconds(90) };
         client.DefaultRequestHeaders.Add("X-Api-Key", ServiceProcess.AdminKey);
-        var waiters = new Waiters(client, pool) { _watchedAtOnce = Math.Clamp((waits + followers) / 10, 1, pool.Count) };
+        var waiters = new Waiters(client, pool, cancelledUpTo) { _watchedAtOnce = Math.Clamp((waits + followers) / 10, 1, pool.Count) };
         for (var i = 0; i < waits; i++)
         {
             var slot = i;
@@ -82,12 +86,11 @@ public sealed class Waiters : IAsyncDisposable
     public void StartChurn(TimeSpan every) => _loops.Add(Task.Run(() => ChurnAsync(every)));
 
     private int _watchedAtOnce;
-    private int _cancelledUpTo;
 
     /// <summary>The task a slot watches: slots share the live window of the pool, which moves on as tasks are cancelled.</summary>
     private Guid TaskFor(int slot)
     {
-        var start = Volatile.Read(ref _cancelledUpTo);
+        var start = Volatile.Read(ref _cancelledUpTo.Value);
         var index = start + (slot % _watchedAtOnce);
         return _tasks[Math.Min(index, _tasks.Count - 1)];
     }
@@ -163,7 +166,7 @@ public sealed class Waiters : IAsyncDisposable
         {
             while (await timer.WaitForNextTickAsync(_stop.Token))
             {
-                var index = Volatile.Read(ref _cancelledUpTo);
+                var index = Volatile.Read(ref _cancelledUpTo.Value);
                 if (index + _watchedAtOnce >= _tasks.Count)
                 {
                     // The pool is used up: keep the waiters on the last window rather than fail.
@@ -180,7 +183,7 @@ public sealed class Waiters : IAsyncDisposable
                     Interlocked.Increment(ref _errors);
                 }
 
-                Volatile.Write(ref _cancelledUpTo, index + 1);
+                Volatile.Write(ref _cancelledUpTo.Value, index + 1);
             }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
