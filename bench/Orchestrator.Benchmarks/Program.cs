@@ -62,12 +62,13 @@ if (settings.Scenario is "all" or "waiters")
     var withWaiters = new Load.Result();
     var held = new List<long>();
     var cancelledUpTo = new StrongBox<int>(0);
+    using var waitClient = Waiters.NewClient(service.Address);
     long answered = 0, events = 0, cancelled = 0, errors = 0;
     for (var round = 0; round < 2; round++)
     {
         alone.Add(await Load.RunAsync("POST /heartbeat, nobody waiting", agents, beat, settings));
-        await using var waiters = Waiters.Start(service.Address, pool, cancelledUpTo, settings.Waits, settings.Followers);
-        held.Add(await Waiters.HeldAsync(service.Address, settings.Waits + settings.Followers, TimeSpan.FromSeconds(60)));
+        await using var waiters = Waiters.Start(waitClient, pool, cancelledUpTo, settings.Waits, settings.Followers);
+        held.Add(await Waiters.HeldAsync(service.Address, settings.Waits + settings.Followers, TimeSpan.FromSeconds(180)));
         waiters.StartChurn(TimeSpan.FromSeconds(1.0 / settings.Churn));
         withWaiters.Add(await Load.RunAsync($"POST /heartbeat, {settings.Waits} waits + {settings.Followers} event streams open", agents, beat, settings));
         answered += waiters.WaitsAnswered;

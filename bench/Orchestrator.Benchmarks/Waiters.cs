@@ -55,17 +55,8 @@ public sealed class Waiters : IAsyncDisposable
     /// <summary>Starts <paramref name="waits"/> long-polls and <paramref name="followers"/> event streams, several on each
     /// task of the pool's live window: the tasks after the <paramref name="cancelledUpTo"/> first, which earlier runs'
     /// churn has cancelled (shared across runs, so no run waits on an ended task).</summary>
-    public static Waiters Start(Uri address, List<Guid> pool, StrongBox<int> cancelledUpTo, int waits, int followers)
+    public static Waiters Start(HttpClient client, List<Guid> pool, StrongBox<int> cancelledUpTo, int waits, int followers)
     {
-        var handler = new SocketsHttpHandler
-        {
-            SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, _, _, _) => true },
-            // One connection per waiting request, as separate CI jobs have.
-            MaxConnectionsPerServer = int.MaxValue,
-            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(10),
-        };
-        var client = new HttpClient(handler) { BaseAddress = address, Timeout = TimeSpan.FromSeconds(90) };
-        client.DefaultRequestHeaders.Add("X-Api-Key", ServiceProcess.AdminKey);
         var waiters = new Waiters(client, pool, cancelledUpTo) { _watchedAtOnce = Math.Clamp((waits + followers) / 10, 1, pool.Count) };
         for (var i = 0; i < waits; i++)
         {
@@ -80,6 +71,21 @@ public sealed class Waiters : IAsyncDisposable
         }
 
         return waiters;
+    }
+
+    /// <summary>The waiters' client: one connection per waiting request, as separate CI jobs have. Runs share it, so a
+    /// later run reuses the connections (and TLS sessions) of an earlier one instead of measuring 1,250 handshakes.</summary>
+    public static HttpClient NewClient(Uri address)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, _, _, _) => true },
+            MaxConnectionsPerServer = int.MaxValue,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(10),
+        };
+        var client = new HttpClient(handler) { BaseAddress = address, Timeout = TimeSpan.FromSeconds(90) };
+        client.DefaultRequestHeaders.Add("X-Api-Key", ServiceProcess.AdminKey);
+        return client;
     }
 
     /// <summary>From now on, cancels a watched task every <paramref name="every"/>.</summary>
@@ -218,7 +224,6 @@ public sealed class Waiters : IAsyncDisposable
     {
         await _stop.CancelAsync();
         await Task.WhenAll(_loops.Select(l => l.ContinueWith(_ => { }, TaskScheduler.Default)));
-        _client.Dispose();
         _stop.Dispose();
     }
 }
