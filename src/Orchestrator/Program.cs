@@ -7,6 +7,7 @@ using Orchestrator.Health;
 using Orchestrator.Hosting;
 using Orchestrator.Housekeeping;
 using Orchestrator.Http;
+using Orchestrator.Observability;
 using Orchestrator.Registration;
 using Orchestrator.Security;
 using Orchestrator.Streams;
@@ -40,6 +41,7 @@ builder.Services.AddAgents();
 builder.Services.AddTasks();
 builder.Services.AddTaskStreams();
 builder.Services.AddOrchestratorHealthChecks();
+builder.AddObservability();
 builder.Services.AddOrchestratorSwagger();
 
 var app = builder.Build();

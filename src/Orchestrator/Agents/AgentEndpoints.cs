@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Orchestrator.Certificates;
@@ -60,8 +61,9 @@ public static class AgentEndpoints
 
     private static async Task<Results<Ok<HeartbeatResponse>, ValidationProblem, ProblemHttpResult>> SendHeartbeat(
         Guid id, HeartbeatRequest request, HttpContext context, HeartbeatProcessor processor, TaskDelivery delivery,
-        IOptions<CertificateOptions> certificates, TimeProvider time, CancellationToken cancellationToken)
+        IOptions<CertificateOptions> certificates, AgentMetrics metrics, TimeProvider time, CancellationToken cancellationToken)
     {
+        var startedAt = Stopwatch.GetTimestamp();
         if (!Heartbeat.TryRead(request, out var heartbeat, out var errors) || !AgentCredentials.ValidateCsr(errors, heartbeat.Csr).IsValid)
         {
             return errors.ToProblem();
@@ -85,6 +87,7 @@ public static class AgentEndpoints
             renewal = (await credentials.RenewAsync(context.User, heartbeat.Csr, cancellationToken)).ToRenewal();
         }
 
+        metrics.HeartbeatApplied(heartbeat.Status, startedAt);
         return TypedResults.Ok(new HeartbeatResponse(assigned.Tasks, assigned.CancelledTasks, renewal));
     }
 

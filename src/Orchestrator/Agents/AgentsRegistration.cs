@@ -14,6 +14,7 @@ public static class AgentsRegistration
         services.AddScoped<ITaskAgents>(sp => sp.GetRequiredService<AgentDirectory>());
         services.AddScoped<ITargetAgents>(sp => sp.GetRequiredService<AgentDirectory>());
         services.AddSingleton<AgentStateCache>();
+        services.AddSingleton<AgentMetrics>();
         services.AddSingleton<HeartbeatBuffer>();
         services.AddSingleton<HeartbeatProcessor>();
         services.AddHostedService<HeartbeatFlusher>();

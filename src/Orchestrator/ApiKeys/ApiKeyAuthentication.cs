@@ -14,7 +14,8 @@ public sealed class ApiKeyAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     ILoggerFactory logger,
     UrlEncoder encoder,
-    OrchestratorDbContext db)
+    OrchestratorDbContext db,
+    AuthenticationMetrics metrics)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = Schemes.ApiKey;
@@ -30,7 +31,7 @@ public sealed class ApiKeyAuthenticationHandler(
 
         if (presented.Length > 256)
         {
-            return AuthenticateResult.Fail("The API key is not valid.");
+            return Invalid("too_long");
         }
 
         var hash = Secrets.Hash(presented);
@@ -42,7 +43,7 @@ public sealed class ApiKeyAuthenticationHandler(
         // The lookup is by hash; the constant-time comparison keeps the decision itself free of timing signals.
         if (key is null || !Secrets.Matches(key.KeyHash, presented))
         {
-            return AuthenticateResult.Fail("The API key is not valid.");
+            return Invalid("unknown_or_revoked");
         }
 
         var identity = new ClaimsIdentity(
@@ -52,6 +53,12 @@ public sealed class ApiKeyAuthenticationHandler(
             new Claim(ClaimTypes.Role, key.Role.ToString()),
         ], SchemeName);
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
+    }
+
+    private AuthenticateResult Invalid(string reason)
+    {
+        metrics.Failed("api_key", reason);
+        return AuthenticateResult.Fail("The API key is not valid.");
     }
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties) =>

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orchestrator.Hosting;
 using Orchestrator.Security;
@@ -21,6 +22,7 @@ public static class ApiKeysRegistration
                 .RequireRole(nameof(ApiKeyRole.Operator), nameof(ApiKeyRole.Admin)))
             .AddPolicy(Policies.Admin, p => p.AddAuthenticationSchemes(ApiKeyAuthenticationHandler.SchemeName).RequireAuthenticatedUser()
                 .RequireRole(nameof(ApiKeyRole.Admin)));
+        services.TryAddSingleton<AuthenticationMetrics>();
         services.AddHostedService<BootstrapAdminKey>();
         return services;
     }

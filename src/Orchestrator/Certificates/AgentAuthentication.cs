@@ -5,6 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orchestrator.Http;
 using Orchestrator.Security;
@@ -39,6 +40,7 @@ public static class AgentAuthentication
     {
         services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, AgentAuthenticationHandler>(AgentAuthenticationHandler.SchemeName, null);
         services.AddSingleton<ValidatedCertificates>();
+        services.TryAddSingleton<AuthenticationMetrics>();
         services.AddSingleton<IAuthorizationHandler, OwnAgentRouteHandler>();
         services.AddAuthorizationBuilder().AddPolicy(Policies.Agent, p => p
             .AddAuthenticationSchemes(AgentAuthenticationHandler.SchemeName)
@@ -101,6 +103,7 @@ public sealed class AgentAuthenticationHandler(
     RevocationList revocations,
     AgentTokens tokens,
     ValidatedCertificates cache,
+    AuthenticationMetrics metrics,
     TimeProvider time)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
@@ -113,12 +116,12 @@ public sealed class AgentAuthenticationHandler(
         var bearer = authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? authorization[7..].Trim() : null;
         if (certificate is null)
         {
-            return Reject("A client certificate issued by this service is required (mutual TLS).", agentId: null);
+            return Reject("no_certificate", "A client certificate issued by this service is required (mutual TLS).", agentId: null);
         }
 
         if (string.IsNullOrEmpty(bearer))
         {
-            return Reject("An agent token is required: Authorization: Bearer <token>.", IssuanceRules.AgentIdOf(certificate));
+            return Reject("no_token", "An agent token is required: Authorization: Bearer <token>.", IssuanceRules.AgentIdOf(certificate));
         }
 
         var thumbprint = IssuanceRules.ThumbprintOf(certificate);
@@ -128,7 +131,7 @@ public sealed class AgentAuthenticationHandler(
             var checkedCertificate = Validate(certificate, now);
             if (checkedCertificate is null)
             {
-                return Reject("The client certificate was not issued by this service's CA, or is not valid now.",
+                return Reject("untrusted_certificate", "The client certificate was not issued by this service's CA, or is not valid now.",
                     IssuanceRules.AgentIdOf(certificate));
             }
 
@@ -138,24 +141,24 @@ public sealed class AgentAuthenticationHandler(
 
         if (now < valid.NotBefore || now >= valid.NotAfter)
         {
-            return Reject("The client certificate has expired or is not yet valid.", valid.AgentId);
+            return Reject("expired_certificate", "The client certificate has expired or is not yet valid.", valid.AgentId);
         }
 
         var entry = await revocations.FindAsync(valid.Serial, Context.RequestAborted);
         if (entry is null || entry.Revoked || entry.AgentId != valid.AgentId)
         {
-            return Reject("The client certificate has been revoked, or its agent no longer exists.", valid.AgentId);
+            return Reject("revoked_certificate", "The client certificate has been revoked, or its agent no longer exists.", valid.AgentId);
         }
 
         var (token, error) = await tokens.ValidateAsync(bearer, Context.RequestAborted);
         if (token is null)
         {
-            return Reject(error!, valid.AgentId);
+            return Reject("invalid_token", error!, valid.AgentId);
         }
 
         if (token.AgentId != valid.AgentId || !string.Equals(token.CertificateThumbprint, thumbprint, StringComparison.Ordinal))
         {
-            return Reject("The bearer token is not bound to the presented client certificate.", valid.AgentId);
+            return Reject("token_not_bound", "The bearer token is not bound to the presented client certificate.", valid.AgentId);
         }
 
         var identity = new ClaimsIdentity(
@@ -170,10 +173,12 @@ public sealed class AgentAuthenticationHandler(
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
     }
 
-    /// <summary>Fails the request with <paramref name="reason"/> (the 401's detail) and logs it with the agent the
-    /// certificate names, if it names one, and the caller's address. The reasons are fixed texts: never the token.</summary>
-    private AuthenticateResult Reject(string reason, Guid? agentId)
+    /// <summary>Fails the request with <paramref name="reason"/> (the 401's detail), logs it with the agent the
+    /// certificate names, if it names one, and the caller's address, and counts it under <paramref name="code"/>. The
+    /// reasons are fixed texts: never the token.</summary>
+    private AuthenticateResult Reject(string code, string reason, Guid? agentId)
     {
+        metrics.Failed("agent", code);
         Logger.AgentAuthenticationRejected(Context.Connection.RemoteIpAddress?.ToString(), agentId, reason);
         return AuthenticateResult.Fail(reason);
     }

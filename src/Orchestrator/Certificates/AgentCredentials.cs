@@ -34,6 +34,7 @@ public sealed class AgentCredentials(
     RevocationList revocations,
     AuditLog audit,
     IOptions<CertificateOptions> options,
+    CertificateMetrics metrics,
     TimeProvider time)
 {
     /// <summary>Adds an error on <paramref name="field"/> when the CSR is not one the CA accepts; null passes.</summary>
@@ -97,6 +98,7 @@ public sealed class AgentCredentials(
             audit.Record("system", "certificate.revoked", "agent", agentId.ToString(),
                 new { serials = new[] { renewed.Serial }, because = "renewed while the agent's credentials were being revoked" });
             await db.SaveChangesAsync(cancellationToken);
+            metrics.Revoked(1);
             await revocations.PublishRevokedAsync(agentId, [renewed.Serial], cancellationToken);
         }
 
@@ -136,6 +138,8 @@ public sealed class AgentCredentials(
             await transaction.CommitAsync(cancellationToken);
         }
 
+        metrics.Revoked(serials.Length);
+
         await revocations.PublishRevokedAsync(agentId, serials, cancellationToken);
     }
 
@@ -165,6 +169,7 @@ public sealed class AgentCredentials(
                 new { serial, notAfter, clientKey = keyPem is null });
             await db.SaveChangesAsync(cancellationToken);
             revocations.Issued(serial, agentId, notAfter);
+            metrics.Issued(renewal: verb == "renewed");
 
             return new IssuedCredentials(
                 agentId,

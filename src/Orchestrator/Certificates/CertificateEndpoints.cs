@@ -25,6 +25,7 @@ public static class CertificateEndpoints
         services.AddHostedService(sp => sp.GetRequiredService<RevocationList>());
         services.AddSingleton<ServerCertificateRenewal>();
         services.AddHostedService(sp => sp.GetRequiredService<ServerCertificateRenewal>());
+        services.AddSingleton<CertificateMetrics>();
         services.AddScoped<AgentCredentials>();
         return services;
     }

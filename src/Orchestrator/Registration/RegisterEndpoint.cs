@@ -22,6 +22,7 @@ public static class RegisterEndpoint
     public static IServiceCollection AddRegistration(this IServiceCollection services)
     {
         services.AddValidatedOptions<RateLimitOptions, RateLimitOptionsValidator>(RateLimitOptions.Section);
+        services.AddSingleton<RegistrationMetrics>();
         services.AddRateLimiter(limiter =>
         {
             limiter.AddPolicy(RateLimitPolicy, context =>
@@ -38,6 +39,7 @@ public static class RegisterEndpoint
             limiter.OnRejected = async (rejected, cancellationToken) =>
             {
                 var http = rejected.HttpContext;
+                http.RequestServices.GetRequiredService<RegistrationMetrics>().Outcome("rate_limited");
                 if (rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
                 {
                     http.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
@@ -70,11 +72,13 @@ public static class RegisterEndpoint
         AuditLog audit,
         IOptions<AgentOptions> agentOptions,
         TimeProvider time,
+        RegistrationMetrics metrics,
         ILoggerFactory loggers,
         CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(registrationToken))
         {
+            metrics.Outcome("no_token");
             return Problems.Unauthorized($"A registration token is required in the {TokenHeader} header.");
         }
 
@@ -86,6 +90,7 @@ public static class RegisterEndpoint
         AgentCredentials.ValidateCsr(errors, request.Csr);
         if (!errors.IsValid)
         {
+            metrics.Outcome("invalid_request");
             return errors.ToProblem();
         }
 
@@ -95,6 +100,7 @@ public static class RegisterEndpoint
         var token = await RegistrationTokens.TryConsumeAsync(db, registrationToken, now, cancellationToken);
         if (token is null)
         {
+            metrics.Outcome("bad_token");
             return Problems.Unauthorized("The registration token is unknown, expired, revoked or used up.");
         }
 
@@ -112,6 +118,7 @@ public static class RegisterEndpoint
             var live = await db.IssuedCertificates.AnyAsync(c => c.AgentId == agent.Id && c.NotAfter > now && c.RevokedAt == null, cancellationToken);
             if (agent.Status != AgentStatus.Offline || live)
             {
+                metrics.Outcome("name_conflict");
                 return Problems.Conflict($"An agent named '{name}' is already registered.");
             }
 
@@ -143,10 +150,12 @@ public static class RegisterEndpoint
         catch (DbUpdateException ex) when (IsUniqueViolation(ex))
         {
             // Another registration of this name committed first; rolling back gives this token its use back.
+            metrics.Outcome("name_conflict");
             return Problems.Conflict($"An agent named '{name}' is already registered.");
         }
 
         await transaction.CommitAsync(cancellationToken);
+        metrics.Outcome(reenrolled ? "reenrolled" : "registered");
         loggers.CreateLogger(typeof(RegisterEndpoint).FullName!).AgentRegistered(name, agent.Id, reenrolled ? "re-enrolled" : "registered", token.Id);
 
         var settings = agentOptions.Value;

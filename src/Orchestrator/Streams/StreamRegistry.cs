@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Net.WebSockets;
 using System.Text.Json;
 using Orchestrator.Certificates;
@@ -9,7 +10,8 @@ namespace Orchestrator.Streams;
 
 /// <summary>The task streams open on this replica, one per agent, and the cluster events that concern them: a task
 /// created or cancelled for an agent, an agent's credentials revoked. Events come from any replica.</summary>
-public sealed class StreamRegistry(IClusterEvents events, IHostApplicationLifetime lifetime, ILogger<StreamRegistry> logger) : IHostedService
+public sealed class StreamRegistry(
+    IClusterEvents events, IHostApplicationLifetime lifetime, IMeterFactory meters, ILogger<StreamRegistry> logger) : IHostedService
 {
     private readonly ConcurrentDictionary<Guid, AgentStream> _streams = new();
     private readonly List<IDisposable> _subscriptions = [];
@@ -40,6 +42,9 @@ public sealed class StreamRegistry(IClusterEvents events, IHostApplicationLifeti
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        // Read when metrics are collected; the count is this replica's, as each replica holds its own streams.
+        meters.OrchestratorMeter().CreateObservableUpDownCounter("orchestrator.task_streams.open", () => Count, "{stream}",
+            "Task streams (WebSockets) open on this replica.");
         _subscriptions.Add(events.Subscribe(TaskEvents.Created, payload => Find(TaskEvents.Parse(payload).AgentId)?.Nudge(), NudgeAll));
         _subscriptions.Add(events.Subscribe(TaskEvents.Cancelled, payload =>
         {

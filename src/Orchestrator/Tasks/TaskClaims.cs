@@ -7,7 +7,8 @@ namespace Orchestrator.Tasks;
 /// <summary>The reads and claims of delivery: what an agent has waiting or must stop, and marking tasks delivered. A
 /// claim is atomic and returns the rows it claimed, so a task goes to one caller per redelivery window however many
 /// requests or replicas ask at once, and a delivery costs two statements: the view, then the claim.</summary>
-public sealed class TaskClaims(OrchestratorDbContext db, TimeProvider time, IOptions<TaskOptions> options, ITaskAgents agents)
+public sealed class TaskClaims(
+    OrchestratorDbContext db, TimeProvider time, IOptions<TaskOptions> options, ITaskAgents agents, TaskMetrics metrics)
 {
     private TaskOptions Options => options.Value;
 
@@ -21,6 +22,11 @@ public sealed class TaskClaims(OrchestratorDbContext db, TimeProvider time, IOpt
         var now = Now;
         var claim = TaskSql.For(db.Database).Claim(agentId, includePending, now, now - Options.RedeliverAfter, Options.MaxTasksPerDelivery);
         var claimed = await db.Tasks.FromSql(claim).AsNoTracking().ToListAsync(cancellationToken);
+        foreach (var task in claimed)
+        {
+            metrics.Delivered(task, now);
+        }
+
         return [.. claimed.OrderByDescending(t => t.Priority).ThenBy(t => t.CreatedAt).ThenBy(t => t.Id)];
     }
 
@@ -28,7 +34,7 @@ public sealed class TaskClaims(OrchestratorDbContext db, TimeProvider time, IOpt
     public async Task<TaskResult> ClaimOneAsync(Guid agentId, Guid taskId, CancellationToken cancellationToken)
     {
         var now = Now;
-        await db.Tasks
+        var claimed = await db.Tasks
             .Where(t => t.Id == taskId && t.AgentId == agentId &&
                         (t.Status == AgentTaskStatus.Pending || (t.Status == AgentTaskStatus.Assigned && t.StartedAt == null)))
             .ExecuteUpdateAsync(s => s
@@ -37,6 +43,11 @@ public sealed class TaskClaims(OrchestratorDbContext db, TimeProvider time, IOpt
                 .SetProperty(t => t.LastDeliveredAt, now)
                 .SetProperty(t => t.DeliveryCount, t => t.DeliveryCount + 1), cancellationToken);
         var task = await db.Tasks.AsNoTracking().FirstOrDefaultAsync(t => t.Id == taskId, cancellationToken);
+        if (claimed == 1 && task is not null)
+        {
+            metrics.Delivered(task, now);
+        }
+
         return TaskResult.Owned(task, agentId, taskId);
     }
 

@@ -11,7 +11,7 @@ namespace Orchestrator.Tasks;
 /// requests and several replicas never move a task twice.</summary>
 public sealed class TaskCommands(
     OrchestratorDbContext db, TimeProvider time, IOptions<TaskOptions> options, TaskCredentials credentials, AuditLog audit,
-    ITaskAgents agents)
+    ITaskAgents agents, TaskMetrics metrics)
 {
     private TaskOptions Options => options.Value;
 
@@ -74,6 +74,7 @@ public sealed class TaskCommands(
             return await ReplayAsync(request, cancellationToken) ?? throw new InvalidOperationException("The task could not be stored.");
         }
 
+        metrics.Created();
         return new TaskResult(TaskOutcome.Ok, task);
     }
 
@@ -142,6 +143,11 @@ public sealed class TaskCommands(
             task.Status = next;
             task.StatusReason = reason;
             task.CancelRequestedAt = now;
+            if (next == AgentTaskStatus.Cancelled)
+            {
+                metrics.Ended(next);
+            }
+
             return new TaskResult(TaskOutcome.Ok, task);
         }
 
@@ -205,6 +211,7 @@ public sealed class TaskCommands(
             await db.SaveChangesAsync(cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             task.Status = next;
+            metrics.Ended(next);
             return new TaskResult(TaskOutcome.Ok, task);
         }
 
@@ -282,6 +289,7 @@ public sealed class TaskCommands(
                 new { agentId, to = AgentTaskStatus.Cancelled.WireName(), because = "agent deleted" });
         }
 
+        metrics.Ended(AgentTaskStatus.Cancelled, cancelled.Count);
         return cancelled.Count;
     }
 

@@ -7,6 +7,7 @@ namespace Orchestrator.Tasks;
 /// ones past the grace period. Every replica may run it; the store's conditional updates decide each task once.</summary>
 public sealed class TaskMonitor(
     IServiceScopeFactory scopes, TimeProvider time, IOptions<TaskOptions> options, TaskEvents events, TaskChanges changes,
+    TaskMetrics metrics,
     ILogger<TaskMonitor> logger)
     : BackgroundService
 {
@@ -22,6 +23,9 @@ public sealed class TaskMonitor(
         {
             overdue = await scope.ServiceProvider.GetRequiredService<TaskSweeper>().EndOverdueAsync(cancellationToken);
         }
+
+        metrics.Ended(AgentTaskStatus.TimedOut, overdue.TimedOut.Count + overdue.Undelivered.Count);
+        metrics.Ended(AgentTaskStatus.Cancelled, overdue.GraceEnded.Count);
 
         foreach (var task in overdue.TimedOut)
         {

@@ -10,6 +10,7 @@ public static class TaskRegistration
         services.AddSingleton<TaskCredentials>();
         services.AddSingleton<TaskEvents>();
         services.AddSingleton<TaskChanges>();
+        services.AddSingleton<TaskMetrics>();
         services.AddSingleton<AgentWorkHints>();
         services.AddScoped<TaskCommands>();
         services.AddScoped<TaskQueries>();

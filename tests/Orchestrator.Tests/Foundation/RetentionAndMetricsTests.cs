@@ -43,19 +43,26 @@ public sealed class RetentionAndMetricsTests
     [SkippableFact]
     public async Task Metrics_count_agents_and_tasks_by_status_in_prometheus_text()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite,
+            settings: new Dictionary<string, string?> { ["Orchestrator:Metrics:CensusInterval"] = "00:00:00.100" });
         var agent = await app.SeedAgentAsync();
         await app.CreateTaskForAsync(agent);
 
-        var response = await app.Client().GetAsync("/metrics");
+        // The counts come from the census, which runs in the background: wait for a pass that saw the new task.
+        HttpResponseMessage response = null!;
+        List<PrometheusText.Sample> samples = [];
+        await Poll.Until(async () =>
+        {
+            response = await app.Client().GetAsync("/metrics");
+            samples = PrometheusText.Parse(await response.Content.ReadAsStringAsync());
+            return samples.Value("orchestrator_tasks", ("orchestrator_task_status", "pending")) == 1;
+        }, "the census to count the new task");
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.Contains("orchestrator_agents{status=\"online\"} 1", text);
-        Assert.Contains("orchestrator_agents{status=\"offline\"} 0", text);
-        Assert.Contains("orchestrator_tasks{status=\"pending\"} 1", text);
-        Assert.Contains("orchestrator_tasks{status=\"timed_out\"} 0", text);
-        Assert.Contains("orchestrator_task_streams_open 0", text);
+        Assert.Equal(1, samples.Value("orchestrator_agents", ("orchestrator_agent_status", "online")));
+        Assert.Equal(0, samples.Value("orchestrator_agents", ("orchestrator_agent_status", "offline")));
+        Assert.Equal(0, samples.Value("orchestrator_tasks", ("orchestrator_task_status", "running")));
+        Assert.Equal(0, samples.Value("orchestrator_task_streams_open"));
     }
 }

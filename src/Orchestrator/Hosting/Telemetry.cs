@@ -1,0 +1,28 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Orchestrator.Hosting;
+
+/// <summary>The one name Orchestrator's own metrics and spans go out under, and what its instruments share. Each feature
+/// creates its instruments beside the code that records them (<c>AgentMetrics</c>, <c>TaskMetrics</c>, …) from the
+/// host's <see cref="IMeterFactory"/>, so two hosts in one process (tests, benchmarks) never count into each other;
+/// Observability exports whatever is published under <see cref="Name"/>.</summary>
+public static class Telemetry
+{
+    public const string Name = "Orchestrator";
+
+    /// <summary>Spans of claims, dispatch and certificate issuance. Static, as an <see cref="ActivitySource"/> must be:
+    /// spans are only recorded when a tracer provider listens (OTLP configured) or a test listens.</summary>
+    public static readonly ActivitySource Source = new(Name);
+
+    /// <summary>Bucket boundaries (seconds) for work done inside one request: a heartbeat, an authentication.</summary>
+    public static readonly IReadOnlyList<double> RequestBuckets =
+        [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+    /// <summary>Bucket boundaries (seconds) for waits that span requests: a task from creation to its agent.</summary>
+    public static readonly IReadOnlyList<double> WaitBuckets =
+        [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+
+    /// <summary>The host's meter for Orchestrator's instruments (the factory returns the same one on every call).</summary>
+    public static Meter OrchestratorMeter(this IMeterFactory meters) => meters.Create(Name);
+}

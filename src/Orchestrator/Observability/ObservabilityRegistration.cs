@@ -1,0 +1,78 @@
+using System.Diagnostics.Metrics;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using Orchestrator.Hosting;
+using Orchestrator.Security;
+
+namespace Orchestrator.Observability;
+
+public static class ObservabilityRegistration
+{
+    /// <summary>The meters exported besides Orchestrator's own: ASP.NET Core's request duration and active requests,
+    /// Kestrel's connections and TLS handshakes, and the runtime's and process's (GC, thread pool, CPU, memory).</summary>
+    private static readonly string[] PlatformMeters =
+    [
+        "Microsoft.AspNetCore.Hosting",
+        "Microsoft.AspNetCore.Server.Kestrel",
+        "Microsoft.AspNetCore.Routing",
+        "Microsoft.AspNetCore.Diagnostics",
+        "Microsoft.AspNetCore.RateLimiting",
+        "Microsoft.AspNetCore.Authentication",
+        "Microsoft.AspNetCore.Authorization",
+    ];
+
+    /// <summary>OpenTelemetry metrics with the Prometheus exporter behind <c>/metrics</c>, unless
+    /// <c>Orchestrator:Metrics:Enabled</c> is false (then nothing listens to the meters, and recording costs nearly
+    /// nothing).</summary>
+    public static WebApplicationBuilder AddObservability(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddValidatedOptions<MetricsOptions, MetricsOptionsValidator>(MetricsOptions.Section);
+        var metrics = builder.Configuration.GetSection(MetricsOptions.Section).Get<MetricsOptions>() ?? new MetricsOptions();
+        if (!metrics.Enabled)
+        {
+            return builder;
+        }
+
+        builder.Services.AddSingleton<FleetCensus>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<FleetCensus>());
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("orchestrator"))
+            .WithMetrics(meters =>
+            {
+                meters.AddMeter(Telemetry.Name)
+                    .AddMeter(PlatformMeters)
+                    .AddRuntimeInstrumentation()
+                    .AddProcessInstrumentation()
+                    .AddPrometheusExporter();
+                // The view needs this host's meter factory, known once the provider is built from the host's services.
+                ((IDeferredMeterProviderBuilder)meters).Configure((services, built) =>
+                    built.AddView(OnlyThisHost(services.GetRequiredService<IMeterFactory>())));
+            });
+        return builder;
+    }
+
+    /// <summary>Meters made by another host's factory in the same process (test hosts side by side, a benchmark's
+    /// baseline host) share names with this host's: without this view each host would export the sum of all of them.
+    /// Meters without a factory (runtime, process) are the process's and stay.</summary>
+    private static Func<Instrument, MetricStreamConfiguration?> OnlyThisHost(IMeterFactory own) =>
+        instrument => instrument.Meter.Scope is IMeterFactory factory && !ReferenceEquals(factory, own) ? MetricStreamConfiguration.Drop : null;
+
+    /// <summary><c>GET /metrics</c> in the Prometheus text format, open or behind an API key of any role
+    /// (<c>Orchestrator:Metrics:RequireApiKey</c>); not mapped when metrics are off.</summary>
+    public static IEndpointRouteBuilder MapMetrics(this IEndpointRouteBuilder routes)
+    {
+        var options = routes.ServiceProvider.GetRequiredService<Microsoft.Extensions.Options.IOptions<MetricsOptions>>().Value;
+        if (!options.Enabled)
+        {
+            return routes;
+        }
+
+        var endpoint = routes.MapPrometheusScrapingEndpoint("/metrics");
+        if (options.RequireApiKey)
+        {
+            endpoint.RequireAuthorization(Policies.Viewer);
+        }
+
+        return routes;
+    }
+}
