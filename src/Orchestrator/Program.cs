@@ -15,9 +15,11 @@ using Orchestrator.Targets;
 using Orchestrator.Tasks;
 using Orchestrator.Web;
 
+// `Orchestrator reset-admin-key` runs one maintenance command against the configured storage instead of the server.
+var command = args is [ResetAdminKeyCommand.Verb, ..] ? args[0] : null;
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 {
-    Args = args,
+    Args = command is null ? args : args[1..],
     // Settings and the default data directory sit beside the binary, wherever the service is started from.
     ContentRootPath = AppContext.BaseDirectory,
 });
@@ -45,6 +47,10 @@ builder.AddObservability();
 builder.Services.AddOrchestratorSwagger();
 
 var app = builder.Build();
+if (command is not null)
+{
+    return await ResetAdminKeyCommand.RunAsync(app.Services, Console.Out, Console.Error, CancellationToken.None);
+}
 
 // Request logging outermost, so its line carries the status the client finally got.
 app.UseOrchestratorRequestLogging();
@@ -88,5 +94,7 @@ catch (Exception ex) when (ex is not HostAbortedException)
     Console.Error.WriteLine($"Orchestrator failed to start: {ex.Message}");
     throw;
 }
+
+return 0;
 
 public partial class Program;

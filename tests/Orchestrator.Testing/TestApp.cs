@@ -47,13 +47,15 @@ public sealed class TestApp : WebApplicationFactory<Program>
     public CapturedLogs Logs { get; } = new();
     public Uri BaseAddress { get; private set; } = null!;
 
-    /// <summary>Starts the service on fresh storage of the given provider.</summary>
-    public static async Task<TestApp> StartAsync(DatabaseProvider provider, FakeTimeProvider? time = null, IDictionary<string, string?>? settings = null)
+    /// <summary>Starts the service on fresh storage of the given provider. <paramref name="services"/> adds to the
+    /// service's own registrations (for example an EF Core interceptor that observes its statements).</summary>
+    public static async Task<TestApp> StartAsync(DatabaseProvider provider, FakeTimeProvider? time = null, IDictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? services = null)
     {
         var storage = await TestStorage.CreateAsync(provider);
         // WebApplicationFactory starts synchronously; a thread of its own keeps that wait off the thread pool and off
         // xunit's few test threads, which the other tests running meanwhile need.
-        return await Task.Factory.StartNew(() => Start(storage, ownsStorage: true, time, settings),
+        return await Task.Factory.StartNew(() => Start(storage, ownsStorage: true, time, settings, services),
             CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Orchestrator.Audit;
 using Orchestrator.Data;
+using Orchestrator.Hosting;
 using Orchestrator.Http;
 using Orchestrator.Security;
 
@@ -81,21 +82,31 @@ public static class ApiKeyEndpoints
     private static async Task<Results<Ok<DeletedResponse>, ProblemHttpResult>> Revoke(
         Guid id, HttpContext context, OrchestratorDbContext db, AuditLog audit, TimeProvider time, CancellationToken cancellationToken)
     {
-        var key = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == id && k.RevokedAt == null, cancellationToken);
-        if (key is null)
+        var now = time.GetUtcNow().UtcDateTime;
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+
+        // "Another admin remains" and the revocation are one step: the check is inside the UPDATE, and revocations
+        // are serialised (a PostgreSQL advisory lock; SQLite has one writer), so two admins revoking each other at
+        // once cannot both see the other as the one that remains. The UPDATE alone would not do on PostgreSQL:
+        // under READ COMMITTED each statement's EXISTS reads a snapshot without the other's uncommitted revocation.
+        await ClusterLocks.TakeAsync(db, "apikeys.revoke", cancellationToken);
+        var keys = db.ApiKeys;
+        var revoked = await keys
+            .Where(k => k.Id == id && k.RevokedAt == null &&
+                        (k.Role != ApiKeyRole.Admin || keys.Any(o => o.Id != id && o.Role == ApiKeyRole.Admin && o.RevokedAt == null)))
+            .ExecuteUpdateAsync(u => u.SetProperty(k => k.RevokedAt, now), cancellationToken);
+        if (revoked == 0)
         {
-            return Problems.NotFound($"No active API key has id {id}.");
+            // Only to say why: nothing changed, whatever this read finds.
+            return await db.ApiKeys.AnyAsync(k => k.Id == id && k.RevokedAt == null, cancellationToken)
+                ? Problems.Conflict("This is the last active admin key; create another admin key before revoking it.")
+                : Problems.NotFound($"No active API key has id {id}.");
         }
 
-        if (key.Role == ApiKeyRole.Admin &&
-            !await db.ApiKeys.AnyAsync(k => k.Id != id && k.Role == ApiKeyRole.Admin && k.RevokedAt == null, cancellationToken))
-        {
-            return Problems.Conflict("This is the last active admin key; create another admin key before revoking it.");
-        }
-
-        key.RevokedAt = time.GetUtcNow().UtcDateTime;
-        audit.Record(context.User, "apikey.revoked", "apikey", key.Id.ToString(), new { key.Name });
+        var name = await db.ApiKeys.Where(k => k.Id == id).Select(k => k.Name).SingleAsync(cancellationToken);
+        audit.Record(context.User, "apikey.revoked", "apikey", id.ToString(), new { name });
         await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
         return TypedResults.Ok(new DeletedResponse(true));
     }
 }

@@ -77,7 +77,8 @@ internal sealed class BootstrapAdminKey(
         }
     }
 
-    private static async Task WriteOwnerOnlyAsync(string path, string secret, CancellationToken cancellationToken)
+    /// <summary>Writes the key to a file only its owner may read (0600), replacing what was there.</summary>
+    internal static async Task WriteOwnerOnlyAsync(string path, string secret, CancellationToken cancellationToken)
     {
         var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())

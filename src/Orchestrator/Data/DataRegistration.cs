@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Design;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
 using Orchestrator.Hosting;
@@ -12,10 +13,11 @@ public static class DataRegistration
     {
         // Both contexts are registered and the configured provider picks one when a context is asked for, so the
         // choice follows configuration however late it is supplied (test hosts add theirs after Program runs).
+        // Interceptors registered in DI (diagnostics, tests that hold a statement to widen a race) join every context.
         services.AddDbContext<PostgresOrchestratorDbContext>((sp, options) =>
-            ConfigurePostgres(options, sp.GetRequiredService<DatabaseConnection>().ConnectionString));
+            ConfigurePostgres(options, sp.GetRequiredService<DatabaseConnection>().ConnectionString).AddInterceptors(sp.GetServices<IInterceptor>()));
         services.AddDbContext<SqliteOrchestratorDbContext>((sp, options) =>
-            ConfigureSqlite(options, sp.GetRequiredService<DatabaseConnection>().ConnectionString));
+            ConfigureSqlite(options, sp.GetRequiredService<DatabaseConnection>().ConnectionString).AddInterceptors(sp.GetServices<IInterceptor>()));
         services.AddScoped<OrchestratorDbContext>(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
             ? sp.GetRequiredService<PostgresOrchestratorDbContext>()
             : sp.GetRequiredService<SqliteOrchestratorDbContext>());
@@ -24,10 +26,10 @@ public static class DataRegistration
         return services;
     }
 
-    internal static void ConfigurePostgres(DbContextOptionsBuilder options, string connectionString) =>
+    internal static DbContextOptionsBuilder ConfigurePostgres(DbContextOptionsBuilder options, string connectionString) =>
         options.UseNpgsql(connectionString, npgsql => npgsql.MigrationsAssembly(typeof(OrchestratorDbContext).Assembly.FullName));
 
-    internal static void ConfigureSqlite(DbContextOptionsBuilder options, string connectionString) =>
+    internal static DbContextOptionsBuilder ConfigureSqlite(DbContextOptionsBuilder options, string connectionString) =>
         options.UseSqlite(connectionString);
 }
 

@@ -1,4 +1,6 @@
 using System.Net;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Hosting;
 using Orchestrator.Testing;
 
@@ -68,6 +70,42 @@ public sealed class ApiKeyTests(SharedApps apps) : IClassFixture<SharedApps>
         var bootstrap = keys.EnumerateArray().Single().GetProperty("id").GetString();
 
         await (await app.AdminClient().DeleteAsync($"/api/v1/api-keys/{bootstrap}")).ShouldBeProblem(HttpStatusCode.Conflict);
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task Two_admins_revoking_each_other_at_once_leave_one_admin_that_works(DatabaseProvider provider)
+    {
+        // Every statement that asks whether another admin remains is held until both revocations have reached
+        // it, so a check made apart from the revocation is raced on every round, not now and then.
+        var gate = new StatementGate(sql => sql.Contains("'Admin'", StringComparison.Ordinal), participants: 2, TimeSpan.FromSeconds(2));
+        await using var app = await TestApp.StartAsync(provider, services: s => s.AddSingleton<IInterceptor>(gate));
+        var bootstrap = (await (await app.AdminClient().GetAsync("/api/v1/api-keys")).ShouldBe(HttpStatusCode.OK)).EnumerateArray().Single();
+        var x = (Id: bootstrap.GetProperty("id").GetString()!, Key: TestApp.AdminKey);
+        var y = await CreateAdminAsync(app, x.Key, "admin-1");
+
+        for (var round = 2; round <= 4; round++)
+        {
+            gate.Arm();
+            var answers = await Task.WhenAll(
+                app.Client(x.Key).DeleteAsync($"/api/v1/api-keys/{y.Id}"),
+                app.Client(y.Key).DeleteAsync($"/api/v1/api-keys/{x.Id}"));
+            gate.Disarm();
+
+            var statuses = answers.Select(a => a.StatusCode).ToArray();
+            Assert.Equal(1, statuses.Count(s => s == HttpStatusCode.OK));
+            Assert.All(statuses.Where(s => s != HttpStatusCode.OK), s => Assert.Contains(s, new[] { HttpStatusCode.Conflict, HttpStatusCode.Unauthorized }));
+            var survivor = answers[0].StatusCode == HttpStatusCode.OK ? x : y;
+            var keys = await (await app.Client(survivor.Key).GetAsync("/api/v1/api-keys")).ShouldBe(HttpStatusCode.OK);
+            Assert.Equal(survivor.Id, keys.EnumerateArray().Single(k => k.GetProperty("role").GetString() == "admin").GetProperty("id").GetString());
+
+            (x, y) = (survivor, await CreateAdminAsync(app, survivor.Key, $"admin-{round}"));
+        }
+    }
+
+    private static async Task<(string Id, string Key)> CreateAdminAsync(TestApp app, string adminKey, string name)
+    {
+        var created = await (await app.Client(adminKey).PostJson("/api/v1/api-keys", new { name, role = "admin" })).ShouldBe(HttpStatusCode.Created);
+        return (created.GetProperty("id").GetString()!, created.GetProperty("key").GetString()!);
     }
 
     [SkippableTheory]
