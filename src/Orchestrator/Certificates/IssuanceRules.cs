@@ -84,11 +84,35 @@ public static class IssuanceRules
         return request.Create(root.SubjectName, X509SignatureGenerator.CreateForECDsa(rootKey), now - ClockSkew, notAfter, NewSerial());
     }
 
+    /// <summary>What every refusal of a key says: the keys the CA certifies.</summary>
+    public const string AcceptedKeys = "use an ECDSA P-256 or P-384 key (named curve), or an RSA key of at least 2048 bits";
+
+    private const string EcPublicKey = "1.2.840.10045.2.1";
+    private const string RsaEncryption = "1.2.840.113549.1.1.1";
+    private static readonly HashSet<string> AcceptedCurves = ["1.2.840.10045.3.1.7", "1.3.132.0.34"]; // P-256, P-384
+
     /// <summary>Reads a PEM PKCS#10 request, verifying its signature, and returns its key if the CA accepts it
-    /// (ECDSA P-256/P-384 or RSA of at least 2048 bits); otherwise says why not.</summary>
+    /// (ECDSA P-256/P-384 or RSA of at least 2048 bits); otherwise says why not. The key's algorithm is read from
+    /// the DER before the platform parses the request: the platform throws on keys it does not support (Ed25519,
+    /// Ed448) and on curves given by explicit parameters, so they are refused by name first.</summary>
     public static bool TryReadCsr(string pem, out PublicKey? publicKey, out string error)
     {
         publicKey = null;
+        const string invalid = "'csr' is not a valid PEM PKCS#10 certificate request with a good signature.";
+        var algorithm = ReadKeyAlgorithm(pem);
+        if (algorithm is null)
+        {
+            error = invalid;
+            return false;
+        }
+
+        var (oid, curve) = algorithm.Value;
+        if (oid is not (EcPublicKey or RsaEncryption) || (oid == EcPublicKey && (curve is null || !AcceptedCurves.Contains(curve))))
+        {
+            error = $"'csr' holds a key the CA does not certify; {AcceptedKeys}.";
+            return false;
+        }
+
         CertificateRequest request;
         try
         {
@@ -98,46 +122,62 @@ public static class IssuanceRules
         }
         catch (Exception ex) when (ex is CryptographicException or ArgumentException or AsnContentException)
         {
-            error = "'csr' is not a valid PEM PKCS#10 certificate request with a good signature.";
+            error = invalid;
+            return false;
+        }
+        catch (NotSupportedException)
+        {
+            // An accepted key with a signature algorithm the platform cannot verify (RSA-PSS with odd parameters).
+            error = $"'csr' is signed with an algorithm the CA cannot verify; {AcceptedKeys}, signed with SHA-256, SHA-384 or SHA-512.";
             return false;
         }
 
-        var key = request.PublicKey;
-        switch (key.Oid.Value)
+        if (oid == RsaEncryption)
         {
-            case "1.2.840.10045.2.1":
-                using (var ecdsa = key.GetECDsaPublicKey())
-                {
-                    var curve = ecdsa?.ExportParameters(false).Curve;
-                    var name = curve?.Oid.Value ?? string.Empty;
-                    if (name is not ("1.2.840.10045.3.1.7" or "1.3.132.0.34") &&
-                        curve?.Oid.FriendlyName is not ("nistP256" or "nistP384" or "ECDSA_P256" or "ECDSA_P384"))
-                    {
-                        error = "'csr' must hold an ECDSA P-256 or P-384 key, or an RSA key of at least 2048 bits.";
-                        return false;
-                    }
-                }
-
-                break;
-            case "1.2.840.113549.1.1.1":
-                using (var rsa = key.GetRSAPublicKey())
-                {
-                    if (rsa is null || rsa.KeySize < 2048)
-                    {
-                        error = "'csr' holds an RSA key shorter than 2048 bits; use RSA 2048 or more, or ECDSA P-256/P-384.";
-                        return false;
-                    }
-                }
-
-                break;
-            default:
-                error = "'csr' must hold an ECDSA P-256 or P-384 key, or an RSA key of at least 2048 bits.";
+            using var rsa = request.PublicKey.GetRSAPublicKey();
+            if (rsa is null || rsa.KeySize < 2048)
+            {
+                error = $"'csr' holds an RSA key shorter than 2048 bits; {AcceptedKeys}.";
                 return false;
+            }
         }
 
-        publicKey = key;
+        publicKey = request.PublicKey;
         error = string.Empty;
         return true;
+    }
+
+    /// <summary>The SubjectPublicKeyInfo algorithm of a PEM PKCS#10 request and, for EC keys, the named curve (null
+    /// when the curve is given by explicit parameters); null when it is not such a request.</summary>
+    private static (string Oid, string? Curve)? ReadKeyAlgorithm(string pem)
+    {
+        try
+        {
+            if (!PemEncoding.TryFind(pem, out var fields) ||
+                pem[fields.Label] is not ("CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST"))
+            {
+                return null;
+            }
+
+            var der = Convert.FromBase64String(pem[fields.Base64Data].ToString());
+            var request = new AsnReader(der, AsnEncodingRules.DER).ReadSequence();
+            var info = request.ReadSequence();
+            info.ReadInteger(); // version
+            info.ReadSequence(); // subject
+            var algorithm = info.ReadSequence().ReadSequence();
+            var oid = algorithm.ReadObjectIdentifier();
+            string? curve = null;
+            if (algorithm.HasData && algorithm.PeekTag() == Asn1Tag.ObjectIdentifier)
+            {
+                curve = algorithm.ReadObjectIdentifier();
+            }
+
+            return (oid, curve);
+        }
+        catch (Exception ex) when (ex is AsnContentException or FormatException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The agent id from the <c>urn:orchestrator:agent:&lt;id&gt;</c> URI SAN, if there is exactly one.</summary>

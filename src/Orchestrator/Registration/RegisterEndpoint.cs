@@ -87,7 +87,6 @@ public static class RegisterEndpoint
             .ValidateVersion(request.Version)
             .ValidateCapabilities(request.Capabilities)
             .ValidateLabels(request.Labels);
-        AgentCredentials.ValidateCsr(errors, request.Csr);
         if (!errors.IsValid)
         {
             metrics.Outcome("invalid_request");
@@ -102,6 +101,12 @@ public static class RegisterEndpoint
         {
             metrics.Outcome("bad_token");
             return Problems.Unauthorized("The registration token is unknown, expired, revoked or used up.");
+        }
+
+        // Only a caller with a good token gets the CSR parsed; a refused CSR rolls back and so keeps the token's use.
+        if (!AgentCredentials.ValidateCsr(errors, request.Csr).IsValid)
+        {
+            return errors.ToProblem();
         }
 
         var labels = RegistrationTokens.LabelsOf(token) ?? [];
