@@ -9,6 +9,9 @@ namespace Orchestrator.Web;
 
 public static class Logging
 {
+    /// <summary>The console sink's line.</summary>
+    public const string ConsoleTemplate = "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}";
+
     /// <summary>Serilog per host (no static logger, so test hosts can run side by side). Console text by default,
     /// compact JSON with <c>Orchestrator:Logging:Format=json</c>, no console with <c>Orchestrator:Logging:Console=false</c>
     /// (sinks from Serilog configuration remain). Sinks registered in DI (tests) are added too.</summary>
@@ -23,7 +26,9 @@ public static class Logging
                 .ReadFrom.Services(sp)
                 .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
                 .MinimumLevel.Override("Microsoft.EntityFrameworkCore", LogEventLevel.Warning)
-                .Enrich.FromLogContext();
+                .Enrich.FromLogContext()
+                // Last, so it sees the properties every other enricher added.
+                .Enrich.With<LogValueEscaper>();
             if (!settings.Console)
             {
                 return;
@@ -35,7 +40,7 @@ public static class Logging
             }
             else
             {
-                logger.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}");
+                logger.WriteTo.Console(outputTemplate: ConsoleTemplate);
             }
         },
         // Each host keeps its own logger: the static Log.Logger is replaced by every host that starts, so hosts side
