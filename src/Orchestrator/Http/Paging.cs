@@ -80,7 +80,8 @@ public readonly record struct Page(int Limit, string? After)
     {
         try
         {
-            return Encoding.UTF8.GetString(Base64Url.DecodeFromChars(cursor));
+            var decoded = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(cursor));
+            return TextRules.FirstRefused(decoded) is null ? decoded : null;
         }
         catch (FormatException)
         {

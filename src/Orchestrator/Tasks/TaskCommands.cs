@@ -3,6 +3,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Orchestrator.Audit;
 using Orchestrator.Data;
+using Orchestrator.Http;
 
 namespace Orchestrator.Tasks;
 
@@ -228,7 +229,7 @@ public sealed class TaskCommands(
         }
 
         var now = Now;
-        var redacted = CredentialRedactor.For(credentials.Unprotect(task.ProtectedCredentials)).RedactOrNull(message);
+        var redacted = CredentialRedactor.For(credentials.Unprotect(task.ProtectedCredentials)).RedactOrNull(message is null ? null : TextRules.Relayed(message));
         if (redacted is { Length: > 1024 })
         {
             redacted = redacted[..1024];
@@ -314,7 +315,7 @@ public sealed class TaskCommands(
             Timestamp = l.Timestamp?.ToUniversalTime() ?? now,
             Level = string.IsNullOrWhiteSpace(l.Level) ? "info" : Truncate(l.Level.Trim().ToLowerInvariant(), TaskLog.MaxLevelLength),
             // Redacted before it is cut, so a secret straddling the cut is still masked.
-            Message = Truncate(redactor.Redact(l.Message ?? ""), Options.MaxLogLineLength),
+            Message = Truncate(redactor.Redact(TextRules.Relayed(l.Message ?? "")), Options.MaxLogLineLength),
         }).ToList();
         return new CappedLines(stored, logs.Count - stored.Count);
     }
