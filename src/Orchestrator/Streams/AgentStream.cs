@@ -227,9 +227,10 @@ public sealed class AgentStream
             return;
         }
 
-        foreach (var task in work.Tasks)
+        // Written out before the first send, so a task that cannot be written never cuts the batch short.
+        foreach (var message in work.Tasks.Select(t => StreamMessages.Serialize(new TaskAssignedMessage(t))).ToList())
         {
-            await _socket.SendAsync(StreamMessages.Serialize(new TaskAssignedMessage(task)), WebSocketMessageType.Text, true, stopping);
+            await _socket.SendAsync(message, WebSocketMessageType.Text, true, stopping);
         }
 
         // Cancellations repeat on each periodic tick until the task ends (agents de-duplicate), and once per event.

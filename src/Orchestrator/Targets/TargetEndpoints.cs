@@ -51,7 +51,8 @@ public static class TargetEndpoints
             properties = given.GetRawText();
             errors.Require(given.ValueKind == JsonValueKind.Object, "properties", "'properties' must be a JSON object.")
                 .Require(System.Text.Encoding.UTF8.GetByteCount(properties) <= MaxPropertiesBytes, "properties",
-                    $"'properties' must be at most {MaxPropertiesBytes} bytes.");
+                    $"'properties' must be at most {MaxPropertiesBytes} bytes.")
+                .RequireShallow(given, "properties");
         }
 
         if (!errors.IsValid)

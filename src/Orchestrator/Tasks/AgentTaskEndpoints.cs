@@ -50,7 +50,8 @@ public static class AgentTaskEndpoints
     {
         var limits = options.Value;
         var logs = request.Logs ?? [];
-        var errors = new Validation().Require(request.Success is not null, "success", "'success' is required: true or false.");
+        var errors = new Validation().Require(request.Success is not null, "success", "'success' is required: true or false.")
+            .RequireShallow(request.Result, "result");
         for (var i = 0; i < logs.Count && i < limits.MaxLogLinesPerCompletion; i++)
         {
             errors.Require(logs[i] is not null && logs[i].Message is not null, $"logs[{i}].message", $"'logs[{i}].message' is required.");

@@ -32,4 +32,7 @@ internal static partial class Log
 
     [LoggerMessage(809, LogLevel.Warning, "Could not publish {Channel} for task {TaskId}")]
     public static partial void TaskEventNotPublished(this ILogger logger, Exception exception, string channel, Guid taskId);
+
+    [LoggerMessage(810, LogLevel.Warning, "Task {TaskId} of agent {AgentId} failed: {Reason}")]
+    public static partial void TaskUndeliverable(this ILogger logger, Guid taskId, Guid agentId, string reason);
 }

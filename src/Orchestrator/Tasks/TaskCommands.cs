@@ -219,6 +219,31 @@ public sealed class TaskCommands(
         throw new InvalidOperationException($"Task {taskId} kept changing while its completion was recorded.");
     }
 
+    /// <summary>Ends an unstarted task that can never be delivered (see <see cref="TaskDelivery"/>); false when it
+    /// had moved on meanwhile.</summary>
+    public async Task<bool> FailUndeliverableAsync(Guid taskId, string reason, CancellationToken cancellationToken)
+    {
+        var now = Now;
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var changed = await db.Tasks
+            .Where(t => t.Id == taskId && (t.Status == AgentTaskStatus.Pending || t.Status == AgentTaskStatus.Assigned) && t.StartedAt == null)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(t => t.Status, AgentTaskStatus.Failed)
+                .SetProperty(t => t.StatusReason, reason)
+                .SetProperty(t => t.Success, false)
+                .SetProperty(t => t.CompletedAt, now)
+                .SetProperty(t => t.ProtectedCredentials, (string?)null), cancellationToken);
+        if (changed == 0)
+        {
+            return false;
+        }
+
+        audit.Record(TaskSweeper.SystemActor, "task.failed", "task", taskId.ToString(), new { reason });
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return true;
+    }
+
     /// <summary>Stream <c>task_progress</c>: the agent started the task (it is no longer redelivered).</summary>
     public async Task<TaskResult> RecordProgressAsync(Guid agentId, Guid taskId, int progress, string? message, CancellationToken cancellationToken)
     {

@@ -5,7 +5,12 @@ namespace Orchestrator.Tasks;
 /// <summary>Hands an agent its work: the heartbeat answer's <c>tasks</c> and <c>cancelledTasks</c>, and single tasks
 /// it fetches. A delivery marks the task delivered; see <see cref="TaskClaims.ClaimDeliverableAsync"/>.</summary>
 public sealed class TaskDelivery(
-    TaskClaims claims, TaskCredentials credentials, AgentWorkHints hints, TaskChanges changes, ILogger<TaskDelivery> logger)
+    TaskClaims claims,
+    TaskCommands commands,
+    TaskCredentials credentials,
+    AgentWorkHints hints,
+    TaskChanges changes,
+    ILogger<TaskDelivery> logger)
 {
     /// <summary>The heartbeat's one call: claims what is deliverable (highest priority first, then oldest) and lists
     /// the tasks the agent must stop. With <paramref name="trustIdleHint"/>, an agent known to have nothing waiting
@@ -28,17 +33,25 @@ public sealed class TaskDelivery(
         }
 
         var tasks = view.HasDeliverable ? await claims.ClaimDeliverableAsync(agentId, includePending: !view.Draining, cancellationToken) : [];
-        var cancelled = view.CancelledTasks;
-        if (tasks.Count > 0)
+        var delivered = new List<DeliveredTask>(tasks.Count);
+        foreach (var task in tasks)
         {
-            logger.TasksDelivered(tasks.Count, agentId, [.. tasks.Select(t => t.Id)]);
-            foreach (var task in tasks)
+            if (await DeliverableAsync(task, cancellationToken) is { } ready)
             {
-                await changes.PublishAsync(task.Id, ended: false);
+                delivered.Add(ready);
             }
         }
 
-        return new AgentWork([.. tasks.Select(ToDelivered)], cancelled);
+        if (delivered.Count > 0)
+        {
+            logger.TasksDelivered(delivered.Count, agentId, [.. delivered.Select(t => t.TaskId)]);
+            foreach (var task in delivered)
+            {
+                await changes.PublishAsync(task.TaskId, ended: false);
+            }
+        }
+
+        return new AgentWork(delivered, view.CancelledTasks);
     }
 
     /// <summary>The poll answer: summaries of what the next delivery would hand out, and tasks to stop.</summary>
@@ -49,6 +62,11 @@ public sealed class TaskDelivery(
     public async Task<TaskResult> FetchAsync(Guid agentId, Guid taskId, CancellationToken cancellationToken)
     {
         var result = await claims.ClaimOneAsync(agentId, taskId, cancellationToken);
+        if (result.Outcome == TaskOutcome.Ok && await DeliverableAsync(result.Task!, cancellationToken) is null)
+        {
+            return new TaskResult(TaskOutcome.Conflict, result.Task, $"Task {taskId} cannot be delivered: {TooDeep}.");
+        }
+
         if (result.Outcome == TaskOutcome.Ok)
         {
             logger.TaskFetched(agentId, taskId);
@@ -58,8 +76,27 @@ public sealed class TaskDelivery(
         return result;
     }
 
-    public DeliveredTask ToDelivered(AgentTask task) =>
-        new(task.Id, task.TaskType, Payload(task), credentials.Unprotect(task.ProtectedCredentials), task.TimeoutSeconds);
+    private static readonly string TooDeep = $"its payload is nested deeper than {Http.OpenJson.MaxDepth} levels, more than an answer can carry";
+
+    /// <summary>The task as it goes out, or null when it can never be written: a payload stored by an earlier version
+    /// deeper than answers can carry. Such a task ends failed, saying why, instead of failing the whole answer (and
+    /// every redelivery of it) for the tasks handed out with it.</summary>
+    private async Task<DeliveredTask?> DeliverableAsync(AgentTask task, CancellationToken cancellationToken)
+    {
+        var payload = Payload(task);
+        if (payload is not { } value || !Http.OpenJson.IsTooDeep(value))
+        {
+            return new DeliveredTask(task.Id, task.TaskType, payload, credentials.Unprotect(task.ProtectedCredentials), task.TimeoutSeconds);
+        }
+
+        if (await commands.FailUndeliverableAsync(task.Id, $"Cannot be delivered: {TooDeep}.", cancellationToken))
+        {
+            logger.TaskUndeliverable(task.Id, task.AgentId, TooDeep);
+            await changes.PublishAsync(task.Id, ended: true);
+        }
+
+        return null;
+    }
 
     public AgentTaskResponse ToAgentResponse(AgentTask task) =>
         new(task.Id, task.TaskType, Payload(task), credentials.Unprotect(task.ProtectedCredentials), task.TimeoutSeconds,

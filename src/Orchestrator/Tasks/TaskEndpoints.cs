@@ -66,7 +66,8 @@ public static partial class TaskEndpoints
         }
 
         var payload = request.Payload is { ValueKind: not JsonValueKind.Null } p ? p : (JsonElement?)null;
-        errors.Require(payload is null || payload.Value.ValueKind == JsonValueKind.Object, "payload", "'payload' must be a JSON object.");
+        errors.Require(payload is null || payload.Value.ValueKind == JsonValueKind.Object, "payload", "'payload' must be a JSON object.")
+            .RequireShallow(payload, "payload");
         errors.Require(request.Priority is null or (>= 0 and <= 100), "priority", "'priority' must be from 0 to 100.");
         errors.Require(request.Timeout is null || (request.Timeout >= 1 && request.Timeout <= limits.MaxTimeoutSeconds), "timeout",
             $"'timeout' must be from 1 to {limits.MaxTimeoutSeconds} seconds.");
