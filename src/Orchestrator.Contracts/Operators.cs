@@ -18,7 +18,8 @@ public sealed record TargetResponse(Guid Id, string Name, string Type, Guid? Age
 public sealed record AuditEventResponse(long Id, DateTime Timestamp, string Actor, string Action, string SubjectType, string? SubjectId, JsonElement? Details);
 
 /// <summary><c>POST /api/v1/ca/rotate</c> (admin).</summary>
-public sealed record RotatedResponse(Guid RootId, string Certificate, DateTime NotAfter, Guid[] RetiredRootIds, string TokenSigningKeyId);
+/// <summary><c>ActivatesAt</c>: when the new root starts signing; until then it is only published in the trust bundle.</summary>
+public sealed record RotatedResponse(Guid RootId, string Certificate, DateTime NotAfter, DateTime ActivatesAt, Guid[] RetiredRootIds, string TokenSigningKeyId);
 
 /// <summary>RFC 9457 problem details as the API writes them (<c>errors</c> on validation problems, keyed by field).</summary>
 public sealed record ProblemDocument(

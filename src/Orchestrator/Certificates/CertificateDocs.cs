@@ -9,10 +9,12 @@ internal static class CertificateDocs
         "are still valid. Pin it before registering.";
 
     public const string Rotate =
-        "A new root signs certificates and a new key signs agent tokens from now on. The old root stays in the bundle and " +
-        "trusted until the last certificate it signed has expired, and tokens signed with the old key keep working until " +
-        "they expire with their certificate, so agents keep working and move to the new root and key at their next " +
-        "renewal.";
+        "Prepare, activate, retire: the new root is published in the trust bundle at once and starts signing at " +
+        "`activatesAt`, one agent certificate lifetime later, when every agent has renewed and so holds the bundle with " +
+        "it (agents and replicas that restart meanwhile keep using the active root). The old root then stops signing and " +
+        "stays in the bundle until the last certificate it signed has expired. A new key signs agent tokens at once; " +
+        "tokens signed with the old key keep working until they expire with their certificate. A rotation while another " +
+        "is waiting to activate: 409.";
 
     public const string Identity = "Does nothing but authenticate: agents use it to check their certificate and token.";
 

@@ -43,7 +43,8 @@ public static class CertificateEndpoints
             .WithSummary("Rotate the CA root and the token signing key")
             .WithDescription(CertificateDocs.Rotate)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status403Forbidden);
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status409Conflict);
         return group;
     }
 
@@ -64,30 +65,35 @@ public static class CertificateEndpoints
     private static async Task<ContentHttpResult> TrustBundle(CertificateAuthority ca, CancellationToken cancellationToken) =>
         TypedResults.Text(await ca.TrustBundlePemAsync(cancellationToken), "application/x-pem-file");
 
-    private static async Task<Ok<RotatedResponse>> Rotate(
+    private static async Task<Results<Ok<RotatedResponse>, ProblemHttpResult>> Rotate(
         HttpContext context, OrchestratorDbContext db, CertificateAuthority ca, AgentTokens tokens, AuditLog audit, TimeProvider time,
         CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
-        var root = ca.NewRoot(db);
-        await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
+        var activatesAt = now + ca.RotationOverlap;
+        var root = ca.NewRoot(db, activatesAt);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        await ClusterLocks.TakeAsync(db, "ca.root", cancellationToken);
+        var pending = await db.CaRoots.AsNoTracking().Where(r => r.Id != root.Id && r.ActivatesAt > now).FirstOrDefaultAsync(cancellationToken);
+        if (pending is not null)
         {
-            await ClusterLocks.TakeAsync(db, "ca.root", cancellationToken);
-            var retired = await db.CaRoots.Where(r => r.RetiredAt == null && r.Id != root.Id).ToListAsync(cancellationToken);
-            foreach (var old in retired)
-            {
-                old.RetiredAt = now;
-            }
-
-            var signingKey = await tokens.RotateAsync(db, cancellationToken);
-            audit.Record(context.User, "ca.rotated", "ca", root.Id.ToString(),
-                new { notAfter = root.NotAfter, retired = retired.Select(r => r.Id), tokenSigningKey = signingKey });
-            await db.SaveChangesAsync(cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
-            await ca.AnnounceChangeAsync(cancellationToken);
-            await tokens.AnnounceChangeAsync(cancellationToken);
-            return TypedResults.Ok(new RotatedResponse(root.Id, root.CertificatePem, root.NotAfter, [.. retired.Select(r => r.Id)], signingKey));
+            return Problems.Conflict($"A rotation is already under way: root {pending.Id} starts signing at {pending.ActivatesAt:u}. Rotate again after that.");
         }
+
+        var retiring = await db.CaRoots.Where(r => r.RetiredAt == null && r.Id != root.Id).ToListAsync(cancellationToken);
+        foreach (var old in retiring)
+        {
+            old.RetiredAt = activatesAt;
+        }
+
+        var signingKey = await tokens.RotateAsync(db, cancellationToken);
+        audit.Record(context.User, "ca.rotated", "ca", root.Id.ToString(),
+            new { notAfter = root.NotAfter, activatesAt, retired = retiring.Select(r => r.Id), tokenSigningKey = signingKey });
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        await ca.AnnounceChangeAsync(cancellationToken);
+        await tokens.AnnounceChangeAsync(cancellationToken);
+        return TypedResults.Ok(new RotatedResponse(root.Id, root.CertificatePem, root.NotAfter, activatesAt, [.. retiring.Select(r => r.Id)], signingKey));
     }
 
     private static Ok<IdentityResponse> Identity(HttpContext context) =>

@@ -1,6 +1,9 @@
 namespace Orchestrator.Certificates;
 
-/// <summary>A CA root. The private key is encrypted with Data Protection, whose key ring is shared through the database.</summary>
+/// <summary>A CA root. The private key is encrypted with Data Protection, whose key ring is shared through the database.
+/// A root is <b>prepared</b> (published in the trust bundle, not signing) until <see cref="ActivatesAt"/>, then
+/// <b>active</b> (signing) until <see cref="RetiredAt"/>, then <b>retired</b> (trusted while certificates it signed
+/// live). The states follow from the clock, so every replica agrees without a job flipping them.</summary>
 public sealed class CaRoot
 {
     public Guid Id { get; set; }
@@ -9,7 +12,10 @@ public sealed class CaRoot
     public DateTime CreatedAt { get; set; }
     public DateTime NotAfter { get; set; }
 
-    /// <summary>Set when a newer root took over signing; the root stays trusted while certificates it signed live.</summary>
+    /// <summary>When it starts signing; null for a root that signed from its creation (the first one).</summary>
+    public DateTime? ActivatesAt { get; set; }
+
+    /// <summary>When the next root takes over signing (that root's <see cref="ActivatesAt"/>); set at the rotation.</summary>
     public DateTime? RetiredAt { get; set; }
 }
 

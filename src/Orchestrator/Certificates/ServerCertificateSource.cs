@@ -42,9 +42,10 @@ public sealed class ServerCertificateSource(IOptions<CertificateOptions> options
 }
 
 /// <summary>Issues this replica's server certificate from the CA at start, and a new one when a third of its
-/// lifetime is left. After a CA rotation it moves to the new root only once every agent has had a certificate
-/// lifetime to renew and so to receive the new bundle: agents that pinned the old bundle can still connect
-/// meanwhile. The key never leaves memory: each replica has its own.</summary>
+/// lifetime is left or another root became active. A rotated root becomes active only after every agent has had a
+/// certificate lifetime to renew and so to receive the bundle that holds it (<see cref="CertificateAuthority"/>), so
+/// agents that pinned the old bundle can still connect meanwhile, to this replica or one restarted in between. The
+/// key never leaves memory: each replica has its own.</summary>
 public sealed class ServerCertificateRenewal(
     ServerCertificateSource source,
     CertificateAuthority ca,
@@ -82,9 +83,7 @@ public sealed class ServerCertificateRenewal(
     private async Task RenewIfDueAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
-        var newRootKnownToAgents = ca.Active.Id != _rootId &&
-            ca.Active.Certificate.NotBefore.ToUniversalTime() + IssuanceRules.ClockSkew + options.Value.Lifetime <= now;
-        if (_notAfter - now < options.Value.ServerLifetime / 3 || newRootKnownToAgents)
+        if (_notAfter - now < options.Value.ServerLifetime / 3 || ca.Active.Id != _rootId)
         {
             await IssueAsync(cancellationToken);
         }

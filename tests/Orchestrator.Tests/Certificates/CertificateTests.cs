@@ -245,28 +245,132 @@ public sealed class CertificateTests(SharedApps apps) : IClassFixture<SharedApps
     }
 
     [SkippableTheory, BothProviders]
-    public async Task Rotation_keeps_old_agents_working_and_signs_new_ones_with_the_new_root(DatabaseProvider provider)
+    public async Task Rotation_publishes_the_new_root_first_and_signs_with_it_only_after_the_overlap(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider);
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var app = await TestApp.StartAsync(provider, time);
         var before = await app.RegisterAgentAsync();
         var oldBundle = await app.Client().GetStringAsync("/api/v1/ca");
 
         var rotated = await (await app.AdminClient().PostAsync("/api/v1/ca/rotate", null)).ShouldBe(HttpStatusCode.OK);
 
-        var after = await app.RegisterAgentAsync();
+        var activatesAt = rotated.GetProperty("activatesAt").GetDateTime().ToUniversalTime();
+        Assert.Equal(time.GetUtcNow().UtcDateTime.AddDays(1), activatesAt, TimeSpan.FromSeconds(1));
+        var newRoot = X509Certificate2.CreateFromPem(rotated.GetProperty("certificate").GetString()!);
         var bundle = await app.Client().GetStringAsync("/api/v1/ca");
         var roots = new X509Certificate2Collection();
         roots.ImportFromPem(bundle);
         Assert.Equal(2, roots.Count);
-        var newRoot = X509Certificate2.CreateFromPem(rotated.GetProperty("certificate").GetString()!);
+        Assert.Contains(roots, r => r.Thumbprint == newRoot.Thumbprint);
+        var during = await app.RegisterAgentAsync();
+        Assert.NotEqual(newRoot.SubjectName.Name, during.Certificate.IssuerName.Name);
+        Assert.True((await OpenSslVerifyAsync(oldBundle, during.Certificate.ExportCertificatePem())).Ok);
+        Assert.Equal(bundle, during.Registration.GetProperty("certificate").GetProperty("ca").GetString());
+
+        // Shortly before the activation an agent renews, still from the old root, and learns the new one.
+        time.Advance(TimeSpan.FromHours(23));
+        var renewal = await (await before.Client.PostAsync($"/api/v1/agents/{before.Id}/certificate/renew", null)).ShouldBe(HttpStatusCode.OK);
+        var renewed = WithKey(renewal.GetProperty("cert").GetString()!, before.Certificate.GetECDsaPrivateKey()!);
+        Assert.True(ChainsTo(renewed, oldBundle));
+        Assert.Equal(bundle, renewal.GetProperty("ca").GetString());
+        time.Advance(TimeSpan.FromHours(1) + TimeSpan.FromMinutes(1));
+
+        var after = await app.RegisterAgentAsync();
         Assert.Equal(newRoot.SubjectName.Name, after.Certificate.IssuerName.Name);
-        Assert.NotEqual(newRoot.SubjectName.Name, before.Certificate.IssuerName.Name);
-        await (await before.Client.GetAsync($"/api/v1/agents/{before.Id}/identity")).ShouldBe(HttpStatusCode.OK);
+        await (await app.Client(certificate: renewed, bearer: renewal.GetProperty("token").GetString()).GetAsync($"/api/v1/agents/{before.Id}/identity"))
+            .ShouldBe(HttpStatusCode.OK);
         await (await after.Client.GetAsync($"/api/v1/agents/{after.Id}/identity")).ShouldBe(HttpStatusCode.OK);
-        Assert.True((await OpenSslVerifyAsync(bundle, before.Certificate.ExportCertificatePem())).Ok);
-        Assert.True((await OpenSslVerifyAsync(bundle, after.Certificate.ExportCertificatePem())).Ok);
-        Assert.False((await OpenSslVerifyAsync(oldBundle, after.Certificate.ExportCertificatePem())).Ok);
+        Assert.False(ChainsTo(after.Certificate, oldBundle));
+        Assert.True(ChainsTo(after.Certificate, bundle));
         await (await app.Client().PostAsync("/api/v1/ca/rotate", null)).ShouldBeProblem(HttpStatusCode.Unauthorized);
+    }
+
+    [SkippableFact]
+    public async Task A_second_rotation_while_the_first_waits_to_activate_is_a_409()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, time);
+        await (await app.AdminClient().PostAsync("/api/v1/ca/rotate", null)).ShouldBe(HttpStatusCode.OK);
+
+        var problem = await (await app.AdminClient().PostAsync("/api/v1/ca/rotate", null)).ShouldBeProblem(HttpStatusCode.Conflict);
+
+        Assert.Contains("starts signing at", problem.GetProperty("detail").GetString());
+        time.Advance(TimeSpan.FromDays(1) + TimeSpan.FromMinutes(1));
+        await (await app.AdminClient().PostAsync("/api/v1/ca/rotate", null)).ShouldBe(HttpStatusCode.OK);
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task A_replica_restarted_during_the_overlap_signs_with_the_active_root_so_agents_pinning_the_old_bundle_still_renew(DatabaseProvider provider)
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var storage = await TestStorage.CreateAsync(provider);
+        using var _ = storage;
+        TestAgent agent;
+        string pinned;
+        await using (var first = TestApp.StartOn(storage, time))
+        {
+            agent = await first.RegisterAgentAsync();
+            pinned = await first.Client().GetStringAsync("/api/v1/ca");
+            await (await first.AdminClient().PostAsync("/api/v1/ca/rotate", null)).ShouldBe(HttpStatusCode.OK);
+        }
+
+        // The replica comes back in the middle of the overlap: it issues its own server certificate at start.
+        time.Advance(TimeSpan.FromHours(12));
+        await using var restarted = TestApp.StartOn(storage, time);
+
+        Assert.True(ChainsTo(await ServerCertificateAsync(restarted), pinned));
+        // The agent checks the server against the bundle it pinned at registration, over real TLS, and renews.
+        var renewal = await (await PinnedClient(restarted, pinned, time, agent.Certificate, agent.Token)
+            .PostAsync($"/api/v1/agents/{agent.Id}/certificate/renew", null)).ShouldBe(HttpStatusCode.OK);
+        var renewedBundle = renewal.GetProperty("ca").GetString()!;
+        var renewed = WithKey(renewal.GetProperty("cert").GetString()!, agent.Certificate.GetECDsaPrivateKey()!);
+        Assert.True(ChainsTo(renewed, pinned));
+        var published = new X509Certificate2Collection();
+        published.ImportFromPem(renewedBundle);
+        Assert.Equal(2, published.Count);
+
+        // After the overlap every replica moves to the new root; the agent, holding the bundle from its renewal, follows.
+        time.Advance(TimeSpan.FromHours(12) + TimeSpan.FromMinutes(1));
+        var waited = Stopwatch.StartNew();
+        while (ChainsTo(await ServerCertificateAsync(restarted), pinned) && waited.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            time.Advance(TimeSpan.FromMinutes(1));
+            await Task.Delay(50);
+        }
+
+        Assert.False(ChainsTo(await ServerCertificateAsync(restarted), pinned));
+        await (await PinnedClient(restarted, renewedBundle, time, renewed, renewal.GetProperty("token").GetString()!)
+            .GetAsync($"/api/v1/agents/{agent.Id}/identity")).ShouldBe(HttpStatusCode.OK);
+        var next = await (await PinnedClient(restarted, renewedBundle, time, renewed, renewal.GetProperty("token").GetString()!)
+            .PostAsync($"/api/v1/agents/{agent.Id}/certificate/renew", null)).ShouldBe(HttpStatusCode.OK);
+        Assert.False(ChainsTo(X509Certificate2.CreateFromPem(next.GetProperty("cert").GetString()!), pinned));
+    }
+
+    /// <summary>An agent's client that trusts only <paramref name="bundle"/> for the server, checked at the service's time.</summary>
+    private static HttpClient PinnedClient(TestApp app, string bundle, TimeProvider time, X509Certificate2 certificate, string token)
+    {
+        var roots = new X509Certificate2Collection();
+        roots.ImportFromPem(bundle);
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                ClientCertificates = [certificate],
+                LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
+                RemoteCertificateValidationCallback = (_, presented, _, _) =>
+                {
+                    using var chain = new X509Chain();
+                    chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                    chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+                    chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                    chain.ChainPolicy.VerificationTime = time.GetUtcNow().UtcDateTime;
+                    return presented is not null && chain.Build(X509CertificateLoader.LoadCertificate(presented.GetRawCertData()));
+                },
+            },
+        };
+        var client = new HttpClient(handler) { BaseAddress = app.BaseAddress };
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        return client;
     }
 
     [SkippableTheory, BothProviders]

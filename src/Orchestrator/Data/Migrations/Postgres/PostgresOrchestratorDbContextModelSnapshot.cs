@@ -225,6 +225,9 @@ namespace Orchestrator.Data.Migrations.Postgres
                         .ValueGeneratedOnAdd()
                         .HasColumnType("uuid");
 
+                    b.Property<DateTime?>("ActivatesAt")
+                        .HasColumnType("timestamp with time zone");
+
                     b.Property<string>("CertificatePem")
                         .IsRequired()
                         .HasColumnType("text");

@@ -216,6 +216,9 @@ namespace Orchestrator.Data.Migrations.Sqlite
                         .ValueGeneratedOnAdd()
                         .HasColumnType("TEXT");
 
+                    b.Property<DateTime?>("ActivatesAt")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("CertificatePem")
                         .IsRequired()
                         .HasColumnType("TEXT");
