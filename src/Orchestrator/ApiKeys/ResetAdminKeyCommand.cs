@@ -22,7 +22,8 @@ public static class ResetAdminKeyCommand
         var time = scope.ServiceProvider.GetRequiredService<TimeProvider>();
         if ((await db.Database.GetPendingMigrationsAsync(cancellationToken)).Any())
         {
-            await error.WriteLineAsync("The database is not set up yet (or is older than this version): start the service once; a first start creates an admin key.");
+            await error.WriteLineAsync(
+                "The database is not set up yet (or is older than this version): start the service once; a first start creates an admin key.");
             return 1;
         }
 

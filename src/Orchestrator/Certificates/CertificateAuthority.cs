@@ -179,7 +179,8 @@ public sealed class CertificateAuthority(
         var rows = await db.CaRoots.AsNoTracking().ToListAsync(cancellationToken);
         var previous = Volatile.Read(ref _state);
         var roots = rows.Select(r => previous?.Roots.FirstOrDefault(p => p.Id == r.Id && p.RetiredAt == r.RetiredAt)
-                                     ?? new Root(r.Id, X509Certificate2.CreateFromPem(r.CertificatePem), r.ActivatesAt ?? r.CreatedAt, r.RetiredAt)).ToList();
+                                     ?? new Root(r.Id, X509Certificate2.CreateFromPem(r.CertificatePem), r.ActivatesAt ?? r.CreatedAt,
+                                         r.RetiredAt)).ToList();
         var trust = new X509Certificate2Collection();
         foreach (var root in roots)
         {

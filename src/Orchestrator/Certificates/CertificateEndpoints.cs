@@ -77,7 +77,8 @@ public static class CertificateEndpoints
         var pending = await db.CaRoots.AsNoTracking().Where(r => r.Id != root.Id && r.ActivatesAt > now).FirstOrDefaultAsync(cancellationToken);
         if (pending is not null)
         {
-            return Problems.Conflict($"A rotation is already under way: root {pending.Id} starts signing at {pending.ActivatesAt:u}. Rotate again after that.");
+            return Problems.Conflict(
+                $"A rotation is already under way: root {pending.Id} starts signing at {pending.ActivatesAt:u}. Rotate again after that.");
         }
 
         var retiring = await db.CaRoots.Where(r => r.RetiredAt == null && r.Id != root.Id).ToListAsync(cancellationToken);
@@ -93,7 +94,8 @@ public static class CertificateEndpoints
         await transaction.CommitAsync(cancellationToken);
         await ca.AnnounceChangeAsync(cancellationToken);
         await tokens.AnnounceChangeAsync(cancellationToken);
-        return TypedResults.Ok(new RotatedResponse(root.Id, root.CertificatePem, root.NotAfter, activatesAt, [.. retiring.Select(r => r.Id)], signingKey));
+        return TypedResults.Ok(
+            new RotatedResponse(root.Id, root.CertificatePem, root.NotAfter, activatesAt, [.. retiring.Select(r => r.Id)], signingKey));
     }
 
     private static Ok<IdentityResponse> Identity(HttpContext context) =>

@@ -15,7 +15,10 @@ public static class TextRules
     public const string Allowed = "control characters other than tab, line feed and carriage return are not allowed";
 
     private static readonly SearchValues<char> Refused = SearchValues.Create(
-        [.. Enumerable.Range(0, 0x20).Where(c => c is not ('\t' or '\n' or '\r')).Select(c => (char)c), .. Enumerable.Range(0x7F, 0x21).Select(c => (char)c)]);
+        [
+            .. Enumerable.Range(0, 0x20).Where(c => c is not ('\t' or '\n' or '\r')).Select(c => (char)c),
+            .. Enumerable.Range(0x7F, 0x21).Select(c => (char)c),
+        ]);
 
     /// <summary>The first refused character, or null when the text follows the rule.</summary>
     public static char? FirstRefused(ReadOnlySpan<char> text)
@@ -43,7 +46,8 @@ public static class TextRules
                     : values.Select(v => Problem(name, v)).FirstOrDefault(p => p is not null);
                 if (problem is not null)
                 {
-                    await TypedResults.ValidationProblem(new Dictionary<string, string[]> { [name] = [problem] }, detail: problem).ExecuteAsync(context);
+                    await TypedResults.ValidationProblem(new Dictionary<string, string[]> { [name] = [problem] }, detail: problem)
+                        .ExecuteAsync(context);
                     return;
                 }
             }

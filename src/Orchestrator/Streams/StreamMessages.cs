@@ -69,9 +69,11 @@ public static class StreamMessages
                 }
 
                 var level = OptionalString(root, "level");
-                if (level.Invalid || level.Value is null || level.Value.Length is 0 or > TaskLog.MaxLevelLength || TextRules.FirstRefused(level.Value) is not null)
+                if (level.Invalid || level.Value is null || level.Value.Length is 0 or > TaskLog.MaxLevelLength ||
+                    TextRules.FirstRefused(level.Value) is not null)
                 {
-                    return (null, new StreamErrorMessage($"'level' is required: a string of at most {TaskLog.MaxLevelLength} characters ({TextRules.Allowed}).", taskId));
+                    return (null, new StreamErrorMessage(
+                        $"'level' is required: a string of at most {TaskLog.MaxLevelLength} characters ({TextRules.Allowed}).", taskId));
                 }
 
                 var message = OptionalString(root, "message");

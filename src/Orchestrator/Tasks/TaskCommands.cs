@@ -254,7 +254,8 @@ public sealed class TaskCommands(
         }
 
         var now = Now;
-        var redacted = CredentialRedactor.For(credentials.Unprotect(task.ProtectedCredentials)).RedactOrNull(message is null ? null : TextRules.Relayed(message));
+        var redacted = CredentialRedactor.For(credentials.Unprotect(task.ProtectedCredentials))
+            .RedactOrNull(message is null ? null : TextRules.Relayed(message));
         if (redacted is { Length: > 1024 })
         {
             redacted = redacted[..1024];

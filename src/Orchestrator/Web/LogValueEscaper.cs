@@ -51,7 +51,8 @@ public sealed class LogValueEscaper : ILogEventEnricher
             case DictionaryValue dictionary:
                 var keys = dictionary.Elements.Select(e => (ScalarValue)Escape(e.Key)).ToList();
                 var entries = dictionary.Elements.Select(e => Escape(e.Value)).ToList();
-                return Changed(keys, dictionary.Elements.Select(e => e.Key).ToList()) || Changed(entries, dictionary.Elements.Select(e => e.Value).ToList())
+                return Changed(keys, dictionary.Elements.Select(e => e.Key).ToList()) ||
+                       Changed(entries, dictionary.Elements.Select(e => e.Value).ToList())
                     ? new DictionaryValue(keys.Select((k, i) => new KeyValuePair<ScalarValue, LogEventPropertyValue>(k, entries[i])))
                     : value;
             default:
