@@ -48,21 +48,46 @@ public sealed class AgentClient : IDisposable
     }
 
     /// <summary><c>POST /api/v1/agents/register</c>. Spends the token, so never retried.</summary>
-    public Task<RegisterResponse> RegisterAsync(string registrationToken, RegisterRequest request, CancellationToken cancellationToken = default) =>
-        _transport.SendAsync(_anonymous.SendAsync, HttpMethod.Post, "/api/v1/agents/register",
+    public async Task<RegisterResponse> RegisterAsync(string registrationToken, RegisterRequest request, CancellationToken cancellationToken = default)
+    {
+        var answer = await _transport.SendAsync(_anonymous.SendAsync, HttpMethod.Post, "/api/v1/agents/register",
             ApiTransport.Json(request, OrchestratorJsonContext.Default.RegisterRequest), OrchestratorJsonContext.Default.RegisterResponse,
             idempotent: false, cancellationToken, message => message.Headers.Add(RegistrationTokenHeader, registrationToken));
+        AdoptBundle(answer.Certificate.Ca);
+        return answer;
+    }
 
-    /// <summary>A heartbeat. Not retried here: the next beat is the retry, and a beat must not arrive late and twice.</summary>
-    public Task<HeartbeatResponse> HeartbeatAsync(HeartbeatRequest request, CancellationToken cancellationToken = default) =>
-        SendAsync(HttpMethod.Post, $"/api/v1/agents/{AgentId}/heartbeat", ApiTransport.Json(request, OrchestratorJsonContext.Default.HeartbeatRequest),
-            OrchestratorJsonContext.Default.HeartbeatResponse, idempotent: false, cancellationToken);
+    /// <summary>A heartbeat. Not retried here: the next beat is the retry, and a beat must not arrive late and twice.
+    /// <para>A <c>certificateRenewal</c> in the answer brings the CA bundle too: it is pinned at once (see <see cref="RenewAsync"/>).</para></summary>
+    public async Task<HeartbeatResponse> HeartbeatAsync(HeartbeatRequest request, CancellationToken cancellationToken = default)
+    {
+        var answer = await SendAsync(HttpMethod.Post, $"/api/v1/agents/{AgentId}/heartbeat",
+            ApiTransport.Json(request, OrchestratorJsonContext.Default.HeartbeatRequest), OrchestratorJsonContext.Default.HeartbeatResponse,
+            idempotent: false, cancellationToken);
+        AdoptBundle(answer.CertificateRenewal?.Ca);
+        return answer;
+    }
 
-    /// <summary>Renews the certificate and token now; with a CSR, for the CSR's (new) key.</summary>
-    public Task<RenewalResponse> RenewAsync(string? csr, CancellationToken cancellationToken = default) =>
-        SendAsync(HttpMethod.Post, $"/api/v1/agents/{AgentId}/certificate/renew",
+    /// <summary>Renews the certificate and token now; with a CSR, for the CSR's (new) key. The answer's CA bundle came
+    /// over a connection the pinned CA accepted, so it becomes the pin (<see cref="ServerTrust.Adopt"/>): after a CA
+    /// rotation, the server moves to a certificate from the new root only once every agent has renewed since, and by
+    /// then this client accepts it.</summary>
+    public async Task<RenewalResponse> RenewAsync(string? csr, CancellationToken cancellationToken = default)
+    {
+        var answer = await SendAsync(HttpMethod.Post, $"/api/v1/agents/{AgentId}/certificate/renew",
             ApiTransport.Json(new RenewRequest(csr), OrchestratorJsonContext.Default.RenewRequest), OrchestratorJsonContext.Default.RenewalResponse,
             idempotent: false, cancellationToken);
+        AdoptBundle(answer.Ca);
+        return answer;
+    }
+
+    private void AdoptBundle(string? bundlePem)
+    {
+        if (bundlePem is { Length: > 0 })
+        {
+            _options.Trust?.Adopt(bundlePem);
+        }
+    }
 
     /// <summary>Who the credentials say the agent is; a cheap check that they still work.</summary>
     public Task<IdentityResponse> GetIdentityAsync(CancellationToken cancellationToken = default) =>

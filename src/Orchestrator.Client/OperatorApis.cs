@@ -217,6 +217,16 @@ public sealed class CaApi
     /// <summary>Every currently trusted root, as PEM.</summary>
     public Task<string> GetBundleAsync(CancellationToken cancellationToken = default) => _client.GetTextAsync("/api/v1/ca", cancellationToken);
 
+    /// <summary>Fetches the bundle and pins it in place of <see cref="OrchestratorClientOptions.Trust"/>'s (see
+    /// <see cref="ServerTrust.Adopt"/>): after a CA rotation, call it before the server moves to a certificate from the
+    /// new root. Safe only because the bundle arrives over a connection the current pin accepted; with a handler of
+    /// your own (which then does the trust) or without a pin, nothing is adopted. Returns whether the pin changed.</summary>
+    public async Task<bool> RefreshTrustAsync(CancellationToken cancellationToken = default)
+    {
+        var bundle = await GetBundleAsync(cancellationToken);
+        return _client.PinsItsOwnTrust && _client.Options.Trust is { } trust && trust.Adopt(bundle);
+    }
+
     /// <summary>Rotates the CA root and the token signing key (admin).</summary>
     public Task<RotatedResponse> RotateAsync(CancellationToken cancellationToken = default) =>
         _client.Transport.SendAsync(_client.Send, HttpMethod.Post, "/api/v1/ca/rotate", null, OrchestratorJsonContext.Default.RotatedResponse,

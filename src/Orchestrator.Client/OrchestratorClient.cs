@@ -20,6 +20,7 @@ public sealed class OrchestratorClient : IDisposable
     public OrchestratorClient(OrchestratorClientOptions options, string? apiKey, HttpMessageHandler? handler)
     {
         Options = options;
+        PinsItsOwnTrust = handler is null;
         _http = options.CreateHttpClient(handler ?? options.CreateHandler(), disposeHandler: handler is null);
         if (apiKey is not null)
         {
@@ -46,6 +47,9 @@ public sealed class OrchestratorClient : IDisposable
     public CaApi Ca { get; }
 
     internal ApiTransport Transport { get; }
+
+    /// <summary>Whether connections are checked against <see cref="OrchestratorClientOptions.Trust"/> (not a caller's handler).</summary>
+    internal bool PinsItsOwnTrust { get; }
 
     /// <summary>Any call as raw JSON (for printing exactly what the API answered). Retried only for GET.</summary>
     public async Task<JsonElement> SendRawAsync(HttpMethod method, string pathAndQuery, JsonElement? body = null,

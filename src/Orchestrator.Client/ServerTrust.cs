@@ -8,40 +8,40 @@ namespace Orchestrator.Client;
 /// <summary>The CA bundle the server's certificate must chain to. Pinned from a PEM file, or from the server's
 /// <c>GET /api/v1/ca</c> on first contact when its SHA-256 fingerprint is known beforehand (as
 /// <c>kubeadm join --discovery-token-ca-cert-hash</c> does). Nothing else is trusted: not the system store, and never
-/// "accept any certificate".</summary>
+/// "accept any certificate".
+/// <para>The pin follows a CA rotation: a bundle the server sends over a connection this trust already accepted (with a
+/// certificate renewal, or <see cref="CaApi.RefreshTrustAsync"/>) replaces the pinned one (<see cref="Adopt"/>), so
+/// new connections accept the new root once the server presents a certificate from it. A bundle from anywhere else is
+/// never adopted: a server that is not trusted yet cannot move the pin.</para></summary>
 public sealed class ServerTrust
 {
-    private readonly X509Certificate2Collection _roots;
+    // Roots and their PEM change together on adoption; handshakes read one snapshot.
+    private volatile Pinned _pinned;
 
-    private ServerTrust(X509Certificate2Collection roots, string pem)
-    {
-        if (roots.Count == 0)
-        {
-            throw new ArgumentException("The CA bundle holds no certificate.");
-        }
-
-        _roots = roots;
-        BundlePem = pem;
-    }
+    private ServerTrust(Pinned pinned) => _pinned = pinned;
 
     /// <summary>The pinned bundle as PEM (what an agent keeps in its state directory).</summary>
-    public string BundlePem { get; }
+    public string BundlePem => _pinned.Pem;
 
-    public IReadOnlyList<X509Certificate2> Roots => [.. _roots];
+    public IReadOnlyList<X509Certificate2> Roots => [.. _pinned.Roots];
 
-    public static ServerTrust FromPem(string pem)
+    public static ServerTrust FromPem(string pem) => new(Pinned.Parse(pem));
+
+    /// <summary>Pins <paramref name="bundlePem"/> in place of the current bundle, for connections opened from now on
+    /// (open ones were checked already). Only for a bundle received over a connection this trust accepted: the client
+    /// calls it itself with the bundle of a renewal and of <see cref="CaApi.RefreshTrustAsync"/>. Returns whether the
+    /// bundle differed; an empty or malformed bundle throws and leaves the pin as it was.</summary>
+    public bool Adopt(string bundlePem)
     {
-        var roots = new X509Certificate2Collection();
-        try
+        var next = Pinned.Parse(bundlePem);
+        var current = _pinned;
+        if (current.SameRootsAs(next))
         {
-            roots.ImportFromPem(pem);
-        }
-        catch (CryptographicException ex)
-        {
-            throw new ArgumentException($"The CA bundle is not valid PEM: {ex.Message}", nameof(pem), ex);
+            return false;
         }
 
-        return new ServerTrust(roots, pem);
+        _pinned = next;
+        return true;
     }
 
     public static ServerTrust FromFile(string path) => FromPem(File.ReadAllText(path));
@@ -77,7 +77,7 @@ public sealed class ServerTrust
         }
 
         var trust = FromPem(await response.Content.ReadAsStringAsync(cancellationToken));
-        if (!trust._roots.Any(root => Matches(root, expected)))
+        if (!trust._pinned.Roots.Any(root => Matches(root, expected)))
         {
             throw new ServerTrustException($"No CA certificate of {server} has the fingerprint {fingerprint}; refusing to trust it.");
         }
@@ -105,7 +105,7 @@ public sealed class ServerTrust
     {
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(_roots);
+        chain.ChainPolicy.CustomTrustStore.AddRange(_pinned.Roots);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         if (presented is not null)
         {
@@ -134,6 +134,27 @@ public sealed class ServerTrust
         }
 
         return Convert.FromHexString(hex);
+    }
+
+    private sealed record Pinned(X509Certificate2Collection Roots, string Pem)
+    {
+        public static Pinned Parse(string pem)
+        {
+            var roots = new X509Certificate2Collection();
+            try
+            {
+                roots.ImportFromPem(pem);
+            }
+            catch (CryptographicException ex)
+            {
+                throw new ArgumentException($"The CA bundle is not valid PEM: {ex.Message}", nameof(pem), ex);
+            }
+
+            return roots.Count == 0 ? throw new ArgumentException("The CA bundle holds no certificate.", nameof(pem)) : new Pinned(roots, pem);
+        }
+
+        public bool SameRootsAs(Pinned other) =>
+            Roots.Select(r => r.Thumbprint).Order(StringComparer.Ordinal).SequenceEqual(other.Roots.Select(r => r.Thumbprint).Order(StringComparer.Ordinal));
     }
 }
 

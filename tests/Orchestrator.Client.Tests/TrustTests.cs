@@ -19,6 +19,31 @@ public sealed class TrustTests(ServiceFixture service) : IClassFixture<ServiceFi
     }
 
     [Fact]
+    public async Task A_server_that_fails_the_pin_cannot_move_it()
+    {
+        using var otherKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var otherCa = new CertificateRequest("CN=Another CA", otherKey, HashAlgorithmName.SHA256)
+            .CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        var options = service.Options() with { Trust = ServerTrust.FromPem(otherCa.ExportCertificatePem()) };
+        using var client = new OrchestratorClient(options, null);
+
+        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => client.Ca.RefreshTrustAsync());
+
+        Assert.Equal(HttpRequestError.SecureConnectionError, refused.HttpRequestError);
+        Assert.Equal(otherCa.Thumbprint, Assert.Single(options.Trust!.Roots).Thumbprint);
+    }
+
+    [Fact]
+    public void A_bundle_without_a_certificate_leaves_the_pin_as_it_was()
+    {
+        var trust = ServerTrust.FromPem(service.CaPem);
+
+        Assert.Throws<ArgumentException>(() => trust.Adopt("no certificate here"));
+
+        Assert.Equal(service.CaPem, trust.BundlePem);
+    }
+
+    [Fact]
     public async Task The_system_store_does_not_trust_the_private_ca_either()
     {
         using var client = new OrchestratorClient(service.Options() with { Trust = null }, null);
