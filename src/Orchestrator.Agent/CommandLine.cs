@@ -49,8 +49,8 @@ public sealed class CommandLine
             throw Usage("--state-dir is required (or OrchestratorAgent__StateDir).");
         }
 
-        var token = Text(Token, "Token");
-        if (Text(TokenFile, "TokenFile") is { } tokenFile)
+        var (tokenFile, token) = Either(parsed, section, TokenFile, "TokenFile", Token, "Token");
+        if (tokenFile is not null)
         {
             try
             {
@@ -81,7 +81,7 @@ public sealed class CommandLine
             throw Usage("--max-tasks must be from 1 to 64.");
         }
 
-        var caFingerprint = Text(CaFingerprint, "CaFingerprint");
+        var (caFile, caFingerprint) = Either(parsed, section, CaFile, "CaFile", CaFingerprint, "CaFingerprint");
         if (caFingerprint is not null)
         {
             try
@@ -105,7 +105,7 @@ public sealed class CommandLine
             Server = server,
             StateDir = stateDir ?? "",
             Token = string.IsNullOrEmpty(token) ? null : token,
-            CaFile = Text(CaFile, "CaFile"),
+            CaFile = caFile,
             CaFingerprint = caFingerprint,
             Name = Text(Name, "Name") ?? Environment.MachineName.ToLowerInvariant(),
             Labels = labels,
@@ -124,6 +124,28 @@ public sealed class CommandLine
         return Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(text, ignoreCase: true, out var level) && text.Length > 2
             ? level
             : throw Usage($"--log-level must be trace, debug, information, warning or error, not '{text}'.");
+    }
+
+    /// <summary>Two flags that are alternatives (<c>--token-file | --token</c>, <c>--ca-file | --ca-fingerprint</c>):
+    /// giving both is a usage error rather than one silently winning; a flag wins over both settings.</summary>
+    private static (string? First, string? Second) Either(ParseResult parsed, IConfigurationSection section, Option<string> first, string firstKey,
+        Option<string> second, string secondKey)
+    {
+        var (firstFlag, secondFlag) = (parsed.GetValue(first), parsed.GetValue(second));
+        if (firstFlag is not null && secondFlag is not null)
+        {
+            throw Usage($"Give {first.Name} or {second.Name}, not both.");
+        }
+
+        if (firstFlag is not null || secondFlag is not null)
+        {
+            return (firstFlag, secondFlag);
+        }
+
+        var (firstSetting, secondSetting) = (NullIfEmpty(section[firstKey]), NullIfEmpty(section[secondKey]));
+        return firstSetting is not null && secondSetting is not null
+            ? throw Usage($"Set OrchestratorAgent__{firstKey} or OrchestratorAgent__{secondKey}, not both.")
+            : (firstSetting, secondSetting);
     }
 
     private static IEnumerable<string> Many(string[]? flags, IConfigurationSection setting)
