@@ -11,29 +11,44 @@ namespace Orchestrator.Testing;
 /// own agents, tokens, keys and tasks, with unique names) and asserts on that data only, never on totals, and leaves
 /// the host as it found it: nothing that changes the service for everyone (a CA rotation, revoking the admin key,
 /// stopping it). Tests that need a fake clock, their own settings, an empty database, restarts or replicas start
-/// their own host with <see cref="TestApp.StartAsync"/>.</para></summary>
-public sealed class SharedApps : IAsyncLifetime
+/// their own host with <see cref="TestApp.StartAsync"/>.</para>
+/// <para>A test project whose classes all need the same settings (short agent intervals, say) derives a fixture of its
+/// own with the protected constructor.</para></summary>
+public class SharedApps : IAsyncLifetime
 {
-    /// <summary>All of a class's tests register from one address, far more often than one machine would: the
-    /// registration rate limit (60 a minute by default) is lifted here; its own tests set it on hosts of their own.</summary>
-    private static readonly Dictionary<string, string?> Settings = new()
+    private readonly Dictionary<string, string?> _settings = new()
     {
+        // All of a class's tests register from one address, far more often than one machine would: the registration
+        // rate limit (60 a minute by default) is lifted here; its own tests set it on hosts of their own.
         ["Orchestrator:RateLimits:RegistrationsPerMinute"] = "100000",
     };
 
     private readonly ConcurrentDictionary<DatabaseProvider, Lazy<Task<TestApp>>> _apps = new();
 
+    public SharedApps()
+    {
+    }
+
+    /// <summary>Hosts with these settings besides the defaults above.</summary>
+    protected SharedApps(IDictionary<string, string?> settings)
+    {
+        foreach (var (key, value) in settings)
+        {
+            _settings[key] = value;
+        }
+    }
+
     /// <summary>The class's host on the given provider (a skip, like <see cref="TestApp.StartAsync"/>, where
     /// PostgreSQL is missing outside CI).</summary>
     public Task<TestApp> For(DatabaseProvider provider) =>
-        _apps.GetOrAdd(provider, p => new Lazy<Task<TestApp>>(() => TestApp.StartAsync(p, settings: Settings))).Value;
+        _apps.GetOrAdd(provider, p => new Lazy<Task<TestApp>>(() => TestApp.StartAsync(p, settings: _settings))).Value;
 
     /// <summary>A name no other test uses (agents, targets, keys and idempotency keys are unique per service).</summary>
     public static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         foreach (var app in _apps.Values.Where(a => a.IsValueCreated))
         {

@@ -33,12 +33,14 @@ public static class FastAgents
     }
 }
 
-/// <summary>The real service on one store, its CA pinned in a file, and an operator client.</summary>
+/// <summary>The real service on one store, its CA pinned in a file, and an operator client. Either the world's own
+/// service (<see cref="StartAsync"/>: settings of its own, restarts) or a class's shared one (<see cref="SharedAgentApps"/>).</summary>
 public sealed class AgentWorld : IAsyncDisposable
 {
-    private readonly TestStorage _storage;
+    // Null on a shared service: the fixture that started it stops it.
+    private readonly TestStorage? _storage;
 
-    private AgentWorld(TestStorage storage, TestApp app, string caFile, OrchestratorClient operators)
+    private AgentWorld(TestStorage? storage, TestApp app, string caFile, OrchestratorClient operators)
     {
         _storage = storage;
         App = app;
@@ -55,6 +57,14 @@ public sealed class AgentWorld : IAsyncDisposable
         // The world owns the storage, so the service can stop and start again on it.
         var storage = await TestStorage.CreateAsync(provider);
         var app = TestApp.StartOn(storage, settings: FastAgents.Settings(settings));
+        return await OnAsync(app, storage);
+    }
+
+    /// <summary>A world on a service someone else started and stops.</summary>
+    public static Task<AgentWorld> OnAsync(TestApp app) => OnAsync(app, storage: null);
+
+    private static async Task<AgentWorld> OnAsync(TestApp app, TestStorage? storage)
+    {
         var caFile = Path.Combine(Directory.CreateTempSubdirectory("orch-ca-").FullName, "ca.pem");
         await File.WriteAllTextAsync(caFile, await app.Client().GetStringAsync("/api/v1/ca"));
         var operators = new OrchestratorClient(new OrchestratorClientOptions { Server = app.BaseAddress, Trust = ServerTrust.FromFile(caFile) }, TestApp.AdminKey);
@@ -64,7 +74,7 @@ public sealed class AgentWorld : IAsyncDisposable
     /// <summary>Stops the service and starts it again on the same storage and port (a restart under the agent).</summary>
     public async Task RestartServiceAsync(IDictionary<string, string?>? settings = null)
     {
-        var storage = _storage;
+        var storage = _storage ?? throw new InvalidOperationException("A shared service is not restarted: start a world of its own.");
         var port = App.BaseAddress.Port;
         Operators.Dispose();
         await App.DisposeAsync();
@@ -141,8 +151,35 @@ public sealed class AgentWorld : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Operators.Dispose();
-        await App.DisposeAsync();
-        _storage.Dispose();
+        if (_storage is not null)
+        {
+            await App.DisposeAsync();
+            _storage.Dispose();
+        }
+    }
+}
+
+/// <summary>One service per provider for a test class, with <see cref="FastAgents"/> settings, and a world on it:
+/// <c>IClassFixture&lt;SharedAgentApps&gt;</c>, then <see cref="WorldFor"/> in each test. As with
+/// <see cref="SharedApps"/>, each test runs its own agents and tasks and leaves the service as it found it.</summary>
+public sealed class SharedAgentApps() : SharedApps(FastAgents.Settings())
+{
+    private readonly ConcurrentDictionary<DatabaseProvider, Lazy<Task<AgentWorld>>> _worlds = new();
+
+    public Task<AgentWorld> WorldFor(DatabaseProvider provider) =>
+        _worlds.GetOrAdd(provider, p => new Lazy<Task<AgentWorld>>(async () => await AgentWorld.OnAsync(await For(p)))).Value;
+
+    public override async Task DisposeAsync()
+    {
+        foreach (var world in _worlds.Values.Where(w => w.IsValueCreated))
+        {
+            if (await world.Value.ContinueWith(t => t.IsCompletedSuccessfully, TaskScheduler.Default))
+            {
+                await (await world.Value).DisposeAsync();
+            }
+        }
+
+        await base.DisposeAsync();
     }
 }
 

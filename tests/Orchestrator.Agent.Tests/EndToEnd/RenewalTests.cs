@@ -1,0 +1,45 @@
+using Orchestrator.Agent.Identity;
+using Orchestrator.Agent.Tests.Support;
+using Orchestrator.Contracts;
+using Orchestrator.Hosting;
+using Orchestrator.Testing;
+
+namespace Orchestrator.Agent.Tests.EndToEnd;
+
+/// <summary>Certificate renewal under running work: on a service of its own whose certificates live seconds.</summary>
+public sealed class RenewalTests
+{
+    [SkippableTheory, BothProviders]
+    public async Task Renewal_with_short_lifetimes_rotates_the_key_and_no_task_fails_because_of_it(DatabaseProvider provider)
+    {
+        await using var world = await AgentWorld.StartAsync(provider, new Dictionary<string, string?>
+        {
+            ["Orchestrator:Certificates:Lifetime"] = "00:00:06",
+            ["Orchestrator:Certificates:RenewBefore"] = "00:00:02",
+        });
+        var state = TempDirectories.New();
+        await using var agent = RunningAgent.Start(world.Settings(state, await world.TokenFileAsync()));
+        var id = await agent.StartedAsync();
+        var credentials = new CredentialStore(new StateDirectory(state));
+        var keyFiles = new HashSet<string> { credentials.Load()!.KeyFile };
+
+        // Tasks keep flowing across at least two renewals (each after 2/3 of a 6 s life).
+        var tasks = new List<Guid>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(25);
+        while (keyFiles.Count < 3)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"Only {keyFiles.Count - 1} renewals happened:\n{agent.Logs}");
+            var task = await world.CreateTaskAsync(id, "agent.noop");
+            tasks.Add(task.TaskId);
+            Assert.Equal(AgentTaskStatus.Succeeded, (await world.EndedAsync(task.TaskId)).Status);
+            keyFiles.Add(credentials.Load()!.KeyFile);
+        }
+
+        Assert.False(agent.Exit.IsCompleted, $"The agent ended:\n{agent.Logs}");
+        Assert.Equal(ExitCodes.Ok, await agent.StopAsync());
+        var identity = credentials.Load()!;
+        Assert.Equal([identity.KeyFile], Directory.GetFiles(state, "agent-key-*.pem").Select(Path.GetFileName));
+        Assert.True(identity.ExpiresAt > DateTime.UtcNow);
+        Assert.DoesNotContain(agent.Logs.Lines, l => l.StartsWith("Warning: Heartbeat failed", StringComparison.Ordinal));
+    }
+}
