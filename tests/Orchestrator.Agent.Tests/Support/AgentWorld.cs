@@ -74,15 +74,28 @@ public sealed class AgentWorld : IAsyncDisposable
     /// <summary>Stops the service and starts it again on the same storage and port (a restart under the agent).</summary>
     public async Task RestartServiceAsync(IDictionary<string, string?>? settings = null)
     {
-        var storage = _storage ?? throw new InvalidOperationException("A shared service is not restarted: start a world of its own.");
-        var port = App.BaseAddress.Port;
+        await StopServiceAsync();
+        await StartServiceAsync(settings);
+    }
+
+    /// <summary>Stops the service (its port stays known, so <see cref="StartServiceAsync"/> comes back on it).</summary>
+    public async Task StopServiceAsync()
+    {
+        _ = _storage ?? throw new InvalidOperationException("A shared service is not stopped: start a world of its own.");
         Operators.Dispose();
         await App.DisposeAsync();
+    }
+
+    /// <summary>Starts the service again on the world's storage and the port it had.</summary>
+    public Task StartServiceAsync(IDictionary<string, string?>? settings = null)
+    {
+        var storage = _storage ?? throw new InvalidOperationException("A shared service is not restarted: start a world of its own.");
         App = TestApp.StartOn(storage, settings: FastAgents.Settings(new Dictionary<string, string?>(settings ?? new Dictionary<string, string?>())
         {
-            ["urls"] = $"https://127.0.0.1:{port}",
+            ["urls"] = $"https://127.0.0.1:{App.BaseAddress.Port}",
         }));
         Operators = new OrchestratorClient(new OrchestratorClientOptions { Server = App.BaseAddress, Trust = ServerTrust.FromFile(CaFile) }, TestApp.AdminKey);
+        return Task.CompletedTask;
     }
 
     public async Task<string> TokenFileAsync(int maxUses = 1)
