@@ -49,6 +49,18 @@ public sealed class TestStorage : IDisposable
     /// <summary>Fresh storage no migration ran on, as the service finds it on its very first start.</summary>
     public static Task<TestStorage> CreateEmptyAsync(DatabaseProvider provider) => CreateAsync(provider, migrated: false);
 
+    /// <summary>Fresh storage in the <c>postgres</c> database of a cluster of the test's own (one it may stop), no
+    /// migration run yet: the service migrates it on start.</summary>
+    public static TestStorage OnCluster(PostgresCluster cluster) =>
+        new(DatabaseProvider.Postgres, NewDataDirectory(), cluster.AdminConnectionString);
+
+    private static string NewDataDirectory()
+    {
+        var dataDirectory = Directory.CreateTempSubdirectory("orch-test-").FullName;
+        File.WriteAllBytes(Path.Combine(dataDirectory, Security.KeyEncryptionCertificate.GeneratedFileName), KeyEncryptionCertificate.Value);
+        return dataDirectory;
+    }
+
     private static async Task<TestStorage> CreateAsync(DatabaseProvider provider, bool migrated)
     {
         string? connectionString = null;
@@ -57,8 +69,7 @@ public sealed class TestStorage : IDisposable
             connectionString = await PostgresServer.CreateDatabaseAsync(migrated ? await PostgresTemplate.Value : null);
         }
 
-        var dataDirectory = Directory.CreateTempSubdirectory("orch-test-").FullName;
-        await File.WriteAllBytesAsync(Path.Combine(dataDirectory, Security.KeyEncryptionCertificate.GeneratedFileName), KeyEncryptionCertificate.Value);
+        var dataDirectory = NewDataDirectory();
         if (provider == DatabaseProvider.Sqlite && migrated)
         {
             await File.WriteAllBytesAsync(Path.Combine(dataDirectory, SqliteFileName), await SqliteTemplate.Value);

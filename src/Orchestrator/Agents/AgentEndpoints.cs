@@ -74,7 +74,18 @@ public static class AgentEndpoints
             return NoSuchAgent(id);
         }
 
-        var assigned = await delivery.TakeForAgentAsync(id, trustIdleHint: true, cancellationToken);
+        // The liveness part is done (in memory: the buffer is written when the database answers again). If the
+        // database cannot hand out work right now, the heartbeat is still answered, with no work: the tasks wait for
+        // the next heartbeat, and the agent is not sent into a retry loop for what it came to report.
+        AgentWork assigned;
+        try
+        {
+            assigned = await delivery.TakeForAgentAsync(id, trustIdleHint: true, cancellationToken);
+        }
+        catch (Exception ex) when (TransientFailures.IsTransient(ex))
+        {
+            assigned = AgentWork.None;
+        }
 
         // The same rule as AgentCredentials.IsRenewalDue, decided from the principal so that a routine heartbeat does
         // not build the credentials service (and its database context) only to learn that nothing is due. A CSR for
@@ -84,7 +95,15 @@ public static class AgentEndpoints
             AgentCredentials.RotatesKey(context.User, heartbeat.Csr))
         {
             var credentials = context.RequestServices.GetRequiredService<AgentCredentials>();
-            renewal = (await credentials.RenewAsync(context.User, heartbeat.Csr, cancellationToken)).ToRenewal();
+            try
+            {
+                renewal = (await credentials.RenewAsync(context.User, heartbeat.Csr, cancellationToken)).ToRenewal();
+            }
+            catch (Exception ex) when (TransientFailures.IsTransient(ex) && heartbeat.Csr is null)
+            {
+                // Still due, so the next heartbeat asks again. A CSR (a key rotation the agent asked for) is not
+                // dropped silently: that heartbeat answers 503 and the agent retries it.
+            }
         }
 
         metrics.HeartbeatApplied(heartbeat.Status, startedAt);

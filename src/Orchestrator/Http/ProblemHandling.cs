@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
@@ -16,6 +17,7 @@ public static class ProblemHandling
             context.ProblemDetails.Extensions["traceId"] = context.HttpContext.TraceIdentifier;
         });
         services.AddExceptionHandler<BadRequestExceptionHandler>();
+        services.AddExceptionHandler<TransientFailureHandler>();
 
         // Binding failures throw instead of answering an empty 400, so the handler can say what was wrong.
         services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
@@ -27,6 +29,39 @@ public static class ProblemHandling
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         return app;
+    }
+}
+
+/// <summary>The one place that turns the database's passing trouble (down, restarting, out of connections, stalled
+/// past the command timeout, a SQLite file locked too long) into 503 problem details with <c>Retry-After</c>, wherever
+/// in a request it happened: agents and the CLI back off and retry instead of reporting a fault (see
+/// <see cref="TransientFailures"/>). One warning line per answer, without a stack trace: during an outage that is
+/// what an operator wants to read, and the readiness check says the same.</summary>
+internal sealed class TransientFailureHandler(IProblemDetailsService problemDetails, ILogger<TransientFailureHandler> logger)
+    : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        if (!TransientFailures.IsTransient(exception))
+        {
+            return false;
+        }
+
+        var retryAfter = TransientFailures.RetryAfterSeconds();
+        logger.AnsweredUnavailable(httpContext.Request.Method, httpContext.Request.Path, retryAfter, exception.GetType().Name, exception.Message);
+        httpContext.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        httpContext.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
+        return await problemDetails.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = httpContext,
+            Exception = exception,
+            ProblemDetails = new ProblemDetails
+            {
+                Status = StatusCodes.Status503ServiceUnavailable,
+                Title = "Service unavailable",
+                Detail = $"The database is unavailable or overloaded; retry after {retryAfter} seconds.",
+            },
+        });
     }
 }
 

@@ -57,8 +57,15 @@ public static class Logging
             // The host's own logger, not the static one (see AddOrchestratorLogging).
             options.Logger = app.Services.GetRequiredService<Serilog.ILogger>();
             options.MessageTemplate = "HTTP {RequestMethod} {RequestPath} responded {StatusCode} in {Elapsed:0.0} ms";
-            options.GetLevel = (context, _, exception) =>
-                exception is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error : LogEventLevel.Information;
+            // 503 is the service waiting out the database or shedding load, not a fault: a warning, like the line that
+            // says why.
+            options.GetLevel = (context, _, exception) => context.Response.StatusCode switch
+            {
+                StatusCodes.Status503ServiceUnavailable => LogEventLevel.Warning,
+                >= 500 => LogEventLevel.Error,
+                _ when exception is not null => LogEventLevel.Error,
+                _ => LogEventLevel.Information,
+            };
         });
         return app;
     }
