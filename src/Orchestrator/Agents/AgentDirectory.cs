@@ -12,12 +12,13 @@ internal sealed class AgentDirectory(OrchestratorDbContext db) : ITaskAgents, IT
     {
         if (agentId is { } id)
         {
-            var agent = await db.Agents.AsNoTracking().Where(a => a.Id == id)
-                .Select(a => new { a.Status, a.DrainRequestedAt }).FirstOrDefaultAsync(cancellationToken);
-            if (agent is null)
+            if (!await AgentRows.HoldAsync(db, id, cancellationToken))
             {
                 return new TaskResult(TaskOutcome.NotFound, Detail: $"No agent has id {id}.");
             }
+
+            var agent = await db.Agents.AsNoTracking().Where(a => a.Id == id)
+                .Select(a => new { a.Status, a.DrainRequestedAt }).FirstAsync(cancellationToken);
 
             if (agent.DrainRequestedAt is not null)
             {
@@ -48,15 +49,23 @@ internal sealed class AgentDirectory(OrchestratorDbContext db) : ITaskAgents, IT
 
         var unfinished = AgentTaskStatuses.Unfinished;
         var tasks = db.Tasks;
-        var best = await candidates
+        var ranked = candidates
             .Select(a => new
             {
                 a.Id,
                 Rank = a.Status == AgentStatus.Online ? 0 : 1,
                 Load = tasks.Count(t => t.AgentId == a.Id && unfinished.Contains(t.Status)),
             })
-            .OrderBy(a => a.Rank).ThenBy(a => a.Load).ThenBy(a => a.Id)
-            .FirstOrDefaultAsync(cancellationToken);
+            .OrderBy(a => a.Rank).ThenBy(a => a.Load).ThenBy(a => a.Id);
+        var best = await ranked.FirstOrDefaultAsync(cancellationToken);
+        // The best match may be deleted between choosing and holding it: choose again among the rest.
+        var gone = new List<Guid>();
+        while (best is not null && !await AgentRows.HoldAsync(db, best.Id, cancellationToken))
+        {
+            gone.Add(best.Id);
+            best = await ranked.Where(a => !gone.Contains(a.Id)).FirstOrDefaultAsync(cancellationToken);
+        }
+
         if (best is null)
         {
             var wanted = string.Join(", ",

@@ -130,7 +130,7 @@ public sealed class AgentStore(OrchestratorDbContext db, AuditLog audit, Heartbe
     {
         var now = time.GetUtcNow().UtcDateTime;
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        var name = await db.Agents.Where(a => a.Id == id).Select(a => a.Name).FirstOrDefaultAsync(cancellationToken);
+        var name = await AgentRows.LockForDeletionAsync(db, id, cancellationToken);
         if (name is null)
         {
             return null;

@@ -34,6 +34,9 @@ public sealed class TaskCommands(
             }
         }
 
+        // One transaction from choosing the agent to storing the task: the agent's deletion (which cancels its tasks
+        // in its own transaction) cannot fall between the two and leave the task pending for an agent that is gone.
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var choice = await agents.ChooseAsync(request.AgentId, request.Selector, cancellationToken);
         if (choice.Outcome != TaskOutcome.Ok)
         {
@@ -67,10 +70,13 @@ public sealed class TaskCommands(
         try
         {
             await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
         }
-        catch (DbUpdateException) when (request.IdempotencyKey is not null)
+        catch (DbUpdateException ex) when (request.IdempotencyKey is not null && !TransientFailures.IsTransient(ex))
         {
-            // Another request with the same key won the unique index: answer with its task.
+            // Another request with the same key won the unique index: answer with its task (read after this
+            // transaction, which the failed insert has spoilt on PostgreSQL).
+            await transaction.RollbackAsync(cancellationToken);
             db.ChangeTracker.Clear();
             return await ReplayAsync(request, cancellationToken) ?? throw new InvalidOperationException("The task could not be stored.");
         }
