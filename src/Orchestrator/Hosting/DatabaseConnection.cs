@@ -1,4 +1,7 @@
+using System.ComponentModel.DataAnnotations;
+using System.Data.Common;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace Orchestrator.Hosting;
 
@@ -8,12 +11,41 @@ public enum DatabaseProvider
     Postgres,
 }
 
-public sealed class DatabaseOptions
+/// <summary><c>Orchestrator:Database</c>. The PostgreSQL limits apply unless the connection string sets them itself
+/// (a value in the connection string wins). They are chosen for an agent API on a default PostgreSQL: see
+/// docs/deployment.md, "Database connections".</summary>
+public sealed class DatabaseOptions : IValidatableObject
 {
     public const string Section = "Orchestrator:Database";
 
     public DatabaseProvider Provider { get; set; } = DatabaseProvider.Sqlite;
+
+    /// <summary>Pooled connections per replica (Npgsql <c>Maximum Pool Size</c>). Each replica also holds one
+    /// connection that listens for the other replicas' events and one that sends its own: 32 at the default, so two
+    /// replicas take 64 of a default PostgreSQL's 100 (97 for applications), leaving room for a third or for
+    /// operators. A request that finds the pool busy waits up to <see cref="ConnectTimeout"/> for a connection, then
+    /// answers 503 with Retry-After: the pool is the service's limit on concurrent database work.</summary>
+    public int MaxPoolSize { get; set; } = 30;
+
+    /// <summary>How long opening a connection, or waiting for a free one in the pool, may take (Npgsql <c>Timeout</c>).</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (MaxPoolSize is < 2 or > 1000)
+        {
+            yield return new ValidationResult("Orchestrator:Database:MaxPoolSize must be from 2 to 1000.");
+        }
+
+        if (ConnectTimeout < TimeSpan.FromSeconds(1) || ConnectTimeout > TimeSpan.FromMinutes(5))
+        {
+            yield return new ValidationResult("Orchestrator:Database:ConnectTimeout must be from 00:00:01 to 00:05:00.");
+        }
+    }
 }
+
+[OptionsValidator]
+internal sealed partial class DatabaseOptionsValidator : IValidateOptions<DatabaseOptions>;
 
 /// <summary>The connection string in force: <c>ConnectionStrings:Orchestrator</c>, or for SQLite a file in the data directory.</summary>
 public sealed class DatabaseConnection
@@ -24,7 +56,7 @@ public sealed class DatabaseConnection
         var configured = configuration.GetConnectionString("Orchestrator");
         if (!string.IsNullOrWhiteSpace(configured))
         {
-            ConnectionString = configured;
+            ConnectionString = Provider == DatabaseProvider.Postgres ? WithPostgresLimits(configured, database.Value) : configured;
         }
         else if (Provider == DatabaseProvider.Sqlite)
         {
@@ -39,4 +71,26 @@ public sealed class DatabaseConnection
 
     public DatabaseProvider Provider { get; }
     public string ConnectionString { get; }
+
+    /// <summary>Npgsql's own defaults (100 pooled connections, 15 s to connect or wait for one) would let one replica
+    /// take a default PostgreSQL's every connection, and hold a request for 15 s before it is shed. What the connection
+    /// string says itself is kept.</summary>
+    private static string WithPostgresLimits(string connectionString, DatabaseOptions options)
+    {
+        var given = new DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
+            .Select(k => k.Replace(" ", "", StringComparison.Ordinal).ToLowerInvariant())
+            .ToHashSet(StringComparer.Ordinal);
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (!given.Overlaps(["maxpoolsize", "maximumpoolsize"]))
+        {
+            builder.MaxPoolSize = options.MaxPoolSize;
+        }
+
+        if (!given.Overlaps(["timeout", "connecttimeout", "connectiontimeout"]))
+        {
+            builder.Timeout = (int)Math.Ceiling(options.ConnectTimeout.TotalSeconds);
+        }
+
+        return builder.ConnectionString;
+    }
 }

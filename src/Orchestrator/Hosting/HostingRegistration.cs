@@ -10,8 +10,8 @@ public static class HostingRegistration
     {
         services.AddSingleton(TimeProvider.System);
         services.AddValidatedOptions<OrchestratorOptions, OrchestratorOptionsValidator>(OrchestratorOptions.Section);
-        // No rules beyond binding: an unknown provider name fails the bind, at start.
-        services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section).ValidateOnStart();
+        // An unknown provider name fails the bind, at start.
+        services.AddValidatedOptions<DatabaseOptions, DatabaseOptionsValidator>(DatabaseOptions.Section);
         services.AddSingleton<DataDirectory>();
         services.AddSingleton<DatabaseConnection>();
         return services;

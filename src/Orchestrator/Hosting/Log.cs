@@ -14,4 +14,13 @@ internal static partial class Log
 
     [LoggerMessage(403, LogLevel.Warning, "Cluster event listener lost its connection; retrying in 1 s")]
     public static partial void ClusterListenerLost(this ILogger logger, Exception exception);
+
+    [LoggerMessage(404, LogLevel.Error, "A cluster event on {Channel} is {Length} bytes, over PostgreSQL's NOTIFY limit; only this replica heard it")]
+    public static partial void ClusterEventTooLarge(this ILogger logger, string channel, int length);
+
+    [LoggerMessage(405, LogLevel.Warning, "Sending {Count} cluster events failed; retrying until they go out")]
+    public static partial void ClusterEventsNotSent(this ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(406, LogLevel.Information, "Cluster events are being sent again after {Failures} failed attempts")]
+    public static partial void ClusterEventsSendingAgain(this ILogger logger, int failures);
 }
