@@ -65,8 +65,8 @@ public sealed partial class AgentHost(AgentSettings settings, ILoggerFactory log
             new DockerPullExecutor(docker),
             new DockerRunExecutor(docker),
             new DockerStopExecutor(docker),
-            new ComposeExecutor("compose.up", () => capabilities.Compose, state.Subdirectory("compose")),
-            new ComposeExecutor("compose.down", () => capabilities.Compose, state.Subdirectory("compose")),
+            new ComposeExecutor("compose.up", capabilities.ComposeForTaskAsync, state.Subdirectory("compose")),
+            new ComposeExecutor("compose.down", capabilities.ComposeForTaskAsync, state.Subdirectory("compose")),
         };
         if (settings.AllowShell)
         {

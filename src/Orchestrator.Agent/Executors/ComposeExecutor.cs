@@ -26,7 +26,7 @@ public sealed record ComposeCli(string FileName, string[] Prefix, string DockerH
 /// <summary><c>compose.up</c> / <c>compose.down</c> <c>{ "project", "compose": "&lt;YAML&gt;", "env"?: {} }</c>: writes the
 /// file into <c>&lt;state&gt;/compose/&lt;project&gt;/</c> and runs <c>up -d</c> or <c>down</c> there; output as logs,
 /// success iff the CLI exits 0 → <c>{ "project", "exitCode" }</c>.</summary>
-public sealed partial class ComposeExecutor(string taskType, Func<ComposeCli?> cli, string projectsRoot) : IExecutor
+public sealed partial class ComposeExecutor(string taskType, Func<Task<ComposeCli?>> cli, string projectsRoot) : IExecutor
 {
     public string TaskType => taskType;
 
@@ -42,7 +42,7 @@ public sealed partial class ComposeExecutor(string taskType, Func<ComposeCli?> c
         }
 
         var yaml = context.RequiredString("compose");
-        var compose = cli() ?? throw new TaskFailedException("No compose CLI on this agent: neither 'docker compose' nor 'docker-compose' works.");
+        var compose = await cli() ?? throw new TaskFailedException("No compose CLI on this agent: neither 'docker compose' nor 'docker-compose' works.");
         var directory = Path.Combine(projectsRoot, project);
         Directory.CreateDirectory(directory);
         var file = Path.Combine(directory, "compose.yaml");

@@ -15,6 +15,11 @@ public sealed partial class CapabilityDetector(AgentSettings settings, DockerEng
 
     public ComposeCli? Compose => _compose;
 
+    /// <summary>The compose CLI for a compose task: the one the background probe found, or, when it has found none yet
+    /// (a task that arrives in the agent's first seconds, or after a CLI was installed), a probe made now, so such a
+    /// task does not fail only because the periodic probe has not run.</summary>
+    public async Task<ComposeCli?> ComposeForTaskAsync() => _compose ??= await ComposeCli.FindAsync(docker.Host);
+
     /// <summary>Probes for a compose CLI now and then every few minutes, until <paramref name="stopping"/>.</summary>
     public async Task RunAsync(CancellationToken stopping)
     {

@@ -157,6 +157,7 @@ public sealed class DockerTaskTests(DockerFixture fixture) : IClassFixture<Docke
 
         var up = await World.CreateTaskAsync(fixture.AgentId, "compose.up", new { project, compose, env = new { GREETING = "hi" } });
         var upEnded = await World.EndedAsync(up.TaskId, TimeSpan.FromSeconds(90));
+        Assert.True(upEnded.Status == AgentTaskStatus.Succeeded, $"{upEnded.StatusReason}\n{string.Join('\n', upEnded.Logs!.Select(l => l.Message))}");
         var projectFilter = new ContainersListParameters
         {
             All = true,
@@ -167,7 +168,6 @@ public sealed class DockerTaskTests(DockerFixture fixture) : IClassFixture<Docke
         var down = await World.CreateTaskAsync(fixture.AgentId, "compose.down", new { project, compose });
         var downEnded = await World.EndedAsync(down.TaskId, TimeSpan.FromSeconds(90));
 
-        Assert.True(upEnded.Status == AgentTaskStatus.Succeeded, string.Join('\n', upEnded.Logs!.Select(l => l.Message)));
         Assert.Contains("GREETING=hi", inspected.Config!.Env!);
         Assert.Equal(AgentTaskStatus.Succeeded, downEnded.Status);
         Assert.Empty(await fixture.Engine.Containers.ListContainersAsync(projectFilter));
