@@ -91,7 +91,19 @@ internal static class AgentTestSupport
         {
             app.Time!.Advance(step);
             var due = app.Now();
-            await Poll.Until(() => monitor.LastCheck >= due, $"the liveness check at {due:O}");
+            // A pass that marks agents offline also waits (in real time, at most 5 s) for its cluster event to be
+            // sent, and a loaded machine adds seconds to that: the bound only limits a failure. A failure names what
+            // the service logged at warning and above, so a pass that threw says why.
+            try
+            {
+                await Poll.Until(() => monitor.LastCheck >= due, $"the liveness check at {due:O}", TimeSpan.FromSeconds(30));
+            }
+            catch (Xunit.Sdk.XunitException timedOut)
+            {
+                var logged = app.Logs.Events.Where(e => e.Level >= Serilog.Events.LogEventLevel.Warning)
+                    .Select(e => $"{e.RenderMessage()} {e.Exception?.GetType().Name}: {e.Exception?.Message}");
+                throw new Xunit.Sdk.XunitException($"{timedOut.Message} Service log: {string.Join(" | ", logged)}");
+            }
         }
     }
 
