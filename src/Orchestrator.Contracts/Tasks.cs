@@ -17,11 +17,12 @@ public sealed record CreateTaskRequest(
 
 public sealed record TaskLogResponse(DateTime Timestamp, string Level, string Message);
 
-/// <summary>What operators see. Never carries credentials.</summary>
+/// <summary>What operators see. Never carries credentials. <c>rolloutId</c>: the rollout that created the task, or null.</summary>
 public sealed record TaskResponse(
     Guid TaskId,
     string TaskType,
     Guid AgentId,
+    Guid? RolloutId,
     AgentTaskStatus Status,
     string? StatusReason,
     int Priority,

@@ -36,16 +36,8 @@ internal sealed class AgentDirectory(OrchestratorDbContext db) : ITaskAgents, IT
 
         var capabilities = selector?.Capabilities ?? [];
         var labels = selector?.Labels ?? [];
-        var candidates = db.Agents.AsNoTracking().Where(a => a.Status != AgentStatus.Offline && a.DrainRequestedAt == null);
-        foreach (var capability in capabilities.Distinct(StringComparer.Ordinal))
-        {
-            candidates = candidates.Where(a => a.Capabilities.Any(c => c.Name == capability));
-        }
-
-        foreach (var (key, value) in labels)
-        {
-            candidates = candidates.Where(a => a.Labels.Any(l => l.Key == key && l.Value == value));
-        }
+        var candidates = db.Agents.AsNoTracking().Where(a => a.Status != AgentStatus.Offline && a.DrainRequestedAt == null)
+            .Matching(capabilities, labels);
 
         var unfinished = AgentTaskStatuses.Unfinished;
         var tasks = db.Tasks;

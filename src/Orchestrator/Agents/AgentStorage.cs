@@ -15,6 +15,24 @@ public static class AgentStorage
         public DbSet<AgentLabel> AgentLabels => db.Set<AgentLabel>();
         public DbSet<AgentCapability> AgentCapabilities => db.Set<AgentCapability>();
     }
+
+    /// <summary>The agents a selector picks: every capability given, and every label with its value. Task selectors,
+    /// agent lists and rollouts filter through this one query.</summary>
+    public static IQueryable<Agent> Matching(
+        this IQueryable<Agent> agents, IEnumerable<string> capabilities, IEnumerable<KeyValuePair<string, string>> labels)
+    {
+        foreach (var capability in capabilities.Distinct(StringComparer.Ordinal))
+        {
+            agents = agents.Where(a => a.Capabilities.Any(c => c.Name == capability));
+        }
+
+        foreach (var (key, value) in labels)
+        {
+            agents = agents.Where(a => a.Labels.Any(l => l.Key == key && l.Value == value));
+        }
+
+        return agents;
+    }
 }
 
 internal sealed class AgentMapping : IEntityTypeConfiguration<Agent>

@@ -23,15 +23,7 @@ public sealed class AgentStore(OrchestratorDbContext db, AuditLog audit, Heartbe
             query = query.Where(a => a.Status == status);
         }
 
-        foreach (var capability in filter.Capabilities)
-        {
-            query = query.Where(a => a.Capabilities.Any(c => c.Name == capability));
-        }
-
-        foreach (var (key, value) in filter.Labels)
-        {
-            query = query.Where(a => a.Labels.Any(l => l.Key == key && l.Value == value));
-        }
+        query = query.Matching(filter.Capabilities, filter.Labels);
 
         if (afterName is not null)
         {

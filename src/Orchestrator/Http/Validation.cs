@@ -34,4 +34,14 @@ public sealed class Validation
 
     public Microsoft.AspNetCore.Http.HttpResults.ValidationProblem ToProblem() =>
         TypedResults.ValidationProblem(Errors, detail: string.Join(" ", _errors.SelectMany(e => e.Value)));
+
+    /// <summary>The same field errors as a 422: the request is well-formed but names what cannot be used (an agent that
+    /// does not exist, a selector nothing matches).</summary>
+    public Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult ToUnprocessable() =>
+        TypedResults.Problem(new HttpValidationProblemDetails(Errors)
+        {
+            Status = StatusCodes.Status422UnprocessableEntity,
+            Title = "Unprocessable request",
+            Detail = string.Join(" ", _errors.SelectMany(e => e.Value)),
+        });
 }

@@ -21,6 +21,10 @@ public sealed class AgentTask
 
     /// <summary>The agent the task belongs to. Not a foreign key: the task outlives a deleted agent.</summary>
     public Guid AgentId { get; set; }
+
+    /// <summary>The rollout that created the task, or null. A plain column: rollouts sit above tasks and follow them
+    /// through task changes; tasks know nothing else of rollouts.</summary>
+    public Guid? RolloutId { get; set; }
     public AgentTaskStatus Status { get; set; }
     public int Priority { get; set; }
     public int TimeoutSeconds { get; set; }

@@ -131,19 +131,22 @@ public sealed class TaskChanges : IDisposable
         }
     }
 
-    private void OnChanged(string payload)
+    /// <summary>A message of <see cref="Channel"/>, or null for one that is not (to be ignored).</summary>
+    public static Change? Parse(string payload)
     {
-        Change? change;
         try
         {
-            change = JsonSerializer.Deserialize<Change>(payload, Http.Json.Options);
+            return JsonSerializer.Deserialize<Change>(payload, Http.Json.Options);
         }
         catch (JsonException)
         {
-            return;
+            return null;
         }
+    }
 
-        if (change is not null)
+    private void OnChanged(string payload)
+    {
+        if (Parse(payload) is { } change)
         {
             Wake(w => w.TaskId == change.TaskId && (change.Ended || !w.EndOnly), change.TaskId);
         }

@@ -37,36 +37,13 @@ public sealed class TaskCommands(
         // One transaction from choosing the agent to storing the task: the agent's deletion (which cancels its tasks
         // in its own transaction) cannot fall between the two and leave the task pending for an agent that is gone.
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        var choice = await agents.ChooseAsync(request.AgentId, request.Selector, cancellationToken);
-        if (choice.Outcome != TaskOutcome.Ok)
+        var staged = await StageAsync(request, actor, rolloutId: null, cancellationToken);
+        if (staged.Outcome != TaskOutcome.Ok)
         {
-            return choice;
+            return staged;
         }
 
-        var task = new AgentTask
-        {
-            Id = Guid.CreateVersion7(time.GetUtcNow()),
-            TaskType = request.TaskType,
-            AgentId = choice.Task!.AgentId,
-            Status = AgentTaskStatus.Pending,
-            Priority = request.Priority,
-            TimeoutSeconds = request.TimeoutSeconds,
-            PayloadJson = request.PayloadJson,
-            ProtectedCredentials = credentials.Protect(request.Credentials),
-            IdempotencyKey = request.IdempotencyKey,
-            CreatedBy = actor,
-            CreatedAt = Now,
-        };
-        db.Tasks.Add(task);
-        audit.Record(actor, "task.created", "task", task.Id.ToString(), new
-        {
-            task.TaskType,
-            task.AgentId,
-            task.Priority,
-            timeout = task.TimeoutSeconds,
-            task.IdempotencyKey,
-            credentialNames = request.Credentials?.Keys.Order(StringComparer.Ordinal).ToArray(),
-        });
+        var task = staged.Task!;
         try
         {
             await db.SaveChangesAsync(cancellationToken);
@@ -82,6 +59,47 @@ public sealed class TaskCommands(
         }
 
         metrics.Created();
+        return new TaskResult(TaskOutcome.Ok, task);
+    }
+
+    /// <summary>Chooses the task's agent and adds the task (and its audit event) to the caller's unit of work, inside the
+    /// caller's transaction, which must save and commit it: <see cref="CreateAsync"/> for one task, a rollout for the
+    /// tasks of a batch. The caller counts the task created (<see cref="TaskMetrics.Created"/>) once committed. Not
+    /// found, draining and offline agents answer as for one task.</summary>
+    public async Task<TaskResult> StageAsync(NewTask request, string actor, Guid? rolloutId, CancellationToken cancellationToken)
+    {
+        var choice = await agents.ChooseAsync(request.AgentId, request.Selector, cancellationToken);
+        if (choice.Outcome != TaskOutcome.Ok)
+        {
+            return choice;
+        }
+
+        var task = new AgentTask
+        {
+            Id = Guid.CreateVersion7(time.GetUtcNow()),
+            TaskType = request.TaskType,
+            AgentId = choice.Task!.AgentId,
+            RolloutId = rolloutId,
+            Status = AgentTaskStatus.Pending,
+            Priority = request.Priority,
+            TimeoutSeconds = request.TimeoutSeconds,
+            PayloadJson = request.PayloadJson,
+            ProtectedCredentials = credentials.Protect(request.Credentials),
+            IdempotencyKey = request.IdempotencyKey,
+            CreatedBy = actor,
+            CreatedAt = Now,
+        };
+        db.Tasks.Add(task);
+        audit.Record(actor, "task.created", "task", task.Id.ToString(), new
+        {
+            task.TaskType,
+            task.AgentId,
+            task.RolloutId,
+            task.Priority,
+            timeout = task.TimeoutSeconds,
+            task.IdempotencyKey,
+            credentialNames = request.Credentials?.Keys.Order(StringComparer.Ordinal).ToArray(),
+        });
         return new TaskResult(TaskOutcome.Ok, task);
     }
 

@@ -22,9 +22,9 @@ internal static class TaskDocs
         "with the first task instead of creating another.";
 
     public const string List =
-        "Filter with `agentId` and `status` (pending, assigned, running, succeeded, failed, cancelling, cancelled, " +
-        "timed_out). Paged with `limit` and `after`; the next page is in the `Link` header. `logs` is null here: get the " +
-        "task for its logs.";
+        "Filter with `agentId`, `rolloutId` (the tasks a rollout created) and `status` (pending, assigned, running, " +
+        "succeeded, failed, cancelling, cancelled, timed_out). Paged with `limit` and `after`; the next page is in the " +
+        "`Link` header. `logs` is null here: get the task for its logs.";
 
     public const string Cancel =
         "A pending task is cancelled at once. A delivered or running task becomes `cancelling`: its agent is told to stop " +

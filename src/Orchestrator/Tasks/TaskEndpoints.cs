@@ -1,7 +1,5 @@
 using System.ComponentModel;
-using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
@@ -11,7 +9,7 @@ using Orchestrator.Security;
 namespace Orchestrator.Tasks;
 
 /// <summary>Operators and CI: create, read and cancel tasks.</summary>
-public static partial class TaskEndpoints
+public static class TaskEndpoints
 {
     public static RouteGroupBuilder MapTasks(this IEndpointRouteBuilder routes)
     {
@@ -51,66 +49,27 @@ public static partial class TaskEndpoints
         return group;
     }
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
-    private static partial Regex TaskTypePattern();
-
     private static async Task<Results<Created<TaskResponse>, Ok<TaskResponse>, ValidationProblem, ProblemHttpResult>> Create(
         CreateTaskRequest request, HttpContext context, TaskCommands commands, TaskEvents events, IOptions<TaskOptions> options,
         ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         var limits = options.Value;
-        var errors = new Validation().RequireText(request.TaskType, "taskType", 128);
-        if (request.TaskType is { Length: > 0 and <= 128 } type && !TaskTypePattern().IsMatch(type))
-        {
-            errors.Add("taskType", "'taskType' may contain letters, digits and . _ : / - and must start with a letter or digit.");
-        }
-
-        var payload = request.Payload is { ValueKind: not JsonValueKind.Null } p ? p : (JsonElement?)null;
-        errors.Require(payload is null || payload.Value.ValueKind == JsonValueKind.Object, "payload", "'payload' must be a JSON object.")
-            .RequireShallow(payload, "payload");
-        errors.Require(request.Priority is null or (>= 0 and <= 100), "priority", "'priority' must be from 0 to 100.");
-        errors.Require(request.Timeout is null || (request.Timeout >= 1 && request.Timeout <= limits.MaxTimeoutSeconds), "timeout",
-            $"'timeout' must be from 1 to {limits.MaxTimeoutSeconds} seconds.");
-        errors.Require(request.AgentId is null != (request.Selector is null), "agentId", "Give exactly one of 'agentId' or 'selector'.");
-        foreach (var (name, value) in request.Credentials ?? [])
-        {
-            errors.Require(name.Length is > 0 and <= 128, "credentials", "Credential names must be 1 to 128 characters.");
-            errors.Require(value is not null, "credentials", $"Credential '{name}' has no value; values are strings.");
-        }
-
-        foreach (var capability in request.Selector?.Capabilities ?? [])
-        {
-            errors.Require(!string.IsNullOrWhiteSpace(capability), "selector.capabilities", "Capabilities must be non-empty strings.");
-        }
-
-        foreach (var (key, value) in request.Selector?.Labels ?? [])
-        {
-            errors.Require(key.Length > 0 && value is not null, "selector.labels", "Labels must have a non-empty key and a string value.");
-        }
-
-        errors.Require(
-            request.IdempotencyKey is null || (request.IdempotencyKey.Length is > 0 and <= 128 && !request.IdempotencyKey.Any(char.IsControl)),
-            "idempotencyKey", "'idempotencyKey' must be 1 to 128 printable characters.");
+        var definition = new TaskDefinition(request.TaskType, request.Payload, request.Credentials, request.Priority, request.Timeout,
+            request.Selector, request.IdempotencyKey);
+        var errors = definition.Validate(new Validation(), limits)
+            .Require(request.AgentId is null != (request.Selector is null), "agentId", "Give exactly one of 'agentId' or 'selector'.");
         if (!errors.IsValid)
         {
             return errors.ToProblem();
         }
 
-        var payloadJson = payload?.GetRawText();
-        if (payloadJson is not null && Encoding.UTF8.GetByteCount(payloadJson) > limits.MaxPayloadBytes)
+        if (definition.Oversized(limits) is { } tooLarge)
         {
-            return TooLarge($"'payload' is larger than {limits.MaxPayloadBytes} bytes (Orchestrator:Tasks:MaxPayloadBytes).");
-        }
-
-        if (request.Credentials is { Count: > 0 } && JsonSerializer.SerializeToUtf8Bytes(request.Credentials).Length > limits.MaxCredentialsBytes)
-        {
-            return TooLarge($"'credentials' are larger than {limits.MaxCredentialsBytes} bytes (Orchestrator:Tasks:MaxCredentialsBytes).");
+            return tooLarge;
         }
 
         var actor = context.User.Actor();
-        var result = await commands.CreateAsync(new TaskCommands.NewTask(
-            request.TaskType!.Trim(), payloadJson, request.Credentials, request.Priority ?? 0, request.Timeout ?? limits.DefaultTimeoutSeconds,
-            request.AgentId, request.Selector, request.IdempotencyKey), actor, cancellationToken);
+        var result = await commands.CreateAsync(definition.ToNewTask(limits, request.AgentId), actor, cancellationToken);
         switch (result.Outcome)
         {
             case TaskOutcome.Ok:
@@ -126,7 +85,8 @@ public static partial class TaskEndpoints
     }
 
     private static async Task<Results<Ok<List<TaskResponse>>, ValidationProblem>> List(
-        HttpContext context, TaskQueries queries, IOptions<TaskOptions> options, Guid? agentId, string? status, CancellationToken cancellationToken)
+        HttpContext context, TaskQueries queries, IOptions<TaskOptions> options, Guid? agentId, Guid? rolloutId, string? status,
+        CancellationToken cancellationToken)
     {
         if (!Page.TryRead(context.Request, out var page, out var errors))
         {
@@ -150,7 +110,7 @@ public static partial class TaskEndpoints
             return errors.ToProblem();
         }
 
-        var rows = await queries.ListAsync(agentId, wanted, before, page.Limit + 1, cancellationToken);
+        var rows = await queries.ListAsync(agentId, rolloutId, wanted, before, page.Limit + 1, cancellationToken);
         var tasks = page.Finish(context, rows, t => t.Id.ToString());
         return TypedResults.Ok(tasks.Select(t => ToResponse(t, options.Value, withLogs: false)).ToList());
     }
@@ -173,26 +133,16 @@ public static partial class TaskEndpoints
     }
 
     private static async Task<Results<Accepted<TaskResponse>, ProblemHttpResult>> Cancel(
-        Guid taskId, HttpContext context, TaskCommands commands, TaskQueries queries, TaskEvents events, TaskChanges changes,
-        IOptions<TaskOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
+        Guid taskId, HttpContext context, TaskCancellation cancellation, TaskQueries queries, IOptions<TaskOptions> options,
+        CancellationToken cancellationToken)
     {
-        var actor = context.User.Actor();
-        var result = await commands.RequestCancelAsync(taskId, actor, cancellationToken);
+        var result = await cancellation.RequestAsync(taskId, context.User.Actor(), cancellationToken);
         if (result.Outcome != TaskOutcome.Ok)
         {
             return Problem(result);
         }
 
-        var task = result.Task!;
-        loggers.CreateLogger(typeof(TaskEndpoints)).TaskCancelRequested(task.Id, task.AgentId, task.Status.WireName(), actor);
-        if (task.Status == AgentTaskStatus.Cancelling)
-        {
-            await events.CancelledAsync(task.Id, task.AgentId, cancellationToken);
-        }
-
-        await changes.PublishAsync(task.Id, ended: task.Status.IsEnded());
-
-        var current = await queries.FindAsync(taskId, cancellationToken) ?? task;
+        var current = await queries.FindAsync(taskId, cancellationToken) ?? result.Task!;
         return TypedResults.Accepted($"/api/v1/tasks/{taskId}", ToResponse(current, options.Value, withLogs: true));
     }
 
@@ -221,8 +171,8 @@ public static partial class TaskEndpoints
             }
         }
 
-        return new TaskResponse(task.Id, task.TaskType, task.AgentId, task.Status, task.StatusReason, task.Priority, task.TimeoutSeconds,
-            task.CreatedAt, task.AssignedAt, task.StartedAt, task.CompletedAt, task.Progress,
+        return new TaskResponse(task.Id, task.TaskType, task.AgentId, task.RolloutId, task.Status, task.StatusReason, task.Priority,
+            task.TimeoutSeconds, task.CreatedAt, task.AssignedAt, task.StartedAt, task.CompletedAt, task.Progress,
             task.ResultJson is null ? null : JsonDocument.Parse(task.ResultJson).RootElement.Clone(), logs);
     }
 }

@@ -12,12 +12,18 @@ public sealed class TaskQueries(OrchestratorDbContext db)
         db.Tasks.AsNoTracking().Include(t => t.Logs.OrderBy(l => l.Id)).FirstOrDefaultAsync(t => t.Id == taskId, cancellationToken);
 
     /// <summary>Newest first, without logs; <paramref name="before"/> is the last id of the previous page.</summary>
-    public Task<List<AgentTask>> ListAsync(Guid? agentId, AgentTaskStatus? status, Guid? before, int take, CancellationToken cancellationToken)
+    public Task<List<AgentTask>> ListAsync(
+        Guid? agentId, Guid? rolloutId, AgentTaskStatus? status, Guid? before, int take, CancellationToken cancellationToken)
     {
         var query = db.Tasks.AsNoTracking();
         if (agentId is { } agent)
         {
             query = query.Where(t => t.AgentId == agent);
+        }
+
+        if (rolloutId is { } rollout)
+        {
+            query = query.Where(t => t.RolloutId == rollout);
         }
 
         if (status is { } wanted)

@@ -13,6 +13,7 @@ public static class TaskRegistration
         services.AddSingleton<TaskMetrics>();
         services.AddSingleton<AgentWorkHints>();
         services.AddScoped<TaskCommands>();
+        services.AddScoped<TaskCancellation>();
         services.AddScoped<TaskQueries>();
         services.AddScoped<TaskClaims>();
         services.AddScoped<TaskSweeper>();

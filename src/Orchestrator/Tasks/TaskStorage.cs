@@ -27,6 +27,9 @@ internal sealed class AgentTaskMapping : IEntityTypeConfiguration<AgentTask>
         task.HasIndex(t => t.IdempotencyKey).IsUnique();
         task.HasIndex(t => new { t.AgentId, t.Status });
         task.HasIndex(t => new { t.Status, t.CreatedAt });
+        // No agent ever gets two tasks of one rollout, whatever a rollout's driver does twice (tasks without a rollout
+        // have a null RolloutId, which never collides).
+        task.HasIndex(t => new { t.RolloutId, t.AgentId }).IsUnique();
         task.HasMany(t => t.Logs).WithOne().HasForeignKey(l => l.TaskId).OnDelete(DeleteBehavior.Cascade);
     }
 }

@@ -1,0 +1,74 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Orchestrator.Http;
+
+namespace Orchestrator.Tasks;
+
+/// <summary>What a task is, as a request gives it: one task (<c>POST /api/v1/tasks</c>) or the tasks of a rollout. Checked
+/// here once for both, so a rollout accepts exactly the tasks the task API accepts.</summary>
+public readonly partial record struct TaskDefinition(
+    string? TaskType, JsonElement? Payload, Dictionary<string, string>? Credentials, int? Priority, int? Timeout, TaskSelector? Selector,
+    string? IdempotencyKey)
+{
+    private JsonElement? PayloadObject => Payload is { ValueKind: not JsonValueKind.Null } p ? p : null;
+
+    /// <summary>Adds what is wrong with the fields to <paramref name="errors"/> (a 400 naming each field).</summary>
+    public Validation Validate(Validation errors, TaskOptions limits)
+    {
+        errors.RequireText(TaskType, "taskType", 128);
+        if (TaskType is { Length: > 0 and <= 128 } type && !TaskTypePattern().IsMatch(type))
+        {
+            errors.Add("taskType", "'taskType' may contain letters, digits and . _ : / - and must start with a letter or digit.");
+        }
+
+        var payload = PayloadObject;
+        errors.Require(payload is null || payload.Value.ValueKind == JsonValueKind.Object, "payload", "'payload' must be a JSON object.")
+            .RequireShallow(payload, "payload");
+        errors.Require(Priority is null or (>= 0 and <= 100), "priority", "'priority' must be from 0 to 100.");
+        errors.Require(Timeout is null || (Timeout >= 1 && Timeout <= limits.MaxTimeoutSeconds), "timeout",
+            $"'timeout' must be from 1 to {limits.MaxTimeoutSeconds} seconds.");
+        foreach (var (name, value) in Credentials ?? [])
+        {
+            errors.Require(name.Length is > 0 and <= 128, "credentials", "Credential names must be 1 to 128 characters.");
+            errors.Require(value is not null, "credentials", $"Credential '{name}' has no value; values are strings.");
+        }
+
+        foreach (var capability in Selector?.Capabilities ?? [])
+        {
+            errors.Require(!string.IsNullOrWhiteSpace(capability), "selector.capabilities", "Capabilities must be non-empty strings.");
+        }
+
+        foreach (var (key, value) in Selector?.Labels ?? [])
+        {
+            errors.Require(key.Length > 0 && value is not null, "selector.labels", "Labels must have a non-empty key and a string value.");
+        }
+
+        return errors.Require(
+            IdempotencyKey is null || (IdempotencyKey.Length is > 0 and <= 128 && !IdempotencyKey.Any(char.IsControl)),
+            "idempotencyKey", "'idempotencyKey' must be 1 to 128 printable characters.");
+    }
+
+    /// <summary>A 413 naming the setting when the payload or the credentials are larger than allowed, else null.</summary>
+    public ProblemHttpResult? Oversized(TaskOptions limits)
+    {
+        if (PayloadJson is { } json && Encoding.UTF8.GetByteCount(json) > limits.MaxPayloadBytes)
+        {
+            return TaskEndpoints.TooLarge($"'payload' is larger than {limits.MaxPayloadBytes} bytes (Orchestrator:Tasks:MaxPayloadBytes).");
+        }
+
+        return Credentials is { Count: > 0 } && JsonSerializer.SerializeToUtf8Bytes(Credentials).Length > limits.MaxCredentialsBytes
+            ? TaskEndpoints.TooLarge($"'credentials' are larger than {limits.MaxCredentialsBytes} bytes (Orchestrator:Tasks:MaxCredentialsBytes).")
+            : null;
+    }
+
+    public string? PayloadJson => PayloadObject?.GetRawText();
+
+    /// <summary>The task to create, once validated; defaults filled in.</summary>
+    public TaskCommands.NewTask ToNewTask(TaskOptions limits, Guid? agentId) =>
+        new(TaskType!.Trim(), PayloadJson, Credentials, Priority ?? 0, Timeout ?? limits.DefaultTimeoutSeconds, agentId, Selector, IdempotencyKey);
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
+    private static partial Regex TaskTypePattern();
+}
