@@ -23,6 +23,33 @@ public enum AgentTaskStatus
     [JsonStringEnumMemberName("timed_out")] TimedOut,
 }
 
+[JsonConverter(typeof(JsonStringEnumConverter<RolloutStatus>))]
+public enum RolloutStatus
+{
+    [JsonStringEnumMemberName("pending")] Pending,
+    [JsonStringEnumMemberName("running")] Running,
+    [JsonStringEnumMemberName("paused")] Paused,
+    [JsonStringEnumMemberName("succeeded")] Succeeded,
+    [JsonStringEnumMemberName("failed")] Failed,
+    [JsonStringEnumMemberName("cancelling")] Cancelling,
+    [JsonStringEnumMemberName("cancelled")] Cancelled,
+}
+
+/// <summary>Where one agent of a rollout stands: <c>pending</c> until its task runs (waiting for its batch, or its task
+/// not started yet), then its task's outcome (<c>failed</c> also for a task that timed out); <c>skipped</c> when it was
+/// offline or draining as its batch started; <c>not_started</c> when the rollout ended before its batch.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<RolloutTargetStatus>))]
+public enum RolloutTargetStatus
+{
+    [JsonStringEnumMemberName("pending")] Pending,
+    [JsonStringEnumMemberName("running")] Running,
+    [JsonStringEnumMemberName("succeeded")] Succeeded,
+    [JsonStringEnumMemberName("failed")] Failed,
+    [JsonStringEnumMemberName("skipped")] Skipped,
+    [JsonStringEnumMemberName("cancelled")] Cancelled,
+    [JsonStringEnumMemberName("not_started")] NotStarted,
+}
+
 [JsonConverter(typeof(JsonStringEnumConverter<ApiKeyRole>))]
 public enum ApiKeyRole
 {
@@ -57,4 +84,8 @@ public static class WireNames
     /// <summary>Final task states: the task can no longer change.</summary>
     public static bool IsFinal(this AgentTaskStatus status) =>
         status is AgentTaskStatus.Succeeded or AgentTaskStatus.Failed or AgentTaskStatus.Cancelled or AgentTaskStatus.TimedOut;
+
+    /// <summary>Final rollout states: no batch starts and no task of it runs any more.</summary>
+    public static bool IsFinal(this RolloutStatus status) =>
+        status is RolloutStatus.Succeeded or RolloutStatus.Failed or RolloutStatus.Cancelled;
 }

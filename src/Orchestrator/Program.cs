@@ -9,6 +9,7 @@ using Orchestrator.Housekeeping;
 using Orchestrator.Http;
 using Orchestrator.Observability;
 using Orchestrator.Registration;
+using Orchestrator.Rollouts;
 using Orchestrator.Security;
 using Orchestrator.Streams;
 using Orchestrator.Targets;
@@ -41,6 +42,7 @@ builder.Services.AddRegistration();
 builder.Services.AddAudit();
 builder.Services.AddAgents();
 builder.Services.AddTasks();
+builder.Services.AddRollouts();
 builder.Services.AddTaskStreams();
 builder.Services.AddOrchestratorHealthChecks();
 builder.AddObservability();
@@ -77,6 +79,7 @@ app.MapRegister();
 app.MapAgents();
 app.MapTargets();
 app.MapTasks();
+app.MapRollouts();
 
 // The agent's own routes: one group, /api/v1/agents/{id}/…, that each feature adds to.
 var agent = app.MapAgentRoutes();

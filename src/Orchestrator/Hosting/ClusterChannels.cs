@@ -18,6 +18,10 @@ public static class ClusterChannels
     /// streams of that task read it again.</summary>
     public const string TaskChanged = "task.changed";
 
+    /// <summary><c>{"rolloutId","ended"}</c>: a rollout changed (committed): created, a batch started, a target moved,
+    /// paused, resumed, cancelled or ended. Drivers on every replica look at it, and its waits and event streams read it.</summary>
+    public const string RolloutChanged = "rollout.changed";
+
     /// <summary><c>{"agentId","serials"}</c>: certificates revoked; streams of that agent or those certificates close.</summary>
     public const string AgentRevoked = "agent.revoked";
 

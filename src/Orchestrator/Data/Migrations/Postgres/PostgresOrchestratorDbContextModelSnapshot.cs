@@ -100,7 +100,7 @@ namespace Orchestrator.Data.Migrations.Postgres
 
                     b.HasIndex("Status", "LastHeartbeat");
 
-                    b.ToTable("Agents");
+                    b.ToTable("Agents", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Agents.AgentCapability", b =>
@@ -116,7 +116,7 @@ namespace Orchestrator.Data.Migrations.Postgres
 
                     b.HasIndex("Name");
 
-                    b.ToTable("AgentCapabilities");
+                    b.ToTable("AgentCapabilities", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Agents.AgentLabel", b =>
@@ -137,7 +137,7 @@ namespace Orchestrator.Data.Migrations.Postgres
 
                     b.HasIndex("Key", "Value");
 
-                    b.ToTable("AgentLabels");
+                    b.ToTable("AgentLabels", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.ApiKeys.ApiKey", b =>
@@ -176,7 +176,7 @@ namespace Orchestrator.Data.Migrations.Postgres
                     b.HasIndex("KeyHash")
                         .IsUnique();
 
-                    b.ToTable("ApiKeys");
+                    b.ToTable("ApiKeys", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Audit.AuditEvent", b =>
@@ -216,7 +216,7 @@ namespace Orchestrator.Data.Migrations.Postgres
 
                     b.HasIndex("Timestamp");
 
-                    b.ToTable("AuditEvents");
+                    b.ToTable("AuditEvents", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Certificates.CaRoot", b =>
@@ -247,7 +247,7 @@ namespace Orchestrator.Data.Migrations.Postgres
 
                     b.HasKey("Id");
 
-                    b.ToTable("CaRoots");
+                    b.ToTable("CaRoots", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Certificates.IssuedCertificate", b =>
@@ -290,7 +290,7 @@ namespace Orchestrator.Data.Migrations.Postgres
 
                     b.HasIndex("NotAfter");
 
-                    b.ToTable("IssuedCertificates");
+                    b.ToTable("IssuedCertificates", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Certificates.SigningKey", b =>
@@ -311,7 +311,7 @@ namespace Orchestrator.Data.Migrations.Postgres
 
                     b.HasKey("Id");
 
-                    b.ToTable("SigningKeys");
+                    b.ToTable("SigningKeys", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Registration.RegistrationToken", b =>
@@ -356,7 +356,179 @@ namespace Orchestrator.Data.Migrations.Postgres
                     b.HasIndex("TokenHash")
                         .IsUnique();
 
-                    b.ToTable("RegistrationTokens");
+                    b.ToTable("RegistrationTokens", (string)null);
+                });
+
+            modelBuilder.Entity("Orchestrator.Rollouts.Rollout", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<int>("BatchCount")
+                        .HasColumnType("integer");
+
+                    b.Property<int?>("BatchPercent")
+                        .HasColumnType("integer");
+
+                    b.Property<int?>("BatchSize")
+                        .HasColumnType("integer");
+
+                    b.Property<DateTime?>("BatchStartedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<int?>("Canary")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("CancelledBy")
+                        .HasMaxLength(160)
+                        .HasColumnType("character varying(160)");
+
+                    b.Property<DateTime?>("CompletedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasMaxLength(160)
+                        .HasColumnType("character varying(160)");
+
+                    b.Property<int>("CurrentBatch")
+                        .HasColumnType("integer");
+
+                    b.Property<int>("FailureLimit")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("IdempotencyKey")
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)");
+
+                    b.Property<int?>("MaxFailurePercent")
+                        .HasColumnType("integer");
+
+                    b.Property<int?>("MaxFailures")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("Name")
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)");
+
+                    b.Property<DateTime?>("NextBatchAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<int>("PauseSeconds")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("PayloadJson")
+                        .HasColumnType("text");
+
+                    b.Property<int>("Priority")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("ProtectedCredentials")
+                        .HasColumnType("text");
+
+                    b.Property<DateTime?>("StartedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<string>("StatusReason")
+                        .HasMaxLength(512)
+                        .HasColumnType("character varying(512)");
+
+                    b.Property<string>("TaskType")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)");
+
+                    b.Property<int>("TimeoutSeconds")
+                        .HasColumnType("integer");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("IdempotencyKey")
+                        .IsUnique();
+
+                    b.HasIndex("Status");
+
+                    b.ToTable("Rollouts", (string)null);
+                });
+
+            modelBuilder.Entity("Orchestrator.Rollouts.RolloutEvent", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<DateTime>("At")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("DataJson")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<Guid>("RolloutId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("Type")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("RolloutId", "Id");
+
+                    b.ToTable("RolloutEvents", (string)null);
+                });
+
+            modelBuilder.Entity("Orchestrator.Rollouts.RolloutTarget", b =>
+                {
+                    b.Property<Guid>("RolloutId")
+                        .HasColumnType("uuid");
+
+                    b.Property<Guid>("AgentId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("AgentName")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)");
+
+                    b.Property<int>("Batch")
+                        .HasColumnType("integer");
+
+                    b.Property<DateTime?>("EndedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<int>("Position")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<string>("StatusReason")
+                        .HasMaxLength(512)
+                        .HasColumnType("character varying(512)");
+
+                    b.Property<Guid?>("TaskId")
+                        .HasColumnType("uuid");
+
+                    b.HasKey("RolloutId", "AgentId");
+
+                    b.HasIndex("RolloutId", "Position");
+
+                    b.ToTable("RolloutTargets", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Targets.Target", b =>
@@ -391,7 +563,7 @@ namespace Orchestrator.Data.Migrations.Postgres
                     b.HasIndex("Name")
                         .IsUnique();
 
-                    b.ToTable("Targets");
+                    b.ToTable("Targets", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Tasks.AgentTask", b =>
@@ -455,6 +627,9 @@ namespace Orchestrator.Data.Migrations.Postgres
                     b.Property<string>("ResultJson")
                         .HasColumnType("text");
 
+                    b.Property<Guid?>("RolloutId")
+                        .HasColumnType("uuid");
+
                     b.Property<DateTime?>("StartedAt")
                         .HasColumnType("timestamp with time zone");
 
@@ -485,9 +660,12 @@ namespace Orchestrator.Data.Migrations.Postgres
 
                     b.HasIndex("AgentId", "Status");
 
+                    b.HasIndex("RolloutId", "AgentId")
+                        .IsUnique();
+
                     b.HasIndex("Status", "CreatedAt");
 
-                    b.ToTable("Tasks");
+                    b.ToTable("Tasks", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Tasks.TaskLog", b =>
@@ -517,7 +695,7 @@ namespace Orchestrator.Data.Migrations.Postgres
 
                     b.HasIndex("TaskId", "Id");
 
-                    b.ToTable("TaskLogs");
+                    b.ToTable("TaskLogs", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Agents.AgentCapability", b =>
@@ -546,6 +724,24 @@ namespace Orchestrator.Data.Migrations.Postgres
                         .OnDelete(DeleteBehavior.SetNull);
                 });
 
+            modelBuilder.Entity("Orchestrator.Rollouts.RolloutEvent", b =>
+                {
+                    b.HasOne("Orchestrator.Rollouts.Rollout", null)
+                        .WithMany()
+                        .HasForeignKey("RolloutId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Orchestrator.Rollouts.RolloutTarget", b =>
+                {
+                    b.HasOne("Orchestrator.Rollouts.Rollout", null)
+                        .WithMany("Targets")
+                        .HasForeignKey("RolloutId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("Orchestrator.Targets.Target", b =>
                 {
                     b.HasOne("Orchestrator.Agents.Agent", null)
@@ -568,6 +764,11 @@ namespace Orchestrator.Data.Migrations.Postgres
                     b.Navigation("Capabilities");
 
                     b.Navigation("Labels");
+                });
+
+            modelBuilder.Entity("Orchestrator.Rollouts.Rollout", b =>
+                {
+                    b.Navigation("Targets");
                 });
 
             modelBuilder.Entity("Orchestrator.Tasks.AgentTask", b =>

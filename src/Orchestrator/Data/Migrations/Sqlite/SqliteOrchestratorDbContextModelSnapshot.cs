@@ -93,7 +93,7 @@ namespace Orchestrator.Data.Migrations.Sqlite
 
                     b.HasIndex("Status", "LastHeartbeat");
 
-                    b.ToTable("Agents");
+                    b.ToTable("Agents", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Agents.AgentCapability", b =>
@@ -109,7 +109,7 @@ namespace Orchestrator.Data.Migrations.Sqlite
 
                     b.HasIndex("Name");
 
-                    b.ToTable("AgentCapabilities");
+                    b.ToTable("AgentCapabilities", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Agents.AgentLabel", b =>
@@ -130,7 +130,7 @@ namespace Orchestrator.Data.Migrations.Sqlite
 
                     b.HasIndex("Key", "Value");
 
-                    b.ToTable("AgentLabels");
+                    b.ToTable("AgentLabels", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.ApiKeys.ApiKey", b =>
@@ -169,7 +169,7 @@ namespace Orchestrator.Data.Migrations.Sqlite
                     b.HasIndex("KeyHash")
                         .IsUnique();
 
-                    b.ToTable("ApiKeys");
+                    b.ToTable("ApiKeys", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Audit.AuditEvent", b =>
@@ -207,7 +207,7 @@ namespace Orchestrator.Data.Migrations.Sqlite
 
                     b.HasIndex("Timestamp");
 
-                    b.ToTable("AuditEvents");
+                    b.ToTable("AuditEvents", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Certificates.CaRoot", b =>
@@ -238,7 +238,7 @@ namespace Orchestrator.Data.Migrations.Sqlite
 
                     b.HasKey("Id");
 
-                    b.ToTable("CaRoots");
+                    b.ToTable("CaRoots", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Certificates.IssuedCertificate", b =>
@@ -281,7 +281,7 @@ namespace Orchestrator.Data.Migrations.Sqlite
 
                     b.HasIndex("NotAfter");
 
-                    b.ToTable("IssuedCertificates");
+                    b.ToTable("IssuedCertificates", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Certificates.SigningKey", b =>
@@ -302,7 +302,7 @@ namespace Orchestrator.Data.Migrations.Sqlite
 
                     b.HasKey("Id");
 
-                    b.ToTable("SigningKeys");
+                    b.ToTable("SigningKeys", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Registration.RegistrationToken", b =>
@@ -347,7 +347,177 @@ namespace Orchestrator.Data.Migrations.Sqlite
                     b.HasIndex("TokenHash")
                         .IsUnique();
 
-                    b.ToTable("RegistrationTokens");
+                    b.ToTable("RegistrationTokens", (string)null);
+                });
+
+            modelBuilder.Entity("Orchestrator.Rollouts.Rollout", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("BatchCount")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("BatchPercent")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("BatchSize")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime?>("BatchStartedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int?>("Canary")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("CancelledBy")
+                        .HasMaxLength(160)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime?>("CompletedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasMaxLength(160)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("CurrentBatch")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("FailureLimit")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("IdempotencyKey")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int?>("MaxFailurePercent")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("MaxFailures")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Name")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime?>("NextBatchAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("PauseSeconds")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("PayloadJson")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Priority")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ProtectedCredentials")
+                        .HasColumnType("TEXT");
+
+                    b.Property<DateTime?>("StartedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("StatusReason")
+                        .HasMaxLength(512)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("TaskType")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("TimeoutSeconds")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("IdempotencyKey")
+                        .IsUnique();
+
+                    b.HasIndex("Status");
+
+                    b.ToTable("Rollouts", (string)null);
+                });
+
+            modelBuilder.Entity("Orchestrator.Rollouts.RolloutEvent", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime>("At")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("DataJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<Guid>("RolloutId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Type")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("RolloutId", "Id");
+
+                    b.ToTable("RolloutEvents", (string)null);
+                });
+
+            modelBuilder.Entity("Orchestrator.Rollouts.RolloutTarget", b =>
+                {
+                    b.Property<Guid>("RolloutId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<Guid>("AgentId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("AgentName")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Batch")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime?>("EndedAt")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Position")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("StatusReason")
+                        .HasMaxLength(512)
+                        .HasColumnType("TEXT");
+
+                    b.Property<Guid?>("TaskId")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("RolloutId", "AgentId");
+
+                    b.HasIndex("RolloutId", "Position");
+
+                    b.ToTable("RolloutTargets", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Targets.Target", b =>
@@ -382,7 +552,7 @@ namespace Orchestrator.Data.Migrations.Sqlite
                     b.HasIndex("Name")
                         .IsUnique();
 
-                    b.ToTable("Targets");
+                    b.ToTable("Targets", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Tasks.AgentTask", b =>
@@ -446,6 +616,9 @@ namespace Orchestrator.Data.Migrations.Sqlite
                     b.Property<string>("ResultJson")
                         .HasColumnType("TEXT");
 
+                    b.Property<Guid?>("RolloutId")
+                        .HasColumnType("TEXT");
+
                     b.Property<DateTime?>("StartedAt")
                         .HasColumnType("TEXT");
 
@@ -476,9 +649,12 @@ namespace Orchestrator.Data.Migrations.Sqlite
 
                     b.HasIndex("AgentId", "Status");
 
+                    b.HasIndex("RolloutId", "AgentId")
+                        .IsUnique();
+
                     b.HasIndex("Status", "CreatedAt");
 
-                    b.ToTable("Tasks");
+                    b.ToTable("Tasks", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Tasks.TaskLog", b =>
@@ -506,7 +682,7 @@ namespace Orchestrator.Data.Migrations.Sqlite
 
                     b.HasIndex("TaskId", "Id");
 
-                    b.ToTable("TaskLogs");
+                    b.ToTable("TaskLogs", (string)null);
                 });
 
             modelBuilder.Entity("Orchestrator.Agents.AgentCapability", b =>
@@ -535,6 +711,24 @@ namespace Orchestrator.Data.Migrations.Sqlite
                         .OnDelete(DeleteBehavior.SetNull);
                 });
 
+            modelBuilder.Entity("Orchestrator.Rollouts.RolloutEvent", b =>
+                {
+                    b.HasOne("Orchestrator.Rollouts.Rollout", null)
+                        .WithMany()
+                        .HasForeignKey("RolloutId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Orchestrator.Rollouts.RolloutTarget", b =>
+                {
+                    b.HasOne("Orchestrator.Rollouts.Rollout", null)
+                        .WithMany("Targets")
+                        .HasForeignKey("RolloutId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("Orchestrator.Targets.Target", b =>
                 {
                     b.HasOne("Orchestrator.Agents.Agent", null)
@@ -557,6 +751,11 @@ namespace Orchestrator.Data.Migrations.Sqlite
                     b.Navigation("Capabilities");
 
                     b.Navigation("Labels");
+                });
+
+            modelBuilder.Entity("Orchestrator.Rollouts.Rollout", b =>
+                {
+                    b.Navigation("Targets");
                 });
 
             modelBuilder.Entity("Orchestrator.Tasks.AgentTask", b =>
