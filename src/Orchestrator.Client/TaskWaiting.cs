@@ -26,7 +26,7 @@ public sealed partial class TasksApi
     internal static readonly TimeSpan EventStreamIdleTimeout = TimeSpan.FromSeconds(45);
 
     /// <summary>Waits until the task reaches a final state and returns it, or, when <paramref name="timeout"/> runs out
-    /// first, returns the task as it is then (not final: check <see cref="WireNames.IsFinal"/>). Each request asks the
+    /// first, returns the task as it is then (not final: check <see cref="WireNames.IsFinal(AgentTaskStatus)"/>). Each request asks the
     /// server to hold it up to 60 s; dropped connections and transient answers (502/503/504, a restarting service) are
     /// retried with back-off until the timeout, other refusals (401, 404) throw <see cref="OrchestratorApiException"/>.
     /// <paramref name="observe"/> sees every non-final answer (for showing what the wait is waiting for).</summary>
