@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Orchestrator.Http;
@@ -16,10 +15,6 @@ namespace Orchestrator.Tasks;
 public static class TaskFollowing
 {
     public const int MaxWaitSeconds = 60;
-
-    /// <summary>How often an idle event stream sends a comment (keeps proxies from cutting it) and reads the task again
-    /// (bounds what a lost cluster event can delay).</summary>
-    public static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(15);
 
     private const int LogBatch = 500;
 
@@ -52,34 +47,15 @@ public static class TaskFollowing
             return;
         }
 
-        var deadline = time.GetUtcNow() + wait;
         var first = await queries.SnapshotAsync(taskId, cancellationToken);
         if (first is null || first.Status.IsEnded())
         {
             return;
         }
 
-        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
         using var watch = changes.Watch(taskId, first.AgentId, endOnly: true);
-        // Read again now that the watch is open: an end committed between the first read and the watch is not missed.
-        for (var snapshot = await queries.SnapshotAsync(taskId, cancellationToken);
-             snapshot is not null && !snapshot.Status.IsEnded();
-             snapshot = await queries.SnapshotAsync(taskId, cancellationToken))
-        {
-            var remaining = deadline - time.GetUtcNow();
-            try
-            {
-                if (remaining <= TimeSpan.Zero || !await watch.WaitAsync(remaining, time, stopping.Token))
-                {
-                    return;
-                }
-            }
-            catch (OperationCanceledException)
-                when (lifetime.ApplicationStopping.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-        }
+        await watch.UntilEndedAsync(wait, async token => await queries.SnapshotAsync(taskId, token) is not { } task || task.Status.IsEnded(),
+            time, lifetime, cancellationToken);
     }
 
     /// <summary>The event stream: status changes, progress and stored log lines, from the position <c>Last-Event-ID</c>
@@ -110,18 +86,11 @@ public static class TaskFollowing
         }
 
         var response = context.Response;
-        response.ContentType = "text/event-stream";
-        response.Headers.CacheControl = "no-cache";
-        // Nginx and similar proxies would otherwise hold events back in their buffers.
-        response.Headers["X-Accel-Buffering"] = "no";
-        context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
         using var watch = changes.Watch(taskId, first.AgentId, endOnly: false);
         try
         {
-            await response.WriteAsync($"retry: 2000\n\n", stopping.Token);
-            await response.Body.FlushAsync(stopping.Token);
+            await ServerSentEvents.StartAsync(context, stopping.Token);
             while (true)
             {
                 var (snapshot, lines) = await queries.ChangesAsync(taskId, cursor.LogId, LogBatch, stopping.Token);
@@ -145,9 +114,9 @@ public static class TaskFollowing
                     continue;
                 }
 
-                if (!await watch.WaitAsync(KeepAliveInterval, time, stopping.Token))
+                if (!await watch.WaitAsync(ServerSentEvents.KeepAliveInterval, time, stopping.Token))
                 {
-                    await response.WriteAsync(": keep-alive\n\n", stopping.Token);
+                    await ServerSentEvents.KeepAliveAsync(response, stopping.Token);
                 }
             }
         }
@@ -234,7 +203,7 @@ public static class TaskFollowing
     }
 
     private static Task WriteEventAsync(HttpResponse response, EventCursor cursor, string type, string json, CancellationToken cancellationToken) =>
-        response.WriteAsync($"id: {cursor}\nevent: {type}\ndata: {json}\n\n", cancellationToken);
+        ServerSentEvents.WriteEventAsync(response, cursor.ToString(), type, json, cancellationToken);
 
     /// <summary>Where a client is in a task's events: the last state sent (its stage, -1 for none), the id of the last
     /// stored log line sent, and a fingerprint of the last progress sent. Made from stored rows only, it means the
