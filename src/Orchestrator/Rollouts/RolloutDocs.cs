@@ -19,7 +19,17 @@ internal static class RolloutDocs
     public const string Get =
         "`counts` add up to `total`. A target is `pending` until its task runs, then `running`, then its task's outcome " +
         "(`failed` also when it timed out, `cancelled`), or `skipped` (offline or draining when its batch started; not a " +
-        "failure) or `not_started` (the rollout ended before its batch). `currentBatch` is 0 until the first batch starts.";
+        "failure) or `not_started` (the rollout ended before its batch). `currentBatch` is 0 until the first batch starts. " +
+        "With `wait` (whole seconds, 0-60) the answer comes as soon as the rollout has ended (succeeded, failed, cancelled), " +
+        "on whichever replica, or as it is when the wait runs out; anything but 0-60 is a 400 naming `wait`.";
+
+    public const string Events =
+        "`text/event-stream` of what happens, in order: `status` (`{status, at, statusReason, counts}`: created, each " +
+        "batch started, paused, resumed, cancelling, ended), `batch` (`{batch, batchCount, at, targets}`: a batch started), " +
+        "`target` (`{agentId, agentName, batch, taskId, status, statusReason, at}`: a target's task created, started or " +
+        "ended, or the target skipped or not started). Every event has an `id`; the stream ends after the `status` event of " +
+        "a final state. Reconnect with the last id as `Last-Event-ID` to resume without gaps or repeats; once the end was " +
+        "received the answer is 204. An idle stream carries a comment every 15 s.";
 
     public const string Pause =
         "No batch starts until the rollout is resumed; tasks already running go on. On a paused rollout nothing changes; " +

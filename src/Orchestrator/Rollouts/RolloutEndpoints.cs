@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
@@ -27,8 +28,15 @@ public static class RolloutEndpoints
             .WithDescription(RolloutDocs.List)
             .ProducesValidationProblem();
         group.MapGet("/{rolloutId}", Get).RequireAuthorization(Policies.Viewer)
-            .WithSummary("Get a rollout with its counts and targets")
+            .WithSummary("Get a rollout with its counts and targets; optionally wait for it to end")
             .WithDescription(RolloutDocs.Get)
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapGet("/{rolloutId}/events", RolloutFollowing.StreamAsync).RequireAuthorization(Policies.Viewer)
+            .WithSummary("Follow a rollout: Server-Sent Events of its batches, targets and states")
+            .WithDescription(RolloutDocs.Events)
+            .Produces<string>(StatusCodes.Status200OK, "text/event-stream")
+            .Produces(StatusCodes.Status204NoContent)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPost("/{rolloutId}/pause", Pause).RequireAuthorization(Policies.Operator)
@@ -161,9 +169,19 @@ public static class RolloutEndpoints
         return TypedResults.Ok(rollouts.Select(r => RolloutResponses.ToResponse(r.Rollout, r.Counts, withTargets: false)).ToList());
     }
 
-    private static async Task<Results<Ok<RolloutResponse>, ProblemHttpResult>> Get(
-        Guid rolloutId, RolloutQueries queries, CancellationToken cancellationToken)
+    private static async Task<Results<Ok<RolloutResponse>, ValidationProblem, ProblemHttpResult>> Get(
+        Guid rolloutId,
+        [FromQuery(Name = "wait"), Description("Seconds to wait for the rollout to end, 0-60 (whole seconds); answered at once without it.")]
+        string? wait, RolloutQueries queries, RolloutChanges changes, TimeProvider time, IHostApplicationLifetime lifetime,
+        CancellationToken cancellationToken)
     {
+        var errors = new Validation();
+        if (!TaskFollowing.TryReadWait(wait, errors, out var waitFor))
+        {
+            return errors.ToProblem();
+        }
+
+        await RolloutFollowing.WaitForEndAsync(rolloutId, waitFor, queries, changes, time, lifetime, cancellationToken);
         var rollout = await queries.FindAsync(rolloutId, cancellationToken);
         return rollout is null ? Problems.NotFound($"No rollout has id {rolloutId}.") : TypedResults.Ok(RolloutResponses.ToResponse(rollout));
     }

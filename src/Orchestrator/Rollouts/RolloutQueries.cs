@@ -1,3 +1,4 @@
+using System.Data;
 using Microsoft.EntityFrameworkCore;
 using Orchestrator.Data;
 
@@ -12,6 +13,22 @@ public sealed class RolloutQueries(OrchestratorDbContext db)
     /// <summary>The rollout's status alone: what a wait checks when woken.</summary>
     public Task<RolloutStatus?> StatusAsync(Guid rolloutId, CancellationToken cancellationToken) =>
         db.Rollouts.AsNoTracking().Where(r => r.Id == rolloutId).Select(r => (RolloutStatus?)r.Status).FirstOrDefaultAsync(cancellationToken);
+
+    /// <summary>The rollout's status and its stored events after <paramref name="afterId"/>, oldest first, read as of
+    /// one moment (PostgreSQL's repeatable read; SQLite's transactions always are), so an end is never read without the
+    /// events committed with it. Events of one rollout get ids in commit order: every writer holds the rollout's row.</summary>
+    public async Task<(RolloutStatus? Status, List<RolloutEvent> Events)> EventsAsync(
+        Guid rolloutId, long afterId, int take, CancellationToken cancellationToken)
+    {
+        await using var transaction = await db.Database.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
+        var status = await StatusAsync(rolloutId, cancellationToken);
+        var events = status is null
+            ? []
+            : await db.RolloutEvents.AsNoTracking().Where(e => e.RolloutId == rolloutId && e.Id > afterId).OrderBy(e => e.Id).Take(take)
+                .ToListAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return (status, events);
+    }
 
     /// <summary>Newest first, without targets, each with its counts; <paramref name="before"/> is the last id of the
     /// previous page.</summary>

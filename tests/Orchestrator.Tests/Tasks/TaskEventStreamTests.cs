@@ -185,9 +185,11 @@ internal sealed class EventStream : IAsyncDisposable
 
     public List<SseItem<string>> Received { get; } = [];
 
-    public static HttpRequestMessage Request(Guid task, string? lastEventId)
+    public static HttpRequestMessage Request(Guid task, string? lastEventId) => Request($"/api/v1/tasks/{task}/events", lastEventId);
+
+    public static HttpRequestMessage Request(string path, string? lastEventId)
     {
-        var request = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/tasks/{task}/events");
+        var request = new HttpRequestMessage(HttpMethod.Get, path);
         if (lastEventId is not null)
         {
             request.Headers.Add("Last-Event-ID", lastEventId);
@@ -196,9 +198,13 @@ internal sealed class EventStream : IAsyncDisposable
         return request;
     }
 
-    public static async Task<EventStream> OpenAsync(HttpClient client, Guid task, string? lastEventId = null)
+    public static Task<EventStream> OpenAsync(HttpClient client, Guid task, string? lastEventId = null) =>
+        OpenAsync(client, $"/api/v1/tasks/{task}/events", lastEventId);
+
+    /// <summary>Any event stream of the API, by its path (a rollout's, for one).</summary>
+    public static async Task<EventStream> OpenAsync(HttpClient client, string path, string? lastEventId = null)
     {
-        var response = await client.SendAsync(Request(task, lastEventId), HttpCompletionOption.ResponseHeadersRead);
+        var response = await client.SendAsync(Request(path, lastEventId), HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
         var body = await response.Content.ReadAsStreamAsync();
