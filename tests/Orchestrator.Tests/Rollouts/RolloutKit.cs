@@ -1,6 +1,9 @@
 using System.Net;
 using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Orchestrator.Rollouts;
 using Orchestrator.Testing;
+using Orchestrator.Tests.Agents;
 
 namespace Orchestrator.Tests.Rollouts;
 
@@ -44,10 +47,10 @@ internal static class RolloutKit
         return rollout;
     }
 
-    public static Task<JsonElement> BatchStartedAsync(this TestApp app, Guid rolloutId, int batch) =>
+    public static Task<JsonElement> BatchStartedAsync(this TestApp app, Guid rolloutId, int batch, TimeSpan? timeout = null) =>
         app.RolloutWhenAsync(rolloutId, r => r.GetProperty("currentBatch").GetInt32() >= batch &&
             Targets(r).Where(t => t.GetProperty("batch").GetInt32() == batch).All(t => t.GetProperty("status").GetString() != "pending" ||
-                t.GetProperty("taskId").ValueKind != JsonValueKind.Null), $"batch {batch} started");
+                t.GetProperty("taskId").ValueKind != JsonValueKind.Null), $"batch {batch} started", timeout);
 
     public static Task<JsonElement> StatusIsAsync(this TestApp app, Guid rolloutId, string status) =>
         app.RolloutWhenAsync(rolloutId, r => r.GetProperty("status").GetString() == status, $"status {status}");
@@ -72,6 +75,19 @@ internal static class RolloutKit
         await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/tasks/{taskId}/complete", new { success }))
             .ShouldBe(HttpStatusCode.OK);
     }
+
+    /// <summary>The same agent calling another instance of the service (a restarted one, another replica).</summary>
+    public static TestAgent On(this TestAgent agent, TestApp app) => new()
+    {
+        Id = agent.Id, Name = agent.Name, Certificate = agent.Certificate, Token = agent.Token, Registration = agent.Registration,
+        Client = app.Client(certificate: agent.Certificate, bearer: agent.Token),
+    };
+
+    /// <summary>The batches the rollout started, in order, from its stored events: each batch start is one event.</summary>
+    public static async Task<List<int>> BatchesStartedAsync(this TestApp app, Guid rolloutId) =>
+        [.. (await app.QueryAsync(db => db.RolloutEvents.Where(e => e.RolloutId == rolloutId && e.Type == RolloutEventTypes.Batch)
+                .OrderBy(e => e.Id).Select(e => e.DataJson).ToListAsync()))
+            .Select(json => JsonDocument.Parse(json).RootElement.GetProperty("batch").GetInt32())];
 
     /// <summary>The rollout's tasks from <c>GET /api/v1/tasks?rolloutId=</c>.</summary>
     public static async Task<List<JsonElement>> TasksOfAsync(this TestApp app, Guid rolloutId) =>
