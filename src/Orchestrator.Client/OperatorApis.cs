@@ -76,18 +76,31 @@ public sealed partial class TasksApi
         _client.Transport.SendAsync(_client.Send, HttpMethod.Get, ApiTransport.Query($"/api/v1/tasks/{taskId}", ("wait", ApiTransport.Text(wait))),
             null, Json.TaskResponse, idempotent: true, cancellationToken);
 
-    public async Task<Page<TaskResponse>> ListAsync(Guid? agentId = null, AgentTaskStatus? status = null, int? limit = null, string? after = null,
-        CancellationToken cancellationToken = default)
+    public Task<Page<TaskResponse>> ListAsync(Guid? agentId = null, AgentTaskStatus? status = null, int? limit = null, string? after = null,
+        CancellationToken cancellationToken = default) =>
+        QueryAsync(agentId, rolloutId: null, status, limit, after, cancellationToken);
+
+    public IAsyncEnumerable<TaskResponse> ListAllAsync(Guid? agentId = null, AgentTaskStatus? status = null, CancellationToken cancellationToken = default) =>
+        Paging.All((after, ct) => QueryAsync(agentId, null, status, null, after, ct), cancellationToken);
+
+    /// <summary>The tasks a rollout created (<c>?rolloutId=</c>), newest first.</summary>
+    public Task<Page<TaskResponse>> ListByRolloutAsync(Guid rolloutId, AgentTaskStatus? status = null, int? limit = null, string? after = null,
+        CancellationToken cancellationToken = default) =>
+        QueryAsync(agentId: null, rolloutId, status, limit, after, cancellationToken);
+
+    public IAsyncEnumerable<TaskResponse> ListAllByRolloutAsync(Guid rolloutId, AgentTaskStatus? status = null,
+        CancellationToken cancellationToken = default) =>
+        Paging.All((after, ct) => QueryAsync(null, rolloutId, status, null, after, ct), cancellationToken);
+
+    private async Task<Page<TaskResponse>> QueryAsync(Guid? agentId, Guid? rolloutId, AgentTaskStatus? status, int? limit, string? after,
+        CancellationToken cancellationToken)
     {
         var (items, next) = await _client.Transport.SendWithLinkAsync(_client.Send, HttpMethod.Get,
-            ApiTransport.Query("/api/v1/tasks", ("agentId", agentId?.ToString()), ("status", status is { } s ? WireNames.Of(s) : null),
-                ("limit", ApiTransport.Text(limit)), ("after", after)),
+            ApiTransport.Query("/api/v1/tasks", ("agentId", agentId?.ToString()), ("rolloutId", rolloutId?.ToString()),
+                ("status", status is { } s ? WireNames.Of(s) : null), ("limit", ApiTransport.Text(limit)), ("after", after)),
             null, Json.ListTaskResponse, idempotent: true, cancellationToken);
         return new Page<TaskResponse>(items, next);
     }
-
-    public IAsyncEnumerable<TaskResponse> ListAllAsync(Guid? agentId = null, AgentTaskStatus? status = null, CancellationToken cancellationToken = default) =>
-        Paging.All((after, ct) => ListAsync(agentId, status, null, after, ct), cancellationToken);
 
     /// <summary>202: the task as it is now (<c>cancelled</c> when it was pending, else <c>cancelling</c>). An ended task: 409.</summary>
     public Task<TaskResponse> CancelAsync(Guid taskId, CancellationToken cancellationToken = default) =>

@@ -3,7 +3,7 @@ using Orchestrator.Contracts;
 
 namespace Orchestrator.Client;
 
-/// <summary>The operator half of the API (header <c>X-Api-Key</c>): registration tokens, agents, tasks, targets, audit,
+/// <summary>The operator half of the API (header <c>X-Api-Key</c>): registration tokens, agents, tasks, rollouts, targets, audit,
 /// API keys and the CA. Thread-safe; keep one per process.</summary>
 public sealed class OrchestratorClient : IDisposable
 {
@@ -30,6 +30,7 @@ public sealed class OrchestratorClient : IDisposable
         Transport = new ApiTransport(options.Retry, options.Time);
         Agents = new AgentsApi(this);
         Tasks = new TasksApi(this);
+        Rollouts = new RolloutsApi(this);
         RegistrationTokens = new RegistrationTokensApi(this);
         Targets = new TargetsApi(this);
         Audit = new AuditApi(this);
@@ -40,6 +41,7 @@ public sealed class OrchestratorClient : IDisposable
     public OrchestratorClientOptions Options { get; }
     public AgentsApi Agents { get; }
     public TasksApi Tasks { get; }
+    public RolloutsApi Rollouts { get; }
     public RegistrationTokensApi RegistrationTokens { get; }
     public TargetsApi Targets { get; }
     public AuditApi Audit { get; }
