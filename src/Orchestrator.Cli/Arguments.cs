@@ -91,8 +91,9 @@ public static class Arguments
         return credentials.Count == 0 ? null : credentials;
     }
 
-    /// <summary><c>capability=docker,label:env=prod</c>: capabilities the agent must all have and labels it must all match.</summary>
-    public static TaskSelector Selector(string text)
+    /// <summary><c>capability=docker,label:env=prod</c>: capabilities the agent must all have and labels it must all match.
+    /// With <paramref name="plainLabels"/> (rollouts' <c>--selector KEY=VALUE</c>) any other <c>KEY=VALUE</c> is a label too.</summary>
+    public static TaskSelector Selector(string text, bool plainLabels = false)
     {
         var capabilities = new List<string>();
         var labels = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -107,9 +108,16 @@ public static class Arguments
                 var (key, value) = Pair(part["label:".Length..], "--selector label:");
                 labels[key] = value;
             }
+            else if (plainLabels && part.IndexOf('=', StringComparison.Ordinal) > 0)
+            {
+                var (key, value) = Pair(part, "--selector");
+                labels[key] = value;
+            }
             else
             {
-                throw new UsageException($"--selector takes capability=NAME and label:KEY=VALUE, separated by commas; '{part}' is neither.");
+                throw new UsageException(plainLabels
+                    ? $"--selector takes KEY=VALUE, capability=NAME and label:KEY=VALUE, separated by commas; '{part}' is none of them."
+                    : $"--selector takes capability=NAME and label:KEY=VALUE, separated by commas; '{part}' is neither.");
             }
         }
 

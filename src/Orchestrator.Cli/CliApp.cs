@@ -46,13 +46,14 @@ public static class CliApp
     {
         var commands = new CommandFactory(global, environment);
         // A plain command named as the tool (a RootCommand takes the name of the binary, Orchestrator.Cli under dotnet run).
-        var root = new Command("orchestrator", "orchestrator: operate an Orchestrator service (agents, tasks, tokens, targets, audit, API keys, CA).\n" +
-            "Exit codes: 0 done or task succeeded, 1 task failed/cancelled/timed out, 2 refused by the API, 64 usage, " +
+        var root = new Command("orchestrator", "orchestrator: operate an Orchestrator service (agents, tasks, rollouts, tokens, targets, audit, API keys, CA).\n" +
+            "Exit codes: 0 done or task/rollout succeeded, 1 task/rollout failed, cancelled or timed out, 2 refused by the API, 64 usage, " +
             "69 server unreachable or untrusted, 124 wait ran out, 130 interrupted.")
         {
             TokenCommands.Build(commands),
             AgentCommands.Build(commands),
             TaskCommands.Build(commands),
+            RolloutCommands.Build(commands),
             TargetCommands.Build(commands),
             AuditCommands.Build(commands),
             ApiKeyCommands.Build(commands),

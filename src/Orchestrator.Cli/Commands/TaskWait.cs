@@ -18,9 +18,15 @@ public static class TaskWait
         }
         else
         {
-            using var display = run.Environment.OutputIsTerminal && run.Format != OutputFormat.Json ? new WaitDisplay(run.Error, task) : null;
+            var current = task;
+            using var display = WaitDisplay.For(run, elapsed =>
+            {
+                var progress = current.Progress is { } p ? $", {p}%" : "";
+                return $"Waiting for task {current.TaskId} ({Output.OneLine(current.TaskType)}): {WireNames.Of(current.Status)}{progress}, " +
+                    $"{Output.Duration(elapsed)}";
+            });
             run.Answers.Clear();
-            final = await client.Tasks.WaitAsync(task.TaskId, timeout, t => display?.Update(t), run.Cancellation);
+            final = await client.Tasks.WaitAsync(task.TaskId, timeout, t => current = t, run.Cancellation);
         }
 
         run.Show(() => TaskCommands.Tasks(run, final));
@@ -82,55 +88,4 @@ public static class TaskWait
 
     /// <summary>A log line as <c>2025-01-31T12:00:00Z info  message</c>.</summary>
     public static string Line(TaskLogResponse line) => $"{Output.Time(line.Timestamp)} {Output.OneLine(line.Level),-5} {Output.OneLine(line.Message)}";
-
-    /// <summary>What the wait waits for, redrawn on one line of stderr each second, for a person at a terminal only.</summary>
-    private sealed class WaitDisplay : IDisposable
-    {
-        private readonly TextWriter _writer;
-        private readonly Timer _timer;
-        private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
-        private readonly Lock _lock = new();
-        private TaskResponse _task;
-        private int _width;
-
-        public WaitDisplay(TextWriter writer, TaskResponse task)
-        {
-            _writer = writer;
-            _task = task;
-            _timer = new Timer(_ => Draw(), null, TimeSpan.Zero, TimeSpan.FromSeconds(1));
-        }
-
-        public void Update(TaskResponse task)
-        {
-            lock (_lock)
-            {
-                _task = task;
-            }
-        }
-
-        private void Draw()
-        {
-            lock (_lock)
-            {
-                var progress = _task.Progress is { } p ? $", {p}%" : "";
-                var text = $"Waiting for task {_task.TaskId} ({Output.OneLine(_task.TaskType)}): {WireNames.Of(_task.Status)}{progress}, " +
-                    $"{Output.Duration(DateTimeOffset.UtcNow - _started)}";
-                _writer.Write($"\r{text.PadRight(_width)}");
-                _writer.Flush();
-                _width = text.Length;
-            }
-        }
-
-        public void Dispose()
-        {
-            using var stopped = new ManualResetEvent(false);
-            _timer.Dispose(stopped);
-            stopped.WaitOne();
-            lock (_lock)
-            {
-                _writer.Write($"\r{new string(' ', _width)}\r");
-                _writer.Flush();
-            }
-        }
-    }
 }
