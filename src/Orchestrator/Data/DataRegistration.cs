@@ -14,10 +14,13 @@ public static class DataRegistration
         // Both contexts are registered and the configured provider picks one when a context is asked for, so the
         // choice follows configuration however late it is supplied (test hosts add theirs after Program runs).
         // Interceptors registered in DI (diagnostics, tests that hold a statement to widen a race) join every context.
+        // The options are built once per host, not once per request: everything they read is a singleton.
         services.AddDbContext<PostgresOrchestratorDbContext>((sp, options) =>
-            ConfigurePostgres(options, sp.GetRequiredService<DatabaseConnection>().ConnectionString).AddInterceptors(sp.GetServices<IInterceptor>()));
+            ConfigurePostgres(options, sp.GetRequiredService<DatabaseConnection>().ConnectionString).AddInterceptors(sp.GetServices<IInterceptor>()),
+            optionsLifetime: ServiceLifetime.Singleton);
         services.AddDbContext<SqliteOrchestratorDbContext>((sp, options) =>
-            ConfigureSqlite(options, sp.GetRequiredService<DatabaseConnection>().ConnectionString).AddInterceptors(sp.GetServices<IInterceptor>()));
+            ConfigureSqlite(options, sp.GetRequiredService<DatabaseConnection>().ConnectionString).AddInterceptors(sp.GetServices<IInterceptor>()),
+            optionsLifetime: ServiceLifetime.Singleton);
         services.AddScoped<OrchestratorDbContext>(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
             ? sp.GetRequiredService<PostgresOrchestratorDbContext>()
             : sp.GetRequiredService<SqliteOrchestratorDbContext>());
@@ -27,10 +30,17 @@ public static class DataRegistration
     }
 
     internal static DbContextOptionsBuilder ConfigurePostgres(DbContextOptionsBuilder options, string connectionString) =>
-        options.UseNpgsql(connectionString, npgsql => npgsql.MigrationsAssembly(typeof(OrchestratorDbContext).Assembly.FullName));
+        IgnorePendingModelChanges(
+            options.UseNpgsql(connectionString, npgsql => npgsql.MigrationsAssembly(typeof(OrchestratorDbContext).Assembly.FullName)));
 
     internal static DbContextOptionsBuilder ConfigureSqlite(DbContextOptionsBuilder options, string connectionString) =>
-        options.UseSqlite(connectionString);
+        IgnorePendingModelChanges(options.UseSqlite(connectionString));
+
+    /// <summary>EF Core compares the model with the last migration's snapshot on every migration run, a model diff that
+    /// costs a good part of a start-up. HostTests already fails, for both providers, on a model change
+    /// without its migration, so the service does not pay for the check again at every start.</summary>
+    private static DbContextOptionsBuilder IgnorePendingModelChanges(DbContextOptionsBuilder options) =>
+        options.ConfigureWarnings(warnings => warnings.Ignore(RelationalEventId.PendingModelChangesWarning));
 }
 
 /// <summary>Applies migrations before the server starts listening. EF Core takes a database lock while it
@@ -51,10 +61,12 @@ internal sealed class DatabaseMigrator(IServiceScopeFactory scopes, ILogger<Data
             await CreateHistoryTableAsync(db, cancellationToken);
         }
 
+        // Migrations only ever add, so a database with none pending needs nothing, not even the migration lock; when
+        // some are pending, MigrateAsync takes the lock and looks again, so replicas starting together apply each once.
         var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
-        await db.Database.MigrateAsync(cancellationToken);
         if (pending.Count > 0)
         {
+            await db.Database.MigrateAsync(cancellationToken);
             logger.MigrationsApplied(pending.Count, db.Database.ProviderName);
         }
     }
