@@ -2,9 +2,16 @@
 # Packs what Orchestrator ships as NuGet packages and checks them as a user would take them: the client library
 # (Orchestrator.Client with the Orchestrator.Contracts it depends on) and the agent as the dotnet tool
 # `orchestrator-agent`, installed into a throwaway tool path and run. Used by .ci/run; by hand:
-#   bash eng/check-packages.sh [OUT_DIR]      (packages stay in OUT_DIR, default a temporary directory)
+#   bash eng/check-packages.sh [--no-build] [OUT_DIR]   (packages stay in OUT_DIR, default a temporary directory)
+# By default it builds Release, as a release would. --no-build packs the Debug build already made (what .ci/run just
+# tested): the packages' layout, dependencies and the tool's install do not depend on the configuration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+pack=(-c Release -p:ContinuousIntegrationBuild=true)
+if [ "${1:-}" = --no-build ]; then
+  pack=(-c Debug --no-build)
+  shift
+fi
 out=${1:-}
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/orchestrator-packages-XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
@@ -12,7 +19,7 @@ out=${out:-$scratch/packages}
 mkdir -p "$out"
 
 for project in src/Orchestrator.Contracts src/Orchestrator.Client src/Orchestrator.Agent; do
-  dotnet pack "$project" -c Release -o "$out" --nologo -v quiet -p:ContinuousIntegrationBuild=true
+  dotnet pack "$project" "${pack[@]}" -o "$out" --nologo -v quiet
 done
 
 fail() { echo "check-packages: $*" >&2; exit 1; }
