@@ -21,6 +21,9 @@ public sealed partial class FleetSimulator(Uri server, ServerTrust trust, string
     public long Completed => Interlocked.Read(ref _completed);
     public long Heartbeats => Interlocked.Read(ref _heartbeats);
 
+    /// <summary>Agents holding their task stream now.</summary>
+    public int Connected => Volatile.Read(ref _connected);
+
     /// <summary>Registers every agent (a few at a time), then runs them until <paramref name="stopping"/>.</summary>
     public async Task<int> RunAsync(CancellationToken stopping)
     {
