@@ -7,6 +7,7 @@ internal static partial class Log
     public static partial void RetentionSweepFailed(this ILogger logger, Exception exception, TimeSpan interval);
 
     [LoggerMessage(901, LogLevel.Information,
-        "Retention removed {Tasks} ended tasks, {AuditEvents} audit events and {Certificates} expired certificate records")]
-    public static partial void RetentionRemoved(this ILogger logger, int tasks, int auditEvents, int certificates);
+        "Retention removed {Tasks} ended tasks, {Rollouts} ended rollouts, {AuditEvents} audit events and {Certificates} expired " +
+        "certificate records")]
+    public static partial void RetentionRemoved(this ILogger logger, int tasks, int rollouts, int auditEvents, int certificates);
 }

@@ -5,6 +5,7 @@ using Orchestrator.Audit;
 using Orchestrator.Certificates;
 using Orchestrator.Data;
 using Orchestrator.Hosting;
+using Orchestrator.Rollouts;
 using Orchestrator.Tasks;
 
 namespace Orchestrator.Housekeeping;
@@ -40,14 +41,15 @@ public sealed class RetentionOptions : IValidatableObject
 [OptionsValidator]
 internal sealed partial class RetentionOptionsValidator : IValidateOptions<RetentionOptions>;
 
-/// <summary>Deletes what has outlived its retention period: ended tasks (their logs go with them), audit events and
-/// certificate rows long expired. Each sweep is a few set-based deletes, harmless when replicas run them together.</summary>
+/// <summary>Deletes what has outlived its retention period: ended tasks (their logs go with them) and ended rollouts
+/// (their targets and events go with them) after <c>EndedTasks</c>, audit events and certificate rows long expired. Each
+/// sweep is a few set-based deletes, harmless when replicas run them together.</summary>
 public sealed class Retention(IServiceScopeFactory scopes, IOptions<RetentionOptions> options, TimeProvider time, ILogger<Retention> logger)
     : BackgroundService
 {
     public static readonly TimeSpan Interval = TimeSpan.FromHours(1);
 
-    public sealed record Swept(int Tasks, int AuditEvents, int Certificates);
+    public sealed record Swept(int Tasks, int AuditEvents, int Certificates, int Rollouts);
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         BackgroundLoop.RunAsync(Interval, time, passAtStart: true, SweepAsync,
@@ -64,16 +66,18 @@ public sealed class Retention(IServiceScopeFactory scopes, IOptions<RetentionOpt
         var ended = AgentTaskStatuses.Unfinished;
         var tasks = await db.Tasks.Where(t => !ended.Contains(t.Status) && t.CompletedAt != null && t.CompletedAt < taskCutoff)
             .ExecuteDeleteAsync(cancellationToken);
+        // A rollout ends after its tasks, so it goes with them or after them, never leaving its tasks unexplained.
+        var rollouts = await db.Rollouts.Where(r => r.CompletedAt != null && r.CompletedAt < taskCutoff).ExecuteDeleteAsync(cancellationToken);
         var auditCutoff = now - keep.AuditEvents;
         var audit = await db.AuditEvents.Where(e => e.Timestamp < auditCutoff).ExecuteDeleteAsync(cancellationToken);
         var certificateCutoff = now - keep.ExpiredCertificates;
         var certificates = await db.IssuedCertificates.Where(c => c.NotAfter < certificateCutoff).ExecuteDeleteAsync(cancellationToken);
 
-        if (tasks + audit + certificates > 0)
+        if (tasks + audit + certificates + rollouts > 0)
         {
-            logger.RetentionRemoved(tasks, audit, certificates);
+            logger.RetentionRemoved(tasks, rollouts, audit, certificates);
         }
 
-        return new Swept(tasks, audit, certificates);
+        return new Swept(tasks, audit, certificates, rollouts);
     }
 }
