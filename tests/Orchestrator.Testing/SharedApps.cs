@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Hosting;
 
 namespace Orchestrator.Testing;
@@ -24,24 +25,28 @@ public class SharedApps : IAsyncLifetime
     };
 
     private readonly ConcurrentDictionary<DatabaseProvider, Lazy<Task<TestApp>>> _apps = new();
+    private readonly Func<FakeTimeProvider>? _clock;
 
     public SharedApps()
     {
     }
 
-    /// <summary>Hosts with these settings besides the defaults above.</summary>
-    protected SharedApps(IDictionary<string, string?> settings)
+    /// <summary>Hosts with these settings besides the defaults above, and, given <paramref name="clock"/>, each on a fake
+    /// clock of its own made by it (see <see cref="ClockApps"/>).</summary>
+    protected SharedApps(IDictionary<string, string?> settings, Func<FakeTimeProvider>? clock = null)
     {
         foreach (var (key, value) in settings)
         {
             _settings[key] = value;
         }
+
+        _clock = clock;
     }
 
     /// <summary>The class's host on the given provider (a skip, like <see cref="TestApp.StartAsync"/>, where
     /// PostgreSQL is missing outside CI).</summary>
     public Task<TestApp> For(DatabaseProvider provider) =>
-        _apps.GetOrAdd(provider, p => new Lazy<Task<TestApp>>(() => TestApp.StartAsync(p, settings: _settings))).Value;
+        _apps.GetOrAdd(provider, p => new Lazy<Task<TestApp>>(() => TestApp.StartAsync(p, _clock?.Invoke(), _settings))).Value;
 
     /// <summary>A name no other test uses (agents, targets, keys and idempotency keys are unique per service).</summary>
     public static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
@@ -58,4 +63,15 @@ public class SharedApps : IAsyncLifetime
             }
         }
     }
+}
+
+/// <summary>One service per provider on a fake clock (<see cref="TestApp.Time"/>), shared by the tests of a class, for
+/// tests that move time themselves: timeouts, liveness, renewal, waits that must not end by the clock. Each test moves
+/// the clock forward only (never back, never to a fixed instant), makes its own agents and tasks, and judges them by
+/// durations from its own start, so what earlier tests left behind (agents gone offline as time passed, tasks timed
+/// out) does not concern it. Tests that need an instant of their own, a restart or replicas start their own host.</summary>
+public sealed class ClockApps() : SharedApps(new Dictionary<string, string?>(), () => new FakeTimeProvider(Start))
+{
+    /// <summary>Where every shared clock starts: a fixed, ordinary instant (no month or year end nearby).</summary>
+    public static readonly DateTimeOffset Start = new(2026, 1, 10, 14, 0, 0, TimeSpan.Zero);
 }

@@ -6,8 +6,9 @@ using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Agents;
 
-/// <summary>Default timings: heartbeat every 30 s, offline after 3 missed (90 s), monitor tick 5 s.</summary>
-public sealed class LivenessTests
+/// <summary>Default timings: heartbeat every 30 s, offline after 3 missed (90 s), monitor tick 5 s. Tests share one
+/// fake-clock service per provider and judge only their own agents; restarts and replicas start their own.</summary>
+public sealed class LivenessTests(ClockApps apps) : IClassFixture<ClockApps>
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan Tick = TimeSpan.FromSeconds(5);
@@ -15,8 +16,8 @@ public sealed class LivenessTests
     [SkippableTheory, BothProviders]
     public async Task An_agent_is_offline_after_three_missed_intervals_and_not_after_two(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider, AgentTestSupport.NewClock());
-        var quiet = await app.SeedAgentAsync("quiet");
+        var app = await apps.For(provider);
+        var quiet = await app.SeedAgentAsync();
 
         await app.AdvanceAsync(2 * Interval + 5 * Tick);
         Assert.Equal(AgentStatus.Online, (await app.LoadAgentAsync(quiet)).Status);
@@ -31,8 +32,9 @@ public sealed class LivenessTests
     [SkippableTheory, BothProviders]
     public async Task Going_offline_is_logged_and_audited_once(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider, AgentTestSupport.NewClock());
-        var id = await app.SeedAgentAsync("quiet");
+        var app = await apps.For(provider);
+        var name = SharedApps.Unique("quiet");
+        var id = await app.SeedAgentAsync(name);
 
         await app.AdvanceAsync(3 * Interval + 2 * Tick);
 
@@ -40,7 +42,8 @@ public sealed class LivenessTests
         Assert.Equal(1, audit.GetArrayLength());
         Assert.Equal("offline", audit[0].GetProperty("details").GetProperty("to").GetString());
         Assert.Equal("system", audit[0].GetProperty("actor").GetString());
-        Assert.Single(app.Logs.Events, e => e.RenderMessage().Contains("\"quiet\"", StringComparison.Ordinal) && e.RenderMessage().Contains("is offline", StringComparison.Ordinal));
+        Assert.Single(app.Logs.Events, e =>
+            e.RenderMessage().Contains($"\"{name}\"", StringComparison.Ordinal) && e.RenderMessage().Contains("is offline", StringComparison.Ordinal));
     }
 
     [SkippableFact]
@@ -87,8 +90,8 @@ public sealed class LivenessTests
     [SkippableTheory, BothProviders]
     public async Task An_offline_agent_that_heartbeats_is_online_at_once(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider, AgentTestSupport.NewClock());
-        var id = await app.SeedAgentAsync("returning");
+        var app = await apps.For(provider);
+        var id = await app.SeedAgentAsync();
         await app.AdvanceAsync(3 * Interval + 2 * Tick);
         Assert.Equal(AgentStatus.Offline, (await app.LoadAgentAsync(id)).Status);
 
@@ -102,8 +105,8 @@ public sealed class LivenessTests
     [SkippableFact]
     public async Task A_heartbeat_buffered_when_the_monitor_runs_keeps_the_agent_online()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, AgentTestSupport.NewClock());
-        var id = await app.SeedAgentAsync("late");
+        var app = await apps.For(DatabaseProvider.Sqlite);
+        var id = await app.SeedAgentAsync();
         await app.HeartbeatAsync(id, AgentTestSupport.Healthy());
         await app.AdvanceAsync(3 * Interval - Tick);
 

@@ -11,13 +11,15 @@ using Orchestrator.Testing;
 
 namespace Orchestrator.Tests.Tasks;
 
-public sealed class TaskDeliveryTests(SharedApps apps) : IClassFixture<SharedApps>
+/// <summary>Delivery rules. Tests that move time share a fake-clock service per provider (<see cref="ClockApps"/>), the
+/// others a real-clock one; tests with settings of their own, replicas or a reconnect start their own.</summary>
+public sealed class TaskDeliveryTests(SharedApps apps, ClockApps clocks) : IClassFixture<SharedApps>, IClassFixture<ClockApps>
 {
     [SkippableTheory, BothProviders]
     public async Task A_heartbeat_delivers_tasks_in_the_spec_shape_highest_priority_first_then_oldest(DatabaseProvider provider)
     {
-        var clock = TaskKit.Clock();
-        await using var app = await TestApp.StartAsync(provider, clock);
+        var app = await clocks.For(provider);
+        var clock = app.Time!;
         var agent = await app.SeedAgentAsync();
         var low = await app.CreateTaskForAsync(agent, priority: 0);
         clock.Advance(TimeSpan.FromSeconds(1));
@@ -43,8 +45,9 @@ public sealed class TaskDeliveryTests(SharedApps apps) : IClassFixture<SharedApp
     [SkippableTheory, BothProviders]
     public async Task An_unstarted_task_is_delivered_again_after_the_redelivery_window_and_a_started_one_is_not(DatabaseProvider provider)
     {
-        var clock = TaskKit.Clock();
-        await using var app = await TestApp.StartAsync(provider, clock, new Dictionary<string, string?> { ["Orchestrator:Tasks:RedeliverAfter"] = "00:01:00" });
+        // The default redelivery window, one minute.
+        var app = await clocks.For(provider);
+        var clock = app.Time!;
         var agent = await app.SeedAgentAsync();
         var ignored = await app.CreateTaskForAsync(agent);
         var started = await app.CreateTaskForAsync(agent);
@@ -115,7 +118,7 @@ public sealed class TaskDeliveryTests(SharedApps apps) : IClassFixture<SharedApp
     [SkippableTheory, BothProviders]
     public async Task An_idle_agent_gets_a_new_task_and_a_cancellation_in_its_very_next_heartbeat(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider, TaskKit.Clock());
+        var app = await clocks.For(provider);
         var agent = await app.SeedAgentAsync();
         Assert.Empty((await app.TakeAsync(agent)).Tasks);
         Assert.Empty((await app.TakeAsync(agent)).Tasks);
@@ -201,8 +204,8 @@ public sealed class TaskDeliveryTests(SharedApps apps) : IClassFixture<SharedApp
     [SkippableTheory, BothProviders]
     public async Task A_draining_agent_gets_no_waiting_task_until_resumed_but_still_gets_redeliveries(DatabaseProvider provider)
     {
-        var clock = TaskKit.Clock();
-        await using var app = await TestApp.StartAsync(provider, clock);
+        var app = await clocks.For(provider);
+        var clock = app.Time!;
         var agent = await app.SeedAgentAsync();
         var delivered = await app.CreateTaskForAsync(agent);
         Assert.Single((await app.TakeAsync(agent)).Tasks);

@@ -11,15 +11,16 @@ using Orchestrator.Tests.Streams;
 namespace Orchestrator.Tests.Tasks;
 
 /// <summary><c>GET /api/v1/tasks/{taskId}/events</c>, read as a browser's EventSource or the CLI would. The service's
-/// clock is frozen, so the stream's periodic re-read never runs: what arrives came through task change events.</summary>
-public sealed class TaskEventStreamTests
+/// clock is frozen, so the stream's periodic re-read never runs: what arrives came through task change events. The
+/// tests share one such service per provider; those about restarts and replicas start their own.</summary>
+public sealed class TaskEventStreamTests(ClockApps apps) : IClassFixture<ClockApps>
 {
     private static readonly Dictionary<string, string> Secret = new() { ["registry.password"] = "stream-s3cret" };
 
     [SkippableTheory, BothProviders]
     public async Task The_stream_sends_each_state_progress_and_line_as_it_happens_and_ends_after_the_final_state(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider, TaskKit.Clock());
+        var app = await apps.For(provider);
         var agent = await app.RegisterAgentAsync();
         var task = await app.CreateTaskForAsync(agent.Id, credentials: Secret);
         await using var stream = await EventStream.OpenAsync(app.AdminClient(), task);
@@ -112,7 +113,7 @@ public sealed class TaskEventStreamTests
     [SkippableFact]
     public async Task Viewers_may_follow_and_bad_requests_are_problems()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.SeedAgentAsync();
         var task = await app.CreateTaskForAsync(agent);
         var viewer = app.Client(await app.ApiKeyAsync("viewer"));
@@ -130,7 +131,7 @@ public sealed class TaskEventStreamTests
     [SkippableFact]
     public async Task The_OpenAPI_document_describes_the_wait_and_the_event_stream()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
 
         var paths = (await (await app.Client().GetAsync("/swagger/v1/swagger.json")).ShouldBe(HttpStatusCode.OK)).GetProperty("paths");
         var get = paths.GetProperty("/api/v1/tasks/{taskId}").GetProperty("get");

@@ -9,15 +9,16 @@ using Orchestrator.Tests.Agents;
 namespace Orchestrator.Tests.Tasks;
 
 /// <summary><c>GET /api/v1/tasks/{taskId}?wait=SECONDS</c>. The service's clock is frozen, so a wait can only end early
-/// because the task ended (a task change event), never because its deadline passed.</summary>
-public sealed class TaskWaitTests
+/// because the task ended (a task change event), never because its deadline passed. The tests share one such service
+/// per provider; those that stop it, need replicas or a pool of their own start their own.</summary>
+public sealed class TaskWaitTests(ClockApps apps) : IClassFixture<ClockApps>
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
 
     [SkippableTheory, BothProviders]
     public async Task A_wait_answers_as_soon_as_the_task_ends(DatabaseProvider provider)
     {
-        await using var app = await TestApp.StartAsync(provider, TaskKit.Clock());
+        var app = await apps.For(provider);
         var agent = await app.SeedAgentAsync();
         var task = await app.CreateTaskForAsync(agent);
         await app.TakeAsync(agent);
@@ -36,7 +37,7 @@ public sealed class TaskWaitTests
     [SkippableFact]
     public async Task The_end_through_the_api_wakes_the_wait_and_progress_does_not_answer_it()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, TaskKit.Clock());
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.RegisterAgentAsync();
         var task = await app.CreateTaskForAsync(agent.Id);
         await agent.Client.GetAsync($"/api/v1/agents/{agent.Id}/tasks/{task}");
@@ -57,8 +58,8 @@ public sealed class TaskWaitTests
     [SkippableFact]
     public async Task A_wait_that_runs_out_answers_with_the_task_as_it_is()
     {
-        var clock = TaskKit.Clock();
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, clock);
+        var app = await apps.For(DatabaseProvider.Sqlite);
+        var clock = app.Time!;
         var agent = await app.SeedAgentAsync();
         var task = await app.CreateTaskForAsync(agent);
 
@@ -75,7 +76,7 @@ public sealed class TaskWaitTests
     [SkippableFact]
     public async Task Cancelling_a_pending_task_and_deleting_an_agent_end_its_waits()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, TaskKit.Clock());
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.RegisterAgentAsync();
         var pending = await app.CreateTaskForAsync(agent.Id);
         var running = await app.CreateTaskForAsync(agent.Id);
@@ -95,7 +96,7 @@ public sealed class TaskWaitTests
         Assert.Equal("cancelled", ended.GetProperty("status").GetString());
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("61")]
     [InlineData("-1")]
     [InlineData("1.5")]
@@ -103,7 +104,7 @@ public sealed class TaskWaitTests
     [InlineData("")]
     public async Task A_wait_outside_0_to_60_whole_seconds_is_a_400_naming_wait(string wait)
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.SeedAgentAsync();
         var task = await app.CreateTaskForAsync(agent);
 
@@ -115,7 +116,7 @@ public sealed class TaskWaitTests
     [SkippableFact]
     public async Task Viewers_may_wait_callers_without_a_key_may_not_and_metrics_count_the_held_waits()
     {
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, TaskKit.Clock());
+        var app = await apps.For(DatabaseProvider.Sqlite);
         var agent = await app.SeedAgentAsync();
         var task = await app.CreateTaskForAsync(agent);
         var viewer = app.Client(await app.ApiKeyAsync("viewer"));
