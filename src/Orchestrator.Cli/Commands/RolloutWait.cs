@@ -48,46 +48,21 @@ public static class RolloutWait
         return $"{WireNames.Of(status)}, batch {batch} of {batchCount}: {counts}";
     }
 
-    private static async Task FollowAsync(Invocation run, OrchestratorClient client, RolloutResponse rollout, TimeSpan? timeout)
-    {
-        // With -o json, stdout carries only the rollout as it ended, so the events go to stderr.
-        var events = run.Format == OutputFormat.Json ? run.Error : run.Out;
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(run.Cancellation);
-        if (timeout is { } t)
-        {
-            limit.CancelAfter(t);
-        }
-
-        await events.WriteLineAsync($"--- rollout {rollout.RolloutId} ({Output.OneLine(rollout.TaskType)}) on {rollout.Counts.Total} agents " +
-            $"in {rollout.BatchCount} batches");
-        try
-        {
-            await foreach (var item in client.Rollouts.FollowAsync(rollout.RolloutId, cancellationToken: limit.Token))
+    private static Task FollowAsync(Invocation run, OrchestratorClient client, RolloutResponse rollout, TimeSpan? timeout) =>
+        TaskWait.PrintEventsAsync(run,
+            $"--- rollout {rollout.RolloutId} ({Output.OneLine(rollout.TaskType)}) on {rollout.Counts.Total} agents in {rollout.BatchCount} batches",
+            token => client.Rollouts.FollowAsync(rollout.RolloutId, cancellationToken: token), item => item switch
             {
-                var text = item switch
-                {
-                    { Batch: { } batch } => $"--- batch {batch.Batch} of {batch.BatchCount} started ({batch.Targets} agents)",
-                    { Target: { Status: not RolloutTargetStatus.Pending } target } =>
-                        $"{Output.OneLine(target.AgentName)}: {WireNames.Of(target.Status)}" +
-                        (target.Status is RolloutTargetStatus.Running or RolloutTargetStatus.Succeeded || string.IsNullOrEmpty(target.StatusReason)
-                            ? ""
-                            : $" ({Output.OneLine(target.StatusReason)})"),
-                    { Status: { Status: not RolloutStatus.Running } status } => $"--- {WireNames.Of(status.Status)}" +
-                        (string.IsNullOrEmpty(status.StatusReason) ? "" : $": {Output.OneLine(status.StatusReason)}"),
-                    _ => null,
-                };
-                if (text is not null)
-                {
-                    await events.WriteLineAsync(text);
-                    await events.FlushAsync(limit.Token);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (limit.IsCancellationRequested && !run.Cancellation.IsCancellationRequested)
-        {
-            // The wait ran out; the caller reads the rollout as it is now.
-        }
-    }
+                { Batch: { } batch } => $"--- batch {batch.Batch} of {batch.BatchCount} started ({batch.Targets} agents)",
+                { Target: { Status: not RolloutTargetStatus.Pending } target } =>
+                    $"{Output.OneLine(target.AgentName)}: {WireNames.Of(target.Status)}" +
+                    (target.Status is RolloutTargetStatus.Running or RolloutTargetStatus.Succeeded || string.IsNullOrEmpty(target.StatusReason)
+                        ? ""
+                        : $" ({Output.OneLine(target.StatusReason)})"),
+                { Status: { Status: not RolloutStatus.Running } status } => $"--- {WireNames.Of(status.Status)}" +
+                    (string.IsNullOrEmpty(status.StatusReason) ? "" : $": {Output.OneLine(status.StatusReason)}"),
+                _ => null,
+            }, timeout);
 
     private static async Task<int> OutcomeAsync(Invocation run, RolloutResponse rollout, TimeSpan? timeout)
     {

@@ -33,9 +33,24 @@ public static class TaskWait
         return await OutcomeAsync(run, final, timeout);
     }
 
-    private static async Task FollowAsync(Invocation run, OrchestratorClient client, TaskResponse task, TimeSpan? timeout)
+    private static Task FollowAsync(Invocation run, OrchestratorClient client, TaskResponse task, TimeSpan? timeout) =>
+        PrintEventsAsync(run, $"--- task {task.TaskId} ({Output.OneLine(task.TaskType)}) on agent {task.AgentId}",
+            token => client.Tasks.FollowAsync(task.TaskId, cancellationToken: token), item => item switch
+            {
+                { Log: { } line } => Line(line),
+                { Progress: { } progress } =>
+                    $"--- {progress.Progress}%{(string.IsNullOrEmpty(progress.Message) ? "" : $" {Output.OneLine(progress.Message)}")}",
+                { Status: { } status } => $"--- {WireNames.Of(status.Status)}" +
+                    (item.IsFinal && !string.IsNullOrEmpty(status.StatusReason) ? $": {Output.OneLine(status.StatusReason)}" : ""),
+                _ => null,
+            }, timeout);
+
+    /// <summary>Prints a header, then a line for each event <paramref name="describe"/> has words for, until the stream ends
+    /// or <paramref name="timeout"/> runs out (the caller then reads the thing as it is). The events are the command's
+    /// output; with -o json, stdout carries only the thing as it ended, so they go to stderr.</summary>
+    public static async Task PrintEventsAsync<T>(Invocation run, string header, Func<CancellationToken, IAsyncEnumerable<T>> follow,
+        Func<T, string?> describe, TimeSpan? timeout)
     {
-        // The events are the task's output; with -o json, stdout carries only the final task, so they go to stderr.
         var events = run.Format == OutputFormat.Json ? run.Error : run.Out;
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(run.Cancellation);
         if (timeout is { } t)
@@ -43,20 +58,12 @@ public static class TaskWait
             limit.CancelAfter(t);
         }
 
-        await events.WriteLineAsync($"--- task {task.TaskId} ({Output.OneLine(task.TaskType)}) on agent {task.AgentId}");
+        await events.WriteLineAsync(header);
         try
         {
-            await foreach (var item in client.Tasks.FollowAsync(task.TaskId, cancellationToken: limit.Token))
+            await foreach (var item in follow(limit.Token))
             {
-                var text = item switch
-                {
-                    { Log: { } line } => Line(line),
-                    { Progress: { } progress } => $"--- {progress.Progress}%{(string.IsNullOrEmpty(progress.Message) ? "" : $" {Output.OneLine(progress.Message)}")}",
-                    { Status: { } status } => $"--- {WireNames.Of(status.Status)}" +
-                        (item.IsFinal && !string.IsNullOrEmpty(status.StatusReason) ? $": {Output.OneLine(status.StatusReason)}" : ""),
-                    _ => null,
-                };
-                if (text is not null)
+                if (describe(item) is { } text)
                 {
                     await events.WriteLineAsync(text);
                     await events.FlushAsync(limit.Token);
@@ -65,7 +72,7 @@ public static class TaskWait
         }
         catch (OperationCanceledException) when (limit.IsCancellationRequested && !run.Cancellation.IsCancellationRequested)
         {
-            // The wait ran out; the caller reads the task as it is now.
+            // The wait ran out; the caller reads the thing as it is now.
         }
     }
 
