@@ -53,8 +53,8 @@ public sealed class RolloutDriver : BackgroundService
         BackgroundLoop.RunAsync(_options.Value.DriverInterval, _time, passAtStart: true, PassAsync, _logger.RolloutDriverFailed,
             _wake.Reader, stoppingToken);
 
-    /// <summary>One pass over every unfinished rollout. Public so tests can run one without waiting for a wake.</summary>
-    public async Task PassAsync(CancellationToken cancellationToken)
+    /// <summary>One pass over every unfinished rollout.</summary>
+    private async Task PassAsync(CancellationToken cancellationToken)
     {
         List<(Guid Id, RolloutStatus Status)> active;
         await using (var scope = _scopes.CreateAsyncScope())
@@ -101,12 +101,12 @@ public sealed class RolloutDriver : BackgroundService
         Volatile.Write(ref _watched, new Watched([.. next.Unfinished, .. previous.Unfinished], [.. next.Unstarted, .. previous.Unstarted]));
     }
 
-    /// <summary>A task a step just created, watched before its commit so its first change cannot come unseen.</summary>
-    private void WatchNew(Guid taskId)
+    /// <summary>Tasks a step just created, watched before its commit so their first change cannot come unseen.</summary>
+    private void WatchNew(IReadOnlyCollection<Guid> taskIds)
     {
         // Passes run one at a time, and only they write the set; the listener reads whichever set is current.
         var watched = Volatile.Read(ref _watched);
-        Volatile.Write(ref _watched, new Watched([.. watched.Unfinished, taskId], [.. watched.Unstarted, taskId]));
+        Volatile.Write(ref _watched, new Watched([.. watched.Unfinished, .. taskIds], [.. watched.Unstarted, .. taskIds]));
     }
 
     private void OnTaskChanged(string payload)

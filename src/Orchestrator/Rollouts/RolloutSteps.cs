@@ -16,9 +16,9 @@ public sealed class RolloutSteps(
     private sealed record TaskState(Guid Id, AgentTaskStatus Status, string? StatusReason, DateTime? CompletedAt, string? ResultJson);
 
     /// <summary>Advances the rollout as far as it can go now; returns when it next needs a look without being woken (the
-    /// end of a pause), if ever. A rollout another replica is changing is left to it. <paramref name="watch"/> is told each
-    /// task created, before the commit makes it visible to its agent.</summary>
-    public async Task<DateTime?> AdvanceAsync(Guid rolloutId, Action<Guid> watch, CancellationToken cancellationToken)
+    /// end of a pause), if ever. A rollout another replica is changing is left to it. <paramref name="watch"/> is told the
+    /// tasks created, before the commit makes them visible to their agents.</summary>
+    public async Task<DateTime?> AdvanceAsync(Guid rolloutId, Action<IReadOnlyCollection<Guid>> watch, CancellationToken cancellationToken)
     {
         var created = new List<AgentTask>();
         var toCancel = new List<Guid>();
@@ -46,7 +46,11 @@ public sealed class RolloutSteps(
                     .Select(s => s.Id));
             }
 
-            created.ForEach(t => watch(t.Id));
+            if (created.Count > 0)
+            {
+                watch([.. created.Select(t => t.Id)]);
+            }
+
             if (db.ChangeTracker.HasChanges())
             {
                 await db.SaveChangesAsync(cancellationToken);
