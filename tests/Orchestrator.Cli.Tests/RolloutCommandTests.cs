@@ -17,7 +17,7 @@ public sealed class RolloutCommandTests(CliFixture service) : IClassFixture<CliF
     {
         await using var fleet = await Fleet.StartAsync(service, 2, failing: succeed ? null : 0);
 
-        var result = await service.RunAsync("rollouts", "create", "--task-type", "agent.noop", "--selector", $"fleet={fleet.Name}",
+        var result = await service.RunAsync("rollouts", "create", "--task-type", "agent.noop", "--selector", $"fleet={fleet.Name}", "capability=docker",
             "--batch-size", "1", "--wait").WaitAsync(Bound);
 
         Assert.Equal(exitCode, result.ExitCode);
@@ -40,7 +40,7 @@ public sealed class RolloutCommandTests(CliFixture service) : IClassFixture<CliF
     {
         await using var fleet = await Fleet.StartAsync(service, 2);
 
-        var result = await service.RunAsync("rollouts", "create", "--task-type", "agent.noop", "--agent", fleet.Ids[0], "--agent", fleet.Ids[1],
+        var result = await service.RunAsync("rollouts", "create", "--task-type", "agent.noop", "--agent", fleet.Ids[0], fleet.Ids[1],
             "--batch-percent", "50", "--follow", "-o", "json").WaitAsync(Bound);
 
         Assert.True(result.ExitCode == ExitCodes.Ok, result.Error);

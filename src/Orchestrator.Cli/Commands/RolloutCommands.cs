@@ -19,10 +19,15 @@ public static class RolloutCommands
         };
         var selector = new Option<string[]>("--selector")
         {
-            Description = "Which agents: KEY=VALUE labels, capability=NAME, label:KEY=VALUE, comma-separated or repeated; all must match " +
-                "(give --selector or --agent).",
+            Description = "Which agents: KEY=VALUE labels, capability=NAME, label:KEY=VALUE, separated by commas or spaces or repeated; " +
+                "all must match (give --selector or --agent).",
+            AllowMultipleArgumentsPerToken = true,
         };
-        var agents = new Option<string[]>("--agent") { Description = "An agent to run it (repeatable; give --agent or --selector)." };
+        var agents = new Option<string[]>("--agent")
+        {
+            Description = "The agents to run it: --agent ID ID… or --agent ID repeated (give --agent or --selector).",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var priority = new Option<int?>("--priority") { Description = "0-100, higher first (default 0)." };
         var timeout = new Option<int?>("--timeout") { Description = "Seconds each agent has from delivery (default 300)." };
         var batchSize = new Option<int?>("--batch-size") { Description = "Agents per batch (default 1)." };
