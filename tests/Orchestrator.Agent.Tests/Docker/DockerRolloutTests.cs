@@ -8,7 +8,9 @@ using Orchestrator.Testing;
 
 namespace Orchestrator.Agent.Tests.Docker;
 
-/// <summary>A rollout of <c>docker.run</c> through reference agents on real Docker Engines.</summary>
+/// <summary>A rollout of <c>docker.run</c> through reference agents on real Docker Engines. Six agents and a second engine
+/// make it heavy: it runs alone (<see cref="RunsAlone"/>).</summary>
+[Collection(RunsAlone.Name)]
 public sealed class DockerRolloutTests
 {
     [SkippableFact]

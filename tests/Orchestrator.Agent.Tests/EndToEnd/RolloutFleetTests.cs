@@ -11,10 +11,8 @@ using Xunit.Abstractions;
 namespace Orchestrator.Agent.Tests.EndToEnd;
 
 /// <summary>A rollout over a fleet of 200 simulated agents (the agent's own simulator: one token, a task stream each,
-/// every task completed on arrival), in batches of 10 %. It runs alone, after the other classes (<see cref="FleetLoad"/>):
-/// 200 registrations and streams in this process would starve the classes that measure time (certificate renewal
-/// within seconds, revocation within two heartbeats).</summary>
-[Collection(FleetLoad.Name)]
+/// every task completed on arrival), in batches of 10 %. It runs alone (<see cref="RunsAlone"/>).</summary>
+[Collection(RunsAlone.Name)]
 public sealed class RolloutFleetTests(ITestOutputHelper output)
 {
     private const int Fleet = 200;
@@ -68,10 +66,4 @@ public sealed class RolloutFleetTests(ITestOutputHelper output)
             $"max {gaps.Max().TotalMilliseconds:F0} ms; whole rollout {(done.CompletedAt - done.StartedAt)!.Value.TotalSeconds:F1} s"));
         Assert.All(gaps, gap => Assert.True(gap < TimeSpan.FromSeconds(20), $"A batch started {gap} after the one before ended."));
     }
-}
-
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class FleetLoad
-{
-    public const string Name = "fleet load (runs alone)";
 }
