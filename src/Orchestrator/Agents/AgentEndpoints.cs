@@ -80,7 +80,7 @@ public static class AgentEndpoints
         AgentWork assigned;
         try
         {
-            assigned = await delivery.TakeForAgentAsync(id, trustIdleHint: true, cancellationToken);
+            assigned = await delivery.TakeForAgentAsync(id, trustIdleHint: true, resendUnstarted: false, cancellationToken);
         }
         catch (Exception ex) when (TransientFailures.IsTransient(ex))
         {

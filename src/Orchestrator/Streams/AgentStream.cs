@@ -44,7 +44,9 @@ public sealed class AgentStream
 
     private sealed record Send(byte[] Message) : Outbound;
 
-    private sealed record Take(bool Periodic) : Outbound;
+    /// <param name="Periodic">A tick: the idle hint may be trusted, and cancellations go out again.</param>
+    /// <param name="Connected">The stream's first take: tasks sent on an earlier connection may never have arrived.</param>
+    private sealed record Take(bool Periodic, bool Connected = false) : Outbound;
 
     /// <summary>Looks for deliverable work now (a task was created for this agent). Bursts coalesce into one look.</summary>
     public void Nudge()
@@ -77,7 +79,9 @@ public sealed class AgentStream
         // A cancelled receive or send aborts a WebSocket without a close frame, so the loops are not cancelled to
         // close the stream: the writer finishes with the close frame and the reader ends on the agent's answer.
         using var ticking = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
-        _outbound.Writer.TryWrite(new Take(Periodic: true));
+        // Whatever the agent's last connection carried may have been lost with it (a stream replaced during a renewal, an
+        // agent restarted with the same identity): its unstarted tasks go out again now, not a redelivery window later.
+        _outbound.Writer.TryWrite(new Take(Periodic: true, Connected: true));
         var reader = Ended(ReadLoopAsync(requestAborted));
         var writer = Ended(WriteLoopAsync(requestAborted));
         var ticker = Ended(TickLoopAsync(ticking.Token));
@@ -201,7 +205,7 @@ public sealed class AgentStream
                         break;
                     case Take take when _closeWith is null:
                         Interlocked.Exchange(ref _takeQueued, 0);
-                        await TakeAndSendAsync(take.Periodic, stopping);
+                        await TakeAndSendAsync(take.Periodic, take.Connected, stopping);
                         break;
                 }
             }
@@ -212,13 +216,14 @@ public sealed class AgentStream
 
     /// <summary>Claims deliverable work exactly as a heartbeat does (same at-least-once and no-double-delivery rules)
     /// and sends it. A send that never arrives is covered by redelivery.</summary>
-    private async Task TakeAndSendAsync(bool periodic, CancellationToken stopping)
+    private async Task TakeAndSendAsync(bool periodic, bool connected, CancellationToken stopping)
     {
         AgentWork work;
         try
         {
             await using var scope = _scopes.CreateAsyncScope();
-            work = await scope.ServiceProvider.GetRequiredService<TaskDelivery>().TakeForAgentAsync(AgentId, trustIdleHint: periodic, stopping);
+            work = await scope.ServiceProvider.GetRequiredService<TaskDelivery>()
+                .TakeForAgentAsync(AgentId, trustIdleHint: periodic, resendUnstarted: connected, stopping);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

@@ -16,11 +16,14 @@ public sealed class TaskClaims(
 
     /// <summary>Marks the agent's deliverable tasks delivered (pending ones, and delivered ones not started within
     /// <c>RedeliverAfter</c>) and returns them, highest priority first, then oldest, at most <c>MaxTasksPerDelivery</c>.
-    /// Without <paramref name="includePending"/> (a draining agent) only redeliveries go out.</summary>
-    public async Task<List<AgentTask>> ClaimDeliverableAsync(Guid agentId, bool includePending, CancellationToken cancellationToken)
+    /// Without <paramref name="includePending"/> (a draining agent) only redeliveries go out. With
+    /// <paramref name="resendUnstarted"/> every delivered but unstarted task is due at once (see
+    /// <see cref="TaskDelivery.TakeForAgentAsync"/>).</summary>
+    public async Task<List<AgentTask>> ClaimDeliverableAsync(
+        Guid agentId, bool includePending, bool resendUnstarted, CancellationToken cancellationToken)
     {
         var now = Now;
-        var claim = TaskSql.For(db.Database).Claim(agentId, includePending, now, now - Options.RedeliverAfter, Options.MaxTasksPerDelivery);
+        var claim = TaskSql.For(db.Database).Claim(agentId, includePending, now, RedeliveryCutoff(now, resendUnstarted), Options.MaxTasksPerDelivery);
         var claimed = await db.Tasks.FromSql(claim).AsNoTracking().ToListAsync(cancellationToken);
         foreach (var task in claimed)
         {
@@ -76,10 +79,10 @@ public sealed class TaskClaims(
     /// <summary>One read answering the questions a heartbeat asks, so the common answer ("nothing new") takes no
     /// write lock: is anything deliverable, which tasks must the agent stop, and when could that change by itself.
     /// Whether the agent drains rides in the same statement (it only matters when a pending task came back).</summary>
-    public async Task<AgentTaskView> ViewForAgentAsync(Guid agentId, CancellationToken cancellationToken)
+    public async Task<AgentTaskView> ViewForAgentAsync(Guid agentId, bool resendUnstarted, CancellationToken cancellationToken)
     {
         var now = Now;
-        var redeliverCutoff = now - Options.RedeliverAfter;
+        var redeliverCutoff = RedeliveryCutoff(now, resendUnstarted);
         var cancelledSince = now - Options.CancelGracePeriod;
         var draining = agents.Draining(agentId);
         var rows = await db.Tasks.AsNoTracking()
@@ -99,6 +102,9 @@ public sealed class TaskClaims(
             [.. rows.Where(r => r.Status is AgentTaskStatus.Cancelling or AgentTaskStatus.TimedOut).Select(r => r.Id).Order()],
             waiting.Count == 0 ? null : waiting.Min(r => r.LastDeliveredAt) + Options.RedeliverAfter);
     }
+
+    /// <summary>Tasks delivered at or before this are due again: after <c>RedeliverAfter</c>, or at once.</summary>
+    private DateTime RedeliveryCutoff(DateTime now, bool resendUnstarted) => resendUnstarted ? now : now - Options.RedeliverAfter;
 
     /// <summary>Tasks the agent must stop: cancelling ones, and ones that timed out within the last grace period
     /// (repeated on every answer until then, as agents de-duplicate by id).</summary>

@@ -16,23 +16,27 @@ public sealed class TaskDelivery(
     /// the tasks the agent must stop. With <paramref name="trustIdleHint"/>, an agent known to have nothing waiting
     /// gets the empty answer without a read; a caller woken by a task event must not trust it, as the hint may not
     /// have heard that event yet. Otherwise it costs one statement (the view), or two when something is deliverable
-    /// (the view, then the claim, which returns the claimed rows).</summary>
-    public async Task<AgentWork> TakeForAgentAsync(Guid agentId, bool trustIdleHint, CancellationToken cancellationToken)
+    /// (the view, then the claim, which returns the claimed rows). With <paramref name="resendUnstarted"/> (a new
+    /// connection of the agent's, which may have lost what went out on the one before it) every delivered task the agent
+    /// has not started goes out again now instead of after <c>RedeliverAfter</c>; agents de-duplicate by id.</summary>
+    public async Task<AgentWork> TakeForAgentAsync(Guid agentId, bool trustIdleHint, bool resendUnstarted, CancellationToken cancellationToken)
     {
         var observed = hints.Observe(agentId);
-        if (trustIdleHint && hints.IsIdle(observed))
+        if (trustIdleHint && !resendUnstarted && hints.IsIdle(observed))
         {
             return AgentWork.None;
         }
 
-        var view = await claims.ViewForAgentAsync(agentId, cancellationToken);
+        var view = await claims.ViewForAgentAsync(agentId, resendUnstarted, cancellationToken);
         if (!view.HasDeliverable && view.CancelledTasks.Count == 0)
         {
             hints.RecordIdle(agentId, observed, view.NextRedeliveryAt);
             return AgentWork.None;
         }
 
-        var tasks = view.HasDeliverable ? await claims.ClaimDeliverableAsync(agentId, includePending: !view.Draining, cancellationToken) : [];
+        var tasks = view.HasDeliverable
+            ? await claims.ClaimDeliverableAsync(agentId, includePending: !view.Draining, resendUnstarted, cancellationToken)
+            : [];
         var delivered = new List<DeliveredTask>(tasks.Count);
         foreach (var task in tasks)
         {

@@ -1,9 +1,12 @@
 using System.Net;
 using System.Net.WebSockets;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Certificates;
 using Orchestrator.Hosting;
+using Orchestrator.Tasks;
 using Orchestrator.Testing;
+using Orchestrator.Tests.Agents;
 using Orchestrator.Tests.Tasks;
 
 namespace Orchestrator.Tests.Streams;
@@ -231,6 +234,26 @@ public sealed class TaskStreamTests(SharedApps apps) : IClassFixture<SharedApps>
         Assert.Equal((WebSocketCloseStatus)4000, await first.ClosedAsync());
         var taskId = await app.CreateTaskForAsync(agent.Id);
         Assert.Equal(taskId, (await second.ReceiveAsync("task_assigned")).GetProperty("task").GetProperty("taskId").GetGuid());
+    }
+
+    /// <summary>A push counts as a delivery, so a task sent on a connection that died before the agent read it (a stream
+    /// replaced while the agent renews its certificate, an agent restarted with the same identity) used to wait out the
+    /// whole redelivery window, a minute by default. The agent's next connection gets it at once.</summary>
+    [SkippableTheory, BothProviders]
+    public async Task A_task_pushed_on_a_connection_that_died_unread_goes_out_again_on_the_next_connection(DatabaseProvider provider)
+    {
+        var app = await apps.For(provider);
+        var agent = await app.RegisterAgentAsync();
+        var lost = await StreamClient.ConnectAsync(app, agent);
+        var taskId = await app.CreateTaskForAsync(agent.Id);
+        await Poll.Until(async () => (await app.GetTaskAsync(taskId)).GetProperty("status").GetString() == "assigned", "the push");
+        await lost.DisposeAsync();
+
+        await using var next = await StreamClient.ConnectAsync(app, agent);
+        var again = await next.ReceiveAsync("task_assigned", TimeSpan.FromSeconds(15));
+
+        Assert.Equal(taskId, again.GetProperty("task").GetProperty("taskId").GetGuid());
+        Assert.Equal(2, (await app.QueryAsync(db => db.Tasks.SingleAsync(t => t.Id == taskId))).DeliveryCount);
     }
 
     [SkippableTheory, BothProviders]
