@@ -69,9 +69,15 @@ public sealed class DeepJsonTests(SharedApps apps) : IClassFixture<SharedApps>
         var stuckInStream = await SeedTaskAsync(app, agent.Id, Nested(62));
         var alsoFine = await app.CreateTaskForAsync(agent.Id);
         await using var stream = await StreamClient.ConnectAsync(app, agent);
-        var assigned = await stream.ReceiveAsync("task_assigned");
+        // A new connection also gets what was delivered but not started (the heartbeat's task) again.
+        var assigned = new List<Guid>();
+        while (!assigned.Contains(alsoFine))
+        {
+            assigned.Add((await stream.ReceiveAsync("task_assigned")).GetProperty("task").GetProperty("taskId").GetGuid());
+        }
 
-        Assert.Equal(alsoFine, assigned.GetProperty("task").GetProperty("taskId").GetGuid());
+        Assert.DoesNotContain(stuckInStream, assigned);
+        Assert.Subset(new HashSet<Guid> { fine, alsoFine }, assigned.ToHashSet());
         await Poll.Until(async () => await app.StatusOfAsync(stuckInStream) == "failed", "the undeliverable task to fail");
         Assert.Equal(System.Net.WebSockets.WebSocketState.Open, stream.State);
     }
