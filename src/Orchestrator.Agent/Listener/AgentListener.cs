@@ -225,6 +225,7 @@ public sealed partial class AgentListener
         _client.UseCredentials(_enrolment.Load(renewed));
         _keys.DeleteAllBut(keyFile);
         LogRenewed(_logger, renewal.ExpiresAt, keyFile != previousKeyFile);
+        _outbox.RetryNow();
 
         // The open stream was authorised with the old pair: close it so the stream loop reconnects with the new one.
         if (_stream is { } old)
@@ -246,6 +247,7 @@ public sealed partial class AgentListener
         {
             _identity = await _enrolment.RegisterAsync(_identity.Name, stopping);
             _client.UseCredentials(_enrolment.Load(_identity));
+            _outbox.RetryNow();
         }
         catch (AgentExitException ex)
         {

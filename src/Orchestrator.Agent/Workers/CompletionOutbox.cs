@@ -43,6 +43,13 @@ public sealed partial class CompletionOutbox
         _signal.Release();
     }
 
+    /// <summary>New credentials: whatever failed with the old ones goes out now, not after the back-off it had reached.</summary>
+    public void RetryNow()
+    {
+        Interlocked.Exchange(ref _failures, 0);
+        _signal.Release();
+    }
+
     /// <summary>Sends until the outbox is empty, retrying failures with back-off.</summary>
     public async Task RunAsync(CancellationToken stopping)
     {
@@ -92,7 +99,7 @@ public sealed partial class CompletionOutbox
                 {
                     await _client.CompleteTaskAsync(taskId, completion!, cancellationToken);
                     File.Delete(file);
-                    _failures = 0;
+                    Interlocked.Exchange(ref _failures, 0);
                     LogCompleted(_logger, taskId, completion!.Success == true ? "succeeded" : "failed");
                 }
                 catch (OrchestratorApiException ex) when (ex.Status is HttpStatusCode.Conflict or HttpStatusCode.NotFound or HttpStatusCode.Forbidden)
@@ -103,14 +110,14 @@ public sealed partial class CompletionOutbox
                 }
                 catch (OrchestratorApiException ex) when (ex.Status == HttpStatusCode.Unauthorized)
                 {
-                    _failures++;
+                    Interlocked.Increment(ref _failures);
                     Unauthorized?.Invoke();
                     return false;
                 }
                 catch (Exception ex) when (ex is OrchestratorApiException or HttpRequestException or IOException or TaskCanceledException &&
                                            !cancellationToken.IsCancellationRequested)
                 {
-                    _failures++;
+                    Interlocked.Increment(ref _failures);
                     LogRetry(_logger, taskId, ex.Message);
                     return false;
                 }

@@ -56,7 +56,7 @@ public sealed class AgentCredentialTests
             Assert.True(DateTime.UtcNow < deadline, $"Only {keyFiles.Count - 1} renewals happened:\n{agent.Logs}");
             var task = await world.CreateTaskAsync(id, "agent.noop");
             tasks.Add(task.TaskId);
-            Assert.Equal(AgentTaskStatus.Succeeded, (await world.EndedAsync(task.TaskId)).Status);
+            Assert.Equal(AgentTaskStatus.Succeeded, (await world.EndedAsync(task.TaskId, agent: agent)).Status);
             keyFiles.Add(credentials.Load()!.KeyFile);
         }
 

@@ -128,8 +128,9 @@ public sealed class AgentWorld : IAsyncDisposable
         Operators.Tasks.CreateAsync(new CreateTaskRequest(taskType, payload is null ? null : JsonSerializer.SerializeToElement(payload), credentials,
             null, timeout, agentId, null, null));
 
-    /// <summary>Reads the task until it has ended (a signal: the state the service reports), failing after <paramref name="within"/>.</summary>
-    public async Task<TaskResponse> EndedAsync(Guid taskId, TimeSpan? within = null)
+    /// <summary>Reads the task until it has ended (a signal: the state the service reports), failing after <paramref name="within"/>
+    /// with the agent's log when given.</summary>
+    public async Task<TaskResponse> EndedAsync(Guid taskId, TimeSpan? within = null, RunningAgent? agent = null)
     {
         var deadline = DateTime.UtcNow + (within ?? TimeSpan.FromSeconds(30));
         while (true)
@@ -140,7 +141,8 @@ public sealed class AgentWorld : IAsyncDisposable
                 return task;
             }
 
-            Assert.True(DateTime.UtcNow < deadline, $"Task {taskId} is still {WireNames.Of(task.Status)} after {within ?? TimeSpan.FromSeconds(30)}.");
+            Assert.True(DateTime.UtcNow < deadline,
+                $"Task {taskId} is still {WireNames.Of(task.Status)} after {within ?? TimeSpan.FromSeconds(30)}.{(agent is null ? "" : $"\n{agent.Logs}")}");
             await Task.Delay(50);
         }
     }
