@@ -50,11 +50,6 @@ public sealed partial class AgentHost(AgentSettings settings, ILoggerFactory log
             Time = _time,
             UserAgent = $"orchestrator-agent/{settings.Version}",
         });
-        var enrolment = new Enrolment(settings, client, credentials, keys, _time, _logger);
-        var identity = await enrolment.EnsureAsync(shutdown);
-        keys.DeleteAllBut(identity.KeyFile);
-        client.UseCredentials(enrolment.Load(identity));
-
         using var docker = new DockerEngine(settings.DockerHost);
         var capabilities = new CapabilityDetector(settings, docker, _time, _logger);
         var workRoot = state.Subdirectory("work");
@@ -72,6 +67,11 @@ public sealed partial class AgentHost(AgentSettings settings, ILoggerFactory log
         {
             executors.Add(new ShellExecutor());
         }
+
+        var enrolment = new Enrolment(settings, client, credentials, keys, _time, _logger, [.. executors.Select(e => e.TaskType)]);
+        var identity = await enrolment.EnsureAsync(shutdown);
+        keys.DeleteAllBut(identity.KeyFile);
+        client.UseCredentials(enrolment.Load(identity));
 
         AgentListener? listener = null;
         var ledger = new TaskLedger();

@@ -34,7 +34,9 @@ public sealed record AgentDetails(
     DateTime? CertificateExpiresAt,
     DateTime RegisteredAt,
     DateTime StatusChangedAt,
-    int RunningTasks);
+    int RunningTasks,
+    // The task types the agent reported it runs; null when it reported none (it is offered every type).
+    string[]? TaskTypes = null);
 
 /// <summary><c>PUT /api/v1/agents/{id}</c>: each field given replaces the stored set.</summary>
 public sealed record UpdateAgentRequest(Dictionary<string, string?>? Labels, List<string?>? Capabilities);
@@ -46,7 +48,9 @@ public sealed record HeartbeatRequest(
     HeartbeatResourceUsage? ResourceUsage,
     List<string?>? Capabilities,
     int? RunningTasks,
-    string? Csr);
+    string? Csr,
+    // Replaces the reported task types when given, as capabilities do.
+    List<string?>? TaskTypes = null);
 
 public sealed record HeartbeatResourceUsage(double? Cpu, double? Memory, double? Disk);
 

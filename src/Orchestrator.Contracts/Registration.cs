@@ -1,9 +1,10 @@
 namespace Orchestrator.Contracts;
 
 /// <summary><c>POST /api/v1/agents/register</c> (header <c>X-Agent-Token</c>). Fields are nullable because the
-/// server validates them and names what is missing.</summary>
+/// server validates them and names what is missing. <c>taskTypes</c>: the task types the agent runs (none: any).</summary>
 public sealed record RegisterRequest(
-    string? Name, string? Version, List<string?>? Capabilities, Dictionary<string, string?>? Labels, string? Csr);
+    string? Name, string? Version, List<string?>? Capabilities, Dictionary<string, string?>? Labels, string? Csr,
+    List<string?>? TaskTypes = null);
 
 /// <summary>Durations in whole seconds, as the spec's <c>config</c>.</summary>
 public sealed record AgentConfig(int HeartbeatInterval, int TaskPollInterval, string LogLevel);

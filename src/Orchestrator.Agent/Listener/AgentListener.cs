@@ -19,6 +19,9 @@ public sealed partial class AgentListener
     private readonly CredentialStore _credentials;
     private readonly KeyStore _keys;
     private readonly TaskDispatcher _dispatcher;
+
+    /// <summary>Sent with every heartbeat, as capabilities are: a service that lost or never had them learns them again.</summary>
+    private List<string?> TaskTypes { get; }
     private readonly TaskLedger _ledger;
     private readonly CompletionOutbox _outbox;
     private readonly LogShipper _shipper;
@@ -43,6 +46,7 @@ public sealed partial class AgentListener
         _keys = keys;
         _identity = identity;
         _dispatcher = dispatcher;
+        TaskTypes = [.. dispatcher.TaskTypes.Order(StringComparer.Ordinal)];
         _ledger = ledger;
         _outbox = outbox;
         _shipper = shipper;
@@ -146,7 +150,7 @@ public sealed partial class AgentListener
         {
             var answer = await _client.HeartbeatAsync(new HeartbeatRequest(degraded ? "degraded" : "healthy",
                 new HeartbeatResourceUsage(cpu, memory, disk), [.. capabilities.Cast<string?>()], _dispatcher.RunningCount,
-                newKey is null ? null : CertificateRequests.CreatePem(newKey, _identity.Name)), stopping);
+                newKey is null ? null : CertificateRequests.CreatePem(newKey, _identity.Name), TaskTypes), stopping);
             if (_heartbeatFailures > 0)
             {
                 LogHeartbeatRecovered(_logger, _heartbeatFailures);

@@ -8,9 +8,10 @@ using Orchestrator.Contracts;
 namespace Orchestrator.Agent.Listener;
 
 /// <summary>Gets the agent an identity: the stored one when it is still valid (no token spent), else a registration with
-/// the token (a first start, or a re-enrolment after the certificate expired while the host was off).</summary>
+/// the token (a first start, or a re-enrolment after the certificate expired while the host was off). Registration
+/// reports <paramref name="taskTypes"/>, the types this agent's executors run, so the service refuses others.</summary>
 public sealed partial class Enrolment(AgentSettings settings, AgentClient client, CredentialStore credentials, KeyStore keys, TimeProvider time,
-    ILogger logger)
+    ILogger logger, IReadOnlyCollection<string> taskTypes)
 {
     public async Task<StoredIdentity> EnsureAsync(CancellationToken cancellationToken)
     {
@@ -45,7 +46,8 @@ public sealed partial class Enrolment(AgentSettings settings, AgentClient client
     {
         using var key = KeyStore.NewKey();
         var request = new RegisterRequest(name, settings.Version, [.. settings.Capabilities.Cast<string?>()],
-            settings.Labels.ToDictionary(l => l.Key, l => (string?)l.Value), CertificateRequests.CreatePem(key, name));
+            settings.Labels.ToDictionary(l => l.Key, l => (string?)l.Value), CertificateRequests.CreatePem(key, name),
+            [.. taskTypes.Order(StringComparer.Ordinal)]);
         for (var attempt = 1; ; attempt++)
         {
             try

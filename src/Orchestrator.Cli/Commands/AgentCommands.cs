@@ -142,9 +142,10 @@ public static class AgentCommands
             return new Table("ID", "NAME", "STATUS", "DRAINING", "RUNNING", "LAST HEARTBEAT", "LABELS").Add(cells);
         }
 
-        return new Table("ID", "NAME", "STATUS", "DRAINING", "RUNNING", "LAST HEARTBEAT", "LABELS", "VERSION", "CAPABILITIES", "TARGETS",
-                "CERTIFICATE EXPIRES", "REGISTERED")
-            .Add([.. cells, agent.Version, Output.Join(agent.Capabilities), Output.Join(agent.Targets.Select(t => t.Name)),
+        return new Table("ID", "NAME", "STATUS", "DRAINING", "RUNNING", "LAST HEARTBEAT", "LABELS", "VERSION", "CAPABILITIES", "TASK TYPES",
+                "TARGETS", "CERTIFICATE EXPIRES", "REGISTERED")
+            .Add([.. cells, agent.Version, Output.Join(agent.Capabilities), agent.TaskTypes is null ? "any" : Output.Join(agent.TaskTypes),
+                Output.Join(agent.Targets.Select(t => t.Name)),
                 Output.Time(agent.CertificateExpiresAt), Output.Time(agent.RegisteredAt)]);
     }
 

@@ -19,6 +19,11 @@ public sealed class Agent
     public string? DrainReason { get; set; }
     public DateTime? DrainDeadline { get; set; }
 
+    /// <summary>The task types the agent reported it runs, sorted and comma-separated (a task type has no comma); null
+    /// when it reported none, and then it is offered every type. One column, not a table: it is read with the agent
+    /// and matched with one LIKE-free containment test (see <see cref="AgentStorage.Running"/>).</summary>
+    public string? TaskTypes { get; set; }
+
     public List<AgentLabel> Labels { get; set; } = [];
     public List<AgentCapability> Capabilities { get; set; } = [];
 }

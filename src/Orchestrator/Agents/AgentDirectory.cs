@@ -8,7 +8,7 @@ namespace Orchestrator.Agents;
 /// <summary>The agent registry's answers to the features below it (Tasks, Targets), which may not reference agents.</summary>
 internal sealed class AgentDirectory(OrchestratorDbContext db) : ITaskAgents, ITargetAgents
 {
-    public async Task<TaskResult> ChooseAsync(Guid? agentId, TaskSelector? selector, CancellationToken cancellationToken)
+    public async Task<TaskResult> ChooseAsync(Guid? agentId, TaskSelector? selector, string taskType, CancellationToken cancellationToken)
     {
         if (agentId is { } id)
         {
@@ -18,7 +18,14 @@ internal sealed class AgentDirectory(OrchestratorDbContext db) : ITaskAgents, IT
             }
 
             var agent = await db.Agents.AsNoTracking().Where(a => a.Id == id)
-                .Select(a => new { a.Status, a.DrainRequestedAt }).FirstAsync(cancellationToken);
+                .Select(a => new { a.Name, a.Status, a.DrainRequestedAt, a.TaskTypes }).FirstAsync(cancellationToken);
+
+            // Before draining and offline: a task the agent can never run is wrong whatever the agent's state.
+            if (agent.TaskTypes is { } types && !AgentRules.TaskTypesOf(types).Contains(taskType, StringComparer.Ordinal))
+            {
+                return new TaskResult(TaskOutcome.Unprocessable, Detail:
+                    $"Agent {agent.Name} ({id}) does not run task type '{taskType}'; it runs: {types.Replace(",", ", ", StringComparison.Ordinal)}.");
+            }
 
             if (agent.DrainRequestedAt is not null)
             {
@@ -36,8 +43,9 @@ internal sealed class AgentDirectory(OrchestratorDbContext db) : ITaskAgents, IT
 
         var capabilities = selector?.Capabilities ?? [];
         var labels = selector?.Labels ?? [];
-        var candidates = db.Agents.AsNoTracking().Where(a => a.Status != AgentStatus.Offline && a.DrainRequestedAt == null)
+        var matching = db.Agents.AsNoTracking().Where(a => a.Status != AgentStatus.Offline && a.DrainRequestedAt == null)
             .Matching(capabilities, labels);
+        var candidates = matching.Running(taskType);
 
         var unfinished = AgentTaskStatuses.Unfinished;
         var tasks = db.Tasks;
@@ -60,6 +68,15 @@ internal sealed class AgentDirectory(OrchestratorDbContext db) : ITaskAgents, IT
 
         if (best is null)
         {
+            // Agents match but none runs the type: waiting will not help, so say which types they do run.
+            var reported = await matching.Select(a => a.TaskTypes).Take(100).ToListAsync(cancellationToken);
+            if (reported.Count > 0)
+            {
+                var available = reported.SelectMany(AgentRules.TaskTypesOf).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
+                return new TaskResult(TaskOutcome.Unprocessable, Detail:
+                    $"No agent matching the selector runs task type '{taskType}'; the types they run: {string.Join(", ", available)}.");
+            }
+
             var wanted = string.Join(", ",
                 capabilities.Select(c => $"capability '{c}'").Concat(labels.Select(l => $"label {l.Key}={l.Value}")));
             return new TaskResult(TaskOutcome.Unavailable, Detail:

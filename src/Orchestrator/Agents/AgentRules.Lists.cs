@@ -29,6 +29,41 @@ public static partial class AgentRules
         return errors.Errors.Count == before ? Normalize(capabilities!) : null;
     }
 
+    /// <summary>The reference agent has seven; a plug-in agent may have more, but not without bound.</summary>
+    public const int MaxTaskTypes = 64;
+
+    /// <summary>Validates a reported task-type list and returns its sorted form, or null when absent or invalid.</summary>
+    public static string[]? CheckTaskTypes(IReadOnlyList<string?>? taskTypes, string field, Validation errors)
+    {
+        if (taskTypes is null)
+        {
+            return null;
+        }
+
+        if (taskTypes.Count > MaxTaskTypes)
+        {
+            errors.Add(field, $"'{field}' may list at most {MaxTaskTypes} task types.");
+            return null;
+        }
+
+        for (var i = 0; i < taskTypes.Count; i++)
+        {
+            if (!Tasks.TaskDefinition.IsTaskType(taskTypes[i]))
+            {
+                errors.Add($"{field}[{i}]",
+                    "A task type is 1 to 128 letters, digits and . _ : / -, starting with a letter or digit.");
+                return null;
+            }
+        }
+
+        return Normalize(taskTypes!);
+    }
+
+    /// <summary>The stored form of a task-type list: null for none (offered every type).</summary>
+    public static string? StoredTaskTypes(string[] taskTypes) => taskTypes.Length == 0 ? null : string.Join(',', taskTypes);
+
+    public static string[] TaskTypesOf(string? stored) => stored is null ? [] : stored.Split(',');
+
     public static string[] Normalize(IEnumerable<string> capabilities) =>
         capabilities.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
 }

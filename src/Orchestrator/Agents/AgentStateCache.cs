@@ -25,7 +25,8 @@ public sealed class AgentStateCache : IDisposable
         _subscription = events.Subscribe(Channel, OnChanged, resync: Clear);
     }
 
-    public sealed record AgentState(AgentStatus Status, string[] Capabilities);
+    /// <summary><paramref name="TaskTypes"/> empty: the agent reported none.</summary>
+    public sealed record AgentState(AgentStatus Status, string[] Capabilities, string[] TaskTypes);
 
     /// <summary>Read before loading from the database; <see cref="Store"/> ignores a load that an invalidation overtook.</summary>
     public long Generation => Interlocked.Read(ref _generation);

@@ -33,6 +33,14 @@ public static class AgentStorage
 
         return agents;
     }
+
+    /// <summary>The agents offered a task of <paramref name="taskType"/>: those that run it, and those that reported no
+    /// task types (older agents, which are offered any).</summary>
+    public static IQueryable<Agent> Running(this IQueryable<Agent> agents, string taskType)
+    {
+        var delimited = "," + taskType + ",";
+        return agents.Where(a => a.TaskTypes == null || ("," + a.TaskTypes + ",").Contains(delimited));
+    }
 }
 
 internal sealed class AgentMapping : IEntityTypeConfiguration<Agent>
@@ -43,6 +51,7 @@ internal sealed class AgentMapping : IEntityTypeConfiguration<Agent>
         agent.HasIndex(a => a.Name).IsUnique();
         agent.Property(a => a.Name).HasMaxLength(128);
         agent.Property(a => a.Version).HasMaxLength(64);
+        agent.Property(a => a.TaskTypes).HasMaxLength(AgentRules.MaxTaskTypes * 129);
         agent.Property(a => a.Status).HasConversion<string>().HasMaxLength(16);
         agent.Property(a => a.DrainReason).HasMaxLength(512);
         agent.HasIndex(a => new { a.Status, a.LastHeartbeat });

@@ -81,7 +81,8 @@ public sealed class AgentStore(OrchestratorDbContext db, AuditLog audit, Heartbe
             certificateExpiresAt,
             agent.RegisteredAt,
             agent.StatusChangedAt,
-            runningTasks);
+            runningTasks,
+            agent.TaskTypes is null ? null : AgentRules.TaskTypesOf(agent.TaskTypes));
     }
 
     /// <summary>Replaces the labels and/or capabilities given (null leaves them as they are). False when there is no such agent.</summary>

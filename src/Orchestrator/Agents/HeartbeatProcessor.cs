@@ -7,7 +7,8 @@ namespace Orchestrator.Agents;
 
 /// <summary>A heartbeat whose body passed validation.</summary>
 public sealed record Heartbeat(
-    AgentStatus Status, double? Cpu, double? Memory, double? Disk, string[]? Capabilities, int? RunningTasks, string? Csr)
+    AgentStatus Status, double? Cpu, double? Memory, double? Disk, string[]? Capabilities, int? RunningTasks, string? Csr,
+    string[]? TaskTypes = null)
 {
     public const int MaxRunningTasks = 100_000;
     public const int MaxCsrLength = 16 * 1024;
@@ -37,12 +38,13 @@ public sealed record Heartbeat(
         CheckPercent(usage?.Memory, "resourceUsage.memory", errors);
         CheckPercent(usage?.Disk, "resourceUsage.disk", errors);
         var capabilities = AgentRules.CheckCapabilities(request.Capabilities, "capabilities", errors);
+        var taskTypes = AgentRules.CheckTaskTypes(request.TaskTypes, "taskTypes", errors);
         errors.Require(request.RunningTasks is null or >= 0 and <= MaxRunningTasks, "runningTasks",
             $"'runningTasks' must be from 0 to {MaxRunningTasks}.");
         errors.Require(request.Csr is null || (request.Csr.Length > 0 && request.Csr.Length <= MaxCsrLength), "csr",
             $"'csr' must be a PEM certificate request of at most {MaxCsrLength} characters.");
 
-        heartbeat = new Heartbeat(status, usage?.Cpu, usage?.Memory, usage?.Disk, capabilities, request.RunningTasks, request.Csr);
+        heartbeat = new Heartbeat(status, usage?.Cpu, usage?.Memory, usage?.Disk, capabilities, request.RunningTasks, request.Csr, taskTypes);
         return errors.IsValid;
     }
 
@@ -51,8 +53,9 @@ public sealed record Heartbeat(
             $"'{field}' must be a percentage from 0 to 100.");
 }
 
-/// <summary>Applies heartbeats. The usual heartbeat (same status, same capabilities) touches no database: it is
-/// checked against this replica's cached belief and buffered. One that changes the agent's status or capabilities is
+/// <summary>Applies heartbeats. The usual heartbeat (same status, capabilities and task types) touches no database: it
+/// is checked against this replica's cached belief and buffered. One that changes the agent's status, capabilities or
+/// task types is
 /// committed, with its audit event, before it is answered, as a conditional UPDATE on the believed status, so a stale
 /// belief fails the UPDATE and is re-read instead of overwriting another replica's change.</summary>
 public sealed class HeartbeatProcessor(
@@ -80,7 +83,8 @@ public sealed class HeartbeatProcessor(
             }
 
             var capabilitiesChanged = heartbeat.Capabilities is not null && !heartbeat.Capabilities.SequenceEqual(believed.Capabilities);
-            if (believed.Status == heartbeat.Status && !capabilitiesChanged)
+            var taskTypesChanged = heartbeat.TaskTypes is not null && !heartbeat.TaskTypes.SequenceEqual(believed.TaskTypes);
+            if (believed.Status == heartbeat.Status && !capabilitiesChanged && !taskTypesChanged)
             {
                 buffer.Add(agentId, new HeartbeatBuffer.PendingHeartbeat(
                     now, heartbeat.Status, heartbeat.Cpu, heartbeat.Memory, heartbeat.Disk, heartbeat.RunningTasks));
@@ -100,13 +104,14 @@ public sealed class HeartbeatProcessor(
                 };
             }
 
-            var outcome = await CommitChangeAsync(agentId, believed, heartbeat, capabilitiesChanged, now, cancellationToken);
+            var outcome = await CommitChangeAsync(agentId, believed, heartbeat, capabilitiesChanged, taskTypesChanged, now, cancellationToken);
             switch (outcome)
             {
                 case Outcome.Committed:
                     buffer.Discard(agentId, now);
                     await cache.PublishChangedAsync([agentId], CancellationToken.None);
-                    cache.Set(agentId, new AgentStateCache.AgentState(heartbeat.Status, heartbeat.Capabilities ?? believed.Capabilities));
+                    cache.Set(agentId, new AgentStateCache.AgentState(
+                        heartbeat.Status, heartbeat.Capabilities ?? believed.Capabilities, heartbeat.TaskTypes ?? believed.TaskTypes));
                     return true;
                 case Outcome.Missing:
                     cache.Forget(agentId);
@@ -128,14 +133,14 @@ public sealed class HeartbeatProcessor(
         var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
         var row = await db.Agents.AsNoTracking()
             .Where(a => a.Id == agentId)
-            .Select(a => new { a.Status, Capabilities = a.Capabilities.Select(c => c.Name).ToList() })
+            .Select(a => new { a.Status, Capabilities = a.Capabilities.Select(c => c.Name).ToList(), a.TaskTypes })
             .FirstOrDefaultAsync(cancellationToken);
         if (row is null)
         {
             return null;
         }
 
-        var state = new AgentStateCache.AgentState(row.Status, AgentRules.Normalize(row.Capabilities));
+        var state = new AgentStateCache.AgentState(row.Status, AgentRules.Normalize(row.Capabilities), AgentRules.TaskTypesOf(row.TaskTypes));
         cache.Store(agentId, state, generation);
         return state;
     }
@@ -148,7 +153,7 @@ public sealed class HeartbeatProcessor(
     }
 
     private async Task<Outcome> CommitChangeAsync(
-        Guid agentId, AgentStateCache.AgentState believed, Heartbeat heartbeat, bool capabilitiesChanged, DateTime now,
+        Guid agentId, AgentStateCache.AgentState believed, Heartbeat heartbeat, bool capabilitiesChanged, bool taskTypesChanged, DateTime now,
         CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
@@ -165,7 +170,8 @@ public sealed class HeartbeatProcessor(
             .SetProperty(a => a.CpuPercent, a => heartbeat.Cpu ?? a.CpuPercent)
             .SetProperty(a => a.MemoryPercent, a => heartbeat.Memory ?? a.MemoryPercent)
             .SetProperty(a => a.DiskPercent, a => heartbeat.Disk ?? a.DiskPercent)
-            .SetProperty(a => a.RunningTasks, a => heartbeat.RunningTasks ?? a.RunningTasks), cancellationToken);
+            .SetProperty(a => a.RunningTasks, a => heartbeat.RunningTasks ?? a.RunningTasks)
+            .SetProperty(a => a.TaskTypes, a => taskTypesChanged ? AgentRules.StoredTaskTypes(heartbeat.TaskTypes!) : a.TaskTypes), cancellationToken);
         if (updated == 0)
         {
             return await db.Agents.AnyAsync(a => a.Id == agentId, cancellationToken) ? Outcome.StatusMoved : Outcome.Missing;
@@ -183,6 +189,11 @@ public sealed class HeartbeatProcessor(
             await db.AgentCapabilities.Where(c => c.AgentId == agentId).ExecuteDeleteAsync(cancellationToken);
             db.AgentCapabilities.AddRange(heartbeat.Capabilities!.Select(c => new AgentCapability { AgentId = agentId, Name = c }));
             audit.Record(actor, "agent.capabilities_reported", "agent", agentId.ToString(), new { capabilities = heartbeat.Capabilities });
+        }
+
+        if (taskTypesChanged)
+        {
+            audit.Record(actor, "agent.task_types_reported", "agent", agentId.ToString(), new { taskTypes = heartbeat.TaskTypes });
         }
 
         await db.SaveChangesAsync(cancellationToken);

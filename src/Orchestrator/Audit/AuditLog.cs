@@ -19,6 +19,6 @@ public sealed class AuditLog(OrchestratorDbContext db, TimeProvider time)
             Action = action,
             SubjectType = subjectType,
             SubjectId = subjectId,
-            DetailsJson = details is null ? null : JsonSerializer.Serialize(details, Http.Json.Options),
+            DetailsJson = details is null ? null : JsonSerializer.Serialize(details, Http.WireJson.Options),
         });
 }

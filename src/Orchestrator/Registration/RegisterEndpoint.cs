@@ -87,6 +87,7 @@ public static class RegisterEndpoint
             .ValidateVersion(request.Version)
             .ValidateCapabilities(request.Capabilities)
             .ValidateLabels(request.Labels);
+        var taskTypes = AgentRules.CheckTaskTypes(request.TaskTypes, "taskTypes", errors) ?? [];
         if (!errors.IsValid)
         {
             metrics.Outcome("invalid_request");
@@ -142,10 +143,11 @@ public static class RegisterEndpoint
         agent.Status = AgentStatus.Online;
         agent.StatusChangedAt = now;
         agent.LastHeartbeat = now;
+        agent.TaskTypes = AgentRules.StoredTaskTypes(taskTypes);
         db.AgentLabels.AddRange(labels.Select(l => new AgentLabel { AgentId = agent.Id, Key = l.Key, Value = l.Value }));
         db.AgentCapabilities.AddRange(capabilities.Select(c => new AgentCapability { AgentId = agent.Id, Name = c }));
         audit.Record($"registration-token:{token.Id}", reenrolled ? "agent.reenrolled" : "agent.registered", "agent", agent.Id.ToString(),
-            new { name, version = agent.Version, capabilities, tokenId = token.Id });
+            new { name, version = agent.Version, capabilities, taskTypes, tokenId = token.Id });
 
         IssuedCredentials issued;
         try

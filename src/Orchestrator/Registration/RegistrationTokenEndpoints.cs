@@ -59,7 +59,7 @@ public static class RegistrationTokenEndpoints
             ExpiresAt = now.AddMinutes(request.ExpiresInMinutes ?? MaxExpiresInMinutes),
             MaxUses = request.MaxUses ?? 1,
             CreatedBy = context.User.Actor(),
-            LabelsJson = request.Labels is { Count: > 0 } ? JsonSerializer.Serialize(request.Labels, Json.Options) : null,
+            LabelsJson = request.Labels is { Count: > 0 } ? JsonSerializer.Serialize(request.Labels, WireJson.Options) : null,
         };
         db.RegistrationTokens.Add(token);
         audit.Record(context.User, "registration-token.created", "registration-token", token.Id.ToString(),
@@ -134,5 +134,5 @@ public static class RegistrationTokens
     }
 
     public static Dictionary<string, string>? LabelsOf(RegistrationToken token) =>
-        token.LabelsJson is null ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(token.LabelsJson, Json.Options);
+        token.LabelsJson is null ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(token.LabelsJson, WireJson.Options);
 }

@@ -99,19 +99,29 @@ public sealed class RolloutCommands(
     }
 
     /// <summary>The target set: the agents named or matched that are not draining, in name order (ordinal, the same on
-    /// both providers). Unknown ids, and no agent left, are refused.</summary>
+    /// both providers). Unknown ids, named agents that do not run the task type, and no agent left, are refused; a
+    /// selector leaves out the agents that do not run the type.</summary>
     private async Task<(List<Candidate> Agents, RolloutResult? Refused)> TargetsAsync(NewRollout request, CancellationToken cancellationToken)
     {
         List<Candidate> agents;
+        var taskType = request.Task.TaskType;
         if (request.AgentIds is { } ids)
         {
             var found = await db.Agents.AsNoTracking().Where(a => ids.Contains(a.Id))
-                .Select(a => new { a.Id, a.Name, Draining = a.DrainRequestedAt != null })
+                .Select(a => new { a.Id, a.Name, Draining = a.DrainRequestedAt != null, a.TaskTypes })
                 .ToDictionaryAsync(a => a.Id, cancellationToken);
             var errors = new Validation();
             for (var i = 0; i < ids.Count; i++)
             {
-                errors.Require(found.ContainsKey(ids[i]), $"agentIds[{i}]", $"No agent has id {ids[i]}.");
+                if (!found.TryGetValue(ids[i], out var agent))
+                {
+                    errors.Add($"agentIds[{i}]", $"No agent has id {ids[i]}.");
+                }
+                else if (agent.TaskTypes is { } types && !AgentRules.TaskTypesOf(types).Contains(taskType, StringComparer.Ordinal))
+                {
+                    errors.Add($"agentIds[{i}]",
+                        $"Agent {agent.Name} does not run task type '{taskType}'; it runs: {types.Replace(",", ", ", StringComparison.Ordinal)}.");
+                }
             }
 
             if (!errors.IsValid)
@@ -128,13 +138,18 @@ public sealed class RolloutCommands(
         else
         {
             var selector = request.Selector!;
-            agents = await db.Agents.AsNoTracking().Where(a => a.DrainRequestedAt == null)
-                .Matching(selector.Capabilities ?? [], selector.Labels ?? [])
+            var matching = db.Agents.AsNoTracking().Where(a => a.DrainRequestedAt == null)
+                .Matching(selector.Capabilities ?? [], selector.Labels ?? []);
+            agents = await matching.Running(taskType)
                 .Select(a => new Candidate(a.Id, a.Name))
                 .ToListAsync(cancellationToken);
             if (agents.Count == 0)
             {
-                return ([], RolloutResult.Unprocessable("selector", "No agent that is not draining matches the selector."));
+                var reported = await matching.Select(a => a.TaskTypes).Take(100).ToListAsync(cancellationToken);
+                return ([], reported.Count == 0
+                    ? RolloutResult.Unprocessable("selector", "No agent that is not draining matches the selector.")
+                    : RolloutResult.Unprocessable("taskType", $"No agent matching the selector runs task type '{taskType}'; the types they run: " +
+                        $"{string.Join(", ", reported.SelectMany(AgentRules.TaskTypesOf).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))}."));
             }
         }
 

@@ -96,7 +96,7 @@ public sealed class RolloutRecorder(OrchestratorDbContext db, AuditLog audit, Ti
         _changed.Add(rolloutId);
         db.RolloutEvents.Add(new RolloutEvent
         {
-            RolloutId = rolloutId, At = Now, Type = type, DataJson = JsonSerializer.Serialize(data, Json.Options),
+            RolloutId = rolloutId, At = Now, Type = type, DataJson = JsonSerializer.Serialize(data, WireJson.Options),
         });
     }
 

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Orchestrator.Data;
 using Orchestrator.Tasks;
@@ -13,7 +12,7 @@ public sealed class RolloutSteps(
     OrchestratorDbContext db, RolloutRecorder recorder, TaskCommands tasks, TaskCredentials credentials, TaskEvents taskEvents,
     TaskMetrics taskMetrics, TaskCancellation cancellation, ILogger<RolloutSteps> logger)
 {
-    private sealed record TaskState(Guid Id, AgentTaskStatus Status, string? StatusReason, DateTime? CompletedAt, string? ResultJson);
+    private sealed record TaskState(Guid Id, AgentTaskStatus Status, string? StatusReason, DateTime? CompletedAt);
 
     /// <summary>Advances the rollout as far as it can go now; returns when it next needs a look without being woken (the
     /// end of a pause), if ever. A rollout another replica is changing is left to it. <paramref name="watch"/> is told the
@@ -86,7 +85,7 @@ public sealed class RolloutSteps(
 
         var ids = open.Keys.ToList();
         var states = await db.Tasks.AsNoTracking().Where(t => ids.Contains(t.Id))
-            .Select(t => new TaskState(t.Id, t.Status, t.StatusReason, t.CompletedAt, t.Status == AgentTaskStatus.Failed ? t.ResultJson : null))
+            .Select(t => new TaskState(t.Id, t.Status, t.StatusReason, t.CompletedAt))
             .ToListAsync(cancellationToken);
         foreach (var state in states)
         {
@@ -97,7 +96,7 @@ public sealed class RolloutSteps(
                 AgentTaskStatus.Running or AgentTaskStatus.Cancelling => (RolloutTargetStatus.Running, $"Task {state.Status.WireName()}."),
                 AgentTaskStatus.Succeeded => (RolloutTargetStatus.Succeeded, state.StatusReason),
                 AgentTaskStatus.TimedOut => (RolloutTargetStatus.Failed, $"Task timed out: {state.StatusReason}"),
-                AgentTaskStatus.Failed => (RolloutTargetStatus.Failed, $"Task failed: {AgentError(state.ResultJson) ?? state.StatusReason}"),
+                AgentTaskStatus.Failed => (RolloutTargetStatus.Failed, $"Task failed: {state.StatusReason}"),
                 _ => (RolloutTargetStatus.Cancelled, $"Task cancelled: {state.StatusReason}"),
             };
             if (status != target.Status || (status == RolloutTargetStatus.Running && reason != target.StatusReason))
@@ -113,28 +112,6 @@ public sealed class RolloutSteps(
         }
 
         return [.. states.Where(s => !s.Status.IsEnded())];
-    }
-
-    /// <summary>The agent's own words for a failure (<c>result.error</c>, as the reference agent reports it), if it gave any.</summary>
-    private static string? AgentError(string? resultJson)
-    {
-        if (resultJson is null)
-        {
-            return null;
-        }
-
-        try
-        {
-            using var result = JsonDocument.Parse(resultJson);
-            return result.RootElement.ValueKind == JsonValueKind.Object && result.RootElement.TryGetProperty("error", out var error) &&
-                error.ValueKind == JsonValueKind.String
-                ? error.GetString()
-                : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
     }
 
     private async Task<DateTime?> DecideAsync(Rollout rollout, List<AgentTask> created, CancellationToken cancellationToken)
@@ -256,6 +233,7 @@ public sealed class RolloutSteps(
             {
                 TaskOutcome.NotFound => "the agent had been deleted",
                 TaskOutcome.Conflict => "the agent was draining",
+                TaskOutcome.Unprocessable => $"the agent no longer runs task type '{rollout.TaskType}'",
                 _ => "the agent was offline",
             };
             recorder.Target(target, RolloutTargetStatus.Skipped, $"Skipped: {why} when batch {rollout.CurrentBatch} started.");

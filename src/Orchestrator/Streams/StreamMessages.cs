@@ -9,7 +9,7 @@ namespace Orchestrator.Streams;
 /// with an <c>error</c> naming the problem.</summary>
 public static class StreamMessages
 {
-    public static byte[] Serialize<T>(T message) => JsonSerializer.SerializeToUtf8Bytes(message, Http.Json.Options);
+    public static byte[] Serialize<T>(T message) => JsonSerializer.SerializeToUtf8Bytes(message, Http.WireJson.Options);
 
     /// <summary>An agent message that passed validation.</summary>
     public abstract record Incoming(Guid TaskId);

@@ -47,6 +47,8 @@ public sealed class AgentTask
     public string? ProgressMessage { get; set; }
     public bool? Success { get; set; }
     public string? ResultJson { get; set; }
+    public const int MaxStatusReasonLength = 512;
+
     public string? StatusReason { get; set; }
     public int LogCount { get; set; }
     public int DroppedLogCount { get; set; }

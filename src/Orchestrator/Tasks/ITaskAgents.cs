@@ -8,8 +8,9 @@ public interface ITaskAgents
     /// <summary>The agent a new task goes to, its id in <c>Task.AgentId</c> of a transient task; otherwise why there
     /// is none (not found, draining, offline, nothing matches). Call it inside the transaction that inserts the task:
     /// the chosen agent is then held until that transaction ends, so the agent's deletion either waits for the task
-    /// (and cancels it with the agent's others) or has already happened (and the agent is not found).</summary>
-    Task<TaskResult> ChooseAsync(Guid? agentId, TaskSelector? selector, CancellationToken cancellationToken);
+    /// (and cancels it with the agent's others) or has already happened (and the agent is not found). An agent that
+    /// reported its task types and lacks <paramref name="taskType"/> is never chosen (Unprocessable, naming the types).</summary>
+    Task<TaskResult> ChooseAsync(Guid? agentId, TaskSelector? selector, string taskType, CancellationToken cancellationToken);
 
     /// <summary>The agent's id while it drains, else no row: a query on the caller's own context, so it can ride in
     /// the caller's statement. A draining agent gets no new tasks (DESIGN): ones created before the drain wait for

@@ -68,7 +68,7 @@ public sealed class TaskCommands(
     /// found, draining and offline agents answer as for one task.</summary>
     public async Task<TaskResult> StageAsync(NewTask request, string actor, Guid? rolloutId, CancellationToken cancellationToken)
     {
-        var choice = await agents.ChooseAsync(request.AgentId, request.Selector, cancellationToken);
+        var choice = await agents.ChooseAsync(request.AgentId, request.Selector, request.TaskType, cancellationToken);
         if (choice.Outcome != TaskOutcome.Ok)
         {
             return choice;
@@ -206,14 +206,15 @@ public sealed class TaskCommands(
             var observed = task.Status;
             var next = observed == AgentTaskStatus.Cancelling ? AgentTaskStatus.Cancelled
                 : success ? AgentTaskStatus.Succeeded : AgentTaskStatus.Failed;
+            var redactor = CredentialRedactor.For(credentials.Unprotect(task.ProtectedCredentials));
             var reason = next switch
             {
                 AgentTaskStatus.Cancelled =>
                     $"{task.StatusReason?.Replace("; waiting for the agent to stop it.", "", StringComparison.Ordinal)}; the agent stopped it.",
                 AgentTaskStatus.Succeeded => "The agent reported success.",
-                _ => "The agent reported failure.",
+                _ => AgentError(resultJson, redactor) ?? "The agent reported failure.",
             };
-            var lines = Capped(task, CredentialRedactor.For(credentials.Unprotect(task.ProtectedCredentials)), logs, now);
+            var lines = Capped(task, redactor, logs, now);
 
             await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
             var changed = await db.Tasks.Where(t => t.Id == taskId && t.Status == observed).ExecuteUpdateAsync(s => s
@@ -368,6 +369,22 @@ public sealed class TaskCommands(
             Message = Truncate(redactor.Redact(TextRules.Relayed(l.Message ?? "")), Options.MaxLogLineLength),
         }).ToList();
         return new CappedLines(stored, logs.Count - stored.Count);
+    }
+
+    /// <summary>The agent's own words for a failure (<c>result.error</c>, as the reference agent reports it), redacted and
+    /// cut to fit <c>statusReason</c>; null when it gave none.</summary>
+    private static string? AgentError(string? resultJson, CredentialRedactor redactor)
+    {
+        if (resultJson is null)
+        {
+            return null;
+        }
+
+        using var result = JsonDocument.Parse(resultJson);
+        return result.RootElement.ValueKind == JsonValueKind.Object && result.RootElement.TryGetProperty("error", out var error) &&
+               error.ValueKind == JsonValueKind.String && error.GetString() is { Length: > 0 } text
+            ? Truncate(redactor.Redact(TextRules.Relayed(text)), AgentTask.MaxStatusReasonLength)
+            : null;
     }
 
     private static string Truncate(string text, int length) => text.Length <= length ? text : text[..length];

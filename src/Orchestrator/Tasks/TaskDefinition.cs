@@ -26,6 +26,11 @@ public readonly partial record struct TaskDefinition(
         var payload = PayloadObject;
         errors.Require(payload is null || payload.Value.ValueKind == JsonValueKind.Object, "payload", "'payload' must be a JSON object.")
             .RequireShallow(payload, "payload");
+        if (errors.IsValid)
+        {
+            PayloadSchemas.Check(TaskType!.Trim(), payload, errors);
+        }
+
         errors.Require(Priority is null or (>= 0 and <= 100), "priority", "'priority' must be from 0 to 100.");
         errors.Require(Timeout is null || (Timeout >= 1 && Timeout <= limits.MaxTimeoutSeconds), "timeout",
             $"'timeout' must be from 1 to {limits.MaxTimeoutSeconds} seconds.");
@@ -68,6 +73,9 @@ public readonly partial record struct TaskDefinition(
     /// <summary>The task to create, once validated; defaults filled in.</summary>
     public TaskCommands.NewTask ToNewTask(TaskOptions limits, Guid? agentId) =>
         new(TaskType!.Trim(), PayloadJson, Credentials, Priority ?? 0, Timeout ?? limits.DefaultTimeoutSeconds, agentId, Selector, IdempotencyKey);
+
+    /// <summary>What a task type may be: agents report theirs in the same form.</summary>
+    public static bool IsTaskType(string? value) => value is { Length: > 0 and <= 128 } && TaskTypePattern().IsMatch(value);
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
     private static partial Regex TaskTypePattern();

@@ -23,6 +23,7 @@ public static class TaskEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         group.MapGet("/", List).RequireAuthorization(Policies.Viewer)
             .WithSummary("List tasks, newest first")
@@ -152,6 +153,7 @@ public static class TaskEndpoints
         TaskOutcome.Forbidden => Problems.Forbidden(result.Detail!),
         TaskOutcome.Conflict => Problems.Conflict(result.Detail!),
         TaskOutcome.Unavailable => Problems.Unavailable(result.Detail!),
+        TaskOutcome.Unprocessable => new Validation().Add("taskType", result.Detail!).ToUnprocessable(),
         _ => throw new InvalidOperationException($"{result.Outcome} is not an error."),
     };
 

@@ -15,7 +15,7 @@ public sealed class TaskEvents(IClusterEvents cluster, ILogger<TaskEvents> logge
 
     public sealed record Payload(Guid TaskId, Guid AgentId);
 
-    public static Payload Parse(string payload) => JsonSerializer.Deserialize<Payload>(payload, Http.Json.Options)!;
+    public static Payload Parse(string payload) => JsonSerializer.Deserialize<Payload>(payload, Http.WireJson.Options)!;
 
     public Task CreatedAsync(Guid taskId, Guid agentId, CancellationToken cancellationToken) =>
         PublishAsync(Created, taskId, agentId, cancellationToken);
@@ -27,7 +27,7 @@ public sealed class TaskEvents(IClusterEvents cluster, ILogger<TaskEvents> logge
     {
         try
         {
-            await cluster.PublishAsync(channel, JsonSerializer.Serialize(new Payload(taskId, agentId), Http.Json.Options), cancellationToken);
+            await cluster.PublishAsync(channel, JsonSerializer.Serialize(new Payload(taskId, agentId), Http.WireJson.Options), cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

@@ -139,7 +139,7 @@ public static class TaskFollowing
         {
             cursor = cursor with { Stage = stage };
             var reason = stage == stages[^1].Stage ? snapshot.StatusReason : null;
-            await WriteEventAsync(response, cursor, "status", JsonSerializer.Serialize(new TaskStatusEvent(status, at, reason), Json.Options),
+            await WriteEventAsync(response, cursor, "status", JsonSerializer.Serialize(new TaskStatusEvent(status, at, reason), WireJson.Options),
                 cancellationToken);
         }
 
@@ -147,7 +147,7 @@ public static class TaskFollowing
         {
             cursor = cursor with { LogId = line.Id };
             await WriteEventAsync(response, cursor, "log",
-                JsonSerializer.Serialize(new TaskLogResponse(line.Timestamp, line.Level, line.Message), Json.Options), cancellationToken);
+                JsonSerializer.Serialize(new TaskLogResponse(line.Timestamp, line.Level, line.Message), WireJson.Options), cancellationToken);
         }
 
         if (more)
@@ -160,7 +160,7 @@ public static class TaskFollowing
         {
             cursor = cursor with { Progress = fingerprint };
             await WriteEventAsync(response, cursor, "progress",
-                JsonSerializer.Serialize(new TaskProgressEvent(progress, snapshot.ProgressMessage), Json.Options), cancellationToken);
+                JsonSerializer.Serialize(new TaskProgressEvent(progress, snapshot.ProgressMessage), WireJson.Options), cancellationToken);
         }
 
         if (snapshot.Status.IsEnded())
@@ -168,7 +168,7 @@ public static class TaskFollowing
             cursor = cursor with { Stage = EventCursor.Final };
             await WriteEventAsync(response, cursor, "status",
                 JsonSerializer.Serialize(new TaskStatusEvent(snapshot.Status, snapshot.CompletedAt ?? snapshot.CreatedAt, snapshot.StatusReason),
-                    Json.Options), cancellationToken);
+                    WireJson.Options), cancellationToken);
         }
 
         return cursor;

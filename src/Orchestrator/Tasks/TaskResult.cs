@@ -8,6 +8,8 @@ public enum TaskOutcome
     Forbidden,
     Conflict,
     Unavailable,
+    /// <summary>No target agent runs the task's type: a 422 naming the type and the types available.</summary>
+    Unprocessable,
 }
 
 public sealed record TaskResult(TaskOutcome Outcome, AgentTask? Task = null, string? Detail = null)

@@ -23,7 +23,7 @@ internal sealed class AgentTaskMapping : IEntityTypeConfiguration<AgentTask>
         task.Property(t => t.IdempotencyKey).HasMaxLength(128);
         task.Property(t => t.CreatedBy).HasMaxLength(160);
         task.Property(t => t.ProgressMessage).HasMaxLength(1024);
-        task.Property(t => t.StatusReason).HasMaxLength(512);
+        task.Property(t => t.StatusReason).HasMaxLength(AgentTask.MaxStatusReasonLength);
         task.HasIndex(t => t.IdempotencyKey).IsUnique();
         task.HasIndex(t => new { t.AgentId, t.Status });
         task.HasIndex(t => new { t.Status, t.CreatedAt });

@@ -1,6 +1,9 @@
 using Microsoft.OpenApi;
+using Microsoft.OpenApi.Reader;
 using Orchestrator.ApiKeys;
 using Orchestrator.Certificates;
+using Orchestrator.Tasks;
+using Swashbuckle.AspNetCore.SwaggerGen;
 
 namespace Orchestrator.Web;
 
@@ -37,6 +40,7 @@ public static class Swagger
             {
                 [new OpenApiSecuritySchemeReference(ApiKeyAuthenticationHandler.SchemeName, document)] = [],
             });
+            options.DocumentFilter<TaskPayloadSchemas>();
             options.SupportNonNullableReferenceTypes();
             options.CustomSchemaIds(type => type.FullName!.Replace("Orchestrator.", string.Empty, StringComparison.Ordinal).Replace('+', '.'));
         });
@@ -53,5 +57,23 @@ public static class Swagger
             options.EnablePersistAuthorization();
         });
         return app;
+    }
+
+    /// <summary>Publishes the payload schema of each built-in task type as the component <c>Payload.&lt;type&gt;</c>, from the
+    /// same text the service validates with (<see cref="PayloadSchemas"/>), so the document cannot drift from the check.</summary>
+    private sealed class TaskPayloadSchemas : IDocumentFilter
+    {
+        public void Apply(OpenApiDocument document, DocumentFilterContext context)
+        {
+            document.Components ??= new OpenApiComponents();
+            document.Components.Schemas ??= new Dictionary<string, IOpenApiSchema>();
+            foreach (var (taskType, text) in PayloadSchemas.Texts.OrderBy(t => t.Key, StringComparer.Ordinal))
+            {
+                var schema = OpenApiModelFactory.Parse<OpenApiSchema>(text, OpenApiSpecVersion.OpenApi3_0, document, out _, "json")
+                             ?? throw new InvalidOperationException($"The payload schema of {taskType} is not a schema.");
+                schema.Title = $"Payload of {taskType}";
+                document.Components.Schemas[$"Payload.{taskType}"] = schema;
+            }
+        }
     }
 }

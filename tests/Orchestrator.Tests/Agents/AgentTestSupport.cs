@@ -27,7 +27,8 @@ internal static class AgentTestSupport
         Dictionary<string, string>? labels = null,
         bool draining = false,
         DateTime? lastHeartbeat = null,
-        DateTime? certificateNotAfter = null)
+        DateTime? certificateNotAfter = null,
+        string[]? taskTypes = null)
     {
         await using var scope = app.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
@@ -42,6 +43,7 @@ internal static class AgentTestSupport
             StatusChangedAt = now,
             LastHeartbeat = lastHeartbeat ?? now,
             DrainRequestedAt = draining ? now : null,
+            TaskTypes = taskTypes is null ? null : string.Join(',', taskTypes.Order(StringComparer.Ordinal)),
             Capabilities = (capabilities ?? ["docker"]).Select(c => new AgentCapability { Name = c }).ToList(),
             Labels = (labels ?? []).Select(l => new AgentLabel { Key = l.Key, Value = l.Value }).ToList(),
         };

@@ -30,7 +30,7 @@ public sealed class TaskDeliveryTests(SharedApps apps, ClockApps clocks) : IClas
         var work = await app.TakeAsync(agent);
 
         Assert.Equal([highOld, highNew, low], work.Tasks.Select(t => t.TaskId));
-        var json = JsonSerializer.SerializeToElement(work, Json.Options);
+        var json = JsonSerializer.SerializeToElement(work, WireJson.Options);
         var first = json.GetProperty("tasks")[0];
         Assert.Equal(["taskId", "taskType", "payload", "credentials", "timeout"], first.EnumerateObject().Select(p => p.Name));
         Assert.Equal("docker.pull", first.GetProperty("taskType").GetString());
@@ -236,7 +236,7 @@ public sealed class TaskDeliveryTests(SharedApps apps, ClockApps clocks) : IClas
         var summary = Assert.Single(poll.Tasks);
         Assert.Equal((task, "docker.pull", 10), (summary.TaskId, summary.TaskType, summary.Priority));
         Assert.Equal("pending", await app.StatusOfAsync(task));
-        var json = JsonSerializer.SerializeToElement(poll, Json.Options);
+        var json = JsonSerializer.SerializeToElement(poll, WireJson.Options);
         Assert.Equal(["taskId", "taskType", "priority", "createdAt"], json.GetProperty("tasks")[0].EnumerateObject().Select(p => p.Name));
         Assert.Equal(task, Assert.Single((await app.TakeAsync(agent)).Tasks).TaskId);
     }

@@ -88,6 +88,10 @@ namespace Orchestrator.Data.Migrations.Postgres
                     b.Property<DateTime>("StatusChangedAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<string>("TaskTypes")
+                        .HasMaxLength(8256)
+                        .HasColumnType("character varying(8256)");
+
                     b.Property<string>("Version")
                         .IsRequired()
                         .HasMaxLength(64)

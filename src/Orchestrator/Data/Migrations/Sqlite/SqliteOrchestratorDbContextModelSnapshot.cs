@@ -81,6 +81,10 @@ namespace Orchestrator.Data.Migrations.Sqlite
                     b.Property<DateTime>("StatusChangedAt")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("TaskTypes")
+                        .HasMaxLength(8256)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Version")
                         .IsRequired()
                         .HasMaxLength(64)

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization.Metadata;
 
 namespace Orchestrator.Http;
 
-public static class Json
+public static class WireJson
 {
     /// <summary>camelCase, string enums and nothing lenient: numbers are numbers, unknown enum values fail, and text
     /// follows <see cref="TextRules"/>.</summary>
