@@ -26,8 +26,9 @@ public sealed class DockerPullExecutor(DockerEngine docker) : IExecutor
 }
 
 /// <summary><c>docker.run</c>: creates and starts a container. Detached (the default) it succeeds once the container
-/// runs, with <c>{ "containerId" }</c>; with <c>"detach": false</c> it waits for the exit, streams the output as logs and
-/// succeeds iff the exit code is 0, with <c>{ "containerId", "exitCode" }</c>.</summary>
+/// runs, with <c>{ "containerId" }</c>; with <c>"detach": false</c> it waits for the exit, streams the output as logs,
+/// removes the container (unless <c>"remove": false</c>: a finished one-off container is litter, as <c>docker run
+/// --rm</c> treats it) and succeeds iff the exit code is 0, with <c>{ "containerId", "exitCode", "removed" }</c>.</summary>
 public sealed class DockerRunExecutor(DockerEngine docker) : IExecutor
 {
     public string TaskType => "docker.run";
@@ -86,9 +87,16 @@ public sealed class DockerRunExecutor(DockerEngine docker) : IExecutor
         await logs;
         var exitCode = (int)exit.StatusCode;
         context.Log.Info($"Container {created.ID[..12]} exited with code {exitCode}");
+        var removed = context.Bool("remove") ?? true;
+        if (removed)
+        {
+            // Its output is already in the task's log (followed to the end above); the exit code is in the result.
+            removed = await RemoveQuietly(created.ID);
+        }
+
         return exitCode == 0
-            ? ExecutionResult.Succeeded(new { containerId = created.ID, exitCode })
-            : new ExecutionResult(false, new { containerId = created.ID, exitCode, error = $"The container exited with code {exitCode}." });
+            ? ExecutionResult.Succeeded(new { containerId = created.ID, exitCode, removed })
+            : new ExecutionResult(false, new { containerId = created.ID, exitCode, removed, error = $"The container exited with code {exitCode}." });
     }
 
     private static Dictionary<string, string> WithTaskLabel(Dictionary<string, string>? labels, Guid taskId)
@@ -192,6 +200,19 @@ public sealed class DockerRunExecutor(DockerEngine docker) : IExecutor
         catch (Exception ex) when (ex is DockerApiException or IOException or HttpRequestException)
         {
             // Gone already, or the kill below does it.
+        }
+    }
+
+    private async Task<bool> RemoveQuietly(string containerId)
+    {
+        try
+        {
+            await docker.Client.Containers.RemoveContainerAsync(containerId, new ContainerRemoveParameters { Force = true }, CancellationToken.None);
+            return true;
+        }
+        catch (Exception ex) when (ex is DockerApiException or IOException or HttpRequestException)
+        {
+            return false;
         }
     }
 

@@ -163,6 +163,7 @@ public sealed class HeartbeatProcessor(
 
         // Conditional on the believed status even when only capabilities change, so a stale belief never writes a status.
         var statusChanged = believed.Status != heartbeat.Status;
+        var storedTaskTypes = taskTypesChanged ? AgentRules.StoredTaskTypes(heartbeat.TaskTypes!) : null;
         var updated = await db.Agents.Where(a => a.Id == agentId && a.Status == believed.Status).ExecuteUpdateAsync(s => s
             .SetProperty(a => a.Status, heartbeat.Status)
             .SetProperty(a => a.StatusChangedAt, a => statusChanged ? now : a.StatusChangedAt)
@@ -171,7 +172,7 @@ public sealed class HeartbeatProcessor(
             .SetProperty(a => a.MemoryPercent, a => heartbeat.Memory ?? a.MemoryPercent)
             .SetProperty(a => a.DiskPercent, a => heartbeat.Disk ?? a.DiskPercent)
             .SetProperty(a => a.RunningTasks, a => heartbeat.RunningTasks ?? a.RunningTasks)
-            .SetProperty(a => a.TaskTypes, a => taskTypesChanged ? AgentRules.StoredTaskTypes(heartbeat.TaskTypes!) : a.TaskTypes), cancellationToken);
+            .SetProperty(a => a.TaskTypes, a => taskTypesChanged ? storedTaskTypes : a.TaskTypes), cancellationToken);
         if (updated == 0)
         {
             return await db.Agents.AnyAsync(a => a.Id == agentId, cancellationToken) ? Outcome.StatusMoved : Outcome.Missing;

@@ -146,10 +146,11 @@ public sealed class RolloutCommands(
             if (agents.Count == 0)
             {
                 var reported = await matching.Select(a => a.TaskTypes).Take(100).ToListAsync(cancellationToken);
+                var available = reported.SelectMany(AgentRules.TaskTypesOf).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
                 return ([], reported.Count == 0
                     ? RolloutResult.Unprocessable("selector", "No agent that is not draining matches the selector.")
-                    : RolloutResult.Unprocessable("taskType", $"No agent matching the selector runs task type '{taskType}'; the types they run: " +
-                        $"{string.Join(", ", reported.SelectMany(AgentRules.TaskTypesOf).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))}."));
+                    : RolloutResult.Unprocessable("taskType",
+                        $"No agent matching the selector runs task type '{taskType}'; the types they run: {string.Join(", ", available)}."));
             }
         }
 

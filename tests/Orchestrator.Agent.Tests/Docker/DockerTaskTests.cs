@@ -90,6 +90,14 @@ public sealed class DockerTaskTests(DockerFixture fixture) : IClassFixture<Docke
         Assert.Equal(0, succeeded.Result!.Value.GetProperty("exitCode").GetInt32());
         Assert.Equal(AgentTaskStatus.Failed, failed.Status);
         Assert.Equal(7, failed.Result!.Value.GetProperty("exitCode").GetInt32());
+        Assert.Equal("The container exited with code 7.", failed.StatusReason);
+        foreach (var ended in new[] { succeeded, failed })
+        {
+            // An attached run cleans up after itself, as `docker run --rm` does.
+            Assert.True(ended.Result!.Value.GetProperty("removed").GetBoolean());
+            var containers = await fixture.Engine.Containers.ListContainersAsync(new ContainersListParameters { All = true });
+            Assert.DoesNotContain(containers, c => c.ID == ended.Result!.Value.GetProperty("containerId").GetString());
+        }
     }
 
     [SkippableFact]
@@ -135,8 +143,9 @@ public sealed class DockerTaskTests(DockerFixture fixture) : IClassFixture<Docke
         var ended = await World.EndedAsync(task.TaskId, TimeSpan.FromSeconds(30));
 
         Assert.Equal(AgentTaskStatus.Cancelled, ended.Status);
-        var container = await fixture.Engine.Containers.InspectContainerAsync(containerId);
-        Assert.False(container.State!.Running);
+        // Stopped, and then removed as every attached run's container is.
+        var containers = await fixture.Engine.Containers.ListContainersAsync(new ContainersListParameters { All = true });
+        Assert.DoesNotContain(containers, c => c.ID == containerId && c.State == "running");
     }
 
     [SkippableFact]

@@ -61,19 +61,20 @@ public sealed class AgentLifecycleTests(SharedAgentApps apps) : IClassFixture<Sh
                                                l.Contains("was refused", StringComparison.Ordinal));
     }
 
-    [SkippableTheory, BothProviders]
-    public async Task Without_allow_shell_a_shell_task_fails_saying_so_and_runs_nothing(DatabaseProvider provider)
+    [SkippableFact]
+    public async Task Without_allow_shell_the_agent_does_not_offer_shell_run_and_the_service_refuses_shell_tasks()
     {
-        var world = await apps.WorldFor(provider);
+        var world = await apps.WorldFor(DatabaseProvider.Sqlite);
         await using var agent = RunningAgent.Start(world.Settings(TempDirectories.New(), await world.TokenFileAsync()));
         var id = await agent.StartedAsync();
         var marker = Path.Combine(TempDirectories.New(), "ran");
 
-        var task = await world.CreateTaskAsync(id, "shell.run", new { command = new[] { "touch", marker } });
-        var ended = await world.EndedAsync(task.TaskId);
+        var refused = await Assert.ThrowsAsync<OrchestratorApiException>(() =>
+            world.CreateTaskAsync(id, "shell.run", new { command = new[] { "touch", marker } }));
 
-        Assert.Equal(AgentTaskStatus.Failed, ended.Status);
-        Assert.Contains("--allow-shell", ended.Result!.Value.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal(System.Net.HttpStatusCode.UnprocessableEntity, refused.Status);
+        Assert.DoesNotContain("shell.run", (await world.Operators.Agents.GetAsync(id)).TaskTypes!);
+        Assert.Empty((await world.Operators.Tasks.ListAsync(agentId: id)).Items);
         Assert.False(File.Exists(marker), "The shell command ran on an agent started without --allow-shell.");
     }
 

@@ -1,4 +1,5 @@
 using Orchestrator.Agent.Tests.Support;
+using Orchestrator.Client;
 using Orchestrator.Contracts;
 using Orchestrator.Hosting;
 
@@ -55,19 +56,18 @@ public sealed class TaskExecutionTests(AgentFixture fixture) : IClassFixture<Age
 
         Assert.Equal(AgentTaskStatus.Failed, ended.Status);
         Assert.Equal(3, ended.Result!.Value.GetProperty("exitCode").GetInt32());
+        Assert.Equal("'sh' exited with code 3.", ended.StatusReason);
     }
 
     [Fact]
-    public async Task An_unknown_task_type_fails_with_a_message_naming_what_the_agent_runs()
+    public async Task The_agent_reports_the_task_types_its_executors_run_so_the_service_refuses_any_other()
     {
-        var task = await World.CreateTaskAsync(fixture.AgentId, "k8s.apply", new { });
+        var details = await World.Operators.Agents.GetAsync(fixture.AgentId);
+        var refused = await Assert.ThrowsAsync<OrchestratorApiException>(() => World.CreateTaskAsync(fixture.AgentId, "docker.runn", new { image = "web" }));
 
-        var ended = await World.EndedAsync(task.TaskId);
-
-        Assert.Equal(AgentTaskStatus.Failed, ended.Status);
-        var error = ended.Result!.Value.GetProperty("error").GetString()!;
-        Assert.Contains("Unknown task type 'k8s.apply'", error, StringComparison.Ordinal);
-        Assert.Contains("agent.noop", error, StringComparison.Ordinal);
+        Assert.Equal(["agent.noop", "compose.down", "compose.up", "docker.pull", "docker.run", "docker.stop", "shell.run"], details.TaskTypes!);
+        Assert.Equal(System.Net.HttpStatusCode.UnprocessableEntity, refused.Status);
+        Assert.Contains("'docker.runn'", refused.Errors["taskType"][0]);
     }
 
     [Fact]

@@ -79,7 +79,7 @@ public sealed class RolloutValidationTests(SharedApps apps) : IClassFixture<Shar
         var created = await (await client.SendAsync(first)).ShouldBe(HttpStatusCode.Created);
         var replayed = await (await client.PostJson("/api/v1/rollouts",
             new { taskType = "agent.noop", agentIds = new[] { agent }, idempotencyKey = key })).ShouldBe(HttpStatusCode.OK);
-        await (await client.PostJson("/api/v1/rollouts", new { taskType = "docker.run", agentIds = new[] { agent }, idempotencyKey = key }))
+        await (await client.PostJson("/api/v1/rollouts", new { taskType = "acme.deploy", agentIds = new[] { agent }, idempotencyKey = key }))
             .ShouldBeProblem(HttpStatusCode.Conflict);
 
         Assert.Equal(created.Id(), replayed.Id());

@@ -116,6 +116,7 @@ public sealed class TaskStreamTests(SharedApps apps) : IClassFixture<SharedApps>
         {
             taskType = "docker.pull",
             agentId = agent.Id,
+            payload = new { image = "registry.example/app" },
             credentials = new Dictionary<string, string> { ["registry.password"] = "hunter2-registry-secret" },
         });
         var taskId = created.GetProperty("taskId").GetGuid();

@@ -62,8 +62,8 @@ public sealed class TaskCreationTests(SharedApps apps) : IClassFixture<SharedApp
         await app.CreateTaskForAsync(busy);
         var selector = new { capabilities = new[] { "docker", "compose" }, labels };
 
-        var first = await app.CreateTaskAsync(new { taskType = "docker.run", selector });
-        var second = await app.CreateTaskAsync(new { taskType = "docker.run", selector });
+        var first = await app.CreateTaskAsync(new { taskType = "docker.run", selector, payload = new { image = "web" } });
+        var second = await app.CreateTaskAsync(new { taskType = "docker.run", selector, payload = new { image = "web" } });
 
         Assert.Equal(idle, first.GetProperty("agentId").GetGuid());
         Assert.Contains(second.GetProperty("agentId").GetGuid(), new[] { busy, idle });

@@ -22,7 +22,7 @@ public sealed class TaskTypeTests(SharedApps apps) : IClassFixture<SharedApps>
         await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", new { status = "healthy", taskTypes = new[] { "shell.run" } }))
             .ShouldBe(HttpStatusCode.OK);
         var replaced = await DetailsAsync(app, agent.Id);
-        await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", new { status = "healthy" })).ShouldBe(HttpStatusCode.OK);
+        await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", new { status = "degraded" })).ShouldBe(HttpStatusCode.OK);
         var kept = await DetailsAsync(app, agent.Id);
 
         Assert.Equal(["agent.noop", "docker.run"], TaskTypes(registered));
