@@ -97,7 +97,14 @@ public static class AgentEndpoints
             var credentials = context.RequestServices.GetRequiredService<AgentCredentials>();
             try
             {
-                renewal = (await credentials.RenewAsync(context.User, heartbeat.Csr, cancellationToken)).ToRenewal();
+                var renewed = await credentials.RenewAsync(context.User, heartbeat.Csr, cancellationToken);
+                if (renewed is null)
+                {
+                    // Revoked or deleted since this heartbeat was authenticated: the agent hears so now.
+                    return Problems.Unauthorized(AgentCredentials.RevokedDetail);
+                }
+
+                renewal = renewed.ToRenewal();
             }
             catch (Exception ex) when (TransientFailures.IsTransient(ex) && heartbeat.Csr is null)
             {
@@ -208,9 +215,13 @@ public static class AgentEndpoints
             return NoSuchAgent(id);
         }
 
+        // Certificates renewed while the revocation above ran were revoked with the agent's row: announced before the
+        // answer, so no credential of the agent works anywhere once the operator hears it is deleted.
+        await credentials.AnnounceRevokedAsync(id, deletion.RevokedSerials, CancellationToken.None);
+
         await cache.PublishChangedAsync([id], CancellationToken.None);
         loggers.CreateLogger(typeof(AgentEndpoints))
-            .AgentDeleted(deletion.Name, id, context.User.Actor(), deletion.RevokedCertificates, deletion.UnassignedTargets);
+            .AgentDeleted(deletion.Name, id, context.User.Actor(), deletion.RevokedSerials.Length, deletion.UnassignedTargets);
         return TypedResults.Ok(new DeletedResponse(true));
     }
 

@@ -115,10 +115,13 @@ public sealed class AgentStore(OrchestratorDbContext db, AuditLog audit, Heartbe
 
     public Task<bool> ExistsAsync(Guid id, CancellationToken cancellationToken) => db.Agents.AnyAsync(a => a.Id == id, cancellationToken);
 
-    public sealed record Deletion(string Name, int RevokedCertificates, int UnassignedTargets);
+    public sealed record Deletion(string Name, string[] RevokedSerials, int UnassignedTargets);
 
     /// <summary>Unassigns the agent's targets and removes it, in one transaction, revoking any certificate still live
-    /// (one renewed since <c>AgentCredentials.RevokeAllAsync</c> ran). Null when there is no such agent.</summary>
+    /// (one renewed since <c>AgentCredentials.RevokeAllAsync</c> ran); the caller announces <see cref="Deletion.RevokedSerials"/>
+    /// once this has committed. Null when there is no such agent. The agent's row is locked first: a certificate
+    /// inserted for it holds that row until it commits (its foreign key), so every one is either here to be revoked
+    /// or refused for want of its agent.</summary>
     public async Task<Deletion?> DeleteAsync(Guid id, ClaimsPrincipal user, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().UtcDateTime;
@@ -129,9 +132,9 @@ public sealed class AgentStore(OrchestratorDbContext db, AuditLog audit, Heartbe
             return null;
         }
 
-        var revoked = await db.IssuedCertificates
-            .Where(c => c.AgentId == id && c.RevokedAt == null)
-            .ExecuteUpdateAsync(s => s.SetProperty(c => c.RevokedAt, now), cancellationToken);
+        var live = db.IssuedCertificates.Where(c => c.AgentId == id && c.RevokedAt == null);
+        var revoked = await live.Select(c => c.Serial).ToArrayAsync(cancellationToken);
+        await live.ExecuteUpdateAsync(s => s.SetProperty(c => c.RevokedAt, now), cancellationToken);
         var unassigned = await db.Targets
             .Where(t => t.AgentId == id)
             .ExecuteUpdateAsync(s => s.SetProperty(t => t.AgentId, (Guid?)null), cancellationToken);
@@ -141,7 +144,7 @@ public sealed class AgentStore(OrchestratorDbContext db, AuditLog audit, Heartbe
 
         var deletion = new Deletion(name, revoked, unassigned);
         audit.Record(user, "agent.deleted", "agent", id.ToString(),
-            new { name, revokedCertificates = revoked, unassignedTargets = unassigned });
+            new { name, revokedCertificates = revoked.Length, unassignedTargets = unassigned });
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return deletion;

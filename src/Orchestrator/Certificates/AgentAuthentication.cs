@@ -147,7 +147,7 @@ public sealed class AgentAuthenticationHandler(
         var entry = await revocations.FindAsync(valid.Serial, Context.RequestAborted);
         if (entry is null || entry.Revoked || entry.AgentId != valid.AgentId)
         {
-            return Reject("revoked_certificate", "The client certificate has been revoked, or its agent no longer exists.", valid.AgentId);
+            return Reject("revoked_certificate", AgentCredentials.RevokedDetail, valid.AgentId);
         }
 
         var (token, error) = await tokens.ValidateAsync(bearer, Context.RequestAborted);

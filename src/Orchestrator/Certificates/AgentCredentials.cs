@@ -78,19 +78,38 @@ public sealed class AgentCredentials(
         Convert.ToBase64String(ReadCsr(csrPem).ExportSubjectPublicKeyInfo()) != agent.FindFirstValue(AgentClaims.PublicKey);
 
     /// <summary>Renewal for an authenticated agent: certifies the same public key as the certificate it presented,
-    /// or the CSR's key. The previous certificate stays valid until its own expiry.</summary>
-    public async Task<IssuedCredentials> RenewAsync(ClaimsPrincipal agent, string? csrPem, CancellationToken cancellationToken)
+    /// or the CSR's key. The previous certificate stays valid until its own expiry. Null, with nothing handed out, when
+    /// the agent's credentials were revoked or the agent deleted after this request was authenticated: the caller
+    /// answers 401 with <see cref="RevokedDetail"/>, as the agent's next request would be.</summary>
+    /// <remarks>The new row names the agent (a foreign key), so on PostgreSQL its insert holds the agent's row (key
+    /// share) until it commits, and the deletion, which locks that row first, either waits for it and then revokes and
+    /// announces it too, or has removed the agent and the insert fails. SQLite serialises the two writes the same way.</remarks>
+    public async Task<IssuedCredentials?> RenewAsync(ClaimsPrincipal agent, string? csrPem, CancellationToken cancellationToken)
     {
         var agentId = agent.AgentId();
+        var presented = agent.CertificateSerialOf();
+        if (await IsRevokedAsync(presented, cancellationToken))
+        {
+            return null;
+        }
+
         var publicKey = csrPem is null
             ? PublicKey.CreateFromSubjectPublicKeyInfo(Convert.FromBase64String(agent.FindFirstValue(AgentClaims.PublicKey)!), out _)
             : ReadCsr(csrPem);
-        var renewed = await IssueAsync(agentId, IssuanceRules.AgentRequest(agentId, publicKey), null, "renewed", cancellationToken);
+        IssuedCredentials renewed;
+        try
+        {
+            renewed = await IssueAsync(agentId, IssuanceRules.AgentRequest(agentId, publicKey), null, "renewed", cancellationToken);
+        }
+        catch (DbUpdateException ex) when (ConstraintViolations.IsForeignKeyViolation(ex))
+        {
+            // The agent was deleted while this renewal was under way.
+            db.ChangeTracker.Clear();
+            return null;
+        }
 
-        // A revocation (agent delete) that ran while this renewal was under way did not see the new row: if the
-        // certificate the agent authenticated with is revoked by now, so is the new one.
-        var presented = agent.CertificateSerialOf();
-        if (await db.IssuedCertificates.AnyAsync(c => c.Serial == presented && c.RevokedAt != null, cancellationToken))
+        // A revocation that committed while the new row was written did not see it: it goes the same way.
+        if (await IsRevokedAsync(presented, cancellationToken))
         {
             var now = time.GetUtcNow().UtcDateTime;
             await db.IssuedCertificates.Where(c => c.Serial == renewed.Serial)
@@ -98,12 +117,15 @@ public sealed class AgentCredentials(
             audit.Record("system", "certificate.revoked", "agent", agentId.ToString(),
                 new { serials = new[] { renewed.Serial }, because = "renewed while the agent's credentials were being revoked" });
             await db.SaveChangesAsync(cancellationToken);
-            metrics.Revoked(1);
-            await revocations.PublishRevokedAsync(agentId, [renewed.Serial], cancellationToken);
+            await AnnounceRevokedAsync(agentId, [renewed.Serial], cancellationToken);
+            return null;
         }
 
         return renewed;
     }
+
+    /// <summary>The 401 detail for an agent whose credentials are revoked or whose registration is gone.</summary>
+    public const string RevokedDetail = "The client certificate has been revoked, or its agent no longer exists.";
 
     /// <summary>True when the certificate the agent presented is within <c>Orchestrator:Certificates:RenewBefore</c> of its end.</summary>
     public bool IsRenewalDue(ClaimsPrincipal agent)
@@ -138,10 +160,24 @@ public sealed class AgentCredentials(
             await transaction.CommitAsync(cancellationToken);
         }
 
-        metrics.Revoked(serials.Length);
+        await AnnounceRevokedAsync(agentId, serials, cancellationToken);
+    }
 
+    /// <summary>Makes revocations committed elsewhere (the agent's deletion) effective on every replica: marks the
+    /// serials revoked here at once and on the others as they hear. Call it after the revoking transaction committed.</summary>
+    public async Task AnnounceRevokedAsync(Guid agentId, string[] serials, CancellationToken cancellationToken)
+    {
+        if (serials.Length == 0)
+        {
+            return;
+        }
+
+        metrics.Revoked(serials.Length);
         await revocations.PublishRevokedAsync(agentId, serials, cancellationToken);
     }
+
+    private Task<bool> IsRevokedAsync(string serial, CancellationToken cancellationToken) =>
+        db.IssuedCertificates.AnyAsync(c => c.Serial == serial && c.RevokedAt != null, cancellationToken);
 
     private async Task<IssuedCredentials> IssueAsync(
         Guid agentId, CertificateRequest request, string? keyPem, string verb, CancellationToken cancellationToken)

@@ -20,5 +20,6 @@ internal static class CertificateDocs
 
     public const string Renew =
         "Certifies the same key as the presented certificate, or the key of `csr` (PEM PKCS#10) when sent. The previous " +
-        "certificate keeps working until its own expiry.";
+        "certificate keeps working until its own expiry. 401, with nothing issued, when the agent's credentials were revoked " +
+        "or the agent deleted while the request was under way.";
 }

@@ -58,7 +58,8 @@ public static class CertificateEndpoints
         group.MapPost("/certificate/renew", Renew)
             .WithSummary("Renew the agent's certificate and token")
             .WithDescription(CertificateDocs.Renew)
-            .ProducesValidationProblem();
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
         return group;
     }
 
@@ -101,7 +102,7 @@ public static class CertificateEndpoints
     private static Ok<IdentityResponse> Identity(HttpContext context) =>
         TypedResults.Ok(new IdentityResponse(context.User.AgentId(), context.User.CertificateSerialOf(), context.User.CertificateExpiresAt()));
 
-    private static async Task<Results<Ok<RenewalResponse>, ValidationProblem>> Renew(
+    private static async Task<Results<Ok<RenewalResponse>, ValidationProblem, ProblemHttpResult>> Renew(
         RenewRequest? request, HttpContext context, AgentCredentials credentials, CancellationToken cancellationToken)
     {
         var errors = AgentCredentials.ValidateCsr(new Validation(), request?.Csr);
@@ -111,6 +112,6 @@ public static class CertificateEndpoints
         }
 
         var issued = await credentials.RenewAsync(context.User, request?.Csr, cancellationToken);
-        return TypedResults.Ok(issued.ToRenewal());
+        return issued is null ? Problems.Unauthorized(AgentCredentials.RevokedDetail) : TypedResults.Ok(issued.ToRenewal());
     }
 }

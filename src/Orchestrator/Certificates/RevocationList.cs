@@ -16,6 +16,10 @@ public sealed class RevocationList(IServiceScopeFactory scopes, IClusterEvents e
     public const string RevokedChannel = ClusterChannels.AgentRevoked;
 
     private readonly ReloadLoop _reloads = new();
+
+    // Orders revocations heard against the swap of a reload: each lands in the set the reload replaces, before it
+    // copies the revoked entries over, or in the new set.
+    private readonly Lock _swap = new();
     private ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private IDisposable? _subscription;
 
@@ -73,11 +77,14 @@ public sealed class RevocationList(IServiceScopeFactory scopes, IClusterEvents e
     private void OnRevoked(string payload)
     {
         var message = JsonSerializer.Deserialize<RevokedMessage>(payload);
-        foreach (var serial in message?.Serials ?? [])
+        lock (_swap)
         {
-            _entries.AddOrUpdate(serial,
-                _ => new Entry(message!.AgentId, DateTime.MaxValue, true),
-                (_, existing) => existing with { Revoked = true });
+            foreach (var serial in message?.Serials ?? [])
+            {
+                _entries.AddOrUpdate(serial,
+                    _ => new Entry(message!.AgentId, DateTime.MaxValue, true),
+                    (_, existing) => existing with { Revoked = true });
+            }
         }
     }
 
@@ -96,16 +103,19 @@ public sealed class RevocationList(IServiceScopeFactory scopes, IClusterEvents e
             fresh[row.Serial] = row.Entry;
         }
 
-        // Revocations heard while loading are kept.
-        foreach (var (serial, entry) in _entries)
+        // Revocations heard while loading are kept (the rows may have been read before they committed).
+        lock (_swap)
         {
-            if (entry.Revoked)
+            foreach (var (serial, entry) in _entries)
             {
-                fresh.AddOrUpdate(serial, entry, (_, loaded) => loaded with { Revoked = true });
+                if (entry.Revoked)
+                {
+                    fresh.AddOrUpdate(serial, entry, (_, loaded) => loaded with { Revoked = true });
+                }
             }
-        }
 
-        Volatile.Write(ref _entries, fresh);
+            Volatile.Write(ref _entries, fresh);
+        }
     }
 
     private void Prune()

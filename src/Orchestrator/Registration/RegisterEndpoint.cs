@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
-using Npgsql;
 using Orchestrator.Agents;
 using Orchestrator.Audit;
 using Orchestrator.Certificates;
@@ -154,7 +153,7 @@ public static class RegisterEndpoint
         {
             issued = await credentials.IssueAsync(agent.Id, request.Csr, cancellationToken);
         }
-        catch (DbUpdateException ex) when (IsUniqueViolation(ex))
+        catch (DbUpdateException ex) when (ConstraintViolations.IsUniqueViolation(ex))
         {
             // Another registration of this name committed first; rolling back gives this token its use back.
             metrics.Outcome("name_conflict");
@@ -172,11 +171,4 @@ public static class RegisterEndpoint
             new AgentConfig((int)settings.HeartbeatInterval.TotalSeconds, (int)settings.TaskPollInterval.TotalSeconds, settings.LogLevel),
             new CertificateBundle(issued.CertificatePem, issued.PrivateKeyPem, issued.CaPem, issued.ExpiresAt)));
     }
-
-    private static bool IsUniqueViolation(DbUpdateException exception) => exception.InnerException switch
-    {
-        PostgresException pg => pg.SqlState == PostgresErrorCodes.UniqueViolation,
-        Microsoft.Data.Sqlite.SqliteException sqlite => sqlite.SqliteErrorCode == 19,
-        _ => false,
-    };
 }
