@@ -14,15 +14,17 @@ public sealed record CertificateBundle(string Cert, string? Key, string Ca, Date
 
 public sealed record RegisterResponse(Guid AgentId, string Token, AgentConfig Config, CertificateBundle Certificate);
 
-/// <summary><c>POST /api/v1/registration-tokens</c>.</summary>
-public sealed record CreateTokenRequest(string? Description, int? ExpiresInMinutes, int? MaxUses, Dictionary<string, string?>? Labels);
+/// <summary><c>POST /api/v1/registration-tokens</c>. <c>AgentId</c> makes a token for re-enrolling that agent only
+/// (an agent offline with every certificate expired); such a token registers no other name.</summary>
+public sealed record CreateTokenRequest(
+    string? Description, int? ExpiresInMinutes, int? MaxUses, Dictionary<string, string?>? Labels, Guid? AgentId = null);
 
 /// <summary>The token is in this answer only.</summary>
-public sealed record CreatedTokenResponse(Guid Id, string Token, DateTime ExpiresAt, int MaxUses);
+public sealed record CreatedTokenResponse(Guid Id, string Token, DateTime ExpiresAt, int MaxUses, Guid? AgentId = null);
 
 public sealed record TokenResponse(
     Guid Id, string? Description, DateTime CreatedAt, DateTime ExpiresAt, int MaxUses, int Uses, DateTime? RevokedAt,
-    string CreatedBy, Dictionary<string, string>? Labels);
+    string CreatedBy, Dictionary<string, string>? Labels, Guid? AgentId = null);
 
 /// <summary>Every delete answers this, as the spec's agent delete does.</summary>
 public sealed record DeletedResponse(bool Deleted);

@@ -142,6 +142,22 @@ public sealed class CommandTests(CliFixture service) : IClassFixture<CliFixture>
     }
 
     [Fact]
+    public async Task A_token_for_re_enrolling_an_agent_names_it_and_a_bad_id_is_a_usage_error()
+    {
+        using var agent = await service.AgentAsync();
+        var id = agent.Credentials!.AgentId.ToString();
+
+        var created = await service.RunAsync("tokens", "create", "--agent", id, "-o", "json");
+        var listed = await service.RunAsync("tokens", "ls", "-o", "wide");
+        var bad = await service.RunAsync("tokens", "create", "--agent", "web-01");
+
+        Assert.Equal(id, created.Json.GetProperty("agentId").GetString());
+        var row = Assert.Single(listed.Out.Split('\n'), l => l.StartsWith(created.Json.GetProperty("id").GetString()!, StringComparison.Ordinal));
+        Assert.Contains(id, row, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.Usage, bad.ExitCode);
+    }
+
+    [Fact]
     public async Task Labels_are_set_and_removed_and_the_others_stay()
     {
         using var agent = await service.AgentAsync(labels: new() { ["zone"] = "a", ["tier"] = "web" });

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Orchestrator.Contracts;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Client.Tests;
 
@@ -18,6 +19,23 @@ public sealed class OperatorClientTests(ServiceFixture service) : IClassFixture<
         Assert.Equal("ci runners", listed.Description);
         Assert.Equal(3, listed.MaxUses);
         Assert.Equal("ci", listed.Labels!["env"]);
+        Assert.Null(listed.AgentId);
+    }
+
+    [Fact]
+    public async Task A_token_for_re_enrolling_an_agent_names_it_and_an_unknown_agent_is_404()
+    {
+        using var client = service.Operator();
+        var registered = await service.App.RegisterAgentAsync();
+
+        var created = await client.RegistrationTokens.CreateAsync(new CreateTokenRequest("re-enrol", null, 1, null, registered.Id));
+        var missing = await Assert.ThrowsAsync<OrchestratorApiException>(() =>
+            client.RegistrationTokens.CreateAsync(new CreateTokenRequest(null, null, null, null, Guid.NewGuid())));
+
+        Assert.Equal(registered.Id, created.AgentId);
+        Assert.Equal(registered.Id, Assert.Single(await client.RegistrationTokens.ListAllAsync().ToListAsync(), t => t.Id == created.Id).AgentId);
+        Assert.Equal(HttpStatusCode.NotFound, missing.Status);
+        Assert.Contains("agentId", missing.Detail, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -39,10 +39,11 @@ public static class TestAgents
         return app.AgentFrom(registration, name);
     }
 
-    /// <summary>A registration token (shown once) from <c>POST /api/v1/registration-tokens</c>.</summary>
-    public static async Task<string> CreateRegistrationTokenAsync(this TestApp app, int maxUses = 1, object? labels = null)
+    /// <summary>A registration token (shown once) from <c>POST /api/v1/registration-tokens</c>; with
+    /// <paramref name="agentId"/>, one for re-enrolling that agent.</summary>
+    public static async Task<string> CreateRegistrationTokenAsync(this TestApp app, int maxUses = 1, object? labels = null, Guid? agentId = null)
     {
-        var created = await (await app.AdminClient().PostJson("/api/v1/registration-tokens", new { maxUses, labels }))
+        var created = await (await app.AdminClient().PostJson("/api/v1/registration-tokens", new { maxUses, labels, agentId }))
             .ShouldBe(HttpStatusCode.Created);
         return created.GetProperty("token").GetString()!;
     }

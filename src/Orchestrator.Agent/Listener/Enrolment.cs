@@ -34,7 +34,8 @@ public sealed partial class Enrolment(AgentSettings settings, AgentClient client
                 ? $"This host has no agent identity in {settings.StateDir} and no registration token was given: " +
                   "create one (POST /api/v1/registration-tokens) and pass it with --token-file FILE or --token TOKEN."
                 : $"The agent's certificate expired at {stored.ExpiresAt:u} (the host was away longer than its lifetime): " +
-                  "give a fresh registration token with --token-file or --token to enrol it again under the same id.");
+                  $"give a registration token issued for agent {stored.AgentId} (orchestrator tokens create --agent {stored.AgentId}) " +
+                  "with --token-file or --token to enrol it again under the same id.");
         }
 
         return await RegisterAsync(stored?.Name ?? settings.Name, cancellationToken);

@@ -118,6 +118,14 @@ public static class RegisterEndpoint
         var capabilities = (request.Capabilities ?? []).Select(c => c!).ToList();
         var agent = await db.Agents.FirstOrDefaultAsync(a => a.Name == name, cancellationToken);
         var reenrolled = false;
+        if (token.AgentId is { } boundTo && agent?.Id != boundTo)
+        {
+            // Returning rolls back, which gives the token its use back.
+            metrics.Outcome("token_for_another_agent");
+            return Problems.Conflict(
+                $"The registration token was issued for re-enrolling agent {boundTo}, not for registering '{name}'.");
+        }
+
         if (agent is not null)
         {
             var live = await db.IssuedCertificates.AnyAsync(c => c.AgentId == agent.Id && c.NotAfter > now && c.RevokedAt == null, cancellationToken);
@@ -125,6 +133,14 @@ public static class RegisterEndpoint
             {
                 metrics.Outcome("name_conflict");
                 return Problems.Conflict($"An agent named '{name}' is already registered.");
+            }
+
+            if (token.AgentId != agent.Id)
+            {
+                metrics.Outcome("reenrolment_needs_agent_token");
+                return Problems.Conflict(
+                    $"An agent named '{name}' is already registered ({agent.Id}, offline, its certificates expired). Re-enrolling " +
+                    $"it needs a registration token issued for it: POST /api/v1/registration-tokens with \"agentId\": \"{agent.Id}\".");
             }
 
             // Away longer than its certificates live: the same agent comes back under the same id.

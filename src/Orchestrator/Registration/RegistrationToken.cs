@@ -16,4 +16,8 @@ public sealed class RegistrationToken
 
     /// <summary>Labels given to agents registering with this token (JSON object).</summary>
     public string? LabelsJson { get; set; }
+
+    /// <summary>Set on a token for re-enrolling that agent: it re-enrols that agent only, and re-enrolment needs one.
+    /// Not a foreign key: the token outlives the agent's deletion, unusable, in the list and the audit trail.</summary>
+    public Guid? AgentId { get; set; }
 }

@@ -21,7 +21,8 @@ public static class RegistrationTokenEndpoints
         group.MapPost("/", Create).RequireAuthorization(Policies.Operator)
             .WithSummary("Create a registration token")
             .WithDescription(RegistrationDocs.CreateToken)
-            .ProducesValidationProblem();
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapGet("/", List)
             .WithSummary("List registration tokens (without the tokens)")
             .ProducesValidationProblem();
@@ -33,7 +34,7 @@ public static class RegistrationTokenEndpoints
         return group;
     }
 
-    private static async Task<Results<Created<CreatedTokenResponse>, ValidationProblem>> Create(
+    private static async Task<Results<Created<CreatedTokenResponse>, ValidationProblem, ProblemHttpResult>> Create(
         CreateTokenRequest request, HttpContext context, OrchestratorDbContext db, AuditLog audit, TimeProvider time,
         CancellationToken cancellationToken)
     {
@@ -48,6 +49,11 @@ public static class RegistrationTokenEndpoints
             return errors.ToProblem();
         }
 
+        if (request.AgentId is { } agentId && !await db.Agents.AnyAsync(a => a.Id == agentId, cancellationToken))
+        {
+            return Problems.NotFound($"'agentId': no agent has id {agentId}.");
+        }
+
         var secret = Secrets.New("orr");
         var now = time.GetUtcNow().UtcDateTime;
         var token = new RegistrationToken
@@ -60,13 +66,14 @@ public static class RegistrationTokenEndpoints
             MaxUses = request.MaxUses ?? 1,
             CreatedBy = context.User.Actor(),
             LabelsJson = request.Labels is { Count: > 0 } ? JsonSerializer.Serialize(request.Labels, WireJson.Options) : null,
+            AgentId = request.AgentId,
         };
         db.RegistrationTokens.Add(token);
         audit.Record(context.User, "registration-token.created", "registration-token", token.Id.ToString(),
-            new { token.Description, token.ExpiresAt, token.MaxUses });
+            new { token.Description, token.ExpiresAt, token.MaxUses, token.AgentId });
         await db.SaveChangesAsync(cancellationToken);
         return TypedResults.Created($"/api/v1/registration-tokens/{token.Id}",
-            new CreatedTokenResponse(token.Id, secret, token.ExpiresAt, token.MaxUses));
+            new CreatedTokenResponse(token.Id, secret, token.ExpiresAt, token.MaxUses, token.AgentId));
     }
 
     private static async Task<Results<Ok<List<TokenResponse>>, ValidationProblem>> List(
@@ -85,7 +92,7 @@ public static class RegistrationTokenEndpoints
 
         var rows = await query.OrderBy(t => t.Id).Take(page.Limit + 1).ToListAsync(cancellationToken);
         var answer = rows.Select(t => new TokenResponse(t.Id, t.Description, t.CreatedAt, t.ExpiresAt, t.MaxUses, t.Uses, t.RevokedAt, t.CreatedBy,
-            RegistrationTokens.LabelsOf(t))).ToList();
+            RegistrationTokens.LabelsOf(t), t.AgentId)).ToList();
         return TypedResults.Ok(page.Finish(context, answer, t => t.Id.ToString()));
     }
 

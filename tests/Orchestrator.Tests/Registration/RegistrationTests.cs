@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Agents;
+using Orchestrator.Audit;
 using Orchestrator.Data;
 using Orchestrator.Hosting;
 using Orchestrator.Registration;
@@ -160,12 +161,13 @@ public sealed class RegistrationTests(SharedApps apps) : IClassFixture<SharedApp
         Assert.NotEqual(Guid.Empty, existing.Id);
     }
 
-    [SkippableFact]
-    public async Task An_offline_agent_whose_certificates_expired_re_enrols_under_the_same_id()
+    [SkippableTheory, BothProviders]
+    public async Task An_offline_agent_whose_certificates_expired_re_enrols_under_the_same_id_only_with_a_token_issued_for_it(DatabaseProvider provider)
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, time);
+        await using var app = await TestApp.StartAsync(provider, time);
         var agent = await app.RegisterAgentAsync("wanderer", labels: new() { ["old"] = "yes" });
+        var other = await app.RegisterAgentAsync("bystander");
         time.Advance(TimeSpan.FromDays(2));
         await using (var scope = app.Services.CreateAsyncScope())
         {
@@ -173,13 +175,77 @@ public sealed class RegistrationTests(SharedApps apps) : IClassFixture<SharedApp
                 .ExecuteUpdateAsync(s => s.SetProperty(a => a.Status, AgentStatus.Offline));
         }
 
-        var again = await app.RegisterAgentAsync("wanderer", labels: new() { ["new"] = "yes" });
+        var body = Body("wanderer", labels: new { @new = "yes" });
+        var ordinary = await app.CreateRegistrationTokenAsync();
+        var forAnother = await app.CreateRegistrationTokenAsync(agentId: other.Id);
+        var refused = await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(body, ordinary)))
+            .ShouldBeProblem(HttpStatusCode.Conflict);
+        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(body, forAnother)))
+            .ShouldBeProblem(HttpStatusCode.Conflict);
+        var forIt = await app.CreateRegistrationTokenAsync(agentId: agent.Id);
+        var again = app.AgentFrom(await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(body, forIt)))
+            .ShouldBe(HttpStatusCode.Created), "wanderer");
 
+        Assert.Contains("issued for it", refused.GetProperty("detail").GetString());
+        Assert.Contains($"\"agentId\": \"{agent.Id}\"", refused.GetProperty("detail").GetString());
         Assert.Equal(agent.Id, again.Id);
         await (await again.Client.GetAsync($"/api/v1/agents/{again.Id}/identity")).ShouldBe(HttpStatusCode.OK);
         await using var check = app.Services.CreateAsyncScope();
-        var labels = await check.ServiceProvider.GetRequiredService<OrchestratorDbContext>().AgentLabels.Where(l => l.AgentId == agent.Id).ToListAsync();
+        var db = check.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
+        var labels = await db.AgentLabels.Where(l => l.AgentId == agent.Id).ToListAsync();
         Assert.Equal("new", Assert.Single(labels).Key);
+        // The refused attempt did not spend the ordinary token: it still registers a new agent.
+        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body(SharedApps.Unique("newcomer")), ordinary)))
+            .ShouldBe(HttpStatusCode.Created);
+        var reenrolled = await db.AuditEvents.SingleAsync(e => e.Action == "agent.reenrolled" && e.SubjectId == agent.Id.ToString());
+        Assert.StartsWith("registration-token:", reenrolled.Actor);
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task A_token_issued_for_an_agent_registers_no_other_name_and_keeps_its_use(DatabaseProvider provider)
+    {
+        var app = await apps.For(provider);
+        var agent = await app.RegisterAgentAsync();
+        var token = await app.CreateRegistrationTokenAsync(agentId: agent.Id);
+
+        var problem = await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body(SharedApps.Unique("other")), token)))
+            .ShouldBeProblem(HttpStatusCode.Conflict);
+        // Its own agent is online: a taken name, as with any token.
+        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body(agent.Name), token)))
+            .ShouldBeProblem(HttpStatusCode.Conflict);
+
+        Assert.Contains($"issued for re-enrolling agent {agent.Id}", problem.GetProperty("detail").GetString());
+        Assert.Equal(0, await app.QueryAsync(db => db.RegistrationTokens.Where(t => t.AgentId == agent.Id).SumAsync(t => t.Uses)));
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task A_token_for_an_agent_that_does_not_exist_is_404_naming_agentId(DatabaseProvider provider)
+    {
+        var app = await apps.For(provider);
+        var missing = Guid.NewGuid();
+
+        var problem = await (await app.AdminClient().PostJson("/api/v1/registration-tokens", new { agentId = missing }))
+            .ShouldBeProblem(HttpStatusCode.NotFound);
+
+        Assert.Contains($"'agentId': no agent has id {missing}", problem.GetProperty("detail").GetString());
+        await (await app.AdminClient().PostJson("/api/v1/registration-tokens", new { agentId = "not-a-guid" }))
+            .ShouldBeProblem(HttpStatusCode.BadRequest);
+    }
+
+    [SkippableFact]
+    public async Task Creating_a_token_for_an_agent_is_audited_with_the_agent()
+    {
+        var app = await apps.For(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync();
+
+        var created = await (await app.AdminClient().PostJson("/api/v1/registration-tokens", new { agentId = agent.Id }))
+            .ShouldBe(HttpStatusCode.Created);
+
+        Assert.Equal(agent.Id, created.GetProperty("agentId").GetGuid());
+        var events = await (await app.AdminClient().GetAsync($"/api/v1/audit?action=registration-token.created&subjectId={created.GetProperty("id").GetString()}"))
+            .ShouldBe(HttpStatusCode.OK);
+        var recorded = Assert.Single(events.EnumerateArray());
+        Assert.Contains(agent.Id.ToString(), recorded.GetRawText());
     }
 
     [SkippableTheory]
