@@ -4,7 +4,7 @@ namespace Orchestrator.Agent;
 /// settings (flags win). See docs/agent.md.</summary>
 public sealed record AgentSettings
 {
-    public const string DefaultDockerHost = "unix:///var/run/docker.sock";
+    public const string DefaultDockerHost = Executors.DockerEndpoint.DefaultHost;
 
     public required Uri Server { get; init; }
     public required string StateDir { get; init; }
@@ -19,6 +19,9 @@ public sealed record AgentSettings
     public IReadOnlyList<string> Capabilities { get; init; } = [];
     public int MaxTasks { get; init; } = 2;
     public string DockerHost { get; init; } = DefaultDockerHost;
+
+    /// <summary>Where <see cref="DockerHost"/> came from (flag, DOCKER_HOST, a Docker context, default), for the log.</summary>
+    public string DockerHostSource { get; init; } = "default";
     public bool AllowShell { get; init; }
 
     /// <summary>After a cancel or timeout, how long a task may take to stop gracefully before it is killed.</summary>

@@ -19,7 +19,10 @@ public sealed class CommandLine
     public Option<string[]> Label { get; } = new("--label") { Description = "A label key=value (repeatable).", AllowMultipleArgumentsPerToken = false };
     public Option<string[]> Capability { get; } = new("--capability") { Description = "A capability to report besides the detected ones (repeatable)." };
     public Option<int?> MaxTasks { get; } = new("--max-tasks") { Description = "Tasks run at once (default 2)." };
-    public Option<string> DockerHost { get; } = new("--docker-host") { Description = $"The Docker Engine (default {AgentSettings.DefaultDockerHost})." };
+    public Option<string> DockerHost { get; } = new("--docker-host")
+    {
+        Description = $"The Docker Engine (default: DOCKER_HOST, else the current Docker context, else {AgentSettings.DefaultDockerHost}).",
+    };
     public Option<bool> AllowShell { get; } = new("--allow-shell") { Description = "Run shell.run tasks (any command, with the agent's rights)." };
     public Option<string> GracePeriod { get; } = new("--grace-period") { Description = "After a cancel or timeout, time to stop gracefully before a kill (default 00:00:10)." };
     public Option<string> ShutdownTimeout { get; } = new("--shutdown-timeout") { Description = "After SIGTERM, time for running tasks to finish (default 00:00:30)." };
@@ -94,10 +97,10 @@ public sealed class CommandLine
             }
         }
 
-        var dockerHost = Text(DockerHost, "DockerHost") ?? AgentSettings.DefaultDockerHost;
+        var (dockerHost, dockerSource) = Executors.DockerEndpoint.Resolve(Text(DockerHost, "DockerHost"), configuration);
         if (!Uri.TryCreate(dockerHost, UriKind.Absolute, out var dockerUri) || dockerUri.Scheme is not ("unix" or "tcp" or "http" or "https" or "npipe"))
         {
-            throw Usage($"--docker-host must be unix:///path or tcp://host:port, not '{dockerHost}'.");
+            throw Usage($"--docker-host (here from {dockerSource}) must be unix:///path or tcp://host:port, not '{dockerHost}'.");
         }
 
         return new AgentSettings
@@ -112,6 +115,7 @@ public sealed class CommandLine
             Capabilities = capabilities,
             MaxTasks = maxTasks,
             DockerHost = dockerHost,
+            DockerHostSource = dockerSource,
             AllowShell = parsed.GetValue(AllowShell) || (bool.TryParse(section["AllowShell"], out var shell) && shell),
             GracePeriod = Duration(Text(GracePeriod, "GracePeriod"), "--grace-period", TimeSpan.FromSeconds(10)),
             ShutdownTimeout = Duration(Text(ShutdownTimeout, "ShutdownTimeout"), "--shutdown-timeout", TimeSpan.FromSeconds(30)),

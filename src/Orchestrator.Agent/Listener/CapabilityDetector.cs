@@ -12,6 +12,7 @@ public sealed partial class CapabilityDetector(AgentSettings settings, DockerEng
     private static readonly TimeSpan ComposeRecheck = TimeSpan.FromMinutes(5);
     private volatile ComposeCli? _compose;
     private bool _dockerSeen;
+    private bool? _dockerWasUp;
 
     public ComposeCli? Compose => _compose;
 
@@ -50,6 +51,22 @@ public sealed partial class CapabilityDetector(AgentSettings settings, DockerEng
         }
 
         var dockerUp = await docker.PingAsync(cancellationToken);
+        if (dockerUp != _dockerWasUp)
+        {
+            // Said at start and on every change, naming where the engine was looked for: an agent that reports no
+            // `docker` must say why, or a docker task is refused with nothing on the agent's side to explain it.
+            if (dockerUp)
+            {
+                LogDockerFound(logger, docker.Host, settings.DockerHostSource);
+            }
+            else
+            {
+                LogDockerMissing(logger, docker.Host, settings.DockerHostSource);
+            }
+
+            _dockerWasUp = dockerUp;
+        }
+
         _dockerSeen |= dockerUp;
         if (dockerUp)
         {
@@ -62,6 +79,13 @@ public sealed partial class CapabilityDetector(AgentSettings settings, DockerEng
 
         return ([.. capabilities], _dockerSeen && !dockerUp);
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Docker Engine at {Host} (from {Source}) answers: capability docker")]
+    private static partial void LogDockerFound(ILogger logger, string host, string source);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "No Docker Engine answers at {Host} (from {Source}): capability docker is not " +
+        "reported and docker tasks go elsewhere; set --docker-host or DOCKER_HOST")]
+    private static partial void LogDockerMissing(ILogger logger, string host, string source);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Compose CLI: {Cli}")]
     private static partial void LogCompose(ILogger logger, string cli);

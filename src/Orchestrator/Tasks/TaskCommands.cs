@@ -215,6 +215,7 @@ public sealed class TaskCommands(
                 _ => AgentError(resultJson, redactor) ?? "The agent reported failure.",
             };
             var lines = Capped(task, redactor, logs, now);
+            var succeeded = next == AgentTaskStatus.Succeeded;
 
             await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
             var changed = await db.Tasks.Where(t => t.Id == taskId && t.Status == observed).ExecuteUpdateAsync(s => s
@@ -224,6 +225,8 @@ public sealed class TaskCommands(
                 .SetProperty(t => t.ResultJson, resultJson)
                 .SetProperty(t => t.CompletedAt, now)
                 .SetProperty(t => t.StartedAt, t => t.StartedAt ?? now)
+                // A task that succeeded is done, whatever progress the agent last reported (or none).
+                .SetProperty(t => t.Progress, t => succeeded ? 100 : t.Progress)
                 .SetProperty(t => t.ProtectedCredentials, (string?)null)
                 .SetProperty(t => t.LogCount, t => t.LogCount + lines.Stored.Count)
                 .SetProperty(t => t.DroppedLogCount, t => t.DroppedLogCount + lines.Dropped), cancellationToken);

@@ -56,6 +56,8 @@ public static class Swagger
             options.DocumentTitle = "Orchestrator API";
             options.EnablePersistAuthorization();
         });
+        // A browser pointed at the service lands on what it can do, not on a 404.
+        app.MapGet("/", () => TypedResults.Redirect("/swagger")).AllowAnonymous().ExcludeFromDescription();
         return app;
     }
 

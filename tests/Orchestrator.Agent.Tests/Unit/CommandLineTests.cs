@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Security.Cryptography;
 using Microsoft.Extensions.Configuration;
 
 namespace Orchestrator.Agent.Tests.Unit;
@@ -71,6 +72,39 @@ public sealed class CommandLineTests
         Assert.Equal(5, settings.MaxTasks);
         Assert.Equal("unix:///run/docker.sock", settings.DockerHost);
         Assert.True(settings.AllowShell);
+    }
+
+    [Fact]
+    public void The_docker_engine_is_found_as_dockers_own_cli_finds_it()
+    {
+        var home = Support.TempDirectories.New();
+        var config = Path.Combine(home, ".docker");
+        // The CLI keeps a context's endpoint under contexts/meta/<sha256 of its name>/meta.json.
+        var meta = Path.Combine(config, "contexts", "meta", Convert.ToHexStringLower(SHA256.HashData("remote"u8)));
+        Directory.CreateDirectory(meta);
+        File.WriteAllText(Path.Combine(meta, "meta.json"), """{"Name":"remote","Endpoints":{"docker":{"Host":"tcp://10.0.0.5:2375"}}}""");
+        File.WriteAllText(Path.Combine(config, "config.json"), """{"currentContext":"remote"}""");
+
+        var flag = Read(["--docker-host", "unix:///flag.sock"], new() { ["DOCKER_HOST"] = "unix:///env.sock" });
+        var environment = Read([], new() { ["DOCKER_HOST"] = "unix:///env.sock", ["HOME"] = home });
+        var current = Read([], new() { ["HOME"] = home });
+        var named = Read([], new() { ["HOME"] = home, ["DOCKER_CONTEXT"] = "default" });
+        var nothing = Read([], new() { ["HOME"] = Support.TempDirectories.New() });
+
+        Assert.Equal(("unix:///flag.sock", "--docker-host"), (flag.DockerHost, flag.DockerHostSource));
+        Assert.Equal(("unix:///env.sock", "DOCKER_HOST"), (environment.DockerHost, environment.DockerHostSource));
+        Assert.Equal("tcp://10.0.0.5:2375", current.DockerHost);
+        Assert.Contains("remote", current.DockerHostSource, StringComparison.Ordinal);
+        Assert.Equal((AgentSettings.DefaultDockerHost, "default"), (named.DockerHost, named.DockerHostSource));
+        Assert.Equal(AgentSettings.DefaultDockerHost, nothing.DockerHost);
+    }
+
+    [Fact]
+    public void A_docker_host_that_is_not_a_url_is_a_usage_error_naming_where_it_came_from()
+    {
+        var refused = Assert.Throws<AgentExitException>(() => Read([], new() { ["DOCKER_HOST"] = "not a url" }));
+
+        Assert.Contains("DOCKER_HOST", refused.Message, StringComparison.Ordinal);
     }
 
     private static AgentSettings Read(string[] arguments, Dictionary<string, string?>? configuration = null)

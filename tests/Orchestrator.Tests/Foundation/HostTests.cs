@@ -48,6 +48,14 @@ public sealed class HostTests(SharedApps apps) : IClassFixture<SharedApps>
         var app = await apps.For(DatabaseProvider.Sqlite);
 
         Assert.Equal(HttpStatusCode.OK, (await app.Client().GetAsync("/swagger/index.html")).StatusCode);
+        using var noRedirects = new HttpClient(new SocketsHttpHandler
+        {
+            AllowAutoRedirect = false,
+            SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true },
+        }) { BaseAddress = app.BaseAddress };
+        var root = await noRedirects.GetAsync("/");
+        Assert.Equal(HttpStatusCode.Redirect, root.StatusCode);
+        Assert.Equal("/swagger", root.Headers.Location?.OriginalString);
         var document = await (await app.Client().GetAsync("/swagger/v1/swagger.json")).ShouldBe(HttpStatusCode.OK);
         Assert.True(document.GetProperty("components").GetProperty("securitySchemes").TryGetProperty("ApiKey", out _));
         foreach (var path in document.GetProperty("paths").EnumerateObject())

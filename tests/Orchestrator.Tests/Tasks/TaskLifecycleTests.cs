@@ -16,7 +16,7 @@ public sealed class TaskLifecycleTests(SharedApps apps) : IClassFixture<SharedAp
     private static readonly Dictionary<string, string> Secret = new() { ["registry.password"] = "pa55-w0rd-XYZ" };
 
     [SkippableTheory, BothProviders]
-    public async Task A_successful_completion_stores_result_and_logs_and_erases_credentials(DatabaseProvider provider)
+    public async Task A_successful_completion_stores_result_and_logs_shows_full_progress_and_erases_credentials(DatabaseProvider provider)
     {
         var app = await apps.For(provider);
         var agent = await app.SeedAgentAsync();
@@ -30,6 +30,7 @@ public sealed class TaskLifecycleTests(SharedApps apps) : IClassFixture<SharedAp
         Assert.Equal(TaskOutcome.Ok, done.Outcome);
         var json = await app.GetTaskAsync(task);
         Assert.Equal("succeeded", json.GetProperty("status").GetString());
+        Assert.Equal(100, json.GetProperty("progress").GetInt32());
         Assert.Equal("sha256:abc", json.GetProperty("result").GetProperty("imageId").GetString());
         Assert.NotEqual(JsonValueKind.Null, json.GetProperty("completedAt").ValueKind);
         var logs = json.GetProperty("logs").EnumerateArray().Select(l => l.GetProperty("message").GetString()).ToList();
@@ -46,9 +47,12 @@ public sealed class TaskLifecycleTests(SharedApps apps) : IClassFixture<SharedAp
         var task = await app.CreateTaskForAsync(agent);
         await app.TakeAsync(agent);
 
+        await app.ProgressAsync(agent, task, 40);
         await app.CompleteAsync(agent, task, false, new { error = "image not found" });
 
-        Assert.Equal("failed", await app.StatusOfAsync(task));
+        var json = await app.GetTaskAsync(task);
+        Assert.Equal("failed", json.GetProperty("status").GetString());
+        Assert.Equal(40, json.GetProperty("progress").GetInt32());
     }
 
     [SkippableTheory, BothProviders]
