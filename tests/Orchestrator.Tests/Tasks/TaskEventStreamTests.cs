@@ -37,6 +37,7 @@ public sealed class TaskEventStreamTests(ClockApps apps) : IClassFixture<ClockAp
         await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/tasks/{task}/complete",
             new { success = true, logs = new[] { new { level = "info", message = "pulled" } } })).ShouldBe(HttpStatusCode.OK);
         var last = await stream.NextAsync();
+        var complete = await stream.NextAsync();
         var final = await stream.NextAsync();
 
         Assert.Equal("running", Status(running));
@@ -45,6 +46,7 @@ public sealed class TaskEventStreamTests(ClockApps apps) : IClassFixture<ClockAp
         Assert.Equal("progress", progress.EventType);
         Assert.Equal(60, Data(progress).GetProperty("progress").GetInt32());
         Assert.Equal("pulled", Data(last).GetProperty("message").GetString());
+        Assert.Equal("progress:100", Describe(complete));
         Assert.Equal("succeeded", Status(final));
         Assert.Equal("The agent reported success.", Data(final).GetProperty("statusReason").GetString());
         Assert.True(await stream.EndedAsync());
@@ -107,7 +109,8 @@ public sealed class TaskEventStreamTests(ClockApps apps) : IClassFixture<ClockAp
 
         Assert.Equal("status:running", Describe(running));
         Assert.Equal("log:from b", Describe(line));
-        Assert.Equal("status:succeeded", Describe(await stream.NextAsync()));
+        // A task that succeeded is at 100 %, and the follower hears that before the end.
+        Assert.Equal(["progress:100", "status:succeeded"], [Describe(await stream.NextAsync()), Describe(await stream.NextAsync())]);
     }
 
     [SkippableFact]
