@@ -15,6 +15,7 @@ public static class ApiKeyEndpoints
         var group = routes.MapOperatorRoutes("/api/v1/api-keys", "API keys").RequireAuthorization(Policies.Admin);
 
         group.MapPost("/", Create)
+            .CarriesSecrets()
             .WithSummary("Create an API key")
             .WithDescription(ApiKeyDocs.Create)
             .ProducesValidationProblem();

@@ -55,6 +55,7 @@ public static class RegisterEndpoint
         routes.MapPost("/api/v1/agents/register", Register)
             .WithTags("Registration")
             .AllowAnonymous()
+            .CarriesSecrets()
             .RequireRateLimiting(RateLimitPolicy)
             .WithSummary("Register an agent with a registration token")
             .WithDescription(RegistrationDocs.Register)

@@ -18,7 +18,7 @@ public static class RegistrationTokenEndpoints
     {
         // Viewers read everything but secrets (DESIGN: viewer = reads); creating and revoking is operators' work.
         var group = routes.MapOperatorRoutes("/api/v1/registration-tokens", "Registration tokens").RequireAuthorization(Policies.Viewer);
-        group.MapPost("/", Create).RequireAuthorization(Policies.Operator)
+        group.MapPost("/", Create).RequireAuthorization(Policies.Operator).CarriesSecrets()
             .WithSummary("Create a registration token")
             .WithDescription(RegistrationDocs.CreateToken)
             .ProducesValidationProblem()

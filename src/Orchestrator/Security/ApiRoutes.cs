@@ -1,12 +1,16 @@
+using Orchestrator.Http;
+
 namespace Orchestrator.Security;
 
 /// <summary>How route groups open, so every feature's routes carry the same authorization answers.</summary>
 public static class ApiRoutes
 {
     /// <summary>The agent's own routes, <c>/api/v1/agents/{id}/…</c>: its client certificate and bound token, and
-    /// <c>{id}</c> must be its own (403 otherwise). Mapped once; each feature adds its routes to it.</summary>
+    /// <c>{id}</c> must be its own (403 otherwise). Mapped once; each feature adds its routes to it. Their answers may
+    /// carry a renewed certificate's token or a task's credentials: never stored by a cache.</summary>
     public static RouteGroupBuilder MapAgentRoutes(this IEndpointRouteBuilder routes) =>
         routes.MapGroup("/api/v1/agents/{id}")
+            .CarriesSecrets()
             .RequireAuthorization(Policies.Agent)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden);
