@@ -18,6 +18,10 @@ public sealed class OrchestratorOptions
     public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
 
     public bool SwaggerEnabled { get; set; } = true;
+
+    /// <summary>Swagger UI keeps the API key entered with Authorize in the browser's local storage across reloads. Off:
+    /// a key left in a shared browser's storage is readable by any script of the origin and outlives the session.</summary>
+    public bool SwaggerPersistAuthorization { get; set; }
 }
 
 [OptionsValidator]

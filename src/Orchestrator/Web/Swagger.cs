@@ -1,7 +1,9 @@
+using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
 using Microsoft.OpenApi.Reader;
 using Orchestrator.ApiKeys;
 using Orchestrator.Certificates;
+using Orchestrator.Hosting;
 using Orchestrator.Tasks;
 using Swashbuckle.AspNetCore.SwaggerGen;
 
@@ -49,12 +51,13 @@ public static class Swagger
 
     public static WebApplication UseOrchestratorSwagger(this WebApplication app)
     {
+        var settings = app.Services.GetRequiredService<IOptions<OrchestratorOptions>>().Value;
         app.UseSwagger();
         app.UseSwaggerUI(options =>
         {
             options.SwaggerEndpoint("/swagger/v1/swagger.json", "Orchestrator v1");
             options.DocumentTitle = "Orchestrator API";
-            options.EnablePersistAuthorization();
+            options.ConfigObject.PersistAuthorization = settings.SwaggerPersistAuthorization;
         });
         // A browser pointed at the service lands on what it can do, not on a 404.
         app.MapGet("/", () => TypedResults.Redirect("/swagger")).AllowAnonymous().ExcludeFromDescription();

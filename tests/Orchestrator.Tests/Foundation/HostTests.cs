@@ -69,6 +69,23 @@ public sealed class HostTests(SharedApps apps) : IClassFixture<SharedApps>
     }
 
     [SkippableFact]
+    public async Task Swagger_ui_keeps_the_api_key_across_reloads_only_when_configured_to()
+    {
+        var app = await apps.For(DatabaseProvider.Sqlite);
+        await using var persisting = await TestApp.StartAsync(DatabaseProvider.Sqlite, settings: new Dictionary<string, string?>
+        {
+            ["Orchestrator:SwaggerPersistAuthorization"] = "true",
+        });
+
+        // Swagger UI reads its settings from index.js.
+        var byDefault = await app.Client().GetStringAsync("/swagger/index.js");
+        var configured = await persisting.Client().GetStringAsync("/swagger/index.js");
+
+        Assert.Contains("\"persistAuthorization\":false", byDefault);
+        Assert.Contains("\"persistAuthorization\":true", configured);
+    }
+
+    [SkippableFact]
     public async Task Unknown_routes_and_wrong_methods_are_problem_details()
     {
         var app = await apps.For(DatabaseProvider.Sqlite);
