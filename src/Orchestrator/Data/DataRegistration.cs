@@ -1,3 +1,4 @@
+using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Design;
 using Microsoft.EntityFrameworkCore.Diagnostics;
@@ -53,6 +54,7 @@ internal sealed class DatabaseMigrator(IServiceScopeFactory scopes, ILogger<Data
         var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
         if (db.Database.IsSqlite())
         {
+            ProtectSqliteFiles(db.Database.GetConnectionString()!);
             // WAL lets readers run beside the single writer; the setting is stored in the file.
             await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken);
         }
@@ -68,6 +70,38 @@ internal sealed class DatabaseMigrator(IServiceScopeFactory scopes, ILogger<Data
         {
             await db.Database.MigrateAsync(cancellationToken);
             logger.MigrationsApplied(pending.Count, db.Database.ProviderName);
+        }
+    }
+
+    /// <summary>The SQLite file holds everything (hashed keys, encrypted CA keys, task history): only the service's user
+    /// may read it (0600). A new file is created so before SQLite opens it, an existing one is tightened; SQLite gives
+    /// its <c>-wal</c> and <c>-shm</c> files the mode of the database file, and those already there are tightened too.</summary>
+    private void ProtectSqliteFiles(string connectionString)
+    {
+        var settings = new SqliteConnectionStringBuilder(connectionString);
+        if (OperatingSystem.IsWindows() || settings.Mode == SqliteOpenMode.Memory || settings.DataSource is "" or ":memory:")
+        {
+            return;
+        }
+
+        const UnixFileMode ownerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        var path = Path.GetFullPath(settings.DataSource);
+        try
+        {
+            var create = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.Write, UnixCreateMode = ownerOnly };
+            using (new FileStream(path, create))
+            {
+            }
+
+            foreach (var file in new[] { path, $"{path}-wal", $"{path}-shm", $"{path}-journal" }.Where(File.Exists))
+            {
+                File.SetUnixFileMode(file, ownerOnly);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Not ours to change (an operator's file, another owner): the service runs, and says so.
+            logger.SqliteFileModeNotSet(ex, path);
         }
     }
 
