@@ -33,6 +33,13 @@ public sealed class AgentTokens(
     private readonly ReloadLoop _reloads = new();
     private IDisposable? _subscription;
 
+    // A token naming a key this replica has not loaded reloads the keys (one another replica created a moment ago),
+    // but at most once per interval, whatever the number of such tokens: made-up kids cannot make every request read
+    // the database. Rotations also reach every replica through their event.
+    private static readonly TimeSpan UnknownKidReloadInterval = TimeSpan.FromSeconds(1);
+    private readonly SemaphoreSlim _unknownKidReload = new(1, 1);
+    private DateTimeOffset _lastUnknownKidReload = DateTimeOffset.MinValue;
+
     public sealed record Validated(Guid AgentId, string CertificateThumbprint, DateTime ExpiresAt);
 
     public string Issue(Guid agentId, string certificateThumbprint, DateTime notBefore, DateTime expiresAt)
@@ -79,10 +86,9 @@ public sealed class AgentTokens(
 
         var result = await _handler.ValidateTokenAsync(token, parameters);
         if (!result.IsValid && result.Exception is SecurityTokenSignatureKeyNotFoundException &&
-            result.SecurityToken is JsonWebToken { Kid: { Length: > 0 and <= 64 } kid } && !_keys.ContainsKey(kid))
+            KidOf(token) is { Length: > 0 and <= 64 } kid && !_keys.ContainsKey(kid) &&
+            await ReloadForUnknownKidAsync(kid, cancellationToken))
         {
-            // A key another replica created a moment ago.
-            await LoadAsync(cancellationToken);
             result = await _handler.ValidateTokenAsync(token, parameters);
         }
 
@@ -102,6 +108,30 @@ public sealed class AgentTokens(
         }
 
         return (new Validated(agentId, x5t.GetString()!, jwt.ValidTo), null);
+    }
+
+    // A failed validation's result carries no token, so the kid is read from the header here.
+    private string? KidOf(string token) => _handler.CanReadToken(token) ? _handler.ReadJsonWebToken(token).Kid : null;
+
+    /// <summary>True when <paramref name="kid"/> is loaded now: by this reload, or by one that ran while this waited.</summary>
+    private async Task<bool> ReloadForUnknownKidAsync(string kid, CancellationToken cancellationToken)
+    {
+        await _unknownKidReload.WaitAsync(cancellationToken);
+        try
+        {
+            var now = time.GetUtcNow();
+            if (!_keys.ContainsKey(kid) && now - _lastUnknownKidReload >= UnknownKidReloadInterval)
+            {
+                _lastUnknownKidReload = now;
+                await LoadAsync(cancellationToken);
+            }
+
+            return _keys.ContainsKey(kid);
+        }
+        finally
+        {
+            _unknownKidReload.Release();
+        }
     }
 
     public override async Task StartAsync(CancellationToken cancellationToken)

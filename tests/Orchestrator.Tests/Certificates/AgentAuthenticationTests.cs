@@ -1,4 +1,9 @@
+using System.Buffers.Text;
 using System.Net;
+using System.Text;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Hosting;
 using Orchestrator.Testing;
 
@@ -81,5 +86,32 @@ public sealed class AgentAuthenticationTests(SharedApps apps) : IClassFixture<Sh
             await (await app.Client(certificate: agent.Certificate, bearer: token).GetAsync($"/api/v1/agents/{agent.Id}/identity"))
                 .ShouldBeProblem(HttpStatusCode.Unauthorized);
         }
+    }
+
+    [SkippableFact]
+    public async Task Tokens_naming_unknown_keys_reload_the_signing_keys_at_most_once_a_second()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        // Counts the signing key reads without holding them (one participant passes at once).
+        var reloads = new StatementGate(sql => sql.Contains("FROM \"SigningKeys\"", StringComparison.Ordinal), 1, TimeSpan.FromSeconds(1));
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, time, services: s => s.AddSingleton<IInterceptor>(reloads));
+        var agent = await app.RegisterAgentAsync();
+        var parts = agent.Token.Split('.');
+        HttpClient Forged() => app.Client(certificate: agent.Certificate, bearer: string.Join('.',
+            Base64Url.EncodeToString(Encoding.UTF8.GetBytes($$"""{"alg":"ES256","typ":"JWT","kid":"{{Guid.NewGuid():N}}"}""")), parts[1], parts[2]));
+        reloads.Arm();
+
+        for (var i = 0; i < 20; i++)
+        {
+            await (await Forged().GetAsync($"/api/v1/agents/{agent.Id}/identity")).ShouldBeProblem(HttpStatusCode.Unauthorized);
+        }
+
+        Assert.Equal(1, reloads.Arrived);
+        // A second later a token naming a key not seen yet may reload again (another replica may have made it).
+        time.Advance(TimeSpan.FromSeconds(1));
+        await (await Forged().GetAsync($"/api/v1/agents/{agent.Id}/identity")).ShouldBeProblem(HttpStatusCode.Unauthorized);
+        await (await Forged().GetAsync($"/api/v1/agents/{agent.Id}/identity")).ShouldBeProblem(HttpStatusCode.Unauthorized);
+        Assert.Equal(2, reloads.Arrived);
+        await (await agent.Client.GetAsync($"/api/v1/agents/{agent.Id}/identity")).ShouldBe(HttpStatusCode.OK);
     }
 }
