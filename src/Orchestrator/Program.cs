@@ -57,6 +57,7 @@ if (command is not null)
 // Request logging outermost, so its line carries the status the client finally got.
 app.UseOrchestratorRequestLogging();
 app.UseOrchestratorResponseHeaders();
+app.UseOrchestratorHsts();
 app.UseOrchestratorProblemDetails();
 app.UseRequestTextRules();
 if (app.Configuration.GetValue("Orchestrator:SwaggerEnabled", true))

@@ -21,6 +21,13 @@ public static class KestrelSetup
         }
 
         builder.Services.AddSingleton<ServerCertificateSource>();
+        builder.Services.AddHsts(hsts =>
+        {
+            hsts.MaxAge = HstsMaxAge;
+            // The service names itself by whatever host operators use, loopback included: browsers ignore the header
+            // on a certificate they do not trust, so it only ever pins HTTPS where the CA is trusted.
+            hsts.ExcludedHosts.Clear();
+        });
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -37,5 +44,16 @@ public static class KestrelSetup
             });
         });
         return builder;
+    }
+
+    /// <summary>How long a browser that reached the service over HTTPS refuses plain HTTP to it.</summary>
+    public static readonly TimeSpan HstsMaxAge = TimeSpan.FromDays(365);
+
+    /// <summary><c>Strict-Transport-Security</c> on answers over the service's own TLS (not on plain HTTP, as behind a
+    /// TLS-terminating proxy, whose job it then is).</summary>
+    public static WebApplication UseOrchestratorHsts(this WebApplication app)
+    {
+        app.UseHsts();
+        return app;
     }
 }

@@ -54,4 +54,20 @@ public sealed class ResponseHeaderTests(SharedApps apps) : IClassFixture<SharedA
 
         Assert.False(others["trust bundle"].Headers.CacheControl?.NoStore == true, "The public trust bundle need not be no-store.");
     }
+
+    [SkippableFact]
+    public async Task Answers_over_the_services_own_tls_carry_hsts()
+    {
+        var app = await apps.For(DatabaseProvider.Sqlite);
+
+        var answers = new[]
+        {
+            await app.Client().GetAsync("/api/v1/ca"),
+            await app.Client().GetAsync("/api/v1/no-such-thing"),
+            await app.AdminClient().GetAsync("/api/v1/agents"),
+        };
+
+        Assert.All(answers, a => Assert.Equal(TimeSpan.FromDays(365).TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            Assert.Single(a.Headers.GetValues("Strict-Transport-Security")).Replace("max-age=", "", StringComparison.Ordinal)));
+    }
 }
