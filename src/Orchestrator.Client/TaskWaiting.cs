@@ -6,7 +6,9 @@ namespace Orchestrator.Client;
 
 /// <summary>One event of a task's event stream: its cursor (<see cref="Id"/>), its type (<see cref="TaskEventTypes"/>)
 /// and the payload of that type; events of types this client does not know carry no payload.</summary>
-public sealed record TaskEvent(string? Id, string Type, TaskStatusEvent? Status = null, TaskProgressEvent? Progress = null, TaskLogResponse? Log = null)
+public sealed record TaskEvent(
+    string? Id, string Type, TaskStatusEvent? Status = null, TaskProgressEvent? Progress = null, TaskLogResponse? Log = null,
+    TaskWaitingEvent? Waiting = null)
 {
     /// <summary>The status event of a final state: the last event of the stream.</summary>
     public bool IsFinal => Status?.Status.IsFinal() == true;
@@ -42,6 +44,7 @@ public sealed partial class TasksApi
             TaskEventTypes.Status => new TaskEvent(id, item.EventType, Status: JsonSerializer.Deserialize(item.Data, json.TaskStatusEvent)),
             TaskEventTypes.Progress => new TaskEvent(id, item.EventType, Progress: JsonSerializer.Deserialize(item.Data, json.TaskProgressEvent)),
             TaskEventTypes.Log => new TaskEvent(id, item.EventType, Log: JsonSerializer.Deserialize(item.Data, json.TaskLogResponse)),
+            TaskEventTypes.Waiting => new TaskEvent(id, item.EventType, Waiting: JsonSerializer.Deserialize(item.Data, json.TaskWaitingEvent)),
             _ => new TaskEvent(id, item.EventType),
         };
     }

@@ -38,6 +38,7 @@ namespace Orchestrator.Contracts;
 [JsonSerializable(typeof(TaskLogMessage))]
 [JsonSerializable(typeof(TaskStatusEvent))]
 [JsonSerializable(typeof(TaskProgressEvent))]
+[JsonSerializable(typeof(TaskWaitingEvent))]
 [JsonSerializable(typeof(TaskLogResponse))]
 [JsonSerializable(typeof(CreateRolloutRequest))]
 [JsonSerializable(typeof(RolloutResponse))]

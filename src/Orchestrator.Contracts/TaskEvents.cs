@@ -13,10 +13,17 @@ public static class TaskEventTypes
 
     /// <summary><see cref="TaskLogResponse"/>: one stored (redacted) log line.</summary>
     public const string Log = "log";
+
+    /// <summary><see cref="TaskWaitingEvent"/>: the task cannot move now because its agent is offline or draining. Sent
+    /// when that is first seen and whenever the reason changes; its id is the position of the event before it.</summary>
+    public const string Waiting = "waiting";
 }
 
 /// <summary>A state the task reached, when, and (on the state it is in now) why.</summary>
 public sealed record TaskStatusEvent(AgentTaskStatus Status, DateTime At, string? StatusReason);
+
+/// <summary>Why a task that has not started waits: its agent's name, status (offline, or draining) and since when.</summary>
+public sealed record TaskWaitingEvent(string Reason, Guid AgentId, string AgentName, AgentStatus AgentStatus, bool Draining, DateTime Since);
 
 /// <summary>The latest progress the agent reported: a whole percentage and an optional message.</summary>
 public sealed record TaskProgressEvent(int Progress, string? Message);

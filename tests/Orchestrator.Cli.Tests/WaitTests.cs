@@ -70,6 +70,23 @@ public sealed class WaitTests(CliFixture service) : IClassFixture<CliFixture>
     }
 
     [Fact]
+    public async Task Follow_says_why_a_task_cannot_move_while_its_agent_drains()
+    {
+        using var agent = await service.AgentAsync();
+        var agentId = agent.Credentials!.AgentId;
+        using var operators = service.Operator();
+        var task = await operators.Tasks.CreateAsync(new CreateTaskRequest("agent.noop", null, null, null, null, agentId, null, null));
+        await operators.Agents.DrainAsync(agentId, new DrainRequest("kernel upgrade", null));
+
+        var result = await service.RunAsync("tasks", "wait", task.TaskId.ToString(), "--follow", "--timeout", "3s").WaitAsync(Bound);
+
+        Assert.Equal(ExitCodes.WaitTimedOut, result.ExitCode);
+        var waiting = Assert.Single(result.Out.Split('\n'), l => l.StartsWith("--- waiting: ", StringComparison.Ordinal));
+        Assert.Contains("is draining (kernel upgrade)", waiting, StringComparison.Ordinal);
+        Assert.Contains("waits until the agent is resumed", waiting, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Follow_prints_the_states_progress_and_lines_the_agent_sends_and_the_json_of_the_end()
     {
         using var agent = await service.AgentAsync();
@@ -100,7 +117,8 @@ public sealed class WaitTests(CliFixture service) : IClassFixture<CliFixture>
         Assert.True(At("warn  slow registry") < At("info  pulled"));
         Assert.True(At("info  pulled") < At("--- succeeded: The agent reported success."));
         Assert.Contains("--- assigned", lines);
-        Assert.Contains("--- 50% half way", lines);
+        // Progress events carry the latest progress: a follower that reads after the end sees the success's 100 %.
+        Assert.Contains(lines, l => l is "--- 50% half way" or "--- 100% half way");
     }
 
     [Fact]

@@ -38,6 +38,7 @@ public static class TaskWait
             token => client.Tasks.FollowAsync(task.TaskId, cancellationToken: token), item => item switch
             {
                 { Log: { } line } => Line(line),
+                { Waiting: { } waiting } => $"--- waiting: {Output.OneLine(waiting.Reason)}",
                 { Progress: { } progress } =>
                     $"--- {progress.Progress}%{(string.IsNullOrEmpty(progress.Message) ? "" : $" {Output.OneLine(progress.Message)}")}",
                 { Status: { } status } => $"--- {WireNames.Of(status.Status)}" +

@@ -89,6 +89,32 @@ internal sealed class AgentDirectory(OrchestratorDbContext db) : ITaskAgents, IT
             new(TaskOutcome.Ok, new AgentTask { TaskType = "", CreatedBy = "", AgentId = agent });
     }
 
+    public async Task<Contracts.TaskWaitingEvent?> WhyWaitingAsync(Guid agentId, CancellationToken cancellationToken)
+    {
+        var agent = await db.Agents.AsNoTracking().Where(a => a.Id == agentId)
+            .Select(a => new { a.Name, a.Status, a.StatusChangedAt, a.DrainRequestedAt, a.DrainReason })
+            .FirstOrDefaultAsync(cancellationToken);
+        if (agent is null)
+        {
+            return null;
+        }
+
+        if (agent.Status == AgentStatus.Offline)
+        {
+            return new Contracts.TaskWaitingEvent(
+                $"Agent {agent.Name} is offline since {agent.StatusChangedAt:yyyy-MM-dd HH:mm:ss} UTC; the task waits for it to come back " +
+                "(or times out once Orchestrator:Tasks:UndeliveredTimeout has passed since its creation).",
+                agentId, agent.Name, agent.Status, agent.DrainRequestedAt is not null, agent.StatusChangedAt);
+        }
+
+        return agent.DrainRequestedAt is { } drained
+            ? new Contracts.TaskWaitingEvent(
+                $"Agent {agent.Name} is draining{(string.IsNullOrEmpty(agent.DrainReason) ? "" : $" ({agent.DrainReason})")} since " +
+                $"{drained:yyyy-MM-dd HH:mm:ss} UTC; the task waits until the agent is resumed.",
+                agentId, agent.Name, agent.Status, Draining: true, drained)
+            : null;
+    }
+
     public IQueryable<Guid> Draining(Guid agentId) =>
         db.Agents.Where(a => a.Id == agentId && a.DrainRequestedAt != null).Select(a => a.Id);
 

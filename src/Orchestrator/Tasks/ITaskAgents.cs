@@ -16,4 +16,8 @@ public interface ITaskAgents
     /// the caller's statement. A draining agent gets no new tasks (DESIGN): ones created before the drain wait for
     /// resume, or end after <c>UndeliveredTimeout</c>, or are cancelled by an operator.</summary>
     IQueryable<Guid> Draining(Guid agentId);
+
+    /// <summary>Why a task of this agent that has not started cannot move now (the agent is offline or draining), for
+    /// the people following it; null when the agent can take it, or is gone (the task then ends on its own).</summary>
+    Task<Contracts.TaskWaitingEvent?> WhyWaitingAsync(Guid agentId, CancellationToken cancellationToken);
 }

@@ -64,7 +64,7 @@ public static class TaskFollowing
         Guid taskId,
         [FromHeader(Name = "Last-Event-ID")]
         [Description("The id of the last event received, to resume after it (an EventSource sends it on reconnecting).")]
-        string? lastEventId, HttpContext context, TaskQueries queries,
+        string? lastEventId, HttpContext context, TaskQueries queries, ITaskAgents agents,
         TaskChanges changes, TimeProvider time, IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
     {
         var cursor = EventCursor.Start;
@@ -88,6 +88,7 @@ public static class TaskFollowing
         var response = context.Response;
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
         using var watch = changes.Watch(taskId, first.AgentId, endOnly: false);
+        string? waitingSaid = null;
         try
         {
             await ServerSentEvents.StartAsync(context, stopping.Token);
@@ -112,6 +113,17 @@ public static class TaskFollowing
                 {
                     // Stored lines are still to come: read on before waiting for a change.
                     continue;
+                }
+
+                // A task that cannot move says why, or a follower watches "pending" for hours. An agent's status change
+                // does not wake this loop, so it is looked at on every pass: at once, then at least every keep-alive.
+                if (snapshot.StartedAt is null && snapshot.Status is AgentTaskStatus.Pending or AgentTaskStatus.Assigned &&
+                    await agents.WhyWaitingAsync(snapshot.AgentId, stopping.Token) is { } waiting && waiting.Reason != waitingSaid)
+                {
+                    waitingSaid = waiting.Reason;
+                    await WriteEventAsync(response, cursor, TaskEventTypes.Waiting, JsonSerializer.Serialize(waiting, WireJson.Options),
+                        stopping.Token);
+                    await response.Body.FlushAsync(stopping.Token);
                 }
 
                 if (!await watch.WaitAsync(ServerSentEvents.KeepAliveInterval, time, stopping.Token))

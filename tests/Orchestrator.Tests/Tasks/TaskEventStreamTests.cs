@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.ServerSentEvents;
 using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Orchestrator.Agents;
 using Orchestrator.Hosting;
 using Orchestrator.Tasks;
 using Orchestrator.Testing;
@@ -154,6 +156,34 @@ public sealed class TaskEventStreamTests(ClockApps apps) : IClassFixture<ClockAp
     {
         await app.WithAsync(sp => sp.GetRequiredService<TaskCommands>().AppendLogsAsync(agent, task,
             [.. messages.Select(m => new TaskLogEntry(null, "info", m))], CancellationToken.None));
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task A_task_that_cannot_move_says_why_its_agent_is_offline_or_draining(DatabaseProvider provider)
+    {
+        var app = await apps.For(provider);
+        var offline = await app.SeedAgentAsync(name: SharedApps.Unique("web-off"));
+        var draining = await app.SeedAgentAsync(name: SharedApps.Unique("web-drain"));
+        var forOffline = await app.CreateTaskForAsync(offline);
+        var forDraining = await app.CreateTaskForAsync(draining);
+        await app.QueryAsync(db => db.Agents.Where(a => a.Id == offline)
+            .ExecuteUpdateAsync(s => s.SetProperty(a => a.Status, AgentStatus.Offline)));
+        await (await app.AdminClient().PostJson($"/api/v1/agents/{draining}/drain", new { reason = "kernel upgrade" })).ShouldBe(HttpStatusCode.OK);
+
+        await using var offlineStream = await EventStream.OpenAsync(app.AdminClient(), forOffline);
+        await using var drainingStream = await EventStream.OpenAsync(app.AdminClient(), forDraining);
+        var offlineEvents = new[] { await offlineStream.NextAsync(), await offlineStream.NextAsync() };
+        var drainingEvents = new[] { await drainingStream.NextAsync(), await drainingStream.NextAsync() };
+
+        Assert.Equal("pending", Status(offlineEvents[0]));
+        Assert.Equal("waiting", offlineEvents[1].EventType);
+        var why = Data(offlineEvents[1]);
+        Assert.Equal(offline, why.GetProperty("agentId").GetGuid());
+        Assert.Equal("offline", why.GetProperty("agentStatus").GetString());
+        Assert.Contains("is offline since", why.GetProperty("reason").GetString());
+        Assert.Equal("waiting", drainingEvents[1].EventType);
+        Assert.True(Data(drainingEvents[1]).GetProperty("draining").GetBoolean());
+        Assert.Contains("is draining (kernel upgrade)", Data(drainingEvents[1]).GetProperty("reason").GetString());
     }
 
     private static JsonElement Data(SseItem<string> item) => JsonDocument.Parse(item.Data).RootElement;
