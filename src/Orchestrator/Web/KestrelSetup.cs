@@ -1,3 +1,4 @@
+using System.Net.Security;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Options;
 using Orchestrator.Certificates;
@@ -21,6 +22,7 @@ public static class KestrelSetup
         }
 
         builder.Services.AddSingleton<ServerCertificateSource>();
+        builder.Services.AddValidatedOptions<TlsOptions, TlsOptionsValidator>(TlsOptions.Section);
         builder.Services.AddHsts(hsts =>
         {
             hsts.MaxAge = HstsMaxAge;
@@ -41,6 +43,11 @@ public static class KestrelSetup
                 // Our CA is private, so the TLS layer would reject its certificates; the agent authentication
                 // handler validates the chain against the CA's roots instead.
                 https.ClientCertificateValidation = (_, _, _) => true;
+                if (!OperatingSystem.IsWindows())
+                {
+                    var suites = new CipherSuitesPolicy(kestrel.ApplicationServices.GetRequiredService<IOptions<TlsOptions>>().Value.Offered());
+                    https.OnAuthenticate = (_, ssl) => ssl.CipherSuitesPolicy = suites;
+                }
             });
         });
         return builder;

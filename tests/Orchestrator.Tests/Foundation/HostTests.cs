@@ -112,6 +112,7 @@ public sealed class HostTests(SharedApps apps) : IClassFixture<SharedApps>
     [InlineData("Orchestrator:Certificates:RenewBefore", "2.00:00:00")]
     [InlineData("Orchestrator:Logging:Format", "xml")]
     [InlineData("Orchestrator:Agents:HeartbeatInterval", "soon")]
+    [InlineData("Orchestrator:Tls:CipherSuites:0", "TLS_NOT_A_SUITE")]
     public async Task A_bad_setting_stops_the_service_naming_the_setting(string setting, string value)
     {
         var storage = await TestStorage.CreateAsync(DatabaseProvider.Sqlite);
