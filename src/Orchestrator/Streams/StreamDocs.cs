@@ -9,5 +9,5 @@ internal static class StreamDocs
         "`task_assigned` for each waiting task and then as tasks are created, and `task_cancelled`; the agent sends " +
         "`task_progress` and `task_log`. Invalid messages get an `error` message. One stream per agent (a new one " +
         "replaces the old, close code 4000); oversized messages close with 1009, floods with 1008, revocation with 1008, " +
-        "shutdown with 1001.";
+        "the expiry of the certificate and token it was opened with with 1008, shutdown with 1001.";
 }

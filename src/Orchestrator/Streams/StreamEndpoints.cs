@@ -1,3 +1,4 @@
+using System.Net.WebSockets;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Orchestrator.Hosting;
@@ -28,7 +29,7 @@ public static class StreamEndpoints
     }
 
     private static async Task<Results<EmptyHttpResult, ProblemHttpResult>> Connect(
-        Guid id, HttpContext context, StreamRegistry registry, IOptions<StreamOptions> options)
+        Guid id, HttpContext context, StreamRegistry registry, IOptions<StreamOptions> options, TimeProvider time)
     {
         if (!context.WebSockets.IsWebSocketRequest)
         {
@@ -40,6 +41,12 @@ public static class StreamEndpoints
         // a revocation, the service stopping) then reaches this stream, waiting in its queue until the stream runs.
         var stream = new AgentStream(id, context.User.CertificateSerialOf(), context.RequestServices);
         registry.Add(stream);
+        // The stream lives no longer than the credentials it was opened with (the token expires with its certificate):
+        // the agent reconnects with its renewed ones.
+        var expiresIn = context.User.CertificateExpiresAt() - time.GetUtcNow().UtcDateTime;
+        await using var expiry = time.CreateTimer(_ => stream.Close(WebSocketCloseStatus.PolicyViolation,
+                "The certificate and token this stream was opened with have expired."),
+            null, expiresIn > TimeSpan.Zero ? expiresIn : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
         try
         {
             using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext

@@ -15,6 +15,7 @@ public sealed class StreamClient : IAsyncDisposable
 
     public WebSocketState State => _socket.State;
     public WebSocketCloseStatus? CloseStatus => _socket.CloseStatus;
+    public string? CloseStatusDescription => _socket.CloseStatusDescription;
 
     public static async Task<StreamClient> ConnectAsync(TestApp app, TestAgent agent, Guid? route = null, bool withToken = true)
     {
