@@ -129,6 +129,15 @@ public static class RegisterEndpoint
 
         if (agent is not null)
         {
+            // Held until this registration commits: the agent's deletion waits for it (and then revokes what it issued),
+            // or has removed the agent already. The row is read again under the hold.
+            if (!await AgentRows.HoldAsync(db, agent.Id, cancellationToken))
+            {
+                metrics.Outcome("name_conflict");
+                return Problems.Conflict($"The agent named '{name}' was deleted while this registration ran; register again.");
+            }
+
+            await db.Entry(agent).ReloadAsync(cancellationToken);
             var live = await db.IssuedCertificates.AnyAsync(c => c.AgentId == agent.Id && c.NotAfter > now && c.RevokedAt == null, cancellationToken);
             if (agent.Status != AgentStatus.Offline || live)
             {

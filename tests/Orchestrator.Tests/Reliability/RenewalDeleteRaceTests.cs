@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
@@ -187,6 +188,51 @@ public sealed class RenewalDeleteRaceTests
             {
                 await arrived.Task.WaitAsync(Poll.DefaultTimeout);
             }
+        }
+    }
+
+    /// <summary>A re-enrolment that read the agent before its deletion and wrote after it answered 500 (PostgreSQL:
+    /// the update found no row). It now holds the agent's row: the deletion waits for it and then removes the agent and
+    /// revokes what it was issued, or it finds the agent gone (409).</summary>
+    [SkippableFact]
+    public async Task A_re_enrolment_racing_the_agents_delete_is_201_or_409_and_its_credentials_die_with_the_agent()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        // Held: the re-enrolment's check for a live certificate, after it read (and now holds) the agent.
+        var checking = new StatementGate(
+            sql => sql.Contains("\"NotAfter\" > @", StringComparison.Ordinal) && sql.Contains("\"RevokedAt\" IS NULL", StringComparison.Ordinal),
+            int.MaxValue, Held);
+        var deleting = new StatementGate(sql => sql.Contains("\"Name\" AS \"Value\" FROM \"Agents\"", StringComparison.Ordinal), 1, Held);
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Postgres, time, services: s =>
+        {
+            s.AddSingleton<IInterceptor>(checking);
+            s.AddSingleton<IInterceptor>(deleting);
+        });
+        var agent = await app.RegisterAgentAsync(SharedApps.Unique("comeback"));
+        // Away for two days: offline, every certificate expired.
+        time.Advance(TimeSpan.FromDays(2));
+        await Poll.Until(async () => (await app.AdminClient().GetFromJsonAsync<JsonElement>($"/api/v1/agents/{agent.Id}"))
+            .GetProperty("status").GetString() == "offline", "the agent to go offline");
+        var token = await app.CreateRegistrationTokenAsync(agentId: agent.Id);
+
+        checking.Arm();
+        deleting.Arm();
+        var register = app.Client().PostAsync("/api/v1/agents/register",
+            TestAgents.JsonContent(new { name = agent.Name, version = "2.0.0" }, token));
+        await Poll.Until(() => checking.Arrived == 1, "the re-enrolment to read the agent");
+        var delete = app.AdminClient().DeleteAsync($"/api/v1/agents/{agent.Id}");
+        await Poll.Until(() => deleting.Arrived == 1, "the delete to reach the agent's row");
+        checking.Disarm();
+
+        var registered = await register;
+        await (await delete).ShouldBe(HttpStatusCode.OK);
+        var body = await registered.Content.ReadAsStringAsync();
+        Assert.True(registered.StatusCode is HttpStatusCode.Created or HttpStatusCode.Conflict, $"The re-enrolment was answered {(int)registered.StatusCode}: {body}");
+        await (await app.AdminClient().GetAsync($"/api/v1/agents/{agent.Id}")).ShouldBeProblem(HttpStatusCode.NotFound);
+        if (registered.StatusCode == HttpStatusCode.Created)
+        {
+            var comeback = app.AgentFrom(JsonDocument.Parse(body).RootElement, agent.Name);
+            await (await comeback.Client.GetAsync($"/api/v1/agents/{agent.Id}/identity")).ShouldBeProblem(HttpStatusCode.Unauthorized);
         }
     }
 }
