@@ -35,6 +35,10 @@ public sealed partial class AgentListener
     private volatile TaskStream? _stream;
     private int _heartbeatFailures;
 
+    // The server renewed the current key unasked (its renewal window came before the agent's two-thirds point, as with
+    // short lifetimes): the next heartbeat asks for a new key, so the key rotates whatever the server's settings.
+    private bool _rotateKey;
+
     public AgentListener(AgentSettings settings, AgentClient client, Enrolment enrolment, CredentialStore credentials, KeyStore keys,
         StoredIdentity identity, TaskDispatcher dispatcher, TaskLedger ledger, CompletionOutbox outbox, LogShipper shipper,
         CapabilityDetector capabilities, ResourceMonitor resources, TimeProvider time, ILogger logger)
@@ -143,7 +147,7 @@ public sealed partial class AgentListener
             return;
         }
 
-        using var newKey = decision == RenewalDecision.Action.Renew ? KeyStore.NewKey() : null;
+        using var newKey = decision == RenewalDecision.Action.Renew || _rotateKey ? KeyStore.NewKey() : null;
         var (cpu, memory, disk) = _resources.Read();
         var (capabilities, degraded) = await _capabilities.CurrentAsync(stopping);
         try
@@ -170,6 +174,7 @@ public sealed partial class AgentListener
             if (answer.CertificateRenewal is { } renewal)
             {
                 await ApplyRenewalAsync(renewal, newKey);
+                _rotateKey = newKey is null;
             }
         }
         catch (OrchestratorApiException ex) when (ex.Status == HttpStatusCode.Unauthorized)

@@ -67,4 +67,31 @@ public sealed class AgentCredentialTests
         Assert.True(identity.ExpiresAt > DateTime.UtcNow);
         Assert.DoesNotContain(agent.Logs.Lines, l => l.StartsWith("Warning: Heartbeat failed", StringComparison.Ordinal));
     }
+
+    /// <summary>Issue 28: with the server's renewal window longer than a third of the lifetime, the server renewed the
+    /// same key before the agent's own two-thirds point, every time, so the key never changed. The agent now answers an
+    /// unasked renewal with a CSR on its next heartbeat.</summary>
+    [SkippableFact]
+    public async Task The_key_rotates_even_when_the_server_renews_before_the_agent_would()
+    {
+        await using var world = await AgentWorld.StartAsync(DatabaseProvider.Sqlite, new Dictionary<string, string?>
+        {
+            ["Orchestrator:Certificates:Lifetime"] = "00:00:09",
+            ["Orchestrator:Certificates:RenewBefore"] = "00:00:07",
+        });
+        var state = TempDirectories.New();
+        await using var agent = RunningAgent.Start(world.Settings(state, await world.TokenFileAsync()));
+        await agent.StartedAsync();
+        var credentials = new CredentialStore(new StateDirectory(state));
+        var keyFiles = new HashSet<string> { credentials.Load()!.KeyFile };
+
+        await Poll.Until(() =>
+        {
+            keyFiles.Add(credentials.Load()!.KeyFile);
+            return keyFiles.Count >= 3;
+        }, $"the key to rotate twice:\n{agent.Logs}", TimeSpan.FromSeconds(25));
+
+        Assert.False(agent.Exit.IsCompleted, $"The agent ended:\n{agent.Logs}");
+        Assert.Equal(ExitCodes.Ok, await agent.StopAsync());
+    }
 }
