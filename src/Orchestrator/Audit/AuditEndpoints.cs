@@ -13,7 +13,7 @@ public static class AuditEndpoints
     public static RouteGroupBuilder MapAudit(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapOperatorRoutes("/api/v1/audit", "Audit").RequireAuthorization(Policies.Admin);
-        group.MapGet("/", List)
+        group.MapGet("/", List).WithName("listAuditEvents")
             .WithSummary("List audit events, newest first")
             .WithDescription(AuditDocs.List)
             .ProducesProblem(StatusCodes.Status400BadRequest);

@@ -43,6 +43,10 @@ public static class Swagger
                 [new OpenApiSecuritySchemeReference(ApiKeyAuthenticationHandler.SchemeName, document)] = [],
             });
             options.DocumentFilter<TaskPayloadSchemas>();
+            // An endpoint's own name (WithName) wins; otherwise the route says it (see OperationIds).
+            options.CustomOperationIds(api =>
+                api.ActionDescriptor.EndpointMetadata.OfType<IEndpointNameMetadata>().FirstOrDefault()?.EndpointName
+                ?? OperationIds.For(api.HttpMethod ?? "GET", api.RelativePath ?? ""));
             options.SupportNonNullableReferenceTypes();
             options.CustomSchemaIds(type => type.FullName!.Replace("Orchestrator.", string.Empty, StringComparison.Ordinal).Replace('+', '.'));
         });
