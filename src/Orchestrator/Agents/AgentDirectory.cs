@@ -21,10 +21,9 @@ internal sealed class AgentDirectory(OrchestratorDbContext db) : ITaskAgents, IT
                 .Select(a => new { a.Name, a.Status, a.DrainRequestedAt, a.TaskTypes }).FirstAsync(cancellationToken);
 
             // Before draining and offline: a task the agent can never run is wrong whatever the agent's state.
-            if (agent.TaskTypes is { } types && !AgentRules.TaskTypesOf(types).Contains(taskType, StringComparer.Ordinal))
+            if (AgentRules.DoesNotRun($"{agent.Name} ({id})", agent.TaskTypes, taskType) is { } refused)
             {
-                return new TaskResult(TaskOutcome.Unprocessable, Detail:
-                    $"Agent {agent.Name} ({id}) does not run task type '{taskType}'; it runs: {types.Replace(",", ", ", StringComparison.Ordinal)}.");
+                return new TaskResult(TaskOutcome.Unprocessable, Detail: refused);
             }
 
             if (agent.DrainRequestedAt is not null)
@@ -72,9 +71,7 @@ internal sealed class AgentDirectory(OrchestratorDbContext db) : ITaskAgents, IT
             var reported = await matching.Select(a => a.TaskTypes).Take(100).ToListAsync(cancellationToken);
             if (reported.Count > 0)
             {
-                var available = reported.SelectMany(AgentRules.TaskTypesOf).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
-                return new TaskResult(TaskOutcome.Unprocessable, Detail:
-                    $"No agent matching the selector runs task type '{taskType}'; the types they run: {string.Join(", ", available)}.");
+                return new TaskResult(TaskOutcome.Unprocessable, Detail: AgentRules.NoneRuns(reported, taskType));
             }
 
             var wanted = string.Join(", ",

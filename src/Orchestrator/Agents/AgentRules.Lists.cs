@@ -64,6 +64,18 @@ public static partial class AgentRules
 
     public static string[] TaskTypesOf(string? stored) => stored is null ? [] : stored.Split(',');
 
+    /// <summary>Why the agent (<paramref name="who"/>) cannot be given a task of <paramref name="taskType"/>, naming the
+    /// types it runs; null when it runs the type or reported none (then it is offered every type).</summary>
+    public static string? DoesNotRun(string who, string? storedTaskTypes, string taskType) =>
+        storedTaskTypes is null || TaskTypesOf(storedTaskTypes).Contains(taskType, StringComparer.Ordinal)
+            ? null
+            : $"Agent {who} does not run task type '{taskType}'; it runs: {string.Join(", ", TaskTypesOf(storedTaskTypes))}.";
+
+    /// <summary>What to say when agents match a selector but none runs <paramref name="taskType"/>: the types they run.</summary>
+    public static string NoneRuns(IEnumerable<string?> storedTaskTypes, string taskType) =>
+        $"No agent matching the selector runs task type '{taskType}'; the types they run: " +
+        $"{string.Join(", ", storedTaskTypes.SelectMany(TaskTypesOf).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))}.";
+
     public static string[] Normalize(IEnumerable<string> capabilities) =>
         capabilities.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
 }

@@ -117,10 +117,9 @@ public sealed class RolloutCommands(
                 {
                     errors.Add($"agentIds[{i}]", $"No agent has id {ids[i]}.");
                 }
-                else if (agent.TaskTypes is { } types && !AgentRules.TaskTypesOf(types).Contains(taskType, StringComparer.Ordinal))
+                else if (AgentRules.DoesNotRun(agent.Name, agent.TaskTypes, taskType) is { } refused)
                 {
-                    errors.Add($"agentIds[{i}]",
-                        $"Agent {agent.Name} does not run task type '{taskType}'; it runs: {types.Replace(",", ", ", StringComparison.Ordinal)}.");
+                    errors.Add($"agentIds[{i}]", refused);
                 }
             }
 
@@ -146,11 +145,9 @@ public sealed class RolloutCommands(
             if (agents.Count == 0)
             {
                 var reported = await matching.Select(a => a.TaskTypes).Take(100).ToListAsync(cancellationToken);
-                var available = reported.SelectMany(AgentRules.TaskTypesOf).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
                 return ([], reported.Count == 0
                     ? RolloutResult.Unprocessable("selector", "No agent that is not draining matches the selector.")
-                    : RolloutResult.Unprocessable("taskType",
-                        $"No agent matching the selector runs task type '{taskType}'; the types they run: {string.Join(", ", available)}."));
+                    : RolloutResult.Unprocessable("taskType", AgentRules.NoneRuns(reported, taskType)));
             }
         }
 
