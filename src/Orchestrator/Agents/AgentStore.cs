@@ -141,6 +141,11 @@ public sealed class AgentStore(OrchestratorDbContext db, AuditLog audit, Heartbe
         // Its unfinished tasks end with the agent, in the same transaction (nothing is left waiting for it).
         await tasks.CancelAllForDeletedAgentAsync(id, user.Actor(), cancellationToken);
         await db.Agents.Where(a => a.Id == id).ExecuteDeleteAsync(cancellationToken);
+        if (revoked.Length > 0)
+        {
+            // Last, so the one row every revocation moves is held only for the commit.
+            await db.MarkRevocationAsync(cancellationToken);
+        }
 
         var deletion = new Deletion(name, revoked, unassigned);
         audit.Record(user, "agent.deleted", "agent", id.ToString(),

@@ -112,11 +112,21 @@ public sealed class AgentCredentials(
         if (await IsRevokedAsync(presented, cancellationToken))
         {
             var now = time.GetUtcNow().UtcDateTime;
-            await db.IssuedCertificates.Where(c => c.Serial == renewed.Serial)
-                .ExecuteUpdateAsync(u => u.SetProperty(c => c.RevokedAt, now), cancellationToken);
-            audit.Record("system", "certificate.revoked", "agent", agentId.ToString(),
-                new { serials = new[] { renewed.Serial }, because = "renewed while the agent's credentials were being revoked" });
-            await db.SaveChangesAsync(cancellationToken);
+            var owned = db.Database.CurrentTransaction is null;
+            await using (var transaction = owned ? await db.Database.BeginTransactionAsync(cancellationToken) : null)
+            {
+                await db.IssuedCertificates.Where(c => c.Serial == renewed.Serial)
+                    .ExecuteUpdateAsync(u => u.SetProperty(c => c.RevokedAt, now), cancellationToken);
+                await db.MarkRevocationAsync(cancellationToken);
+                audit.Record("system", "certificate.revoked", "agent", agentId.ToString(),
+                    new { serials = new[] { renewed.Serial }, because = "renewed while the agent's credentials were being revoked" });
+                await db.SaveChangesAsync(cancellationToken);
+                if (transaction is not null)
+                {
+                    await transaction.CommitAsync(cancellationToken);
+                }
+            }
+
             await AnnounceRevokedAsync(agentId, [renewed.Serial], cancellationToken);
             return null;
         }
@@ -151,6 +161,7 @@ public sealed class AgentCredentials(
             .Select(c => c.Serial).ToArrayAsync(cancellationToken);
         if (serials.Length > 0)
         {
+            await db.MarkRevocationAsync(cancellationToken);
             audit.Record(actor, "certificate.revoked", "agent", agentId.ToString(), new { serials });
             await db.SaveChangesAsync(cancellationToken);
         }

@@ -36,6 +36,20 @@ public sealed class IssuedCertificate
     public DateTime? RevokedAt { get; set; }
 }
 
+/// <summary>The revocation high-water mark: one row whose <see cref="Version"/> every transaction that revokes agent
+/// certificates moves on before it commits. Replicas compare it with the version their revocation list was loaded at,
+/// every few seconds, so a revocation whose event never reached them (a silently dead listening connection) is still
+/// loaded within that period. A counter in the revoking transaction, not the newest <c>RevokedAt</c>: timestamps come
+/// from the replicas' clocks and commit out of order, so a later commit may carry an earlier time.</summary>
+public sealed class RevocationMark
+{
+    /// <summary>The one row's key.</summary>
+    public const int SingletonId = 1;
+
+    public int Id { get; set; }
+    public long Version { get; set; }
+}
+
 public enum CertificateKind
 {
     Agent,

@@ -12,6 +12,13 @@ public static class CertificateStorage
         public DbSet<CaRoot> CaRoots => db.Set<CaRoot>();
         public DbSet<IssuedCertificate> IssuedCertificates => db.Set<IssuedCertificate>();
         public DbSet<SigningKey> SigningKeys => db.Set<SigningKey>();
+        public DbSet<RevocationMark> RevocationMarks => db.Set<RevocationMark>();
+
+        /// <summary>Moves the revocation high-water mark on. Call it inside the transaction that revokes, after the
+        /// revoking statement: a replica that sees the new mark then also sees the revocation.</summary>
+        public Task MarkRevocationAsync(CancellationToken cancellationToken) =>
+            db.RevocationMarks.Where(m => m.Id == RevocationMark.SingletonId)
+                .ExecuteUpdateAsync(u => u.SetProperty(m => m.Version, m => m.Version + 1), cancellationToken);
     }
 }
 
@@ -35,6 +42,18 @@ internal sealed class IssuedCertificateMapping : IEntityTypeConfiguration<Issued
         cert.Property(c => c.Kind).HasConversion<string>().HasMaxLength(16);
         cert.HasIndex(c => c.AgentId);
         cert.HasIndex(c => c.NotAfter);
+    }
+}
+
+internal sealed class RevocationMarkMapping : IEntityTypeConfiguration<RevocationMark>
+{
+    public void Configure(EntityTypeBuilder<RevocationMark> mark)
+    {
+        mark.ToTable("RevocationMarks");
+        mark.HasKey(m => m.Id);
+        mark.Property(m => m.Id).ValueGeneratedNever();
+        // The row exists from the migration on, so revoking never has to create it (and two revocations never race to).
+        mark.HasData(new RevocationMark { Id = RevocationMark.SingletonId, Version = 0 });
     }
 }
 

@@ -12,6 +12,12 @@ internal static partial class Log
     [LoggerMessage(302, LogLevel.Error, "Reloading certificate revocations failed")]
     public static partial void RevocationsReloadFailed(this ILogger logger, Exception exception);
 
+    /// <summary>The periodic check of the revocation mark found a revocation before its event arrived: usually a lost or
+    /// silently dead listening connection (a moment's race with the event is harmless).</summary>
+    [LoggerMessage(307, LogLevel.Information,
+        "Found {Count} revoked certificates of agent {AgentId} by reloading the revocation list, before their revocation event arrived")]
+    public static partial void RevocationsFoundByReload(this ILogger logger, Guid? agentId, int count);
+
     [LoggerMessage(303, LogLevel.Warning, "Reloading the CA roots failed; keeping the ones loaded")]
     public static partial void CaRootsReloadFailed(this ILogger logger, Exception exception);
 

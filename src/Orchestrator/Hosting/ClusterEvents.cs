@@ -150,6 +150,14 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
     private Task? _loop;
     private Task? _sender;
     private bool _sendFailing;
+    private int _listenerProcessId;
+
+    /// <summary>The PostgreSQL backend of the listening connection (0 before it is open), for tests that cut it.</summary>
+    internal int ListenerProcessId => Volatile.Read(ref _listenerProcessId);
+
+    /// <summary>For tests: while set, notifications from other replicas are dropped as they arrive, as on a connection that
+    /// died without closing and so gets no resync. What must hold without events is tested with it.</summary>
+    internal bool Deaf { get; set; }
 
     private sealed record Outgoing(string Message, TaskCompletionSource Sent);
 
@@ -228,6 +236,7 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
                 var builder = new NpgsqlConnectionStringBuilder(database.ConnectionString) { KeepAlive = 15, Pooling = false };
                 await using var connection = new NpgsqlConnection(builder.ConnectionString);
                 await connection.OpenAsync(stopping);
+                Volatile.Write(ref _listenerProcessId, connection.ProcessID);
                 connection.Notification += (_, e) => OnNotification(e.Payload);
                 await using (var listen = new NpgsqlCommand($"LISTEN {PgChannel}", connection))
                 {
@@ -368,7 +377,7 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
             return;
         }
 
-        if (envelope is not null && envelope.Origin != _origin)
+        if (envelope is not null && envelope.Origin != _origin && !Deaf)
         {
             Deliver(envelope.Channel, envelope.Payload, logger);
         }

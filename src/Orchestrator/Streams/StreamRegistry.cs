@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Net.WebSockets;
-using System.Text.Json;
 using Orchestrator.Certificates;
 using Orchestrator.Hosting;
 using Orchestrator.Tasks;
@@ -9,9 +8,11 @@ using Orchestrator.Tasks;
 namespace Orchestrator.Streams;
 
 /// <summary>The task streams open on this replica, one per agent, and the cluster events that concern them: a task
-/// created or cancelled for an agent, an agent's credentials revoked. Events come from any replica.</summary>
+/// created or cancelled for an agent, an agent's credentials revoked. Events come from any replica; revocations come
+/// through <see cref="RevocationList"/>, which also reports those whose event was lost.</summary>
 public sealed class StreamRegistry(
-    IClusterEvents events, IHostApplicationLifetime lifetime, IMeterFactory meters, ILogger<StreamRegistry> logger) : IHostedService
+    IClusterEvents events, RevocationList revocations, IHostApplicationLifetime lifetime, IMeterFactory meters, ILogger<StreamRegistry> logger)
+    : IHostedService
 {
     private readonly ConcurrentDictionary<Guid, AgentStream> _streams = new();
     private readonly List<IDisposable> _subscriptions = [];
@@ -51,7 +52,7 @@ public sealed class StreamRegistry(
             var message = TaskEvents.Parse(payload);
             Find(message.AgentId)?.TaskCancelled(message.TaskId);
         }));
-        _subscriptions.Add(events.Subscribe(RevocationList.RevokedChannel, OnRevoked));
+        revocations.Revoked += OnRevoked;
         // A changed agent (a resume above all) may have deliverable tasks that waited.
         _subscriptions.Add(events.Subscribe(ClusterChannels.AgentsChanged,
             payload => ClusterChannels.ForEachId(payload, id => Find(id)?.Nudge(), NudgeAll)));
@@ -68,6 +69,7 @@ public sealed class StreamRegistry(
 
     public Task StopAsync(CancellationToken cancellationToken)
     {
+        revocations.Revoked -= OnRevoked;
         foreach (var subscription in _subscriptions)
         {
             subscription.Dispose();
@@ -88,14 +90,8 @@ public sealed class StreamRegistry(
         }
     }
 
-    private void OnRevoked(string payload)
+    private void OnRevoked(RevocationList.RevokedMessage message)
     {
-        var message = JsonSerializer.Deserialize<RevocationList.RevokedMessage>(payload);
-        if (message is null)
-        {
-            return;
-        }
-
         foreach (var stream in _streams.Values)
         {
             if (stream.AgentId == message.AgentId || message.Serials.Contains(stream.CertificateSerial))

@@ -297,6 +297,26 @@ namespace Orchestrator.Data.Migrations.Postgres
                     b.ToTable("IssuedCertificates", (string)null);
                 });
 
+            modelBuilder.Entity("Orchestrator.Certificates.RevocationMark", b =>
+                {
+                    b.Property<int>("Id")
+                        .HasColumnType("integer");
+
+                    b.Property<long>("Version")
+                        .HasColumnType("bigint");
+
+                    b.HasKey("Id");
+
+                    b.ToTable("RevocationMarks", (string)null);
+
+                    b.HasData(
+                        new
+                        {
+                            Id = 1,
+                            Version = 0L
+                        });
+                });
+
             modelBuilder.Entity("Orchestrator.Certificates.SigningKey", b =>
                 {
                     b.Property<string>("Id")

@@ -288,6 +288,26 @@ namespace Orchestrator.Data.Migrations.Sqlite
                     b.ToTable("IssuedCertificates", (string)null);
                 });
 
+            modelBuilder.Entity("Orchestrator.Certificates.RevocationMark", b =>
+                {
+                    b.Property<int>("Id")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("Version")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.ToTable("RevocationMarks", (string)null);
+
+                    b.HasData(
+                        new
+                        {
+                            Id = 1,
+                            Version = 0L
+                        });
+                });
+
             modelBuilder.Entity("Orchestrator.Certificates.SigningKey", b =>
                 {
                     b.Property<string>("Id")

@@ -1,0 +1,83 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.WebSockets;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Orchestrator.Hosting;
+using Orchestrator.Testing;
+using Orchestrator.Tests.Agents;
+using Orchestrator.Tests.Streams;
+using Xunit.Abstractions;
+
+namespace Orchestrator.Tests.Reliability;
+
+/// <summary>Issue 25, item 1: measured from outside with two replicas, an agent deleted through A kept authenticating on
+/// B for up to 27.6 s while B's listening connection was silently dead (open, but nothing arriving). Revocations must
+/// not depend on events arriving: every replica compares the revocation mark every few seconds and reloads when it
+/// moved, so a deleted agent is refused everywhere within 10 s whatever happens to the notifications.</summary>
+public sealed class LostRevocationEventTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
+
+    /// <summary>The silent case: B stays connected but hears nothing (no reconnect, so no resync); only the periodic
+    /// comparison of the revocation mark can tell it. Its open task stream closes as well.</summary>
+    [SkippableFact]
+    public async Task A_replica_that_hears_no_events_refuses_an_agent_deleted_elsewhere_within_ten_seconds()
+    {
+        await using var a = await TestApp.StartAsync(DatabaseProvider.Postgres);
+        await using var b = TestApp.StartOn(a.Storage);
+        var agent = await a.RegisterAgentAsync();
+        var viaB = b.Client(certificate: agent.Certificate, bearer: agent.Token);
+        await (await viaB.GetAsync($"/api/v1/agents/{agent.Id}/identity")).ShouldBe(HttpStatusCode.OK);
+        await using var stream = await StreamClient.ConnectAsync(b, agent);
+        b.Services.GetRequiredService<PostgresClusterEvents>().Deaf = true;
+
+        await (await a.AdminClient().DeleteAsync($"/api/v1/agents/{agent.Id}")).ShouldBe(HttpStatusCode.OK);
+        var deleted = Stopwatch.StartNew();
+
+        await RefusedWithinBoundAsync(viaB, agent.Id, deleted);
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, await stream.ClosedAsync(Bound - deleted.Elapsed));
+        // B learnt it from the mark, not from an event.
+        Assert.Contains(b.Logs.Events, e => e.MessageTemplate.Text.StartsWith("Found {Count} revoked certificates", StringComparison.Ordinal));
+    }
+
+    /// <summary>The cut case: B's listening backend is terminated after the deletion's event went out unheard. The
+    /// reconnect's resync compares the mark and reloads; B's periodic check is set too far off to be what finds it.</summary>
+    [SkippableFact]
+    public async Task A_replica_whose_listening_connection_is_cut_refuses_an_agent_deleted_while_it_was_not_listening()
+    {
+        await using var a = await TestApp.StartAsync(DatabaseProvider.Postgres);
+        await using var b = TestApp.StartOn(a.Storage, settings: new Dictionary<string, string?>
+        {
+            ["Orchestrator:Certificates:RevocationSyncInterval"] = "00:05:00",
+        });
+        var agent = await a.RegisterAgentAsync();
+        var viaB = b.Client(certificate: agent.Certificate, bearer: agent.Token);
+        await (await viaB.GetAsync($"/api/v1/agents/{agent.Id}/identity")).ShouldBe(HttpStatusCode.OK);
+        var listener = b.Services.GetRequiredService<PostgresClusterEvents>();
+        // The event goes out while B cannot hear it; the cut follows.
+        listener.Deaf = true;
+        await (await a.AdminClient().DeleteAsync($"/api/v1/agents/{agent.Id}")).ShouldBe(HttpStatusCode.OK);
+        var deleted = Stopwatch.StartNew();
+        await (await viaB.GetAsync($"/api/v1/agents/{agent.Id}/identity")).ShouldBe(HttpStatusCode.OK);
+
+        var backend = listener.ListenerProcessId;
+        listener.Deaf = false;
+        var terminated = await a.QueryAsync(db => db.Database
+            .SqlQuery<bool>($"SELECT pg_terminate_backend({backend}) AS \"Value\"").ToListAsync());
+        Assert.Equal([true], terminated);
+
+        await RefusedWithinBoundAsync(viaB, agent.Id, deleted);
+        Assert.NotEqual(backend, listener.ListenerProcessId);
+    }
+
+    private async Task RefusedWithinBoundAsync(HttpClient viaB, Guid agentId, Stopwatch deleted)
+    {
+        HttpStatusCode status = default;
+        await Poll.Until(async () => (status = (await viaB.GetAsync($"/api/v1/agents/{agentId}/identity")).StatusCode) != HttpStatusCode.OK,
+            "the other replica to refuse the deleted agent", Bound);
+        output.WriteLine($"refused by the other replica {deleted.Elapsed.TotalSeconds:F1} s after the delete answered");
+        Assert.Equal(HttpStatusCode.Unauthorized, status);
+        Assert.True(deleted.Elapsed < Bound, $"refused after {deleted.Elapsed}");
+    }
+}
