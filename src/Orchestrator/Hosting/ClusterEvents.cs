@@ -138,6 +138,12 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
     // PostgreSQL's limit for a NOTIFY payload (in the default configuration).
     private const int MaxPayloadBytes = 8000;
 
+    // How long the listening connection may stay quiet before Npgsql sends it a query: an answer must come within as long
+    // again, or the connection is broken and replaced (with a resync). A connection that died silently (a NAT or firewall
+    // dropped it) is found within twice this. TCP keepalives, probing sooner, also end a connection whose peer is gone
+    // while nothing is in flight.
+    private const int ListenKeepAliveSeconds = 4;
+
     // Lets a replica ignore the echo of its own notifications, which it already delivered locally.
     private readonly string _origin = Guid.NewGuid().ToString("N");
     private readonly CancellationTokenSource _stopping = new();
@@ -233,7 +239,14 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
         {
             try
             {
-                var builder = new NpgsqlConnectionStringBuilder(database.ConnectionString) { KeepAlive = 15, Pooling = false };
+                var builder = new NpgsqlConnectionStringBuilder(database.ConnectionString)
+                {
+                    Pooling = false,
+                    KeepAlive = ListenKeepAliveSeconds,
+                    TcpKeepAlive = true,
+                    TcpKeepAliveTime = ListenKeepAliveSeconds,
+                    TcpKeepAliveInterval = 1,
+                };
                 await using var connection = new NpgsqlConnection(builder.ConnectionString);
                 await connection.OpenAsync(stopping);
                 Volatile.Write(ref _listenerProcessId, connection.ProcessID);
