@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Orchestrator.Contracts;
 
@@ -35,8 +36,13 @@ public sealed record TaskResponse(
     JsonElement? Result,
     List<TaskLogResponse>? Logs);
 
-/// <summary>A task as it goes to its agent, with the spec's field names.</summary>
-public sealed record DeliveredTask(Guid TaskId, string TaskType, JsonElement? Payload, IReadOnlyDictionary<string, string>? Credentials, int Timeout);
+/// <summary>A task as it goes to its agent, with the spec's field names, and (beyond the spec, left out when there is
+/// none) the W3C <c>traceparent</c> of the trace the task belongs to, for the agent to continue.</summary>
+public sealed record DeliveredTask(Guid TaskId, string TaskType, JsonElement? Payload, IReadOnlyDictionary<string, string>? Credentials, int Timeout)
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? TraceParent { get; init; }
+}
 
 /// <summary>A line an agent reports (completion logs).</summary>
 public sealed record TaskLogEntry(DateTime? Timestamp, string? Level, string? Message);
@@ -54,4 +60,9 @@ public sealed record PendingTasksResponse(IReadOnlyList<TaskSummary> Tasks, IRea
 /// <summary>One task fetched by its agent: a delivery, with payload and credentials while it is unfinished.</summary>
 public sealed record AgentTaskResponse(
     Guid TaskId, string TaskType, JsonElement? Payload, IReadOnlyDictionary<string, string>? Credentials, int Timeout,
-    int Priority, AgentTaskStatus Status, DateTime CreatedAt);
+    int Priority, AgentTaskStatus Status, DateTime CreatedAt)
+{
+    /// <summary>As <see cref="DeliveredTask.TraceParent"/>.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? TraceParent { get; init; }
+}

@@ -373,7 +373,10 @@ public sealed partial class AgentListener
                     var task = await _client.FetchTaskAsync(summary.TaskId, stopping);
                     if (!task.Status.IsFinal())
                     {
-                        _dispatcher.Offer(new DeliveredTask(task.TaskId, task.TaskType, task.Payload, task.Credentials, task.Timeout));
+                        _dispatcher.Offer(new DeliveredTask(task.TaskId, task.TaskType, task.Payload, task.Credentials, task.Timeout)
+                        {
+                            TraceParent = task.TraceParent,
+                        });
                     }
                 }
             }

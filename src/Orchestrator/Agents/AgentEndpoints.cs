@@ -80,7 +80,7 @@ public static class AgentEndpoints
         AgentWork assigned;
         try
         {
-            assigned = await delivery.TakeForAgentAsync(id, trustIdleHint: true, resendUnstarted: false, cancellationToken);
+            assigned = await delivery.TakeForAgentAsync(id, trustIdleHint: true, resendUnstarted: false, "heartbeat", cancellationToken);
         }
         catch (Exception ex) when (TransientFailures.IsTransient(ex))
         {

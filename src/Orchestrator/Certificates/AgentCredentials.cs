@@ -6,6 +6,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Orchestrator.Audit;
 using Orchestrator.Data;
+using Orchestrator.Hosting;
 using Orchestrator.Http;
 
 namespace Orchestrator.Certificates;
@@ -193,6 +194,9 @@ public sealed class AgentCredentials(
     private async Task<IssuedCredentials> IssueAsync(
         Guid agentId, CertificateRequest request, string? keyPem, string verb, CancellationToken cancellationToken)
     {
+        using var span = Telemetry.Source.StartActivity("certificate.issue");
+        span?.SetTag("orchestrator.agent.id", agentId).SetTag("orchestrator.certificate.reason", verb)
+            .SetTag("orchestrator.certificate.key", keyPem is null ? "agent" : "server");
         var lifetime = options.Value.Lifetime;
         var (certificate, rootId) = ca.Sign(request, lifetime);
         using (certificate)

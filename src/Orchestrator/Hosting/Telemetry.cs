@@ -11,9 +11,37 @@ public static class Telemetry
 {
     public const string Name = "Orchestrator";
 
-    /// <summary>Spans of claims, dispatch and certificate issuance. Static, as an <see cref="ActivitySource"/> must be:
-    /// spans are only recorded when a tracer provider listens (OTLP configured) or a test listens.</summary>
+    /// <summary>Spans of task creation, claims, dispatch, completion, certificate issuance and rollout batches. Static,
+    /// as an <see cref="ActivitySource"/> must be: spans are only recorded when a tracer provider listens (tracing on) or
+    /// a test listens.</summary>
     public static readonly ActivitySource Source = new(Name);
+
+    /// <summary>The W3C <c>traceparent</c> of the current span, kept with work that outlives the request that made it (a
+    /// task), so its delivery and completion join that request's trace. Null without a current span.</summary>
+    public static string? CurrentTraceParent() =>
+        Activity.Current is { IdFormat: ActivityIdFormat.W3C } current ? current.Id : null;
+
+    /// <summary>Starts a span in the trace of work that outlives requests: a child of the current span when that is
+    /// already in the work's trace (an agent that propagated it), otherwise a child of the work's stored
+    /// <paramref name="traceParent"/>, linked to the current span (the heartbeat or stream that carried it). Null when
+    /// nothing listens.</summary>
+    public static Activity? StartInTrace(string name, string? traceParent, ActivityKind kind = ActivityKind.Internal)
+    {
+        if (!Source.HasListeners())
+        {
+            return null;
+        }
+
+        var current = Activity.Current;
+        if (traceParent is null || !ActivityContext.TryParse(traceParent, null, out var stored) ||
+            (current is not null && current.TraceId == stored.TraceId))
+        {
+            return Source.StartActivity(name, kind);
+        }
+
+        ActivityLink[]? links = current is null ? null : [new ActivityLink(current.Context)];
+        return Source.StartActivity(name, kind, stored, links: links);
+    }
 
     /// <summary>Bucket boundaries (seconds) for work done inside one request: a heartbeat, an authentication.</summary>
     public static readonly IReadOnlyList<double> RequestBuckets =

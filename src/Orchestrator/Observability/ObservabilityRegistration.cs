@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 using Orchestrator.Hosting;
 using Orchestrator.Security;
 
@@ -23,21 +24,24 @@ public static class ObservabilityRegistration
 
     /// <summary>OpenTelemetry metrics with the Prometheus exporter behind <c>/metrics</c>, unless
     /// <c>Orchestrator:Metrics:Enabled</c> is false (then nothing listens to the meters, and recording costs nearly
-    /// nothing).</summary>
+    /// nothing); and traces, when an OTLP endpoint is set (<see cref="TracingOptions"/>).</summary>
     public static WebApplicationBuilder AddObservability(this WebApplicationBuilder builder)
     {
         builder.Services.AddValidatedOptions<MetricsOptions, MetricsOptionsValidator>(MetricsOptions.Section);
         var metrics = builder.Configuration.GetSection(MetricsOptions.Section).Get<MetricsOptions>() ?? new MetricsOptions();
-        if (!metrics.Enabled)
+        var tracing = TracingOptions.Decide(builder.Configuration);
+        if (!metrics.Enabled && !tracing.Enabled)
         {
             return builder;
         }
 
-        builder.Services.AddSingleton<FleetCensus>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<FleetCensus>());
-        builder.Services.AddOpenTelemetry()
-            .ConfigureResource(resource => resource.AddService("orchestrator"))
-            .WithMetrics(meters =>
+        var telemetry = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService(builder.Configuration["OTEL_SERVICE_NAME"] ?? "orchestrator"));
+        if (metrics.Enabled)
+        {
+            builder.Services.AddSingleton<FleetCensus>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<FleetCensus>());
+            telemetry.WithMetrics(meters =>
             {
                 meters.AddMeter(Telemetry.Name)
                     .AddMeter(PlatformMeters)
@@ -48,6 +52,23 @@ public static class ObservabilityRegistration
                 ((IDeferredMeterProviderBuilder)meters).Configure((services, built) =>
                     built.AddView(OnlyThisHost(services.GetRequiredService<IMeterFactory>())));
             });
+        }
+
+        if (tracing.Enabled)
+        {
+            telemetry.WithTracing(traces =>
+            {
+                traces.AddSource(Telemetry.Name)
+                    .AddAspNetCoreInstrumentation(requests => requests.RecordException = true)
+                    .AddHttpClientInstrumentation()
+                    .AddEntityFrameworkCoreInstrumentation();
+                if (tracing.Otlp)
+                {
+                    traces.AddOtlpExporter();
+                }
+            });
+        }
+
         return builder;
     }
 

@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Orchestrator.Data;
+using Orchestrator.Hosting;
 using Orchestrator.Tasks;
 
 namespace Orchestrator.Rollouts;
@@ -207,8 +208,12 @@ public sealed class RolloutSteps(
     /// one now (offline, draining, deleted) is skipped with the reason.</summary>
     private async Task StartBatchAsync(Rollout rollout, List<RolloutTarget> batch, List<AgentTask> created, CancellationToken cancellationToken)
     {
+        // The batch's tasks are created in this span, so each task's trace starts at its batch.
+        using var span = Telemetry.Source.StartActivity("rollout.batch");
         var now = recorder.Now;
         rollout.CurrentBatch++;
+        span?.SetTag("orchestrator.rollout.id", rollout.Id).SetTag("orchestrator.rollout.batch", rollout.CurrentBatch)
+            .SetTag("orchestrator.rollout.targets", batch.Count);
         rollout.BatchStartedAt = now;
         rollout.NextBatchAt = null;
         rollout.StartedAt ??= now;
@@ -239,6 +244,7 @@ public sealed class RolloutSteps(
             recorder.Target(target, RolloutTargetStatus.Skipped, $"Skipped: {why} when batch {rollout.CurrentBatch} started.");
         }
 
+        span?.SetTag("orchestrator.rollout.skipped", skipped);
         var (id, number, count, started) = (rollout.Id, rollout.CurrentBatch, rollout.BatchCount, batch.Count - skipped);
         recorder.AfterCommit(() => logger.RolloutBatchStarted(id, number, count, started, skipped));
     }

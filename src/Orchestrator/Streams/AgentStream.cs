@@ -223,7 +223,7 @@ public sealed class AgentStream
         {
             await using var scope = _scopes.CreateAsyncScope();
             work = await scope.ServiceProvider.GetRequiredService<TaskDelivery>()
-                .TakeForAgentAsync(AgentId, trustIdleHint: periodic, resendUnstarted: connected, stopping);
+                .TakeForAgentAsync(AgentId, trustIdleHint: periodic, resendUnstarted: connected, "stream", stopping);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

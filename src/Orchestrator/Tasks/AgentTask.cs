@@ -35,6 +35,11 @@ public sealed class AgentTask
     public string? IdempotencyKey { get; set; }
     public required string CreatedBy { get; set; }
 
+    /// <summary>The W3C <c>traceparent</c> of the span that created the task (a request's, or a rollout batch's), or
+    /// null: its delivery, the agent's work and its completion continue that trace.</summary>
+    public string? TraceParent { get; set; }
+    public const int MaxTraceParentLength = 55;
+
     public DateTime CreatedAt { get; set; }
     public DateTime? AssignedAt { get; set; }
     public DateTime? LastDeliveredAt { get; set; }

@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Orchestrator.Data;
+using Orchestrator.Hosting;
 
 namespace Orchestrator.Tasks;
 
@@ -22,6 +23,8 @@ public sealed class TaskClaims(
     public async Task<List<AgentTask>> ClaimDeliverableAsync(
         Guid agentId, bool includePending, bool resendUnstarted, CancellationToken cancellationToken)
     {
+        using var span = Telemetry.Source.StartActivity("task.claim");
+        span?.SetTag(TaskSpans.AgentId, agentId);
         var now = Now;
         var claim = TaskSql.For(db.Database).Claim(agentId, includePending, now, RedeliveryCutoff(now, resendUnstarted), Options.MaxTasksPerDelivery);
         var claimed = await db.Tasks.FromSql(claim).AsNoTracking().ToListAsync(cancellationToken);
@@ -29,6 +32,8 @@ public sealed class TaskClaims(
         {
             metrics.Delivered(task, now);
         }
+
+        span?.SetTag(TaskSpans.Claimed, claimed.Count);
 
         return [.. claimed.OrderByDescending(t => t.Priority).ThenBy(t => t.CreatedAt).ThenBy(t => t.Id)];
     }

@@ -1,8 +1,10 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Orchestrator.Audit;
 using Orchestrator.Data;
+using Orchestrator.Hosting;
 using Orchestrator.Http;
 
 namespace Orchestrator.Tasks;
@@ -24,6 +26,20 @@ public sealed class TaskCommands(
 
     /// <summary>Creates the task for its agent, or with an idempotency key already used, returns the first task.</summary>
     public async Task<TaskResult> CreateAsync(NewTask request, string actor, CancellationToken cancellationToken)
+    {
+        using var span = Telemetry.Source.StartActivity("task.create");
+        span?.SetTag(TaskSpans.TaskType, request.TaskType);
+        var created = await CreateCoreAsync(request, actor, cancellationToken);
+        if (created.Task is { } task)
+        {
+            span?.SetTag(TaskSpans.TaskId, task.Id).SetTag(TaskSpans.AgentId, task.AgentId);
+        }
+
+        span?.SetTag(TaskSpans.Outcome, created.Outcome.ToString());
+        return created;
+    }
+
+    private async Task<TaskResult> CreateCoreAsync(NewTask request, string actor, CancellationToken cancellationToken)
     {
         if (request.IdempotencyKey is not null)
         {
@@ -88,6 +104,7 @@ public sealed class TaskCommands(
             IdempotencyKey = request.IdempotencyKey,
             CreatedBy = actor,
             CreatedAt = Now,
+            TraceParent = Telemetry.CurrentTraceParent(),
         };
         db.Tasks.Add(task);
         audit.Record(actor, "task.created", "task", task.Id.ToString(), new
@@ -184,6 +201,28 @@ public sealed class TaskCommands(
     public async Task<TaskResult> CompleteAsync(
         Guid agentId, Guid taskId, bool success, JsonElement? result, IReadOnlyList<TaskLogEntry> logs, CancellationToken cancellationToken)
     {
+        Activity? span = null;
+        try
+        {
+            var completed = await CompleteCoreAsync(agentId, taskId, success, result, logs, task =>
+                span ??= TaskSpans.Complete(task, success), cancellationToken);
+            span?.SetTag(TaskSpans.Outcome, completed.Outcome.ToString());
+            if (completed is { Outcome: TaskOutcome.Ok, Task: { } ended })
+            {
+                span?.SetTag(TaskSpans.Status, ended.Status.WireName());
+            }
+
+            return completed;
+        }
+        finally
+        {
+            span?.Dispose();
+        }
+    }
+
+    private async Task<TaskResult> CompleteCoreAsync(Guid agentId, Guid taskId, bool success, JsonElement? result,
+        IReadOnlyList<TaskLogEntry> logs, Action<AgentTask> found, CancellationToken cancellationToken)
+    {
         var resultJson = result is { ValueKind: not JsonValueKind.Null } r ? r.GetRawText() : null;
         for (var attempt = 0; attempt < 5; attempt++)
         {
@@ -193,6 +232,8 @@ public sealed class TaskCommands(
             {
                 return owned;
             }
+
+            found(task!);
 
             if (task!.Status.IsEnded())
             {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Orchestrator.Hosting;
 
 namespace Orchestrator.Tasks;
 
@@ -18,8 +19,10 @@ public sealed class TaskDelivery(
     /// have heard that event yet. Otherwise it costs one statement (the view), or two when something is deliverable
     /// (the view, then the claim, which returns the claimed rows). With <paramref name="resendUnstarted"/> (a new
     /// connection of the agent's, which may have lost what went out on the one before it) every delivered task the agent
-    /// has not started goes out again now instead of after <c>RedeliverAfter</c>; agents de-duplicate by id.</summary>
-    public async Task<AgentWork> TakeForAgentAsync(Guid agentId, bool trustIdleHint, bool resendUnstarted, CancellationToken cancellationToken)
+    /// has not started goes out again now instead of after <c>RedeliverAfter</c>; agents de-duplicate by id.
+    /// <paramref name="channel"/> names the way the tasks go out (heartbeat, stream) on their dispatch spans.</summary>
+    public async Task<AgentWork> TakeForAgentAsync(
+        Guid agentId, bool trustIdleHint, bool resendUnstarted, string channel, CancellationToken cancellationToken)
     {
         var observed = hints.Observe(agentId);
         if (trustIdleHint && !resendUnstarted && hints.IsIdle(observed))
@@ -40,7 +43,7 @@ public sealed class TaskDelivery(
         var delivered = new List<DeliveredTask>(tasks.Count);
         foreach (var task in tasks)
         {
-            if (await DeliverableAsync(task, cancellationToken) is { } ready)
+            if (await DeliverableAsync(task, channel, cancellationToken) is { } ready)
             {
                 delivered.Add(ready);
             }
@@ -66,7 +69,7 @@ public sealed class TaskDelivery(
     public async Task<TaskResult> FetchAsync(Guid agentId, Guid taskId, CancellationToken cancellationToken)
     {
         var result = await claims.ClaimOneAsync(agentId, taskId, cancellationToken);
-        if (result.Outcome == TaskOutcome.Ok && await DeliverableAsync(result.Task!, cancellationToken) is null)
+        if (result.Outcome == TaskOutcome.Ok && await DeliverableAsync(result.Task!, "fetch", cancellationToken) is null)
         {
             return new TaskResult(TaskOutcome.Conflict, result.Task, $"Task {taskId} cannot be delivered: {TooDeep}.");
         }
@@ -84,15 +87,21 @@ public sealed class TaskDelivery(
 
     /// <summary>The task as it goes out, or null when it can never be written: a payload stored by an earlier version
     /// deeper than answers can carry. Such a task ends failed, saying why, instead of failing the whole answer (and
-    /// every redelivery of it) for the tasks handed out with it.</summary>
-    private async Task<DeliveredTask?> DeliverableAsync(AgentTask task, CancellationToken cancellationToken)
+    /// every redelivery of it) for the tasks handed out with it. The task goes out with the trace context of its
+    /// dispatch span (or the one it was created in), which the agent continues.</summary>
+    private async Task<DeliveredTask?> DeliverableAsync(AgentTask task, string channel, CancellationToken cancellationToken)
     {
+        using var span = TaskSpans.Dispatch(task, channel);
         var payload = Payload(task);
         if (payload is not { } value || !Http.OpenJson.IsTooDeep(value))
         {
-            return new DeliveredTask(task.Id, task.TaskType, payload, credentials.Unprotect(task.ProtectedCredentials), task.TimeoutSeconds);
+            return new DeliveredTask(task.Id, task.TaskType, payload, credentials.Unprotect(task.ProtectedCredentials), task.TimeoutSeconds)
+            {
+                TraceParent = span is null ? task.TraceParent : Telemetry.CurrentTraceParent(),
+            };
         }
 
+        span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, TooDeep);
         if (await commands.FailUndeliverableAsync(task.Id, $"Cannot be delivered: {TooDeep}.", cancellationToken))
         {
             logger.TaskUndeliverable(task.Id, task.AgentId, TooDeep);
@@ -104,7 +113,8 @@ public sealed class TaskDelivery(
 
     public AgentTaskResponse ToAgentResponse(AgentTask task) =>
         new(task.Id, task.TaskType, Payload(task), credentials.Unprotect(task.ProtectedCredentials), task.TimeoutSeconds,
-            task.Priority, task.Status, task.CreatedAt);
+            task.Priority, task.Status, task.CreatedAt)
+        { TraceParent = task.TraceParent };
 
     private static JsonElement? Payload(AgentTask task) =>
         task.PayloadJson is null ? null : JsonDocument.Parse(task.PayloadJson).RootElement.Clone();

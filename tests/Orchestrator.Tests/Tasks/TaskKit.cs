@@ -19,7 +19,7 @@ internal static class TaskKit
     }
 
     public static Task<AgentWork> TakeAsync(this TestApp app, Guid agentId) =>
-        app.WithAsync(sp => sp.GetRequiredService<TaskDelivery>().TakeForAgentAsync(agentId, trustIdleHint: true, resendUnstarted: false, CancellationToken.None));
+        app.WithAsync(sp => sp.GetRequiredService<TaskDelivery>().TakeForAgentAsync(agentId, trustIdleHint: true, resendUnstarted: false, "heartbeat", CancellationToken.None));
 
     public static Task<TaskResult> CompleteAsync(this TestApp app, Guid agentId, Guid taskId, bool success,
         object? result = null, params TaskLogEntry[] logs) =>

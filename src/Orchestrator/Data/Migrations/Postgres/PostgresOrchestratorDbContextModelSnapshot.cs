@@ -680,6 +680,10 @@ namespace Orchestrator.Data.Migrations.Postgres
                     b.Property<int>("TimeoutSeconds")
                         .HasColumnType("integer");
 
+                    b.Property<string>("TraceParent")
+                        .HasMaxLength(55)
+                        .HasColumnType("character varying(55)");
+
                     b.HasKey("Id");
 
                     b.HasIndex("IdempotencyKey")

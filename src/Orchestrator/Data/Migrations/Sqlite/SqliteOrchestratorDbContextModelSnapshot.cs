@@ -669,6 +669,10 @@ namespace Orchestrator.Data.Migrations.Sqlite
                     b.Property<int>("TimeoutSeconds")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("TraceParent")
+                        .HasMaxLength(55)
+                        .HasColumnType("TEXT");
+
                     b.HasKey("Id");
 
                     b.HasIndex("IdempotencyKey")
