@@ -8,6 +8,7 @@ using Orchestrator.Client;
 
 var flags = new Orchestrator.Agent.CommandLine();
 var configuration = new ConfigurationBuilder().AddEnvironmentVariables().Build();
+using var tracing = AgentTelemetry.StartTracing(configuration);
 
 var run = new Command("run", "Register this host (once) and run the tasks the server hands it, until SIGTERM.");
 foreach (var option in flags.RunOptions)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.CommandLine;
 using System.CommandLine.Help;
 using Orchestrator.Cli.Commands;
@@ -7,6 +8,9 @@ namespace Orchestrator.Cli;
 /// <summary>The <c>orchestrator</c> command: its tree of subcommands, parsing, and the usage exit code.</summary>
 public static class CliApp
 {
+    /// <summary>The W3C trace context of a traced caller (a CI job), continued by the command's requests.</summary>
+    public const string TraceParentVariable = "TRACEPARENT";
+
     public static async Task<int> RunAsync(string[] args, CliEnvironment environment, CancellationToken cancellationToken = default)
     {
         // A key given as a flag would already be in the process list and shell history; say so without echoing it.
@@ -32,6 +36,11 @@ public static class CliApp
             return ExitCodes.Usage;
         }
 
+        // A CI job that traces exports TRACEPARENT (as otel-cli and CI tracing plugins do): the command's calls carry it
+        // (HttpClient sends the current activity's context), so the tasks it creates join the job's trace.
+        using var job = environment.Variable(TraceParentVariable) is { } traceParent && ActivityContext.TryParse(traceParent, null, out _)
+            ? new Activity("orchestrator-cli").SetParentId(traceParent).Start()
+            : null;
         return await parsed.InvokeAsync(new InvocationConfiguration
         {
             Output = environment.Out,

@@ -65,8 +65,11 @@ public sealed class CliFixture : IAsyncLifetime
 
     /// <summary>Runs <c>orchestrator ARGS --server … --ca-file … --api-key-file …</c> (the connection flags after the
     /// subcommand, as users type them).</summary>
-    public Task<CliResult> RunAsync(params string[] args) =>
-        RunWithAsync(new Dictionary<string, string>(), null, [.. args, "--server", App.BaseAddress.ToString(), "--ca-file", CaFile, "--api-key-file", AdminKeyFile]);
+    public Task<CliResult> RunAsync(params string[] args) => RunAsync(new Dictionary<string, string>(), args);
+
+    /// <summary>As <see cref="RunAsync(string[])"/>, with these environment variables.</summary>
+    public Task<CliResult> RunAsync(IReadOnlyDictionary<string, string> variables, params string[] args) =>
+        RunWithAsync(variables, null, [.. args, "--server", App.BaseAddress.ToString(), "--ca-file", CaFile, "--api-key-file", AdminKeyFile]);
 
     /// <summary>Runs the command as a person at a terminal would (stdout and stderr are a terminal); its stderr can be
     /// read while it runs.</summary>

@@ -85,6 +85,23 @@ public sealed class CommandTests(CliFixture service) : IClassFixture<CliFixture>
     }
 
     [Fact]
+    public async Task A_task_created_in_a_CI_job_that_traces_goes_to_its_agent_in_the_jobs_trace()
+    {
+        using var agent = await service.AgentAsync();
+        var trace = System.Diagnostics.ActivityTraceId.CreateRandom();
+        var job = new Dictionary<string, string>
+        {
+            [CliApp.TraceParentVariable] = $"00-{trace.ToHexString()}-{System.Diagnostics.ActivitySpanId.CreateRandom().ToHexString()}-01",
+        };
+
+        (await service.RunAsync(job, "tasks", "create", "--type", "agent.noop", "--agent", agent.Credentials!.AgentId.ToString())).Ok();
+        var delivered = Assert.Single((await agent.HeartbeatAsync(new Contracts.HeartbeatRequest("healthy", null, null, 0, null))).Tasks);
+
+        Assert.NotNull(delivered.TraceParent);
+        Assert.Equal(trace, System.Diagnostics.ActivityContext.Parse(delivered.TraceParent, null).TraceId);
+    }
+
+    [Fact]
     public async Task Json_output_of_get_and_ls_is_the_APIs_answer()
     {
         using var agent = await service.AgentAsync(["docker", "ecs"], new() { ["team"] = Guid.NewGuid().ToString("N") });

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
@@ -37,8 +38,17 @@ public sealed partial class CompletionOutbox
 
     public int Count => Directory.EnumerateFiles(_directory, "*.json").Count();
 
-    public void Add(Guid taskId, CompleteTaskRequest completion)
+    /// <summary>The trace each completion reports in (the agent's span of the task), kept in memory only: after a
+    /// restart a completion goes out without it, and the server still files it under the task's own trace.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, string> _traces = new();
+
+    public void Add(Guid taskId, CompleteTaskRequest completion, string? traceParent = null)
     {
+        if (traceParent is not null)
+        {
+            _traces[taskId] = traceParent;
+        }
+
         StateDirectory.WriteAtomically(PathOf(taskId), JsonSerializer.SerializeToUtf8Bytes(completion, OrchestratorJsonContext.Default.CompleteTaskRequest));
         _signal.Release();
     }
@@ -97,7 +107,10 @@ public sealed partial class CompletionOutbox
 
                 try
                 {
+                    using var span = AgentTelemetry.Continue("task.report", _traces.GetValueOrDefault(taskId), ActivityKind.Producer);
+                    span?.SetTag("orchestrator.task.id", taskId);
                     await _client.CompleteTaskAsync(taskId, completion!, cancellationToken);
+                    _traces.TryRemove(taskId, out _);
                     File.Delete(file);
                     Interlocked.Exchange(ref _failures, 0);
                     LogCompleted(_logger, taskId, completion!.Success == true ? "succeeded" : "failed");
@@ -105,6 +118,7 @@ public sealed partial class CompletionOutbox
                 catch (OrchestratorApiException ex) when (ex.Status is HttpStatusCode.Conflict or HttpStatusCode.NotFound or HttpStatusCode.Forbidden)
                 {
                     // Final: the task ended another way (timed out, cancelled by the grace period) or is not ours any more.
+                    _traces.TryRemove(taskId, out _);
                     File.Delete(file);
                     LogRefused(_logger, taskId, (int)ex.Status, ex.Detail ?? ex.Title);
                 }

@@ -183,10 +183,10 @@ public sealed partial class TaskDispatcher
         }
     }
 
-    private void Finished(TaskRun run, CompleteTaskRequest completion)
+    private void Finished(TaskRun run, CompleteTaskRequest completion, string? traceParent)
     {
         _shipper.Remove(run.Task.TaskId);
-        _outbox.Add(run.Task.TaskId, completion);
+        _outbox.Add(run.Task.TaskId, completion, traceParent);
         lock (_lock)
         {
             _running.Remove(run.Task.TaskId);
@@ -248,6 +248,8 @@ public sealed partial class TaskDispatcher
 
         private async System.Threading.Tasks.Task RunAsync()
         {
+            using var span = AgentTelemetry.Continue("task.execute", Task.TraceParent, System.Diagnostics.ActivityKind.Consumer);
+            span?.SetTag("orchestrator.task.id", Task.TaskId).SetTag("orchestrator.task.type", Task.TaskType);
             var log = new TaskLog(Task.TaskId, Task.Credentials?.Values ?? [], written: owner._shipper.Wake, time: owner._time);
             owner._shipper.Add(log);
             using var timeout = owner._time.CreateTimer(_ => RequestStop($"The task timed out after {Task.Timeout} s."), null,
@@ -276,7 +278,13 @@ public sealed partial class TaskDispatcher
                 await System.Threading.Tasks.Task.Delay(LogShipper.SettleTime - (owner._time.GetUtcNow().UtcDateTime - lastSent), owner._time);
             }
 
-            owner.Finished(this, completion);
+            span?.SetTag("orchestrator.task.success", completion.Success == true);
+            if (completion.Success != true)
+            {
+                span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error);
+            }
+
+            owner.Finished(this, completion, span?.Id ?? Task.TraceParent);
             _completion.TrySetResult();
             _stopping.Dispose();
             _killing.Dispose();

@@ -17,9 +17,11 @@ public static class Telemetry
     public static readonly ActivitySource Source = new(Name);
 
     /// <summary>The W3C <c>traceparent</c> of the current span, kept with work that outlives the request that made it (a
-    /// task), so its delivery and completion join that request's trace. Null without a current span.</summary>
+    /// task), so its delivery and completion join that request's trace. Null without a sampled current span: ASP.NET
+    /// Core gives every request an activity, but one nobody traces (no tracing here, no sampled trace from the caller)
+    /// is not worth storing or handing to an agent.</summary>
     public static string? CurrentTraceParent() =>
-        Activity.Current is { IdFormat: ActivityIdFormat.W3C } current ? current.Id : null;
+        Activity.Current is { IdFormat: ActivityIdFormat.W3C, Recorded: true } current ? current.Id : null;
 
     /// <summary>Starts a span in the trace of work that outlives requests: a child of the current span when that is
     /// already in the work's trace (an agent that propagated it), otherwise a child of the work's stored

@@ -1,5 +1,8 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Instrumentation.AspNetCore;
+using OpenTelemetry.Instrumentation.Http;
 using Orchestrator.Agent.Tests.Support;
 using Orchestrator.Contracts;
 using Orchestrator.Hosting;
@@ -60,6 +63,79 @@ public sealed class AgentProcessTests
         Assert.Equal("process", registered.Labels["kind"]);
         Assert.Contains("Stopped", output, StringComparison.Ordinal);
         Assert.DoesNotContain(token, output + error, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task With_OTLP_set_the_operators_request_the_delivery_the_agents_work_and_the_completion_are_one_trace()
+    {
+        await using var dashboard = await AspireDashboard.StartAsync();
+        var otlp = dashboard.OtlpGrpc.ToString().TrimEnd('/');
+        await using var world = await AgentWorld.StartAsync(DatabaseProvider.Sqlite, new Dictionary<string, string?>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp,
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
+        }, OnlyItsOwnTraces);
+        var name = $"traced-{Guid.NewGuid():N}"[..18];
+        using var agent = Start(["run"], new Dictionary<string, string>
+        {
+            ["OrchestratorAgent__Server"] = world.App.BaseAddress.ToString(),
+            ["OrchestratorAgent__StateDir"] = TempDirectories.New(),
+            ["OrchestratorAgent__TokenFile"] = await world.TokenFileAsync(),
+            ["OrchestratorAgent__CaFile"] = world.CaFile,
+            ["OrchestratorAgent__Name"] = name,
+            ["OrchestratorAgent__DockerHost"] = "unix:///nonexistent/docker.sock",
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp,
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
+        });
+        var registered = await WaitForAgentAsync(world, name);
+
+        // An operator's call made in a trace of its own (as a traced CI job or the client library in a traced app).
+        ActivityTraceId trace;
+        Guid taskId;
+        using (var caller = new Activity(Caller) { ActivityTraceFlags = ActivityTraceFlags.Recorded }.Start())
+        {
+            trace = caller.TraceId;
+            taskId = (await world.CreateTaskAsync(registered.Id, "agent.noop")).TaskId;
+        }
+
+        Assert.Equal(AgentTaskStatus.Succeeded, (await world.EndedAsync(taskId)).Status);
+        agent.Signal(15);
+        Assert.Equal(ExitCodes.Ok, (await agent.EndAsync()).Code);
+
+        string[] expected = ["orchestrator/task.create", "orchestrator/task.dispatch", "orchestrator-agent/task.execute",
+            "orchestrator-agent/task.report", "orchestrator/task.complete"];
+        var spans = await dashboard.SpansAsync(trace);
+        for (var deadline = DateTime.UtcNow.AddSeconds(30); !expected.All(e => spans.Any(s => $"{s.Service}/{s.Name}" == e)); spans = await dashboard.SpansAsync(trace))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"The dashboard holds only {string.Join(", ", spans.Select(s => $"{s.Service}/{s.Name}"))} of trace {trace}.");
+            await Task.Delay(200);
+        }
+
+        var byName = expected.ToDictionary(e => e, e => spans.Single(s => $"{s.Service}/{s.Name}" == e));
+        Assert.Equal(byName["orchestrator/task.dispatch"].SpanId, byName["orchestrator-agent/task.execute"].ParentSpanId);
+        Assert.Equal(byName["orchestrator-agent/task.execute"].SpanId, byName["orchestrator-agent/task.report"].ParentSpanId);
+        // The server's completion sits under the agent's report (report -> its HTTP call -> the server's request).
+        var ancestors = new List<string>();
+        for (var parent = byName["orchestrator/task.complete"].ParentSpanId; parent != ""; parent = spans.FirstOrDefault(s => s.SpanId == parent).ParentSpanId ?? "")
+        {
+            ancestors.Add(parent);
+        }
+
+        Assert.Contains(byName["orchestrator-agent/task.report"].SpanId, ancestors);
+    }
+
+    private const string Caller = "test.caller";
+
+    /// <summary>The in-process service traces only its own requests and the test's traced calls: activity sources are
+    /// process-wide, and other tests' hosts and clients in this process are not part of this test.</summary>
+    private static void OnlyItsOwnTraces(IServiceCollection services)
+    {
+        var marker = new object();
+        services.AddKeyedSingleton(Caller, marker);
+        services.Configure<AspNetCoreTraceInstrumentationOptions>(requests =>
+            requests.Filter = context => context.RequestServices.GetKeyedService<object>(Caller) is not null);
+        services.Configure<HttpClientTraceInstrumentationOptions>(calls =>
+            calls.FilterHttpRequestMessage = _ => Activity.Current?.Parent?.OperationName == Caller);
     }
 
     private static async Task<AgentDetails> WaitForAgentAsync(AgentWorld world, string name)

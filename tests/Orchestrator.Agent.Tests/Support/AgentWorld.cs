@@ -52,11 +52,12 @@ public sealed class AgentWorld : IAsyncDisposable
     public string CaFile { get; }
     public OrchestratorClient Operators { get; private set; }
 
-    public static async Task<AgentWorld> StartAsync(DatabaseProvider provider, IDictionary<string, string?>? settings = null)
+    public static async Task<AgentWorld> StartAsync(DatabaseProvider provider, IDictionary<string, string?>? settings = null,
+        Action<Microsoft.Extensions.DependencyInjection.IServiceCollection>? services = null)
     {
         // The world owns the storage, so the service can stop and start again on it.
         var storage = await TestStorage.CreateAsync(provider);
-        var app = TestApp.StartOn(storage, settings: FastAgents.Settings(settings));
+        var app = TestApp.StartOn(storage, settings: FastAgents.Settings(settings), services: services);
         return await OnAsync(app, storage);
     }
 

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Instrumentation.AspNetCore;
+using OpenTelemetry.Instrumentation.Http;
 using OpenTelemetry.Trace;
 using Orchestrator.Hosting;
 using Orchestrator.Testing;
@@ -9,9 +11,10 @@ using Orchestrator.Tests.Tasks;
 
 namespace Orchestrator.Tests.Observability;
 
-/// <summary>One host with tracing on and an in-memory exporter beside its own configuration. Spans of every host in
-/// this process reach it (activity sources are process-wide), so each test starts a trace of its own and reads only
-/// the spans of that trace.</summary>
+/// <summary>One host with tracing on and an in-memory exporter beside its own configuration. Activity sources are
+/// process-wide, so this host's tracer would also sample the requests of every other test host in the process (and
+/// hand their tasks a trace that tests of the spec's exact shapes do not expect): it records only its own requests.
+/// Each test starts a trace of its own and reads only the spans of that trace.</summary>
 public sealed class TracedApp : IAsyncLifetime
 {
     public SpanCollection Spans { get; } = new();
@@ -20,7 +23,16 @@ public sealed class TracedApp : IAsyncLifetime
     public async Task InitializeAsync() =>
         App = await TestApp.StartAsync(DatabaseProvider.Sqlite,
             settings: new Dictionary<string, string?> { ["Orchestrator:Tracing:Enabled"] = "true" },
-            services: services => services.ConfigureOpenTelemetryTracerProvider(traces => traces.AddInMemoryExporter(Spans)));
+            services: services =>
+            {
+                services.AddSingleton(Spans);
+                services.Configure<AspNetCoreTraceInstrumentationOptions>(requests =>
+                    requests.Filter = context => context.RequestServices.GetService<SpanCollection>() is not null);
+                // The same for outgoing calls: other tests' clients would otherwise send sampled traces to their hosts.
+                services.Configure<HttpClientTraceInstrumentationOptions>(calls =>
+                    calls.FilterHttpRequestMessage = _ => Activity.Current?.Parent?.OperationName == TracingTests.Caller);
+                services.ConfigureOpenTelemetryTracerProvider(traces => traces.AddInMemoryExporter(Spans));
+            });
 
     public async Task DisposeAsync() => await App.DisposeAsync();
 }
@@ -71,6 +83,8 @@ public sealed class SpanCollection : ICollection<Activity>
 /// certificate issuance and claims have spans; log lines carry the trace.</summary>
 public sealed class TracingTests(TracedApp traced) : IClassFixture<TracedApp>
 {
+    public const string Caller = "test.caller";
+
     private TestApp App => traced.App;
 
     /// <summary>Runs <paramref name="call"/> in a new trace (as a caller that traces would), or continuing
@@ -78,7 +92,7 @@ public sealed class TracingTests(TracedApp traced) : IClassFixture<TracedApp>
     private static async Task<(ActivityTraceId Trace, T Result)> InTrace<T>(Func<Task<T>> call, string? parent = null)
     {
         // Sampled, as a tracing caller's trace is: the service's sampler follows its parent's decision.
-        using var caller = new Activity("test.caller") { ActivityTraceFlags = ActivityTraceFlags.Recorded };
+        using var caller = new Activity(Caller) { ActivityTraceFlags = ActivityTraceFlags.Recorded };
         if (parent is not null)
         {
             caller.SetParentId(parent);
