@@ -52,6 +52,7 @@ internal sealed class DatabaseMigrator(IServiceScopeFactory scopes, ILogger<Data
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
+        db.Database.SetCommandTimeout(DatabaseConnection.MaintenanceCommandTimeout);
         if (db.Database.IsSqlite())
         {
             ProtectSqliteFiles(db.Database.GetConnectionString()!);

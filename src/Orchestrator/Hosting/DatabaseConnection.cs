@@ -30,6 +30,13 @@ public sealed class DatabaseOptions : IValidatableObject
     /// <summary>How long opening a connection, or waiting for a free one in the pool, may take (Npgsql <c>Timeout</c>).</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>How long one statement may wait for its answer (Npgsql <c>Command Timeout</c>; Npgsql's own default is
+    /// 30 s). A database that accepts connections but answers nothing (a table locked by another session, a stopped
+    /// server) would otherwise hold requests and the liveness monitor as long as it lasts; after this the statement is
+    /// cancelled and the request answers 503 with Retry-After. Migrations and retention sweeps, which may rightly take
+    /// long, run with <see cref="DatabaseConnection.MaintenanceCommandTimeout"/>.</summary>
+    public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (MaxPoolSize is < 2 or > 1000)
@@ -40,6 +47,11 @@ public sealed class DatabaseOptions : IValidatableObject
         if (ConnectTimeout < TimeSpan.FromSeconds(1) || ConnectTimeout > TimeSpan.FromMinutes(5))
         {
             yield return new ValidationResult("Orchestrator:Database:ConnectTimeout must be from 00:00:01 to 00:05:00.");
+        }
+
+        if (CommandTimeout < TimeSpan.FromSeconds(1) || CommandTimeout > TimeSpan.FromMinutes(5))
+        {
+            yield return new ValidationResult("Orchestrator:Database:CommandTimeout must be from 00:00:01 to 00:05:00.");
         }
     }
 }
@@ -69,12 +81,16 @@ public sealed class DatabaseConnection
         }
     }
 
+    /// <summary>The statement timeout of work that may rightly take long and holds up no request: migrations (which
+    /// also wait for another replica's) and retention sweeps.</summary>
+    public static readonly TimeSpan MaintenanceCommandTimeout = TimeSpan.FromMinutes(10);
+
     public DatabaseProvider Provider { get; }
     public string ConnectionString { get; }
 
-    /// <summary>Npgsql's own defaults (100 pooled connections, 15 s to connect or wait for one) would let one replica
-    /// take a default PostgreSQL's every connection, and hold a request for 15 s before it is shed. What the connection
-    /// string says itself is kept.</summary>
+    /// <summary>Npgsql's own defaults (100 pooled connections, 15 s to connect or wait for one, 30 s per statement) would
+    /// let one replica take a default PostgreSQL's every connection, and hold a request for 15 or 30 s before it is shed.
+    /// What the connection string says itself is kept.</summary>
     private static string WithPostgresLimits(string connectionString, DatabaseOptions options)
     {
         var given = new DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
@@ -89,6 +105,11 @@ public sealed class DatabaseConnection
         if (!given.Overlaps(["timeout", "connecttimeout", "connectiontimeout"]))
         {
             builder.Timeout = (int)Math.Ceiling(options.ConnectTimeout.TotalSeconds);
+        }
+
+        if (!given.Overlaps(["commandtimeout"]))
+        {
+            builder.CommandTimeout = (int)Math.Ceiling(options.CommandTimeout.TotalSeconds);
         }
 
         return builder.ConnectionString;

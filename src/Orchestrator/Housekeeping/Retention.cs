@@ -61,6 +61,9 @@ public sealed class Retention(IServiceScopeFactory scopes, IOptions<RetentionOpt
         var keep = options.Value;
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
+        // Set-based deletes of up to an hour's rows (all of them on the first sweep after an upgrade) may rightly take
+        // longer than a request's statement may.
+        db.Database.SetCommandTimeout(DatabaseConnection.MaintenanceCommandTimeout);
 
         var taskCutoff = now - keep.EndedTasks;
         var ended = AgentTaskStatuses.Unfinished;
