@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Orchestrator.Certificates;
+using Orchestrator.Data;
 using Orchestrator.Http;
 using Orchestrator.Security;
 using Orchestrator.Tasks;
@@ -64,6 +65,7 @@ public static class AgentEndpoints
         IOptions<CertificateOptions> certificates, AgentMetrics metrics, TimeProvider time, CancellationToken cancellationToken)
     {
         var startedAt = Stopwatch.GetTimestamp();
+        using var roundTrips = DatabaseRoundTrips.Count();
         if (!Heartbeat.TryRead(request, out var heartbeat, out var errors) || !AgentCredentials.ValidateCsr(errors, heartbeat.Csr).IsValid)
         {
             return errors.ToProblem();
@@ -113,7 +115,7 @@ public static class AgentEndpoints
             }
         }
 
-        metrics.HeartbeatApplied(heartbeat.Status, startedAt);
+        metrics.HeartbeatApplied(heartbeat.Status, startedAt, roundTrips.Statements);
         return TypedResults.Ok(new HeartbeatResponse(assigned.Tasks, assigned.CancelledTasks, renewal));
     }
 

@@ -11,6 +11,7 @@ public sealed class AgentMetrics
 
     private readonly Counter<long> _heartbeats;
     private readonly Histogram<double> _heartbeatDuration;
+    private readonly Histogram<int> _heartbeatRoundTrips;
 
     public AgentMetrics(IMeterFactory meters)
     {
@@ -20,6 +21,9 @@ public sealed class AgentMetrics
         _heartbeatDuration = meter.CreateHistogram("orchestrator.agent.heartbeat.duration", "s",
             "Time to apply a heartbeat and hand out its work and renewal, from its validated body to its answer.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = Telemetry.RequestBuckets });
+        _heartbeatRoundTrips = meter.CreateHistogram<int>("orchestrator.agent.heartbeat.db.round_trips", "{statement}",
+            "Statements a heartbeat sent to the database while it was answered (liveness itself is written in batches, apart).",
+            advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20] });
     }
 
     public static string StatusName(AgentStatus status) => status switch
@@ -30,10 +34,11 @@ public sealed class AgentMetrics
     };
 
     /// <summary>An accepted heartbeat, timed from <paramref name="startedAt"/> (<see cref="Stopwatch.GetTimestamp"/>).</summary>
-    public void HeartbeatApplied(AgentStatus reported, long startedAt)
+    public void HeartbeatApplied(AgentStatus reported, long startedAt, int roundTrips)
     {
         var status = new KeyValuePair<string, object?>(StatusAttribute, StatusName(reported));
         _heartbeats.Add(1, status);
         _heartbeatDuration.Record(Stopwatch.GetElapsedTime(startedAt).TotalSeconds, status);
+        _heartbeatRoundTrips.Record(roundTrips);
     }
 }

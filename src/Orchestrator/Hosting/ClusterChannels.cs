@@ -31,6 +31,12 @@ public static class ClusterChannels
     /// <summary>The token signing keys changed (rotation): every replica reloads them.</summary>
     public const string TokenKeysChanged = "token-keys.changed";
 
+    /// <summary>Every channel above: metrics name a channel only from this closed set.</summary>
+    public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal)
+    {
+        AgentsChanged, TaskCreated, TaskCancelled, TaskChanged, RolloutChanged, AgentRevoked, CaChanged, TokenKeysChanged,
+    };
+
     /// <summary>Reads a comma-separated id list (<see cref="AgentsChanged"/>): <paramref name="each"/> for every id,
     /// or <paramref name="all"/> for a payload that is not a list of ids (to be safe).</summary>
     public static void ForEachId(string payload, Action<Guid> each, Action all)

@@ -27,6 +27,7 @@ public static class ClusterRegistration
 {
     public static IServiceCollection AddClusterEvents(this IServiceCollection services)
     {
+        services.AddSingleton<ClusterEventMetrics>();
         services.AddSingleton<PostgresClusterEvents>();
         services.AddSingleton<LocalClusterEvents>();
         services.AddSingleton<IClusterEvents>(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
@@ -122,7 +123,8 @@ public sealed class LocalClusterEvents(ILogger<LocalClusterEvents> logger) : Clu
 /// one dedicated connection sends, in batches, so publishing never takes a connection from the request pool and a
 /// burst of events costs one round trip, not one connection each. A failed send is retried (the events wait, in
 /// order) until it goes out; publishing never fails the caller, whose change is already committed.</summary>
-public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<PostgresClusterEvents> logger)
+public sealed class PostgresClusterEvents(
+    DatabaseConnection database, ClusterEventMetrics metrics, TimeProvider time, ILogger<PostgresClusterEvents> logger)
     : ClusterEventsBase, IHostedService, IAsyncDisposable
 {
     private const string PgChannel = "orchestrator_events";
@@ -170,7 +172,7 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
     public override async Task PublishAsync(string channel, string payload, CancellationToken cancellationToken)
     {
         Deliver(channel, payload, logger);
-        var message = JsonSerializer.Serialize(new Envelope(_origin, channel, payload));
+        var message = JsonSerializer.Serialize(new Envelope(_origin, channel, payload, time.GetUtcNow().ToUnixTimeMilliseconds()));
         if (Encoding.UTF8.GetByteCount(message) >= MaxPayloadBytes)
         {
             // PostgreSQL would refuse it, and the sender would retry it forever ahead of every later event. Publishers
@@ -392,9 +394,11 @@ public sealed class PostgresClusterEvents(DatabaseConnection database, ILogger<P
 
         if (envelope is not null && envelope.Origin != _origin && !Deaf)
         {
+            metrics.Received(envelope.Channel, envelope.SentAt, time.GetUtcNow().ToUnixTimeMilliseconds());
             Deliver(envelope.Channel, envelope.Payload, logger);
         }
     }
 
-    private sealed record Envelope(string Origin, string Channel, string Payload);
+    /// <summary><paramref name="SentAt"/>: the sender's clock, Unix milliseconds (0 from a replica of an earlier version).</summary>
+    private sealed record Envelope(string Origin, string Channel, string Payload, long SentAt = 0);
 }

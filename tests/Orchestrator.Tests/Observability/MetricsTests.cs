@@ -48,6 +48,44 @@ public sealed class MetricsTests(SharedApps apps) : IClassFixture<SharedApps>
     }
 
     [SkippableFact]
+    public async Task Each_heartbeat_records_its_database_round_trips_more_when_it_hands_out_work()
+    {
+        var app = await apps.For(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync();
+        using var roundTrips = Collect<int>(app, "orchestrator.agent.heartbeat.db.round_trips");
+        async Task<int> BeatAsync()
+        {
+            var before = roundTrips.GetMeasurementSnapshot().Count;
+            await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", new { status = "healthy" })).ShouldBe(HttpStatusCode.OK);
+            return roundTrips.GetMeasurementSnapshot().Skip(before).Single().Value;
+        }
+
+        await BeatAsync();
+        var idle = await BeatAsync();
+        await app.CreateTaskForAsync(agent.Id);
+        var delivering = await BeatAsync();
+
+        // An agent known to be idle is answered from memory; handing out a task reads what is waiting, then claims it.
+        Assert.Equal(0, idle);
+        Assert.InRange(delivering, 2, 4);
+    }
+
+    [SkippableFact]
+    public async Task Events_from_another_replica_record_their_lag_by_channel()
+    {
+        await using var a = await TestApp.StartAsync(DatabaseProvider.Postgres);
+        await using var b = TestApp.StartOn(a.Storage);
+        using var lag = Collect<double>(b, "orchestrator.cluster.event.lag");
+        var agent = await a.RegisterAgentAsync();
+
+        await a.CreateTaskForAsync(agent.Id);
+
+        await Poll.Until(() => lag.GetMeasurementSnapshot().Any(m => m.MatchesTags(
+            new KeyValuePair<string, object?>("orchestrator.cluster.channel", "task.created"))), "the task.created event's lag on replica B");
+        Assert.All(lag.GetMeasurementSnapshot(), m => Assert.InRange(m.Value, 0, 10));
+    }
+
+    [SkippableFact]
     public async Task Registrations_are_counted_by_outcome()
     {
         var app = await apps.For(DatabaseProvider.Sqlite);
