@@ -79,11 +79,18 @@ auth:
 YAML
   docker-registry serve "$dir/registry.yml" >"$dir/registry.log" 2>&1 &
   echo $! >"$dir/registry.pid"
-  for _ in $(seq 1 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$port/v2/" 2>/dev/null && break
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  # Up to a minute: on a loaded machine (a build beside it) the registry has taken more than ten seconds to listen.
+  local up=""
+  for _ in $(seq 1 600); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then up=1; break; fi
+    kill -0 "$(cat "$dir/registry.pid")" 2>/dev/null || break
     sleep 0.1
   done
+  if [ -z "$up" ]; then
+    log "the registry did not listen on 127.0.0.1:$port; its log:"
+    cat "$dir/registry.log" >&2
+    exit 1
+  fi
 
   local remote="127.0.0.1:$port/orchestrator-test/busybox"
   export DOCKER_CONFIG="$dir/docker-config"
