@@ -1,15 +1,18 @@
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
 using Microsoft.OpenApi.Reader;
 using Orchestrator.ApiKeys;
 using Orchestrator.Certificates;
 using Orchestrator.Hosting;
+using Orchestrator.Security;
 using Orchestrator.Tasks;
 using Swashbuckle.AspNetCore.SwaggerGen;
 
 namespace Orchestrator.Web;
 
-public static class Swagger
+public static partial class Swagger
 {
     public static IServiceCollection AddOrchestratorSwagger(this IServiceCollection services)
     {
@@ -38,11 +41,12 @@ public static class Swagger
                 Description = "Agent endpoints: the agent's client certificate (mutual TLS, not settable in a browser) and the token " +
                               "from registration or renewal.",
             });
-            options.AddSecurityRequirement(document => new OpenApiSecurityRequirement
-            {
-                [new OpenApiSecuritySchemeReference(ApiKeyAuthenticationHandler.SchemeName, document)] = [],
-            });
+            // Relative: "Try it out" calls the service that served the document, under whatever name it was reached.
+            options.AddServer(new OpenApiServer { Url = "/", Description = "This service" });
+            options.OperationFilter<SecurityPerOperation>();
+            options.OperationFilter<RouteParametersDeclared>();
             options.DocumentFilter<TaskPayloadSchemas>();
+            options.DocumentFilter<TagDescriptions>();
             // An endpoint's own name (WithName) wins; otherwise the route says it (see OperationIds).
             options.CustomOperationIds(api =>
                 api.ActionDescriptor.EndpointMetadata.OfType<IEndpointNameMetadata>().FirstOrDefault()?.EndpointName
@@ -66,6 +70,83 @@ public static class Swagger
         // A browser pointed at the service lands on what it can do, not on a 404.
         app.MapGet("/", () => TypedResults.Redirect("/swagger")).AllowAnonymous().ExcludeFromDescription();
         return app;
+    }
+
+    /// <summary>Each operation names the credentials it takes, from its endpoint's own authorization: an agent route the
+    /// agent's (mutual TLS and its token), an anonymous one none (<c>security: []</c>), every other one an API key.</summary>
+    private sealed class SecurityPerOperation : IOperationFilter
+    {
+        public void Apply(OpenApiOperation operation, OperationFilterContext context)
+        {
+            var metadata = context.ApiDescription.ActionDescriptor.EndpointMetadata;
+            if (metadata.OfType<IAllowAnonymous>().Any())
+            {
+                operation.Security = [];
+                return;
+            }
+
+            var scheme = metadata.OfType<IAuthorizeData>().Any(a => a.Policy == Policies.Agent)
+                ? AgentAuthenticationHandler.SchemeName
+                : ApiKeyAuthenticationHandler.SchemeName;
+            operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(scheme, context.Document)] = [] }];
+        }
+    }
+
+    /// <summary>A route parameter the handler does not bind (agent routes read the agent from its credentials, yet the
+    /// route names it) is still a parameter of the operation: declared, required, a string.</summary>
+    private sealed partial class RouteParametersDeclared : IOperationFilter
+    {
+        public void Apply(OpenApiOperation operation, OperationFilterContext context)
+        {
+            foreach (Match match in RouteParameter().Matches(context.ApiDescription.RelativePath ?? ""))
+            {
+                var name = match.Groups[1].Value;
+                operation.Parameters ??= [];
+                if (operation.Parameters.Any(p => p.In == ParameterLocation.Path && p.Name == name))
+                {
+                    continue;
+                }
+
+                operation.Parameters.Add(new OpenApiParameter
+                {
+                    Name = name,
+                    In = ParameterLocation.Path,
+                    Required = true,
+                    Description = name == "id" ? "The agent's id: the agent the credentials were issued to." : null,
+                    Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = name == "id" ? "uuid" : null },
+                });
+            }
+        }
+
+        [GeneratedRegex(@"\{([A-Za-z]+)(?::[^}]*)?\}")]
+        private static partial Regex RouteParameter();
+    }
+
+    /// <summary>What each group of operations is for, shown above the group in Swagger UI.</summary>
+    private sealed class TagDescriptions : IDocumentFilter
+    {
+        public void Apply(OpenApiDocument document, DocumentFilterContext context)
+        {
+            foreach (var tag in document.Tags ?? new HashSet<OpenApiTag>())
+            {
+                tag.Description ??= tag.Name switch
+                {
+                    "Agents" => "Registered agents: list, inspect, drain, resume, delete; and the agent's heartbeat.",
+                    "Agent credentials" => "The agent's own identity and certificate renewal (agents: mutual TLS and token).",
+                    "Agent tasks" => "The agent's side of tasks: fetch, report progress and logs, complete (agents).",
+                    "Task stream" => "The agent's WebSocket task stream: tasks pushed as they are created (agents).",
+                    "Registration" => "An agent's registration with a single-use token.",
+                    "Registration tokens" => "Tokens agents register with: create, list, revoke (operators).",
+                    "Tasks" => "Work for one agent: create, list, wait for, follow and cancel tasks.",
+                    "Rollouts" => "A task for a fleet, in batches, with a canary, pauses and a failure limit.",
+                    "Targets" => "Deployment targets: named groups of agents by labels.",
+                    "Certificate authority" => "The CA bundle agents and clients pin.",
+                    "API keys" => "Keys for operators, CI and viewers (admin only).",
+                    "Audit" => "Who changed what, and when.",
+                    _ => $"{tag.Name} operations.",
+                };
+            }
+        }
     }
 
     /// <summary>Publishes the payload schema of each built-in task type as the component <c>Payload.&lt;type&gt;</c>, from the

@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Orchestrator.Hosting;
+using Orchestrator.Testing;
+
+namespace Orchestrator.Tests.Foundation;
+
+/// <summary>The live OpenAPI document as tools nobody here wrote read it: Redocly's recommended rules find no error, and
+/// every operation declares the parameters of its route and the credentials it takes, which generated clients and
+/// Swagger UI's "Authorize" rely on.</summary>
+public sealed partial class OpenApiDocumentTests(SharedApps apps) : IClassFixture<SharedApps>
+{
+    /// <summary>The Redocly CLI (<c>npm install @redocly/cli</c>); .ci/run installs it and exports its path.</summary>
+    public const string RedoclyVariable = "ORCHESTRATOR_REDOCLY";
+
+    private static readonly string[] AgentOperations =
+    [
+        "completeAgentTask", "getAgentIdentity", "getAgentTask", "getAgentTaskStream", "heartbeatAgent", "listAgentTasks", "renewAgentCertificate",
+    ];
+
+    private static readonly string[] AnonymousOperations = ["getCa", "registerAgent"];
+
+    private async Task<JsonElement> DocumentAsync() =>
+        await (await (await apps.For(DatabaseProvider.Sqlite)).Client().GetAsync("/swagger/v1/swagger.json")).ShouldBe(HttpStatusCode.OK);
+
+    private static IEnumerable<(string Path, string Method, JsonElement Operation)> Operations(JsonElement document) =>
+        document.GetProperty("paths").EnumerateObject().SelectMany(path => path.Value.EnumerateObject()
+            .Where(o => o.Name is "get" or "put" or "post" or "delete" or "patch")
+            .Select(o => (path.Name, o.Name, o.Value)));
+
+    [SkippableFact]
+    public async Task The_live_document_passes_Redocly_recommended_rules_with_no_error()
+    {
+        var redocly = Environment.GetEnvironmentVariable(RedoclyVariable);
+        Assert.False(string.IsNullOrEmpty(redocly) && Environment.GetEnvironmentVariable("CI") == "true", $"{RedoclyVariable} is not set.");
+        Skip.If(string.IsNullOrEmpty(redocly) || !File.Exists(redocly), $"{RedoclyVariable} does not name the Redocly CLI (npm install @redocly/cli).");
+        var file = Path.Combine(Directory.CreateTempSubdirectory("orch-openapi-").FullName, "openapi.json");
+        await File.WriteAllTextAsync(file, (await DocumentAsync()).GetRawText());
+
+        var start = new ProcessStartInfo(redocly!) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { "lint", file, "--format=json" })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["REDOCLY_TELEMETRY"] = "off";
+        start.Environment["REDOCLY_SUPPRESS_UPDATE_NOTICE"] = "true";
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+
+        using var report = JsonDocument.Parse(await output);
+        var errors = report.RootElement.GetProperty("problems").EnumerateArray()
+            .Where(p => p.GetProperty("severity").GetString() == "error")
+            .Select(p => $"{p.GetProperty("ruleId").GetString()}: {p.GetProperty("message").GetString()}").ToList();
+        Assert.True(errors.Count == 0, $"Redocly found {errors.Count} errors:\n{string.Join('\n', errors)}\n{await error}");
+        Assert.Equal(0, report.RootElement.GetProperty("totals").GetProperty("errors").GetInt32());
+    }
+
+    [Fact]
+    public async Task Every_operation_declares_its_route_parameters_as_required_path_parameters()
+    {
+        var document = await DocumentAsync();
+
+        foreach (var (path, method, operation) in Operations(document))
+        {
+            var declared = operation.TryGetProperty("parameters", out var parameters)
+                ? parameters.EnumerateArray().Where(p => p.GetProperty("in").GetString() == "path").ToList()
+                : [];
+            var inRoute = RouteParameter().Matches(path).Select(m => m.Groups[1].Value).Order(StringComparer.Ordinal);
+            Assert.Equal(inRoute, declared.Select(p => p.GetProperty("name").GetString()!).Order(StringComparer.Ordinal));
+            Assert.All(declared, p => Assert.True(p.GetProperty("required").GetBoolean(), $"{method} {path}: {p}"));
+        }
+    }
+
+    [Fact]
+    public async Task Each_operation_names_the_credentials_it_takes_agents_an_api_key_or_none()
+    {
+        var document = await DocumentAsync();
+
+        var schemes = Operations(document).ToDictionary(o => o.Operation.GetProperty("operationId").GetString()!, o =>
+        {
+            var requirements = o.Operation.GetProperty("security").EnumerateArray().ToList();
+            return requirements.Count == 0 ? "none" : Assert.Single(Assert.Single(requirements).EnumerateObject()).Name;
+        });
+
+        Assert.Equal(AnonymousOperations, schemes.Where(s => s.Value == "none").Select(s => s.Key).Order(StringComparer.Ordinal));
+        Assert.Equal(AgentOperations, schemes.Where(s => s.Value == "Agent").Select(s => s.Key).Order(StringComparer.Ordinal));
+        Assert.All(schemes.Where(s => !AnonymousOperations.Contains(s.Key) && !AgentOperations.Contains(s.Key)),
+            s => Assert.Equal("ApiKey", s.Value));
+        Assert.False(document.TryGetProperty("security", out _), "Security is declared per operation, not for the whole document.");
+    }
+
+    [GeneratedRegex(@"\{([A-Za-z]+)\}")]
+    private static partial Regex RouteParameter();
+}
