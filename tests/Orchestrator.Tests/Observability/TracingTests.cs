@@ -7,6 +7,7 @@ using OpenTelemetry.Instrumentation.Http;
 using OpenTelemetry.Trace;
 using Orchestrator.Hosting;
 using Orchestrator.Testing;
+using Orchestrator.Tests.Rollouts;
 using Orchestrator.Tests.Tasks;
 
 namespace Orchestrator.Tests.Observability;
@@ -205,6 +206,27 @@ public sealed class TracingTests(TracedApp traced) : IClassFixture<TracedApp>
             new { status = "healthy" })).ShouldBe(HttpStatusCode.OK));
         var claim = Named(await SpansOf(heartbeatTrace, "task.claim"), "task.claim");
         Assert.Equal(1, claim.GetTagItem("orchestrator.tasks.claimed"));
+    }
+
+    [Fact]
+    public async Task A_rollout_batch_is_a_span_and_the_traces_of_its_tasks_start_there()
+    {
+        var fleet = await App.FleetAsync(1);
+        var rolloutId = (await App.CreateRolloutAsync(new
+        {
+            name = "traced", taskType = "docker.pull", payload = new { image = "myapp" }, selector = fleet.Selector, strategy = new { batchSize = 1 },
+        })).Id();
+        await App.BatchStartedAsync(rolloutId, 1);
+
+        var heartbeat = await (await fleet[0].Client.PostJson($"/api/v1/agents/{fleet[0].Id}/heartbeat", new { status = "healthy" }))
+            .ShouldBe(HttpStatusCode.OK);
+        var handed = Assert.Single(heartbeat.GetProperty("tasks").EnumerateArray()).GetProperty("traceParent").GetString()!;
+
+        var spans = await SpansOf(ActivityContext.Parse(handed, null).TraceId, "rollout.batch", "task.dispatch");
+        var batch = Named(spans, "rollout.batch");
+        Assert.Equal(rolloutId.ToString(), batch.GetTagItem("orchestrator.rollout.id")?.ToString());
+        Assert.Equal(1, batch.GetTagItem("orchestrator.rollout.batch"));
+        Assert.Equal(batch.SpanId, Named(spans, "task.dispatch").ParentSpanId);
     }
 
     [Fact]
