@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 
@@ -64,6 +65,30 @@ public sealed class PostgresCluster : IAsyncDisposable
     /// <summary>Stops the server as an operator or a crash would take it away: <c>fast</c> ends every session (clients
     /// see 57P01), <c>immediate</c> drops them without a word.</summary>
     public Task StopAsync(string mode = "fast") => RunToolAsync("pg_ctl", $"-D {_dataDirectory} -m {mode} -w -t 60 stop");
+
+    /// <summary>Freezes the server as a hung host or a paused VM would (SIGSTOP): its sockets stay open, so the kernel still
+    /// accepts connections, and nothing answers. <see cref="ThawAsync"/> lets it go on. Only this cluster's processes are
+    /// signalled: the postmaster named in its pid file, first (so it forks nothing meanwhile), then its children.</summary>
+    public async Task FreezeAsync()
+    {
+        var postmaster = await PostmasterAsync();
+        await RunAsync("kill", $"-STOP {postmaster}");
+        await RunAsync("kill", $"-STOP {string.Join(' ', await ChildrenAsync(postmaster))}");
+    }
+
+    /// <summary>Lets a frozen server go on: its children first, then the postmaster.</summary>
+    public async Task ThawAsync()
+    {
+        var postmaster = await PostmasterAsync();
+        await RunAsync("kill", $"-CONT {string.Join(' ', await ChildrenAsync(postmaster))}");
+        await RunAsync("kill", $"-CONT {postmaster}");
+    }
+
+    private async Task<int> PostmasterAsync() =>
+        int.Parse((await File.ReadAllLinesAsync(Path.Combine(_dataDirectory, "postmaster.pid")))[0], CultureInfo.InvariantCulture);
+
+    private static async Task<string[]> ChildrenAsync(int postmaster) =>
+        (await File.ReadAllTextAsync($"/proc/{postmaster}/task/{postmaster}/children")).Split(' ', StringSplitOptions.RemoveEmptyEntries);
 
     /// <summary>Starts the server (again) on the same port and data.</summary>
     public Task StartAgainAsync() =>
