@@ -84,6 +84,20 @@ public sealed class PostgresCluster : IAsyncDisposable
         await RunAsync("kill", $"-CONT {postmaster}");
     }
 
+    /// <summary>Stops one backend of this cluster (SIGSTOP) and returns what lets it go on: its client's connection stays
+    /// open and nothing answers on it, as when a NAT or firewall silently drops it. Refuses a process that is not one of
+    /// this cluster's backends.</summary>
+    public async Task<Func<Task>> FreezeBackendAsync(int processId)
+    {
+        if (!(await ChildrenAsync(await PostmasterAsync())).Contains(processId.ToString(CultureInfo.InvariantCulture)))
+        {
+            throw new InvalidOperationException($"Process {processId} is not a backend of this cluster.");
+        }
+
+        await RunAsync("kill", $"-STOP {processId}");
+        return () => RunAsync("kill", $"-CONT {processId}");
+    }
+
     private async Task<int> PostmasterAsync() =>
         int.Parse((await File.ReadAllLinesAsync(Path.Combine(_dataDirectory, "postmaster.pid")))[0], CultureInfo.InvariantCulture);
 

@@ -142,9 +142,9 @@ public sealed class PostgresClusterEvents(
 
     // How long the listening connection may stay quiet before Npgsql sends it a query: an answer must come within as long
     // again, or the connection is broken and replaced (with a resync). A connection that died silently (a NAT or firewall
-    // dropped it) is found within twice this. TCP keepalives, probing sooner, also end a connection whose peer is gone
-    // while nothing is in flight.
-    private const int ListenKeepAliveSeconds = 4;
+    // dropped it) is found within twice this, and replaced a second later. TCP keepalives, probing sooner, also end a
+    // connection whose peer is gone while nothing is in flight.
+    private const int ListenKeepAliveSeconds = 3;
 
     // Lets a replica ignore the echo of its own notifications, which it already delivered locally.
     private readonly string _origin = Guid.NewGuid().ToString("N");
