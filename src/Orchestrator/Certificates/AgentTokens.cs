@@ -42,6 +42,18 @@ public sealed class AgentTokens(
 
     public sealed record Validated(Guid AgentId, string CertificateThumbprint, DateTime ExpiresAt);
 
+    /// <summary>Tokens that passed the full check, by their exact text, so an agent's next request with the same token
+    /// costs a look-up instead of a signature verification (most of an authenticated request's CPU). Safe because
+    /// nothing else could change the answer: the signature, issuer, audience and claims are fixed by the text; the
+    /// lifetime is checked again on every hit, on the injected clock; and a hit also needs its signing key still loaded
+    /// (keys are never removed today; if they ever are, their tokens stop at once). Revocation and the binding to the
+    /// certificate are checked by the caller on every request, cached or not. Only valid tokens are kept, so a caller
+    /// without a real token cannot fill it; bounded, emptied of expired entries, then cleared when full.</summary>
+    private readonly ConcurrentDictionary<string, Accepted> _accepted = new(StringComparer.Ordinal);
+    internal const int MaxAccepted = 20_000;
+
+    private sealed record Accepted(Validated Token, DateTime NotBefore, string KeyId);
+
     public string Issue(Guid agentId, string certificateThumbprint, DateTime notBefore, DateTime expiresAt)
     {
         var key = Volatile.Read(ref _signing) ?? throw new InvalidOperationException("The token signing key has not loaded yet.");
@@ -68,6 +80,18 @@ public sealed class AgentTokens(
         if (token.Length > 8192)
         {
             return (null, "The bearer token is not valid.");
+        }
+
+        if (_accepted.TryGetValue(token, out var accepted))
+        {
+            var now = time.GetUtcNow().UtcDateTime;
+            if (accepted.NotBefore <= now && now < accepted.Token.ExpiresAt && _keys.ContainsKey(accepted.KeyId))
+            {
+                return (accepted.Token, null);
+            }
+
+            // Expired (or its key gone): the full check below says why.
+            _accepted.TryRemove(token, out _);
         }
 
         var parameters = _parameters ??= new TokenValidationParameters
@@ -107,7 +131,34 @@ public sealed class AgentTokens(
             return (null, "The bearer token is not an agent token.");
         }
 
-        return (new Validated(agentId, x5t.GetString()!, jwt.ValidTo), null);
+        var validated = new Validated(agentId, x5t.GetString()!, jwt.ValidTo);
+        Remember(token, new Accepted(validated, jwt.ValidFrom, jwt.Kid));
+        return (validated, null);
+    }
+
+    /// <summary>Number of tokens held by the cache (tests).</summary>
+    internal int AcceptedCount => _accepted.Count;
+
+    private void Remember(string token, Accepted accepted)
+    {
+        if (_accepted.Count >= MaxAccepted)
+        {
+            var now = time.GetUtcNow().UtcDateTime;
+            foreach (var (text, entry) in _accepted)
+            {
+                if (entry.Token.ExpiresAt <= now)
+                {
+                    _accepted.TryRemove(text, out _);
+                }
+            }
+
+            if (_accepted.Count >= MaxAccepted)
+            {
+                _accepted.Clear();
+            }
+        }
+
+        _accepted[token] = accepted;
     }
 
     // A failed validation's result carries no token, so the kid is read from the header here.

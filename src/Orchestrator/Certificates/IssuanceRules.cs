@@ -209,7 +209,7 @@ public static class IssuanceRules
     }
 
     /// <summary>base64url SHA-256 of the DER certificate: the RFC 8705 <c>x5t#S256</c> confirmation.</summary>
-    public static string ThumbprintOf(X509Certificate2 certificate) => Base64Url.EncodeToString(SHA256.HashData(certificate.RawData));
+    public static string ThumbprintOf(X509Certificate2 certificate) => Base64Url.EncodeToString(SHA256.HashData(certificate.RawDataMemory.Span));
 
     private static X509KeyUsageFlags KeyUsageFor(PublicKey key) =>
         key.Oid.Value == "1.2.840.113549.1.1.1"
