@@ -447,6 +447,9 @@ namespace Orchestrator.Benchmarks
 
         public void Heartbeat(Load.Result bare, Load.Result identity, Load.Result heartbeats)
         {
+            // A scenario run alone replaces only its own section: say when and how this one was measured.
+            _heartbeat.AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {settings}.");
+            _heartbeat.AppendLine();
             _heartbeat.AppendLine("| Endpoint | Requests/s | p50 ms | p99 ms | Errors | Throughput / bare |");
             _heartbeat.AppendLine("|---|---:|---:|---:|---:|---:|");
             _heartbeat.AppendLine(CultureInfo.InvariantCulture, $"{Row("Bare: `GET /health/live` over the same connections (the limit)", bare)} 100 % |");
