@@ -50,7 +50,9 @@ public static class AgentAuthentication
     }
 }
 
-/// <summary>A route's <c>{id}</c>, when it has one, is the calling agent's own id.</summary>
+/// <summary>An agent may call only routes whose <c>{id}</c> is its own id. Deny by default: an agent route without an
+/// <c>{id}</c> (none exists today; every agent route sits under <c>/api/v1/agents/{id}</c>) is refused rather than open
+/// to every agent, so a route added later cannot leak one agent's data to another by omission.</summary>
 public sealed class OwnAgentRouteRequirement : IAuthorizationRequirement;
 
 internal sealed class OwnAgentRouteHandler : AuthorizationHandler<OwnAgentRouteRequirement>
@@ -62,8 +64,8 @@ internal sealed class OwnAgentRouteHandler : AuthorizationHandler<OwnAgentRouteR
             return Task.CompletedTask;
         }
 
-        if (!http.Request.RouteValues.TryGetValue("id", out var value) ||
-            (Guid.TryParse(value?.ToString(), out var id) && id == context.User.AgentId()))
+        if (http.Request.RouteValues.TryGetValue("id", out var value) &&
+            Guid.TryParse(value?.ToString(), out var id) && id == context.User.AgentId())
         {
             context.Succeed(requirement);
         }
