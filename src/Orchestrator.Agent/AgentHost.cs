@@ -41,7 +41,7 @@ public sealed partial class AgentHost(AgentSettings settings, ILoggerFactory log
     {
         var state = new StateDirectory(settings.StateDir).Ensure();
         var credentials = new CredentialStore(state);
-        var keys = new KeyStore(state);
+        var keys = new KeyStore(state, _time);
         var trust = await Enrolment.ResolveTrustAsync(settings, credentials, shutdown);
         using var client = new AgentClient(new OrchestratorClientOptions
         {

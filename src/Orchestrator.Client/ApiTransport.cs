@@ -50,7 +50,7 @@ internal sealed class ApiTransport(RetryPolicy retry, TimeProvider time)
                     return (await read(response, cancellationToken), NextAfter(response));
                 }
 
-                var failure = await FailureAsync(response, cancellationToken);
+                var failure = await FailureAsync(response, cancellationToken, time);
                 retryAfter = failure.RetryAfter;
                 var fromApi = response.Content.Headers.ContentType?.MediaType == "application/problem+json";
                 if (attempt >= attempts || !RetryPolicy.IsTransient(response.StatusCode, retryAfter is not null, fromApi))
@@ -106,7 +106,9 @@ internal sealed class ApiTransport(RetryPolicy retry, TimeProvider time)
         return value ?? throw new InvalidDataException($"The server answered {(int)response.StatusCode} with an empty body.");
     }
 
-    public static async Task<OrchestratorApiException> FailureAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    /// <summary>The problem an answer carries, with its <c>Retry-After</c> (a date counted from <paramref name="time"/>'s now).</summary>
+    public static async Task<OrchestratorApiException> FailureAsync(HttpResponseMessage response, CancellationToken cancellationToken,
+        TimeProvider? time = null)
     {
         ProblemDocument? problem = null;
         var text = await response.Content.ReadAsStringAsync(cancellationToken);
@@ -124,10 +126,10 @@ internal sealed class ApiTransport(RetryPolicy retry, TimeProvider time)
 
         problem ??= new ProblemDocument(null, response.ReasonPhrase ?? response.StatusCode.ToString(), (int)response.StatusCode,
             text.Length is > 0 and <= 512 ? text.Trim() : null, null, null, null);
-        return new OrchestratorApiException(response.StatusCode, problem, RetryAfterOf(response));
+        return new OrchestratorApiException(response.StatusCode, problem, RetryAfterOf(response, time ?? TimeProvider.System));
     }
 
-    private static TimeSpan? RetryAfterOf(HttpResponseMessage response)
+    private static TimeSpan? RetryAfterOf(HttpResponseMessage response, TimeProvider time)
     {
         var header = response.Headers.RetryAfter;
         if (header?.Delta is { } delta)
@@ -137,7 +139,7 @@ internal sealed class ApiTransport(RetryPolicy retry, TimeProvider time)
 
         if (header?.Date is { } date)
         {
-            var wait = date - DateTimeOffset.UtcNow;
+            var wait = date - time.GetUtcNow();
             return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
         }
 

@@ -151,7 +151,7 @@ internal static class Following
 
         using (response)
         {
-            throw await ApiTransport.FailureAsync(response, cancellationToken);
+            throw await ApiTransport.FailureAsync(response, cancellationToken, client.Options.Time);
         }
     }
 

@@ -6,6 +6,23 @@ namespace Orchestrator.Client.Tests;
 public sealed class RetryTests(ServiceFixture service) : IClassFixture<ServiceFixture>
 {
     [Fact]
+    public async Task A_retry_after_given_as_a_date_is_counted_from_the_clients_clock()
+    {
+        var now = new DateTimeOffset(2030, 1, 10, 14, 0, 0, TimeSpan.Zero);
+        using var response = new HttpResponseMessage(HttpStatusCode.ServiceUnavailable);
+        response.Headers.RetryAfter = new System.Net.Http.Headers.RetryConditionHeaderValue(now.AddSeconds(30));
+
+        var failure = await ApiTransport.FailureAsync(response, CancellationToken.None, new FixedClock(now));
+
+        Assert.Equal(TimeSpan.FromSeconds(30), failure.RetryAfter);
+    }
+
+    private sealed class FixedClock(DateTimeOffset now) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => now;
+    }
+
+    [Fact]
     public async Task A_read_that_meets_a_failing_proxy_is_retried_until_it_gets_through()
     {
         var proxy = new CountingHandler(service.Options().Trust!) { FailFirst = 2 };

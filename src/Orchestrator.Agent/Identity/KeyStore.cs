@@ -4,8 +4,10 @@ namespace Orchestrator.Agent.Identity;
 
 /// <summary>The agent's private keys (ECDSA P-256, PKCS#8 PEM, 0600), each in its own file named by a generation, so a
 /// rotation writes the new key beside the old one and the identity file's switch to it is the one atomic step.</summary>
-public sealed class KeyStore(StateDirectory state)
+public sealed class KeyStore(StateDirectory state, TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
     private const string Prefix = "agent-key-";
 
     /// <summary>A new key, in memory only until <see cref="Save"/>; the key never leaves the host.</summary>
@@ -14,7 +16,7 @@ public sealed class KeyStore(StateDirectory state)
     /// <summary>Stores a key under a fresh name (0600) and returns the name.</summary>
     public string Save(ECDsa key)
     {
-        var name = $"{Prefix}{DateTime.UtcNow:yyyyMMddHHmmssfff}-{Guid.NewGuid():N}"[..(Prefix.Length + 26)] + ".pem";
+        var name = $"{Prefix}{_time.GetUtcNow():yyyyMMddHHmmssfff}-{Guid.NewGuid():N}"[..(Prefix.Length + 26)] + ".pem";
         StateDirectory.WriteAtomically(state.File(name), key.ExportPkcs8PrivateKeyPem());
         return name;
     }
