@@ -17,7 +17,7 @@ public sealed class Invocation(ParseResult parsed, CliEnvironment environment, G
     public TextWriter Error => Environment.Error;
     public OutputFormat Format => Parsed.GetValue(global.Output);
     public bool Wide => Format == OutputFormat.Wide;
-    public DateTimeOffset Now => DateTimeOffset.UtcNow;
+    public DateTimeOffset Now => Environment.Time.GetUtcNow();
 
     /// <summary>The answers the API gave since the command last cleared them (for <c>-o json</c>).</summary>
     public AnswerRecorder Answers { get; private set; } = null!;
@@ -34,6 +34,31 @@ public sealed class Invocation(ParseResult parsed, CliEnvironment environment, G
         }
 
         return _client;
+    }
+
+    /// <summary>The names of these agents, for tables (people read names, not ids); nothing for <c>-o json</c>, which
+    /// prints the API's answers as they are. An agent that is gone, or a look-up that fails, leaves its id shown.</summary>
+    public async Task<IReadOnlyDictionary<Guid, string>> AgentNamesAsync(OrchestratorClient client, IEnumerable<Guid> agentIds)
+    {
+        var names = new System.Collections.Concurrent.ConcurrentDictionary<Guid, string>();
+        if (Format == OutputFormat.Json)
+        {
+            return names;
+        }
+
+        await Parallel.ForEachAsync(agentIds.Distinct(), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = Cancellation },
+            async (id, cancellationToken) =>
+            {
+                try
+                {
+                    names[id] = (await client.Agents.GetAsync(id, cancellationToken)).Name;
+                }
+                catch (OrchestratorApiException)
+                {
+                    // Deleted, or not visible to this key: the table shows the id.
+                }
+            });
+        return names;
     }
 
     /// <summary>Prints the API's last answer as JSON, or the table.</summary>

@@ -22,10 +22,14 @@ public sealed class OutputTests(CliFixture service) : IClassFixture<CliFixture>
         var table = (await service.RunAsync("tasks", "get", taskId)).Ok().Out.Split('\n');
         var wide = (await service.RunAsync("tasks", "get", taskId, "-o", "wide")).Ok().Out.Split('\n');
 
+        // People read agents by name; the id is one column further in the wide table.
+        using var operators = service.Operator();
+        var name = (await operators.Agents.GetAsync(agent.Credentials.AgentId)).Name;
         Assert.Equal(["ID", "TYPE", "AGENT", "STATUS", "PROGRESS", "AGE"], Words(table[0]));
-        Assert.Equal(["ID", "TYPE", "AGENT", "STATUS", "PROGRESS", "AGE", "PRIORITY", "TIMEOUT", "STARTED", "COMPLETED", "REASON"], Words(wide[0]));
-        Assert.Equal([taskId, "agent.noop", agent.Credentials.AgentId.ToString(), "pending", "-"], Words(table[1])[..5]);
-        Assert.Equal(["7", "42s", "-", "-", "-"], Words(wide[1])[6..]);
+        Assert.Equal(["ID", "TYPE", "AGENT", "STATUS", "PROGRESS", "AGE", "PRIORITY", "TIMEOUT", "STARTED", "COMPLETED", "AGENT", "ID", "REASON"],
+            Words(wide[0]));
+        Assert.Equal([taskId, "agent.noop", name, "pending", "-"], Words(table[1])[..5]);
+        Assert.Equal(["7", "42s", "-", "-", agent.Credentials.AgentId.ToString(), "-"], Words(wide[1])[6..]);
     }
 
     [Fact]

@@ -57,7 +57,8 @@ public static class TaskCommands
                 var created = await client.Tasks.CreateAsync(request, run.Cancellation);
                 if (!waiting)
                 {
-                    run.Show(() => Tasks(run, created));
+                    var names = await run.AgentNamesAsync(client, [created.AgentId]);
+                    run.Show(() => Tasks(run, names, created));
                     return ExitCodes.Ok;
                 }
 
@@ -69,7 +70,8 @@ public static class TaskCommands
                 var client = await run.ClientAsync();
                 run.Answers.Clear();
                 var task = await client.Tasks.GetAsync(Arguments.Id(run.Value(id), "a task"), cancellationToken: run.Cancellation);
-                run.Show(() => Tasks(run, task));
+                var names = await run.AgentNamesAsync(client, [task.AgentId]);
+                run.Show(() => Tasks(run, names, task));
                 return ExitCodes.Ok;
             }, id),
 
@@ -81,7 +83,8 @@ public static class TaskCommands
                 var client = await run.ClientAsync();
                 run.Answers.Clear();
                 var tasks = await client.Tasks.ListAllAsync(agentId, status, run.Cancellation).Take(max).ToListAsync(run.Cancellation);
-                run.ShowList(() => Tasks(run, [.. tasks]), max);
+                var names = await run.AgentNamesAsync(client, tasks.Select(t => t.AgentId));
+                run.ShowList(() => Tasks(run, names, [.. tasks]), max);
                 return ExitCodes.Ok;
             }, listAgent, listStatus, limit),
 
@@ -90,7 +93,8 @@ public static class TaskCommands
                 var client = await run.ClientAsync();
                 run.Answers.Clear();
                 var task = await client.Tasks.CancelAsync(Arguments.Id(run.Value(id), "a task"), run.Cancellation);
-                run.Show(() => Tasks(run, task));
+                var names = await run.AgentNamesAsync(client, [task.AgentId]);
+                run.Show(() => Tasks(run, names, task));
                 return ExitCodes.Ok;
             }, id),
 
@@ -140,18 +144,20 @@ public static class TaskCommands
             }, id, logsFollow));
     }
 
-    public static Table Tasks(Invocation run, params TaskResponse[] tasks)
+    /// <summary>Tasks as a table: AGENT is the agent's name where <paramref name="agentNames"/> has it (its id otherwise);
+    /// <c>-o wide</c> adds the agent's id.</summary>
+    public static Table Tasks(Invocation run, IReadOnlyDictionary<Guid, string> agentNames, params TaskResponse[] tasks)
     {
         var table = run.Wide
-            ? new Table("ID", "TYPE", "AGENT", "STATUS", "PROGRESS", "AGE", "PRIORITY", "TIMEOUT", "STARTED", "COMPLETED", "REASON")
+            ? new Table("ID", "TYPE", "AGENT", "STATUS", "PROGRESS", "AGE", "PRIORITY", "TIMEOUT", "STARTED", "COMPLETED", "AGENT ID", "REASON")
             : new Table("ID", "TYPE", "AGENT", "STATUS", "PROGRESS", "AGE");
         foreach (var task in tasks)
         {
-            string?[] cells = [task.TaskId.ToString(), task.TaskType, task.AgentId.ToString(), WireNames.Of(task.Status),
-                task.Progress is { } p ? $"{p}%" : null, Output.Age(task.CreatedAt, run.Now)];
+            string?[] cells = [task.TaskId.ToString(), task.TaskType, agentNames.GetValueOrDefault(task.AgentId) ?? task.AgentId.ToString(),
+                WireNames.Of(task.Status), task.Progress is { } p ? $"{p}%" : null, Output.Age(task.CreatedAt, run.Now)];
             table.Add(run.Wide
                 ? [.. cells, task.Priority.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{task.Timeout}s", Output.Time(task.StartedAt),
-                    Output.Time(task.CompletedAt), task.StatusReason]
+                    Output.Time(task.CompletedAt), task.AgentId.ToString(), task.StatusReason]
                 : cells);
         }
 

@@ -29,7 +29,8 @@ public static class TaskWait
             final = await client.Tasks.WaitAsync(task.TaskId, timeout, t => current = t, run.Cancellation);
         }
 
-        run.Show(() => TaskCommands.Tasks(run, final));
+        var names = await run.AgentNamesAsync(client, [final.AgentId]);
+        run.Show(() => TaskCommands.Tasks(run, names, final));
         return await OutcomeAsync(run, final, timeout);
     }
 
