@@ -51,7 +51,12 @@ public sealed class AgentTask
     public int? Progress { get; set; }
     public string? ProgressMessage { get; set; }
     public bool? Success { get; set; }
+    /// <summary>The agent's result with the task's credential values masked.</summary>
     public string? ResultJson { get; set; }
+
+    /// <summary>SHA-256 (hex) of the result as the agent sent it, canonical (<see cref="TaskResultJson"/>): what a
+    /// repeated completion is compared with, since the stored result is masked. Null for results stored before it.</summary>
+    public string? ResultHash { get; set; }
     public const int MaxStatusReasonLength = 512;
 
     public string? StatusReason { get; set; }

@@ -223,7 +223,9 @@ public sealed class TaskCommands(
     private async Task<TaskResult> CompleteCoreAsync(Guid agentId, Guid taskId, bool success, JsonElement? result,
         IReadOnlyList<TaskLogEntry> logs, Action<AgentTask> found, CancellationToken cancellationToken)
     {
-        var resultJson = result is { ValueKind: not JsonValueKind.Null } r ? r.GetRawText() : null;
+        var presented = result is { ValueKind: not JsonValueKind.Null } r ? r : (JsonElement?)null;
+        var resultJson = presented?.GetRawText();
+        var resultHash = presented is { } raw ? TaskResultJson.Hash(raw) : null;
         for (var attempt = 0; attempt < 5; attempt++)
         {
             var task = await db.Tasks.AsNoTracking().FirstOrDefaultAsync(t => t.Id == taskId, cancellationToken);
@@ -237,7 +239,9 @@ public sealed class TaskCommands(
 
             if (task!.Status.IsEnded())
             {
-                return task.Success == success && SameJson(task.ResultJson, resultJson)
+                // Compared as sent, not as stored (masked); results stored before hashes were kept compare as JSON.
+                var same = task.ResultHash is { } stored ? stored == resultHash : SameJson(task.ResultJson, resultJson);
+                return task.Success == success && same
                     ? new TaskResult(TaskOutcome.Replayed, task)
                     : new TaskResult(TaskOutcome.Conflict, task,
                         $"Task {taskId} has already ended ({task.Status.WireName()}) with a different outcome.");
@@ -248,6 +252,7 @@ public sealed class TaskCommands(
             var next = observed == AgentTaskStatus.Cancelling ? AgentTaskStatus.Cancelled
                 : success ? AgentTaskStatus.Succeeded : AgentTaskStatus.Failed;
             var redactor = CredentialRedactor.For(credentials.Unprotect(task.ProtectedCredentials));
+            var storedResult = presented is { } sent ? TaskResultJson.Redacted(sent, redactor) : null;
             var reason = next switch
             {
                 AgentTaskStatus.Cancelled =>
@@ -263,7 +268,8 @@ public sealed class TaskCommands(
                 .SetProperty(t => t.Status, next)
                 .SetProperty(t => t.StatusReason, reason)
                 .SetProperty(t => t.Success, success)
-                .SetProperty(t => t.ResultJson, resultJson)
+                .SetProperty(t => t.ResultJson, storedResult)
+                .SetProperty(t => t.ResultHash, resultHash)
                 .SetProperty(t => t.CompletedAt, now)
                 .SetProperty(t => t.StartedAt, t => t.StartedAt ?? now)
                 // A task that succeeded is done, whatever progress the agent last reported (or none).

@@ -25,6 +25,7 @@ internal sealed class AgentTaskMapping : IEntityTypeConfiguration<AgentTask>
         task.Property(t => t.ProgressMessage).HasMaxLength(1024);
         task.Property(t => t.StatusReason).HasMaxLength(AgentTask.MaxStatusReasonLength);
         task.Property(t => t.TraceParent).HasMaxLength(AgentTask.MaxTraceParentLength);
+        task.Property(t => t.ResultHash).HasMaxLength(TaskResultJson.HashLength);
         task.HasIndex(t => t.IdempotencyKey).IsUnique();
         task.HasIndex(t => new { t.AgentId, t.Status });
         task.HasIndex(t => new { t.Status, t.CreatedAt });

@@ -40,6 +40,26 @@ public sealed class TaskLifecycleTests(SharedApps apps) : IClassFixture<SharedAp
     }
 
     [SkippableTheory, BothProviders]
+    public async Task A_secret_the_agent_echoes_in_its_result_is_stored_masked_and_the_same_completion_still_replays(DatabaseProvider provider)
+    {
+        var app = await apps.For(provider);
+        var agent = await app.SeedAgentAsync();
+        var task = await app.CreateTaskForAsync(agent, credentials: Secret);
+        await app.TakeAsync(agent);
+
+        Assert.Equal(TaskOutcome.Ok, (await app.CompleteAsync(agent, task, true, new { output = "login with pa55-w0rd-XYZ ok", exitCode = 0 })).Outcome);
+
+        // The same completion again (members in another order) replays; the masked text is a different result.
+        Assert.Equal(TaskOutcome.Replayed, (await app.CompleteAsync(agent, task, true, new { exitCode = 0, output = "login with pa55-w0rd-XYZ ok" })).Outcome);
+        Assert.Equal(TaskOutcome.Conflict,
+            (await app.CompleteAsync(agent, task, true, new { output = $"login with {CredentialRedactor.Mask} ok", exitCode = 0 })).Outcome);
+        var json = await app.GetTaskAsync(task);
+        Assert.Equal($"login with {CredentialRedactor.Mask} ok", json.GetProperty("result").GetProperty("output").GetString());
+        Assert.Equal(0, json.GetProperty("result").GetProperty("exitCode").GetInt32());
+        Assert.DoesNotContain("pa55-w0rd-XYZ", json.GetRawText());
+    }
+
+    [SkippableTheory, BothProviders]
     public async Task A_failed_completion_ends_failed(DatabaseProvider provider)
     {
         var app = await apps.For(provider);

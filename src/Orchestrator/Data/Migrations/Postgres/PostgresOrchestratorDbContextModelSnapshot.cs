@@ -651,6 +651,10 @@ namespace Orchestrator.Data.Migrations.Postgres
                     b.Property<string>("ProtectedCredentials")
                         .HasColumnType("text");
 
+                    b.Property<string>("ResultHash")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
                     b.Property<string>("ResultJson")
                         .HasColumnType("text");
 

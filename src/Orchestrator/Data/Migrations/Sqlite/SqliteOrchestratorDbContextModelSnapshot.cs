@@ -640,6 +640,10 @@ namespace Orchestrator.Data.Migrations.Sqlite
                     b.Property<string>("ProtectedCredentials")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("ResultHash")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("ResultJson")
                         .HasColumnType("TEXT");
 
