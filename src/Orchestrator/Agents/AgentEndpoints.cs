@@ -51,7 +51,7 @@ public static class AgentEndpoints
     /// <summary>The agent's heartbeat, added to the agent group.</summary>
     public static RouteGroupBuilder MapHeartbeat(this RouteGroupBuilder agent)
     {
-        var group = agent.MapGroup("").WithTags("Agents");
+        var group = agent.MapGroup("").WithTags(ApiRoutes.AgentTag("heartbeat"));
         group.MapPost("/heartbeat", SendHeartbeat)
             .WithSummary("Send a heartbeat (agent)")
             .WithDescription(AgentDocs.Heartbeat)

@@ -51,7 +51,7 @@ public static class CertificateEndpoints
     /// <summary>Agent routes about the caller's own credentials, added to the agent group.</summary>
     public static RouteGroupBuilder MapAgentCredentials(this RouteGroupBuilder agent)
     {
-        var group = agent.MapGroup("").WithTags("Agent credentials");
+        var group = agent.MapGroup("").WithTags(ApiRoutes.AgentTag("credentials"));
         group.MapGet("/identity", Identity)
             .WithSummary("Who the agent's credentials say it is")
             .WithDescription(CertificateDocs.Identity);

@@ -1,9 +1,10 @@
 using System.Net.WebSockets;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using Orchestrator.Certificates;
 using Orchestrator.Hosting;
 using Orchestrator.Http;
-using Orchestrator.Certificates;
+using Orchestrator.Security;
 
 namespace Orchestrator.Streams;
 
@@ -20,7 +21,7 @@ public static class StreamEndpoints
     /// <summary>Added to the agent group.</summary>
     public static RouteGroupBuilder MapTaskStream(this RouteGroupBuilder agent)
     {
-        var group = agent.MapGroup("").WithTags("Task stream");
+        var group = agent.MapGroup("").WithTags(ApiRoutes.AgentTag("task stream"));
         group.MapGet("/task-stream", Connect)
             .WithSummary("Open the agent's WebSocket task stream")
             .WithDescription(StreamDocs.Connect)

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Orchestrator.Http;
+using Orchestrator.Security;
 
 namespace Orchestrator.Tasks;
 
@@ -13,7 +14,7 @@ public static class AgentTaskEndpoints
     /// <summary>Added to the agent group.</summary>
     public static RouteGroupBuilder MapAgentTasks(this RouteGroupBuilder agent)
     {
-        var group = agent.MapGroup("").WithTags("Agent tasks");
+        var group = agent.MapGroup("").WithTags(ApiRoutes.AgentTag("tasks"));
 
         group.MapGet("/tasks", Pending)
             .WithSummary("List the agent's pending tasks (poll)")

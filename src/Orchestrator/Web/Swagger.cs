@@ -122,20 +122,21 @@ public static partial class Swagger
         private static partial Regex RouteParameter();
     }
 
-    /// <summary>What each group of operations is for, shown above the group in Swagger UI.</summary>
+    /// <summary>What each group of operations is for, shown above the group in Swagger UI; the operators' groups first,
+    /// the agent's own (mutual TLS only) after them.</summary>
     private sealed class TagDescriptions : IDocumentFilter
     {
+        private const string AgentsOnly = "Agents only, over mutual TLS with the agent's certificate and token; a browser cannot call these. ";
+
         public void Apply(OpenApiDocument document, DocumentFilterContext context)
         {
-            foreach (var tag in document.Tags ?? new HashSet<OpenApiTag>())
+            var tags = document.Tags ?? new HashSet<OpenApiTag>();
+            foreach (var tag in tags)
             {
                 tag.Description ??= tag.Name switch
                 {
-                    "Agents" => "Registered agents: list, inspect, drain, resume, delete; and the agent's heartbeat.",
-                    "Agent credentials" => "The agent's own identity and certificate renewal (agents: mutual TLS and token).",
-                    "Agent tasks" => "The agent's side of tasks: fetch, report progress and logs, complete (agents).",
-                    "Task stream" => "The agent's WebSocket task stream: tasks pushed as they are created (agents).",
-                    "Registration" => "An agent's registration with a single-use token.",
+                    "Agents" => "Registered agents: list, inspect, update, drain, resume, delete.",
+                    "Registration" => "An agent's registration with a single-use token (the agent calls it, with `X-Agent-Token`).",
                     "Registration tokens" => "Tokens agents register with: create, list, revoke (operators).",
                     "Tasks" => "Work for one agent: create, list, wait for, follow and cancel tasks.",
                     "Rollouts" => "A task for a fleet, in batches, with a canary, pauses and a failure limit.",
@@ -143,9 +144,20 @@ public static partial class Swagger
                     "Certificate authority" => "The CA bundle agents and clients pin.",
                     "API keys" => "Keys for operators, CI and viewers (admin only).",
                     "Audit" => "Who changed what, and when.",
+                    _ when tag.Name?.StartsWith(ApiRoutes.AgentTagPrefix, StringComparison.Ordinal) == true => AgentsOnly + tag.Name switch
+                    {
+                        var n when n.EndsWith("heartbeat", StringComparison.Ordinal) => "Liveness, status and the work and renewal it answers with.",
+                        var n when n.EndsWith("credentials", StringComparison.Ordinal) => "The agent's identity and certificate renewal.",
+                        var n when n.EndsWith("task stream", StringComparison.Ordinal) => "Tasks pushed over a WebSocket as they are created.",
+                        _ => "The agent's side of tasks: fetch, report progress and logs, complete.",
+                    },
                     _ => $"{tag.Name} operations.",
                 };
             }
+
+            document.Tags = new HashSet<OpenApiTag>(tags
+                .OrderBy(t => t.Name?.StartsWith(ApiRoutes.AgentTagPrefix, StringComparison.Ordinal) == true)
+                .ThenBy(t => t.Name, StringComparer.Ordinal));
         }
     }
 

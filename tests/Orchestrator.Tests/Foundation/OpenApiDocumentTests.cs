@@ -94,6 +94,28 @@ public sealed partial class OpenApiDocumentTests(SharedApps apps) : IClassFixtur
         Assert.False(document.TryGetProperty("security", out _), "Security is declared per operation, not for the whole document.");
     }
 
+    [Fact]
+    public async Task The_agents_own_operations_are_grouped_apart_after_the_operators_groups()
+    {
+        var document = await DocumentAsync();
+
+        foreach (var (path, method, operation) in Operations(document))
+        {
+            var id = operation.GetProperty("operationId").GetString()!;
+            var tags = operation.GetProperty("tags").EnumerateArray().Select(t => t.GetString()!).ToList();
+            Assert.NotEmpty(tags);
+            Assert.All(tags, tag => Assert.True(AgentOperations.Contains(id) == tag.StartsWith("Agent API: ", StringComparison.Ordinal),
+                $"{method} {path} ({id}) is tagged '{tag}'"));
+        }
+
+        var order = document.GetProperty("tags").EnumerateArray().Select(t => t.GetProperty("name").GetString()!).ToList();
+        var firstAgentGroup = order.FindIndex(t => t.StartsWith("Agent API: ", StringComparison.Ordinal));
+        Assert.True(firstAgentGroup > 0, string.Join(", ", order));
+        Assert.All(order.Skip(firstAgentGroup), t => Assert.StartsWith("Agent API: ", t));
+        Assert.All(document.GetProperty("tags").EnumerateArray().Where(t => t.GetProperty("name").GetString()!.StartsWith("Agent API: ", StringComparison.Ordinal)),
+            t => Assert.Contains("mutual TLS", t.GetProperty("description").GetString()));
+    }
+
     [GeneratedRegex(@"\{([A-Za-z]+)\}")]
     private static partial Regex RouteParameter();
 }
