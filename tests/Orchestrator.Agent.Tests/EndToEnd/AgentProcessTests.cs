@@ -111,17 +111,23 @@ public sealed class AgentProcessTests
             await Task.Delay(200);
         }
 
-        var byName = expected.ToDictionary(e => e, e => spans.Single(s => $"{s.Service}/{s.Name}" == e));
-        Assert.Equal(byName["orchestrator/task.dispatch"].SpanId, byName["orchestrator-agent/task.execute"].ParentSpanId);
-        Assert.Equal(byName["orchestrator-agent/task.execute"].SpanId, byName["orchestrator-agent/task.report"].ParentSpanId);
-        // The server's completion sits under the agent's report (report -> its HTTP call -> the server's request).
+        // A task may go out more than once (a stream reconnecting resends what was not started) and a completion may be
+        // sent again: each dispatch and report is a span of its own. The agent runs the task once.
+        List<(string Service, string Name, string SpanId, string ParentSpanId)> Named(string name) =>
+            [.. spans.Where(s => $"{s.Service}/{s.Name}" == name)];
+        var execute = Assert.Single(Named("orchestrator-agent/task.execute"));
+        Assert.Contains(Named("orchestrator/task.dispatch"), d => d.SpanId == execute.ParentSpanId);
+        var reports = Named("orchestrator-agent/task.report");
+        Assert.All(reports, r => Assert.Equal(execute.SpanId, r.ParentSpanId));
+        // The server's completion sits under one of the agent's reports (report -> its HTTP call -> the server's request).
         var ancestors = new List<string>();
-        for (var parent = byName["orchestrator/task.complete"].ParentSpanId; parent != ""; parent = spans.FirstOrDefault(s => s.SpanId == parent).ParentSpanId ?? "")
+        for (var parent = Named("orchestrator/task.complete")[0].ParentSpanId; parent != "";
+             parent = spans.FirstOrDefault(s => s.SpanId == parent).ParentSpanId ?? "")
         {
             ancestors.Add(parent);
         }
 
-        Assert.Contains(byName["orchestrator-agent/task.report"].SpanId, ancestors);
+        Assert.Contains(reports, r => ancestors.Contains(r.SpanId));
     }
 
     private const string Caller = "test.caller";
