@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Security.Authentication;
 using Orchestrator.Client;
+using Orchestrator.Contracts;
 
 namespace Orchestrator.Cli;
 
@@ -38,12 +39,21 @@ public sealed class Invocation(ParseResult parsed, CliEnvironment environment, G
 
     /// <summary>The names of these agents, for tables (people read names, not ids); nothing for <c>-o json</c>, which
     /// prints the API's answers as they are. An agent that is gone, or a look-up that fails, leaves its id shown.</summary>
-    public async Task<IReadOnlyDictionary<Guid, string>> AgentNamesAsync(OrchestratorClient client, IEnumerable<Guid> agentIds)
+    public Task<IReadOnlyDictionary<Guid, string>> AgentNamesAsync(OrchestratorClient client, IEnumerable<Guid> agentIds) =>
+        AgentDetailsAsync(client, agentIds, details => details.Name);
+
+    /// <summary>The labels of these agents as a table shows them (<c>k=v,…</c>), by the same rules.</summary>
+    public async Task<IReadOnlyDictionary<Guid, string?>> AgentLabelsAsync(OrchestratorClient client, IEnumerable<Guid> agentIds) =>
+        (await AgentDetailsAsync(client, agentIds, details => Output.Labels(details.Labels)))
+            .ToDictionary(p => p.Key, p => (string?)p.Value);
+
+    private async Task<IReadOnlyDictionary<Guid, string>> AgentDetailsAsync(
+        OrchestratorClient client, IEnumerable<Guid> agentIds, Func<AgentDetails, string> pick)
     {
-        var names = new System.Collections.Concurrent.ConcurrentDictionary<Guid, string>();
+        var found = new System.Collections.Concurrent.ConcurrentDictionary<Guid, string>();
         if (Format == OutputFormat.Json)
         {
-            return names;
+            return found;
         }
 
         await Parallel.ForEachAsync(agentIds.Distinct(), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = Cancellation },
@@ -51,14 +61,14 @@ public sealed class Invocation(ParseResult parsed, CliEnvironment environment, G
             {
                 try
                 {
-                    names[id] = (await client.Agents.GetAsync(id, cancellationToken)).Name;
+                    found[id] = pick(await client.Agents.GetAsync(id, cancellationToken));
                 }
                 catch (OrchestratorApiException)
                 {
-                    // Deleted, or not visible to this key: the table shows the id.
+                    // Deleted meanwhile, or not visible to this key: the table shows what it has.
                 }
             });
-        return names;
+        return found;
     }
 
     /// <summary>Prints the API's last answer as JSON, or the table.</summary>

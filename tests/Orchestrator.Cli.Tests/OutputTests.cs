@@ -33,6 +33,20 @@ public sealed class OutputTests(CliFixture service) : IClassFixture<CliFixture>
     }
 
     [Fact]
+    public async Task A_wide_agent_list_shows_each_agents_labels()
+    {
+        var team = Guid.NewGuid().ToString("N");
+        using var agent = await service.AgentAsync(["docker"], new() { ["team"] = team });
+
+        var table = (await service.RunAsync("agents", "ls", "--label", $"team={team}")).Ok().Out.Split('\n');
+        var wide = (await service.RunAsync("agents", "ls", "--label", $"team={team}", "-o", "wide")).Ok().Out.Split('\n');
+
+        Assert.DoesNotContain("LABELS", Words(table[0]));
+        Assert.Equal("LABELS", Words(wide[0])[^1]);
+        Assert.Equal($"team={team}", Words(wide[1])[^1]);
+    }
+
+    [Fact]
     public async Task At_a_terminal_a_wait_shows_what_it_waits_for_on_stderr_and_erases_it_at_the_end()
     {
         using var agent = await service.AgentAsync();

@@ -34,17 +34,20 @@ public static class AgentCommands
                 var client = await run.ClientAsync();
                 run.Answers.Clear();
                 var agents = await Lists.TakeAsync(client.Agents.ListAllAsync(filter, run.Cancellation), max, run.Cancellation);
+                // The list answer is the spec's summary, without labels: the wide table reads each agent's details for them.
+                var labels = run.Wide ? await run.AgentLabelsAsync(client, agents.Select(a => a.Id)) : new Dictionary<Guid, string?>();
                 run.ShowList(() =>
                 {
                     var table = run.Wide
-                        ? new Table("ID", "NAME", "STATUS", "LAST HEARTBEAT", "CAPABILITIES", "VERSION", "CPU", "MEMORY", "DISK")
+                        ? new Table("ID", "NAME", "STATUS", "LAST HEARTBEAT", "CAPABILITIES", "VERSION", "CPU", "MEMORY", "DISK", "LABELS")
                         : new Table("ID", "NAME", "STATUS", "LAST HEARTBEAT", "CAPABILITIES");
                     foreach (var agent in agents)
                     {
                         string?[] cells = [agent.Id.ToString(), agent.Name, WireNames.Of(agent.Status), Output.Age(agent.LastHeartbeat, run.Now),
                             Output.Join(agent.Capabilities)];
                         table.Add(run.Wide
-                            ? [.. cells, agent.Version, Percent(agent.ResourceUsage.Cpu), Percent(agent.ResourceUsage.Memory), Percent(agent.ResourceUsage.Disk)]
+                            ? [.. cells, agent.Version, Percent(agent.ResourceUsage.Cpu), Percent(agent.ResourceUsage.Memory), Percent(agent.ResourceUsage.Disk),
+                                labels.GetValueOrDefault(agent.Id)]
                             : cells);
                     }
 
