@@ -33,7 +33,8 @@ public static class BackgroundLoop
                 if (!scheduled)
                 {
                     var wait = periodic ? next - time.GetUtcNow() : Timeout.InfiniteTimeSpan;
-                    scheduled = wait != Timeout.InfiniteTimeSpan && wait <= TimeSpan.Zero || !await WaitAsync(wait, time, wake, stopping);
+                    scheduled = wait != Timeout.InfiniteTimeSpan && wait <= TimeSpan.Zero ||
+                                !await WaitAsync(wait, periodic ? next : null, time, wake, stopping);
                 }
 
                 if (scheduled && periodic)
@@ -59,19 +60,19 @@ public static class BackgroundLoop
         }
     }
 
-    /// <summary>Waits out <paramref name="wait"/>, or until a request arrives: true when a request ended the wait.</summary>
-    private static async Task<bool> WaitAsync(TimeSpan wait, TimeProvider time, ChannelReader<bool>? wake, CancellationToken stopping)
+    /// <summary>Waits out <paramref name="wait"/> (until <paramref name="due"/>), or until a request arrives: true when a
+    /// request ended the wait.</summary>
+    private static async Task<bool> WaitAsync(
+        TimeSpan wait, DateTimeOffset? due, TimeProvider time, ChannelReader<bool>? wake, CancellationToken stopping)
     {
-        if (wake is null)
-        {
-            await Task.Delay(wait, time, stopping);
-            return false;
-        }
-
         using var either = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         var elapsed = Task.Delay(wait, time, either.Token);
-        var woken = wake.WaitToReadAsync(either.Token).AsTask();
-        var ended = await Task.WhenAny(elapsed, woken);
+        // A timer counts from the clock's time when it is made. Had the clock passed the due time between the caller
+        // reading it and the timer being made (a test advancing a fake clock, a VM resuming), the timer would wait a whole
+        // period too long: a pass that is due runs now.
+        var overdue = due is { } at && time.GetUtcNow() >= at;
+        var woken = overdue || wake is null ? Task.Delay(Timeout.Infinite, either.Token) : wake.WaitToReadAsync(either.Token).AsTask();
+        var ended = overdue ? elapsed : await Task.WhenAny(elapsed, woken);
         await either.CancelAsync();
         try
         {
@@ -79,7 +80,7 @@ public static class BackgroundLoop
         }
         catch (OperationCanceledException)
         {
-            // The wait that lost, cancelled.
+            // The waits that lost (or were not needed), cancelled.
         }
 
         stopping.ThrowIfCancellationRequested();
