@@ -196,9 +196,9 @@ public sealed partial class TaskDispatcher
         Pump();
     }
 
-    private static CompleteTaskRequest Cancelled(string reason) =>
+    private CompleteTaskRequest Cancelled(string reason) =>
         new(false, JsonSerializer.SerializeToElement(new Dictionary<string, string> { ["error"] = reason }, AgentJson.Default.DictionaryStringString),
-            [new TaskLogEntry(DateTime.UtcNow, "warn", reason)]);
+            [new TaskLogEntry(_time.GetUtcNow().UtcDateTime, "warn", reason)]);
 
     /// <summary>One task on its way through an executor.</summary>
     private sealed class TaskRun(DeliveredTask task, TaskDispatcher owner)
