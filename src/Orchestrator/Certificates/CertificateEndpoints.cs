@@ -38,6 +38,8 @@ public static class CertificateEndpoints
             .WithSummary("The CA trust bundle (PEM)")
             .WithDescription(CertificateDocs.TrustBundle)
             .Produces<string>(StatusCodes.Status200OK, "application/x-pem-file");
+        // HEAD as monitors and `curl -I` use it; one operation in the document (GET) describes both.
+        group.MapMethods("/", [HttpMethods.Head], TrustBundle).AllowAnonymous().ExcludeFromDescription();
         group.MapPost("/rotate", Rotate)
             .RequireAuthorization(Policies.Admin)
             .WithSummary("Rotate the CA root and the token signing key")

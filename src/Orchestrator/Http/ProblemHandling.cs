@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.AspNetCore.Mvc;
 
 namespace Orchestrator.Http;
@@ -77,7 +78,7 @@ internal sealed class BadRequestExceptionHandler(IProblemDetailsService problemD
         }
 
         var status = badRequest.StatusCode;
-        var detail = Describe(badRequest);
+        var detail = Describe(badRequest, httpContext);
         httpContext.Response.StatusCode = status;
         return await problemDetails.TryWriteAsync(new ProblemDetailsContext
         {
@@ -92,7 +93,7 @@ internal sealed class BadRequestExceptionHandler(IProblemDetailsService problemD
         });
     }
 
-    private static string Describe(BadHttpRequestException exception)
+    private static string Describe(BadHttpRequestException exception, HttpContext httpContext)
     {
         if (exception.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
@@ -110,14 +111,22 @@ internal sealed class BadRequestExceptionHandler(IProblemDetailsService problemD
                 }
 
                 // The converter's own words name a .NET type; say it in the API's terms instead.
-                return json.Message.StartsWith("The JSON value could not be converted", StringComparison.Ordinal) ||
-                       json.InnerException is InvalidOperationException
-                    ? $"'{json.Path}' has a value of the wrong type or one that is not allowed."
-                    : $"Invalid JSON at '{json.Path}': {FirstSentence(json.Message)}";
+                if (json.Message.StartsWith("The JSON value could not be converted", StringComparison.Ordinal) ||
+                    json.InnerException is InvalidOperationException)
+                {
+                    // The exception handler has cleared the request's endpoint; its feature keeps the one that threw.
+                    var endpoint = httpContext.Features.Get<IExceptionHandlerFeature>()?.Endpoint ?? httpContext.GetEndpoint();
+                    var bodyType = endpoint?.Metadata.GetMetadata<IAcceptsMetadata>()?.RequestType;
+                    return BindingProblems.AllowedValues(bodyType, json.Path) is { } allowed
+                        ? $"'{json.Path}' must be one of: {string.Join(", ", allowed)}."
+                        : $"'{json.Path}' has a value of the wrong type or one that is not allowed.";
+                }
+
+                return $"Invalid JSON at '{json.Path}': {FirstSentence(json.Message)}";
             }
         }
 
-        return exception.Message;
+        return BindingProblems.DescribeParameter(exception.Message) ?? exception.Message;
     }
 
     private static string FirstSentence(string message)

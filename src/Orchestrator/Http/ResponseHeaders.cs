@@ -11,10 +11,19 @@ public static class ResponseHeaders
     public static TBuilder CarriesSecrets<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
         builder.WithMetadata(SecretsMetadata.Instance);
 
+    /// <summary>Headers every answer carries, and HEAD answers without a body.</summary>
     public static WebApplication UseOrchestratorResponseHeaders(this WebApplication app)
     {
         app.Use((context, next) =>
         {
+            // An answer to HEAD has no body. Kestrel's HTTP/1.1 drops what is written to one, but its HTTP/2 sends it
+            // (a problem-details body of a 404 or 405, say), and clients then fail the whole exchange as a protocol
+            // error instead of reading the status.
+            if (HttpMethods.IsHead(context.Request.Method))
+            {
+                context.Response.Body = Stream.Null;
+            }
+
             context.Response.OnStarting(static state =>
             {
                 var http = (HttpContext)state;

@@ -68,7 +68,9 @@ public static partial class Swagger
             options.ConfigObject.PersistAuthorization = settings.SwaggerPersistAuthorization;
         });
         // A browser pointed at the service lands on what it can do, not on a 404.
-        app.MapGet("/", () => TypedResults.Redirect("/swagger")).AllowAnonymous().ExcludeFromDescription();
+        app.MapMethods("/", [HttpMethods.Get, HttpMethods.Head], () => TypedResults.Redirect("/swagger"))
+            .AllowAnonymous()
+            .ExcludeFromDescription();
         return app;
     }
 

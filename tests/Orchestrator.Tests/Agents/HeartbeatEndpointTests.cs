@@ -81,6 +81,17 @@ public sealed class HeartbeatEndpointTests(SharedApps apps) : IClassFixture<Shar
         Assert.Contains(problem.GetProperty("errors").EnumerateObject(), e => e.Name.StartsWith(field, StringComparison.Ordinal));
     }
 
+    [SkippableFact]
+    public async Task A_heartbeat_without_a_body_is_a_400_saying_a_json_body_is_needed()
+    {
+        var app = await apps.For(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync();
+
+        var problem = await (await agent.Client.PostAsync($"/api/v1/agents/{agent.Id}/heartbeat", null)).ShouldBeProblem(HttpStatusCode.BadRequest);
+
+        Assert.Contains("needs a JSON request body", problem.GetProperty("detail").GetString());
+    }
+
     [SkippableTheory, BothProviders]
     public async Task Inside_the_renewal_window_the_heartbeat_renews_and_the_new_certificate_and_token_work(DatabaseProvider provider)
     {

@@ -136,7 +136,18 @@ public sealed class ApiKeyTests(SharedApps apps) : IClassFixture<SharedApps>
 
         var problem = await (await app.AdminClient().DeleteAsync("/api/v1/api-keys/not-a-uuid")).ShouldBeProblem(HttpStatusCode.BadRequest);
 
-        Assert.Contains("id", problem.GetProperty("detail").GetString());
+        Assert.Equal("'id' must be a UUID, such as 3fa85f64-5717-4562-b3fc-2c963f66afa6.", problem.GetProperty("detail").GetString());
+    }
+
+    [SkippableFact]
+    public async Task A_role_that_does_not_exist_is_a_400_listing_the_roles_there_are()
+    {
+        var app = await apps.For(DatabaseProvider.Sqlite);
+
+        var problem = await (await app.AdminClient().PostJson("/api/v1/api-keys", new { name = SharedApps.Unique("boss"), role = "boss" }))
+            .ShouldBeProblem(HttpStatusCode.BadRequest);
+
+        Assert.Equal("'$.role' must be one of: viewer, operator, admin.", problem.GetProperty("detail").GetString());
     }
 
     [SkippableFact]

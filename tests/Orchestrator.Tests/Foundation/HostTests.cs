@@ -124,6 +124,22 @@ public sealed class HostTests(SharedApps apps) : IClassFixture<SharedApps>
     }
 
     [SkippableFact]
+    public async Task A_data_directory_holding_someone_elses_files_stops_the_service_naming_it()
+    {
+        var storage = await TestStorage.CreateAsync(DatabaseProvider.Sqlite);
+        using var _ = storage;
+        var foreign = Directory.CreateTempSubdirectory("orch-foreign-").FullName;
+        await File.WriteAllTextAsync(Path.Combine(foreign, "notes.txt"), "someone else's");
+        var settings = new Dictionary<string, string?> { ["Orchestrator:DataDirectory"] = foreign };
+
+        var error = Assert.ThrowsAny<Exception>(() => TestApp.StartOn(storage, settings: settings));
+
+        Assert.Contains($"The data directory {foreign} (Orchestrator:DataDirectory) holds files that are not Orchestrator's", error.ToString());
+        Assert.Equal(["notes.txt"], Directory.EnumerateFileSystemEntries(foreign).Select(Path.GetFileName));
+        Directory.Delete(foreign, recursive: true);
+    }
+
+    [SkippableFact]
     public async Task Without_a_configured_key_an_admin_key_is_generated_into_an_owner_only_file()
     {
         var storage = await TestStorage.CreateAsync(DatabaseProvider.Sqlite);
