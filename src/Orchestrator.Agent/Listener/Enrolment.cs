@@ -64,11 +64,13 @@ public sealed partial class Enrolment(AgentSettings settings, AgentClient client
                 LogRegistered(logger, name, answer.AgentId, answer.Certificate.ExpiresAt);
                 return identity;
             }
-            catch (OrchestratorApiException ex) when (ex.Status == HttpStatusCode.Conflict && attempt < 6)
+            catch (OrchestratorApiException ex) when (ex.Status == HttpStatusCode.Conflict && ex.RetryAfter is { } retryAfter && attempt < 10)
             {
-                // Re-enrolment of an agent the server still counts online: it goes offline after a few missed heartbeats.
-                LogWaitingForOffline(logger, name);
-                await Task.Delay(TimeSpan.FromSeconds(10), time, cancellationToken);
+                // A conflict that resolves by itself (the server still counts this agent's previous instance online, or
+                // its deletion was under way) says when with Retry-After; one without it (a taken name, a token for
+                // another agent, a re-enrolment without a token issued for this agent) ends the agent at once below.
+                LogWaitingForOffline(logger, name, ex.Message);
+                await Task.Delay(TimeSpan.FromSeconds(Math.Clamp(retryAfter.TotalSeconds, 1, 300)), time, cancellationToken);
             }
             catch (OrchestratorApiException ex) when (ex.Status is not (HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or
                                                           HttpStatusCode.GatewayTimeout or HttpStatusCode.TooManyRequests))
@@ -156,8 +158,8 @@ public sealed partial class Enrolment(AgentSettings settings, AgentClient client
     [LoggerMessage(Level = LogLevel.Information, Message = "Registered as {Name} ({AgentId}); certificate valid until {ExpiresAt:u}")]
     private static partial void LogRegistered(ILogger logger, string name, Guid agentId, DateTime expiresAt);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The server still counts agent {Name} online; waiting for it to go offline before enrolling again")]
-    private static partial void LogWaitingForOffline(ILogger logger, string name);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Registration as {Name} must wait: {Reason}")]
+    private static partial void LogWaitingForOffline(ILogger logger, string name, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot reach {Server} to register ({Reason}); trying again in {Seconds:0.0} s")]
     private static partial void LogRegisterRetry(ILogger logger, Uri server, string reason, double seconds);

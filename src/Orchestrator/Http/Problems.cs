@@ -11,6 +11,15 @@ public static class Problems
 
     public static ProblemHttpResult Conflict(string detail) => Make(StatusCodes.Status409Conflict, "Conflict", detail);
 
+    /// <summary>A conflict that resolves by itself: <c>Retry-After</c> tells the caller when trying again can succeed,
+    /// and its absence that it cannot without a change on the caller's side.</summary>
+    public static ProblemHttpResult ConflictForNow(HttpContext context, TimeSpan retryAfter, string detail)
+    {
+        var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+        context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Conflict(detail);
+    }
+
     public static ProblemHttpResult Forbidden(string detail) => Make(StatusCodes.Status403Forbidden, "Forbidden", detail);
 
     public static ProblemHttpResult Unavailable(string detail) => Make(StatusCodes.Status503ServiceUnavailable, "Service unavailable", detail);

@@ -67,6 +67,7 @@ public static class RegisterEndpoint
     private static async Task<Results<Created<RegisterResponse>, ValidationProblem, ProblemHttpResult>> Register(
         RegisterRequest request,
         [FromHeader(Name = TokenHeader)] string? registrationToken,
+        HttpContext context,
         OrchestratorDbContext db,
         AgentCredentials credentials,
         AuditLog audit,
@@ -134,15 +135,27 @@ public static class RegisterEndpoint
             if (!await AgentRows.HoldAsync(db, agent.Id, cancellationToken))
             {
                 metrics.Outcome("name_conflict");
-                return Problems.Conflict($"The agent named '{name}' was deleted while this registration ran; register again.");
+                return Problems.ConflictForNow(context, TimeSpan.FromSeconds(1),
+                    $"The agent named '{name}' was deleted while this registration ran; register again.");
             }
 
             await db.Entry(agent).ReloadAsync(cancellationToken);
             var live = await db.IssuedCertificates.AnyAsync(c => c.AgentId == agent.Id && c.NotAfter > now && c.RevokedAt == null, cancellationToken);
-            if (agent.Status != AgentStatus.Offline || live)
+            if (live)
             {
                 metrics.Outcome("name_conflict");
                 return Problems.Conflict($"An agent named '{name}' is already registered.");
+            }
+
+            if (agent.Status != AgentStatus.Offline)
+            {
+                // Its certificates have expired, so it can no longer heartbeat: it is offline once its liveness window
+                // closes (and the monitor's next pass sees it), and re-enrolment can go ahead then.
+                metrics.Outcome("name_conflict");
+                var offlineBy = (agent.LastHeartbeat ?? now) + agentOptions.Value.OfflineAfter + agentOptions.Value.HeartbeatInterval;
+                return Problems.ConflictForNow(context, offlineBy - now,
+                    $"An agent named '{name}' is registered ({agent.Id}) and still counted {agent.Status.ToString().ToLowerInvariant()}; " +
+                    "its certificates have expired, so it goes offline within its liveness window: retry after Retry-After.");
             }
 
             if (token.AgentId != agent.Id)

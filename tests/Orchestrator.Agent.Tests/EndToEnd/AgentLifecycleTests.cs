@@ -62,6 +62,23 @@ public sealed class AgentLifecycleTests(SharedAgentApps apps) : IClassFixture<Sh
     }
 
     [SkippableFact]
+    public async Task Registering_a_name_another_running_agent_holds_ends_at_once_with_the_servers_reason()
+    {
+        var world = await apps.WorldFor(DatabaseProvider.Sqlite);
+        var holder = world.Settings(TempDirectories.New(), await world.TokenFileAsync());
+        await using var running = RunningAgent.Start(holder);
+        await running.StartedAsync();
+
+        // Another state directory, a good token, the same name: a conflict that waiting cannot resolve (no Retry-After).
+        await using var agent = RunningAgent.Start(world.Settings(TempDirectories.New(), await world.TokenFileAsync(), s => s with { Name = holder.Name }));
+        var exitCode = await agent.Exit.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(ExitCodes.CannotStart, exitCode);
+        Assert.Contains(agent.Logs.Lines, l => l.Contains($"An agent named '{holder.Name}' is already registered.", StringComparison.Ordinal));
+        Assert.DoesNotContain(agent.Logs.Lines, l => l.Contains("must wait", StringComparison.Ordinal) || l.Contains("waiting", StringComparison.Ordinal));
+    }
+
+    [SkippableFact]
     public async Task Without_allow_shell_the_agent_does_not_offer_shell_run_and_the_service_refuses_shell_tasks()
     {
         var world = await apps.WorldFor(DatabaseProvider.Sqlite);

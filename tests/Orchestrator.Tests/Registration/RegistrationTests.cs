@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Agents;
 using Orchestrator.Audit;
@@ -155,8 +156,10 @@ public sealed class RegistrationTests(SharedApps apps) : IClassFixture<SharedApp
         var existing = await app.RegisterAgentAsync(taken);
         var token = await app.CreateRegistrationTokenAsync();
 
-        await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body(taken), token))).ShouldBeProblem(HttpStatusCode.Conflict);
+        var conflict = await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body(taken), token));
 
+        await conflict.ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Null(conflict.Headers.RetryAfter); // final: trying again cannot succeed
         await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body(SharedApps.Unique("free")), token))).ShouldBe(HttpStatusCode.Created);
         Assert.NotEqual(Guid.Empty, existing.Id);
     }
@@ -178,8 +181,9 @@ public sealed class RegistrationTests(SharedApps apps) : IClassFixture<SharedApp
         var body = Body("wanderer", labels: new { @new = "yes" });
         var ordinary = await app.CreateRegistrationTokenAsync();
         var forAnother = await app.CreateRegistrationTokenAsync(agentId: other.Id);
-        var refused = await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(body, ordinary)))
-            .ShouldBeProblem(HttpStatusCode.Conflict);
+        var refusedAnswer = await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(body, ordinary));
+        var refused = await refusedAnswer.ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Null(refusedAnswer.Headers.RetryAfter); // final: it needs a token issued for the agent
         await (await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(body, forAnother)))
             .ShouldBeProblem(HttpStatusCode.Conflict);
         var forIt = await app.CreateRegistrationTokenAsync(agentId: agent.Id);
@@ -199,6 +203,30 @@ public sealed class RegistrationTests(SharedApps apps) : IClassFixture<SharedApp
             .ShouldBe(HttpStatusCode.Created);
         var reenrolled = await db.AuditEvents.SingleAsync(e => e.Action == "agent.reenrolled" && e.SubjectId == agent.Id.ToString());
         Assert.StartsWith("registration-token:", reenrolled.Actor);
+    }
+
+    [SkippableFact]
+    public async Task Re_enrolling_an_agent_still_counted_online_is_a_409_with_retry_after_its_liveness_window()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, time);
+        var agent = await app.RegisterAgentAsync(SharedApps.Unique("lapsed"));
+        time.Advance(TimeSpan.FromDays(2));
+        // Its certificates have expired; the server has not yet seen its window close (it heartbeated a moment ago).
+        var lastHeartbeat = time.GetUtcNow().UtcDateTime;
+        await app.QueryAsync(db => db.Agents.Where(a => a.Id == agent.Id)
+            .ExecuteUpdateAsync(s => s.SetProperty(a => a.Status, AgentStatus.Online).SetProperty(a => a.LastHeartbeat, lastHeartbeat)));
+        var token = await app.CreateRegistrationTokenAsync(agentId: agent.Id);
+
+        var early = await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body(agent.Name), token));
+
+        var problem = await early.ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Contains("still counted online", problem.GetProperty("detail").GetString());
+        var options = app.Services.GetRequiredService<IOptions<AgentOptions>>().Value;
+        var retryAfter = early.Headers.RetryAfter?.Delta;
+        Assert.NotNull(retryAfter);
+        Assert.InRange(retryAfter.Value, options.OfflineAfter, options.OfflineAfter + options.HeartbeatInterval);
+        Assert.Equal(0, await app.QueryAsync(db => db.RegistrationTokens.Where(t => t.AgentId == agent.Id).SumAsync(t => t.Uses)));
     }
 
     [SkippableTheory, BothProviders]
