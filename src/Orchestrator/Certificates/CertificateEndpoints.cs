@@ -10,26 +10,6 @@ namespace Orchestrator.Certificates;
 
 public static class CertificateEndpoints
 {
-    /// <summary>The CA, agent credentials (certificates and tokens) and the agent authentication that checks them.</summary>
-    public static IServiceCollection AddCertificates(this IServiceCollection services)
-    {
-        services.AddValidatedOptions<CertificateOptions, CertificateOptionsValidator>(CertificateOptions.Section);
-        services.AddAgentAuthentication();
-
-        // Order matters: hosted services start in registration order, after the database migrator.
-        services.AddSingleton<CertificateAuthority>();
-        services.AddHostedService(sp => sp.GetRequiredService<CertificateAuthority>());
-        services.AddSingleton<AgentTokens>();
-        services.AddHostedService(sp => sp.GetRequiredService<AgentTokens>());
-        services.AddSingleton<RevocationList>();
-        services.AddHostedService(sp => sp.GetRequiredService<RevocationList>());
-        services.AddSingleton<ServerCertificateRenewal>();
-        services.AddHostedService(sp => sp.GetRequiredService<ServerCertificateRenewal>());
-        services.AddSingleton<CertificateMetrics>();
-        services.AddScoped<AgentCredentials>();
-        return services;
-    }
-
     public static RouteGroupBuilder MapCertificateAuthority(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/ca").WithTags("Certificate authority");

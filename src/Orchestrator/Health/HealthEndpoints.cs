@@ -1,15 +1,8 @@
-using Orchestrator.Data;
 
 namespace Orchestrator.Health;
 
 public static class HealthEndpoints
 {
-    public static IServiceCollection AddOrchestratorHealthChecks(this IServiceCollection services)
-    {
-        services.AddHealthChecks().AddDbContextCheck<OrchestratorDbContext>("database", tags: ["ready"]);
-        return services;
-    }
-
     public static IEndpointRouteBuilder MapHealth(this IEndpointRouteBuilder routes)
     {
         // Liveness says the process answers; readiness says it can do work (the database answers).

@@ -17,6 +17,22 @@ public static class HostingRegistration
         return services;
     }
 
+    /// <summary>Cluster events over the configured database: LISTEN/NOTIFY on PostgreSQL, this process alone on SQLite.</summary>
+    public static IServiceCollection AddClusterEvents(this IServiceCollection services)
+    {
+        services.AddSingleton<ClusterEventMetrics>();
+        services.AddSingleton<PostgresClusterEvents>();
+        services.AddSingleton<LocalClusterEvents>();
+        services.AddSingleton<IClusterEvents>(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
+            ? sp.GetRequiredService<PostgresClusterEvents>()
+            : sp.GetRequiredService<LocalClusterEvents>());
+        // AddSingleton, not AddHostedService: the latter refuses a factory typed as IHostedService itself.
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
+            ? sp.GetRequiredService<PostgresClusterEvents>()
+            : (IHostedService)sp.GetRequiredService<LocalClusterEvents>());
+        return services;
+    }
+
     /// <summary>Binds <typeparamref name="TOptions"/> to <paramref name="section"/> and checks it with its validator
     /// when the host starts, so a bad setting stops the service naming the setting instead of failing on first use.
     /// Every feature registers its settings this way, beside the feature, with a source-generated validator. Rules whose

@@ -10,17 +10,6 @@ using Orchestrator.Tasks;
 
 namespace Orchestrator.Housekeeping;
 
-public static class HousekeepingRegistration
-{
-    public static IServiceCollection AddHousekeeping(this IServiceCollection services)
-    {
-        services.AddValidatedOptions<RetentionOptions, RetentionOptionsValidator>(RetentionOptions.Section);
-        services.AddSingleton<Retention>();
-        services.AddHostedService(sp => sp.GetRequiredService<Retention>());
-        return services;
-    }
-}
-
 public sealed class RetentionOptions : IValidatableObject
 {
     public const string Section = "Orchestrator:Retention";

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
@@ -8,7 +6,6 @@ using Orchestrator.Agents;
 using Orchestrator.Audit;
 using Orchestrator.Certificates;
 using Orchestrator.Data;
-using Orchestrator.Hosting;
 using Orchestrator.Http;
 
 namespace Orchestrator.Registration;
@@ -17,39 +14,6 @@ public static class RegisterEndpoint
 {
     public const string TokenHeader = "X-Agent-Token";
     public const string RateLimitPolicy = "registration";
-
-    public static IServiceCollection AddRegistration(this IServiceCollection services)
-    {
-        services.AddValidatedOptions<RateLimitOptions, RateLimitOptionsValidator>(RateLimitOptions.Section);
-        services.AddSingleton<RegistrationMetrics>();
-        services.AddRateLimiter(limiter =>
-        {
-            limiter.AddPolicy(RateLimitPolicy, context =>
-            {
-                var perMinute = context.RequestServices.GetRequiredService<IOptions<RateLimitOptions>>().Value.RegistrationsPerMinute;
-                var caller = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-                return RateLimitPartition.GetFixedWindowLimiter(caller, _ => new FixedWindowRateLimiterOptions
-                {
-                    PermitLimit = perMinute,
-                    Window = TimeSpan.FromMinutes(1),
-                    QueueLimit = 0,
-                });
-            });
-            limiter.OnRejected = async (rejected, cancellationToken) =>
-            {
-                var http = rejected.HttpContext;
-                http.RequestServices.GetRequiredService<RegistrationMetrics>().Outcome("rate_limited");
-                if (rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
-                {
-                    http.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-                }
-
-                await Problems.WriteAsync(http, StatusCodes.Status429TooManyRequests, "Too many requests",
-                    "Too many registrations from this address; try again later (Orchestrator:RateLimits:RegistrationsPerMinute).");
-            };
-        });
-        return services;
-    }
 
     public static RouteHandlerBuilder MapRegister(this IEndpointRouteBuilder routes) =>
         routes.MapPost("/api/v1/agents/register", Register)

@@ -2,7 +2,6 @@ using System.Net.WebSockets;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Orchestrator.Certificates;
-using Orchestrator.Hosting;
 using Orchestrator.Http;
 using Orchestrator.Security;
 
@@ -10,14 +9,6 @@ namespace Orchestrator.Streams;
 
 public static class StreamEndpoints
 {
-    public static IServiceCollection AddTaskStreams(this IServiceCollection services)
-    {
-        services.AddValidatedOptions<StreamOptions, StreamOptionsValidator>(StreamOptions.Section);
-        services.AddSingleton<StreamRegistry>();
-        services.AddHostedService(sp => sp.GetRequiredService<StreamRegistry>());
-        return services;
-    }
-
     /// <summary>Added to the agent group.</summary>
     public static RouteGroupBuilder MapTaskStream(this RouteGroupBuilder agent)
     {

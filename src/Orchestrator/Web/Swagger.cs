@@ -47,11 +47,15 @@ public static partial class Swagger
             options.OperationFilter<RouteParametersDeclared>();
             options.DocumentFilter<TaskPayloadSchemas>();
             options.DocumentFilter<TagDescriptions>();
+            options.DocumentFilter<NullableReferencesTyped>();
             // An endpoint's own name (WithName) wins; otherwise the route says it (see OperationIds).
             options.CustomOperationIds(api =>
                 api.ActionDescriptor.EndpointMetadata.OfType<IEndpointNameMetadata>().FirstOrDefault()?.EndpointName
                 ?? OperationIds.For(api.HttpMethod ?? "GET", api.RelativePath ?? ""));
             options.SupportNonNullableReferenceTypes();
+            // A nullable property of a record type (an agent's `drain`) says so: OpenAPI 3.0 ignores siblings of a
+            // `$ref`, so `nullable` goes beside an `allOf` holding the reference (OpenApiResponseTests checks answers).
+            options.UseAllOfToExtendReferenceSchemas();
             options.CustomSchemaIds(type => type.FullName!.Replace("Orchestrator.", string.Empty, StringComparison.Ordinal).Replace('+', '.'));
         });
         return services;
@@ -165,6 +169,27 @@ public static partial class Swagger
 
     /// <summary>Publishes the payload schema of each built-in task type as the component <c>Payload.&lt;type&gt;</c>, from the
     /// same text the service validates with (<see cref="PayloadSchemas"/>), so the document cannot drift from the check.</summary>
+    /// <summary>A nullable reference (<c>allOf</c> of one <c>$ref</c>, marked nullable) also states the referenced
+    /// schema's type: OpenAPI 3.0 gives <c>nullable</c> meaning only beside <c>type</c> (Redocly's
+    /// nullable-type-sibling), and generators read it from there.</summary>
+    private sealed class NullableReferencesTyped : IDocumentFilter
+    {
+        public void Apply(OpenApiDocument document, DocumentFilterContext context)
+        {
+            var schemas = document.Components?.Schemas ?? new Dictionary<string, IOpenApiSchema>();
+            foreach (var property in schemas.Values.SelectMany(s => s.Properties?.Values ?? []).OfType<OpenApiSchema>())
+            {
+                // The reference is looked up by id: its target is not resolved while filters run.
+                if (property is { AllOf: [OpenApiSchemaReference { Reference.Id: { } id }] } &&
+                    (property.Type ?? JsonSchemaType.Null) == JsonSchemaType.Null &&
+                    schemas.TryGetValue(id, out var target) && target.Type is { } type)
+                {
+                    property.Type = type | JsonSchemaType.Null;
+                }
+            }
+        }
+    }
+
     private sealed class TaskPayloadSchemas : IDocumentFilter
     {
         public void Apply(OpenApiDocument document, DocumentFilterContext context)
