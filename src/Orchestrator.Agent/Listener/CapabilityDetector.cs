@@ -10,6 +10,10 @@ namespace Orchestrator.Agent.Listener;
 public sealed partial class CapabilityDetector(AgentSettings settings, DockerEngine docker, TimeProvider time, ILogger logger)
 {
     private static readonly TimeSpan ComposeRecheck = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long a heartbeat waits for the engine's answer before it goes with the last one known.</summary>
+    private static readonly TimeSpan PingWait = TimeSpan.FromMilliseconds(500);
+    private Task<bool>? _ping;
     private volatile ComposeCli? _compose;
     private bool _dockerSeen;
     private bool? _dockerWasUp;
@@ -42,6 +46,24 @@ public sealed partial class CapabilityDetector(AgentSettings settings, DockerEng
         }
     }
 
+    /// <summary>Whether the engine answers, as far as a heartbeat can wait: a busy engine can take seconds to answer a
+    /// ping (up to its 5 s timeout), and a heartbeat held that long misses its slot, and with short certificate lifetimes
+    /// its renewal. The ping goes on in the background; a later heartbeat takes its answer.</summary>
+    private async Task<bool> DockerUpAsync(CancellationToken cancellationToken)
+    {
+        var ping = _ping ??= docker.PingAsync(cancellationToken);
+        try
+        {
+            var up = await ping.WaitAsync(PingWait, time, cancellationToken);
+            _ping = null;
+            return up;
+        }
+        catch (TimeoutException)
+        {
+            return _dockerWasUp ?? false;
+        }
+    }
+
     public async Task<(IReadOnlyList<string> Capabilities, bool Degraded)> CurrentAsync(CancellationToken cancellationToken)
     {
         var capabilities = new SortedSet<string>(settings.Capabilities, StringComparer.Ordinal);
@@ -50,7 +72,7 @@ public sealed partial class CapabilityDetector(AgentSettings settings, DockerEng
             return ([.. capabilities], false);
         }
 
-        var dockerUp = await docker.PingAsync(cancellationToken);
+        var dockerUp = await DockerUpAsync(cancellationToken);
         if (dockerUp != _dockerWasUp)
         {
             // Said at start and on every change, naming where the engine was looked for: an agent that reports no

@@ -48,6 +48,7 @@ public static partial class Swagger
             options.DocumentFilter<TaskPayloadSchemas>();
             options.DocumentFilter<TagDescriptions>();
             options.DocumentFilter<NullableReferencesTyped>();
+            options.SchemaFilter<RequestExamples>();
             // An endpoint's own name (WithName) wins; otherwise the route says it (see OperationIds).
             options.CustomOperationIds(api =>
                 api.ActionDescriptor.EndpointMetadata.OfType<IEndpointNameMetadata>().FirstOrDefault()?.EndpointName

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Orchestrator.Hosting;
 using Orchestrator.Testing;
+using Orchestrator.Web;
 
 namespace Orchestrator.Tests.Foundation;
 
@@ -114,6 +115,57 @@ public sealed partial class OpenApiDocumentTests(SharedApps apps) : IClassFixtur
         Assert.All(order.Skip(firstAgentGroup), t => Assert.StartsWith("Agent API: ", t));
         Assert.All(document.GetProperty("tags").EnumerateArray().Where(t => t.GetProperty("name").GetString()!.StartsWith("Agent API: ", StringComparison.Ordinal)),
             t => Assert.Contains("mutual TLS", t.GetProperty("description").GetString()));
+    }
+
+    [SkippableFact]
+    public async Task Every_request_body_has_an_example_and_each_operators_example_succeeds_as_it_stands()
+    {
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync(labels: new() { ["zone"] = "eu-1" });
+        var admin = app.AdminClient();
+        var target = (await (await admin.PostJson("/api/v1/targets", new { name = "example-target", type = "ssh", agentId = agent.Id })).ShouldBe(HttpStatusCode.Created))
+            .GetProperty("id").GetString();
+        var document = await (await app.Client().GetAsync("/swagger/v1/swagger.json")).ShouldBe(HttpStatusCode.OK);
+        var schemas = document.GetProperty("components").GetProperty("schemas");
+
+        // Draining last: a drained agent no longer takes the examples' tasks.
+        foreach (var (path, method, operation) in Operations(document).OrderBy(o => o.Path.EndsWith("/drain", StringComparison.Ordinal)))
+        {
+            if (!operation.TryGetProperty("requestBody", out var body))
+            {
+                continue;
+            }
+
+            var schema = body.GetProperty("content").GetProperty("application/json").GetProperty("schema");
+            if (schema.TryGetProperty("allOf", out var only) && only.GetArrayLength() == 1)
+            {
+                schema = only[0]; // an optional body: its schema, marked nullable
+            }
+
+            if (schema.TryGetProperty("$ref", out var reference))
+            {
+                schema = schemas.GetProperty(reference.GetString()!.Split('/')[^1]);
+            }
+
+            var id = operation.GetProperty("operationId").GetString()!;
+            Assert.True(schema.TryGetProperty("example", out var example), $"{method} {path} ({id}) has no example to pre-fill.");
+            if (AgentOperations.Contains(id) || AnonymousOperations.Contains(id))
+            {
+                continue; // an agent's credentials (or a registration token) are not an operator's to try
+            }
+
+            var url = path.Replace("/api/v1/agents/{id}", $"/api/v1/agents/{agent.Id}", StringComparison.Ordinal)
+                .Replace("/api/v1/targets/{id}", $"/api/v1/targets/{target}", StringComparison.Ordinal);
+            using var request = new HttpRequestMessage(new HttpMethod(method.ToUpperInvariant()), url)
+            {
+                // The one thing a reader replaces: the placeholder that stands for an agent of their fleet.
+                Content = new StringContent(example.GetRawText().Replace(RequestExamples.PlaceholderAgentId, agent.Id.ToString(), StringComparison.Ordinal),
+                    System.Text.Encoding.UTF8, "application/json"),
+            };
+            using var response = await admin.SendAsync(request);
+            Assert.True(response.IsSuccessStatusCode,
+                $"{method} {path} ({id}) with its example answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        }
     }
 
     [GeneratedRegex(@"\{([A-Za-z]+)\}")]

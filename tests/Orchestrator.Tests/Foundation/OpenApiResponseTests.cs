@@ -301,6 +301,13 @@ public sealed class OpenApiResponseTests
                         ToJsonSchema(value!);
                     }
 
+                    if (schema["example"] is { } example)
+                    {
+                        // OpenAPI 3.0's `example` is 2020-12's `examples`, which JsonSchema.Net's dialect knows.
+                        schema.Remove("example");
+                        schema["examples"] = new JsonArray(example);
+                    }
+
                     if (schema["$ref"] is JsonValue reference)
                     {
                         schema["$ref"] = reference.GetValue<string>().Replace("#/components/schemas/", "#/$defs/", StringComparison.Ordinal);
