@@ -18,6 +18,14 @@ public static class AgentEndpoints
         var group = routes.MapOperatorRoutes("/api/v1/agents", "Agents");
 
         group.MapGet("/", List).RequireAuthorization(Policies.Viewer)
+            .Paged()
+            .WithQuery(
+                QueryParameter.OneOf<AgentStatus>("status", "Only agents in this state."),
+                new QueryParameter("label", "Only agents with this label, as key=value; repeat for several (all must match).") { Repeats = true },
+                new QueryParameter("capability", "Only agents with this capability; repeat for several (all must match).")
+                {
+                    Repeats = true, Allowed = [.. AgentRules.KnownCapabilities.Order(StringComparer.Ordinal)],
+                })
             .WithSummary("List agents")
             .WithDescription(AgentDocs.List)
             .ProducesValidationProblem();

@@ -20,6 +20,7 @@ public static class ApiKeyEndpoints
             .WithDescription(ApiKeyDocs.Create)
             .ProducesValidationProblem();
         group.MapGet("/", List)
+            .Paged()
             .WithSummary("List active API keys (without the keys)")
             .ProducesValidationProblem();
         group.MapDelete("/{id}", Revoke)

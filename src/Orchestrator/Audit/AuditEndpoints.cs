@@ -14,6 +14,7 @@ public static class AuditEndpoints
     {
         var group = routes.MapOperatorRoutes("/api/v1/audit", "Audit").RequireAuthorization(Policies.Admin);
         group.MapGet("/", List).WithName("listAuditEvents")
+            .Paged()
             .WithSummary("List audit events, newest first")
             .WithDescription(AuditDocs.List)
             .ProducesProblem(StatusCodes.Status400BadRequest);

@@ -70,7 +70,8 @@ internal static partial class BindingProblems
         return type.IsArray ? type.GetElementType()! : type.GetGenericArguments().LastOrDefault() ?? type;
     }
 
-    private static string[] EnumNames(Type type) =>
+    /// <summary>An enumeration's values as they are written on the wire.</summary>
+    public static string[] EnumNames(Type type) =>
     [
         .. type.GetFields(BindingFlags.Public | BindingFlags.Static)
             .Select(f => f.GetCustomAttribute<JsonStringEnumMemberNameAttribute>()?.Name ?? JsonNamingPolicy.CamelCase.ConvertName(f.Name)),

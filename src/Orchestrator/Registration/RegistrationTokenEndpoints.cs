@@ -24,6 +24,7 @@ public static class RegistrationTokenEndpoints
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapGet("/", List)
+            .Paged()
             .WithSummary("List registration tokens (without the tokens)")
             .ProducesValidationProblem();
         group.MapDelete("/{id}", Revoke).RequireAuthorization(Policies.Operator)

@@ -24,10 +24,13 @@ public static class RolloutEndpoints
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesValidationProblem(StatusCodes.Status422UnprocessableEntity);
         group.MapGet("/", List).RequireAuthorization(Policies.Viewer)
+            .Paged()
+            .WithQuery(QueryParameter.OneOf<RolloutStatus>("status", "Only rollouts in this state."))
             .WithSummary("List rollouts, newest first")
             .WithDescription(RolloutDocs.List)
             .ProducesValidationProblem();
         group.MapGet("/{rolloutId}", Get).RequireAuthorization(Policies.Viewer)
+            .WithQuery(QueryParameter.Wait("rollout"))
             .WithSummary("Get a rollout with its counts and targets; optionally wait for it to end")
             .WithDescription(RolloutDocs.Get)
             .ProducesValidationProblem()

@@ -23,6 +23,7 @@ public static class TargetEndpoints
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict);
         group.MapGet("/", List).RequireAuthorization(Policies.Viewer)
+            .Paged()
             .WithSummary("List targets")
             .WithDescription(TargetDocs.List)
             .ProducesValidationProblem();

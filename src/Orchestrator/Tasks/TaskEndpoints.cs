@@ -26,10 +26,13 @@ public static class TaskEndpoints
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         group.MapGet("/", List).RequireAuthorization(Policies.Viewer)
+            .Paged()
+            .WithQuery(QueryParameter.OneOf<AgentTaskStatus>("status", "Only tasks in this state."))
             .WithSummary("List tasks, newest first")
             .WithDescription(TaskDocs.List)
             .ProducesValidationProblem();
         group.MapGet("/{taskId}", Get).RequireAuthorization(Policies.Viewer)
+            .WithQuery(QueryParameter.Wait("task"))
             .WithSummary("Get a task with its status, result and logs; optionally wait for it to end")
             .WithDescription(TaskDocs.Get)
             .ProducesValidationProblem()

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.Options;
@@ -6,6 +8,7 @@ using Microsoft.OpenApi.Reader;
 using Orchestrator.ApiKeys;
 using Orchestrator.Certificates;
 using Orchestrator.Hosting;
+using Orchestrator.Http;
 using Orchestrator.Security;
 using Orchestrator.Tasks;
 using Swashbuckle.AspNetCore.SwaggerGen;
@@ -45,6 +48,7 @@ public static partial class Swagger
             options.AddServer(new OpenApiServer { Url = "/", Description = "This service" });
             options.OperationFilter<SecurityPerOperation>();
             options.OperationFilter<RouteParametersDeclared>();
+            options.OperationFilter<QueryParametersDeclared>();
             options.DocumentFilter<TaskPayloadSchemas>();
             options.DocumentFilter<TagDescriptions>();
             options.DocumentFilter<NullableReferencesTyped>();
@@ -127,6 +131,42 @@ public static partial class Swagger
 
         [GeneratedRegex(@"\{([A-Za-z]+)(?::[^}]*)?\}")]
         private static partial Regex RouteParameter();
+    }
+
+    /// <summary>The query parameters an endpoint declares with <see cref="QueryParameters.WithQuery{TBuilder}"/>: added
+    /// when the handler reads them itself, and typed exactly when the framework binds them as text.</summary>
+    private sealed class QueryParametersDeclared : IOperationFilter
+    {
+        public void Apply(OpenApiOperation operation, OperationFilterContext context)
+        {
+            foreach (var declared in context.ApiDescription.ActionDescriptor.EndpointMetadata.OfType<QueryParameter>())
+            {
+                operation.Parameters ??= [];
+                var bound = operation.Parameters.FirstOrDefault(p => p.In == ParameterLocation.Query && p.Name == declared.Name);
+                if (bound is not null)
+                {
+                    operation.Parameters.Remove(bound);
+                }
+
+                var value = new OpenApiSchema
+                {
+                    Type = declared.IsInteger ? JsonSchemaType.Integer : JsonSchemaType.String,
+                    Format = declared.IsInteger ? "int32" : declared.IsUuid ? "uuid" : null,
+                    Minimum = declared.Minimum?.ToString(CultureInfo.InvariantCulture),
+                    Maximum = declared.Maximum?.ToString(CultureInfo.InvariantCulture),
+                    Enum = declared.Allowed?.Select(a => (JsonNode)JsonValue.Create(a)).ToList(),
+                };
+                operation.Parameters.Add(new OpenApiParameter
+                {
+                    Name = declared.Name,
+                    In = ParameterLocation.Query,
+                    Description = declared.Description,
+                    Schema = declared.Repeats ? new OpenApiSchema { Type = JsonSchemaType.Array, Items = value } : value,
+                    Style = declared.Repeats ? ParameterStyle.Form : null,
+                    Explode = declared.Repeats,
+                });
+            }
+        }
     }
 
     /// <summary>What each group of operations is for, shown above the group in Swagger UI; the operators' groups first,

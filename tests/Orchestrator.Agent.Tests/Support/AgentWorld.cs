@@ -252,13 +252,14 @@ public sealed class RunningAgent : IAsyncDisposable
 
 public sealed class CapturedAgentLogs : ILoggerProvider
 {
-    private readonly ConcurrentQueue<string> _lines = new();
+    private readonly ConcurrentQueue<(DateTime At, string Line)> _lines = new();
 
-    public IReadOnlyList<string> Lines => [.. _lines];
+    public IReadOnlyList<string> Lines => [.. _lines.Select(l => l.Line)];
 
     public ILogger CreateLogger(string categoryName) => new Logger(this);
 
-    public override string ToString() => string.Join('\n', _lines);
+    /// <summary>Every line with the time it was logged: what a failure message shows, so a slow step can be seen.</summary>
+    public override string ToString() => string.Join('\n', _lines.Select(l => $"{l.At:HH:mm:ss.fff} {l.Line}"));
 
     public void Dispose()
     {
@@ -271,7 +272,7 @@ public sealed class CapturedAgentLogs : ILoggerProvider
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            owner._lines.Enqueue($"{logLevel}: {formatter(state, exception)}{(exception is null ? "" : " " + exception)}");
+            owner._lines.Enqueue((DateTime.UtcNow, $"{logLevel}: {formatter(state, exception)}{(exception is null ? "" : " " + exception)}"));
     }
 }
 

@@ -117,6 +117,40 @@ public sealed partial class OpenApiDocumentTests(SharedApps apps) : IClassFixtur
             t => Assert.Contains("mutual TLS", t.GetProperty("description").GetString()));
     }
 
+    [Theory]
+    [InlineData("listAgents", "status:string:online|offline|degraded", "label:array", "capability:array", "limit:integer:1-1000", "after:string")]
+    [InlineData("listTasks", "status:string:pending|assigned|running|succeeded|failed|cancelling|cancelled|timed_out", "agentId:string", "limit:integer:1-1000")]
+    [InlineData("listRollouts", "status:string", "limit:integer:1-1000", "after:string")]
+    [InlineData("getTask", "wait:integer:0-60")]
+    [InlineData("getRollout", "wait:integer:0-60")]
+    [InlineData("listApiKeys", "limit:integer:1-1000", "after:string")]
+    [InlineData("listRegistrationTokens", "limit:integer:1-1000", "after:string")]
+    [InlineData("listTargets", "agentId:string", "type:string", "limit:integer:1-1000", "after:string")]
+    [InlineData("listAuditEvents", "action:string", "subjectId:string", "limit:integer:1-1000", "after:string")]
+    public async Task Query_parameters_are_declared_with_their_type_range_and_allowed_values(string operationId, params string[] expected)
+    {
+        var document = await DocumentAsync();
+        var operation = Operations(document).Single(o => o.Operation.GetProperty("operationId").GetString() == operationId).Operation;
+        var query = operation.GetProperty("parameters").EnumerateArray().Where(p => p.GetProperty("in").GetString() == "query")
+            .ToDictionary(p => p.GetProperty("name").GetString()!, p => p.GetProperty("schema"));
+
+        foreach (var parts in expected.Select(e => e.Split(':')))
+        {
+            Assert.True(query.TryGetValue(parts[0], out var schema), $"{operationId} does not declare '{parts[0]}' ({string.Join(", ", query.Keys)})");
+            Assert.Equal(parts[1], schema.GetProperty("type").GetString());
+            if (parts.Length > 2 && parts[2].Contains('-', StringComparison.Ordinal))
+            {
+                var range = parts[2].Split('-');
+                Assert.Equal(range[0], schema.GetProperty("minimum").GetRawText());
+                Assert.Equal(range[1], schema.GetProperty("maximum").GetRawText());
+            }
+            else if (parts.Length > 2)
+            {
+                Assert.Equal(parts[2].Split('|'), schema.GetProperty("enum").EnumerateArray().Select(v => v.GetString()!));
+            }
+        }
+    }
+
     [SkippableFact]
     public async Task Every_request_body_has_an_example_and_each_operators_example_succeeds_as_it_stands()
     {
