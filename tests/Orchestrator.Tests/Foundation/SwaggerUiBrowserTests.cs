@@ -132,11 +132,10 @@ public sealed partial class SwaggerUiBrowserTests
         public async ValueTask DisposeAsync()
         {
             _socket.Dispose();
-            if (!_process.HasExited)
-            {
-                _process.Kill();
-                await _process.WaitForExitAsync();
-            }
+            // The whole tree: Debian's chromium-headless-shell is a script that starts the browser, which starts its
+            // zygotes, renderer and GPU process; killing the script alone left the browser running.
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
 
             _process.Dispose();
             Directory.Delete(_profile, recursive: true);
