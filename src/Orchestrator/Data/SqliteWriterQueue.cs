@@ -58,7 +58,8 @@ internal sealed class SqliteWriterQueue : IDbTransactionInterceptor, IDbConnecti
 
     public void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData) => EndTurn(ConnectionOf(eventData));
 
-    public Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
+    public Task TransactionCommittedAsync(
+        DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
     {
         EndTurn(ConnectionOf(eventData));
         return Task.CompletedTask;
@@ -66,7 +67,8 @@ internal sealed class SqliteWriterQueue : IDbTransactionInterceptor, IDbConnecti
 
     public void TransactionRolledBack(DbTransaction transaction, TransactionEndEventData eventData) => EndTurn(ConnectionOf(eventData));
 
-    public Task TransactionRolledBackAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
+    public Task TransactionRolledBackAsync(
+        DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
     {
         EndTurn(ConnectionOf(eventData));
         return Task.CompletedTask;
@@ -74,7 +76,8 @@ internal sealed class SqliteWriterQueue : IDbTransactionInterceptor, IDbConnecti
 
     public void TransactionFailed(DbTransaction transaction, TransactionErrorEventData eventData) => EndTurn(ConnectionOf(eventData));
 
-    public Task TransactionFailedAsync(DbTransaction transaction, TransactionErrorEventData eventData, CancellationToken cancellationToken = default)
+    public Task TransactionFailedAsync(
+        DbTransaction transaction, TransactionErrorEventData eventData, CancellationToken cancellationToken = default)
     {
         EndTurn(ConnectionOf(eventData));
         return Task.CompletedTask;

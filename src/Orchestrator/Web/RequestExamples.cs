@@ -4,7 +4,7 @@ using Swashbuckle.AspNetCore.SwaggerGen;
 
 namespace Orchestrator.Web;
 
-/// <summary>An example on every request body, which Swagger UI pre-fills for "Try it out": each is a request the
+/// <summary>An example and the required fields on every request body, which Swagger UI pre-fills for "Try it out": each is a request the
 /// service accepts as it stands (on a fleet with at least one agent; an example that names an agent names
 /// <see cref="PlaceholderAgentId"/>), never the generated placeholders ("string", 0)
 /// it would refuse. OpenApiDocumentTests sends every operator example and expects it to succeed.</summary>
@@ -43,11 +43,34 @@ internal sealed class RequestExamples : ISchemaFilter
             """,
     };
 
+    /// <summary>The fields the service refuses a request without (400 naming the field). The records leave every field
+    /// nullable so the service, not the JSON reader, says what is missing; the document says it up front.</summary>
+    private static readonly Dictionary<Type, string[]> Required = new()
+    {
+        [typeof(CreateApiKeyRequest)] = ["name", "role"],
+        [typeof(CreateTargetRequest)] = ["name", "type", "agentId"],
+        [typeof(CreateTaskRequest)] = ["taskType"],
+        [typeof(CreateRolloutRequest)] = ["taskType"],
+        [typeof(RegisterRequest)] = ["name", "version"],
+        [typeof(HeartbeatRequest)] = ["status"],
+        [typeof(CompleteTaskRequest)] = ["success"],
+    };
+
     public void Apply(IOpenApiSchema schema, SchemaFilterContext context)
     {
-        if (schema is OpenApiSchema concrete && Examples.TryGetValue(context.Type, out var example))
+        if (schema is not OpenApiSchema concrete)
+        {
+            return;
+        }
+
+        if (Examples.TryGetValue(context.Type, out var example))
         {
             concrete.Example = JsonNode.Parse(example);
+        }
+
+        if (Required.TryGetValue(context.Type, out var required))
+        {
+            concrete.Required = new HashSet<string>(required, StringComparer.Ordinal);
         }
     }
 }

@@ -49,6 +49,7 @@ public static partial class Swagger
             options.OperationFilter<SecurityPerOperation>();
             options.OperationFilter<RouteParametersDeclared>();
             options.OperationFilter<QueryParametersDeclared>();
+            options.OperationFilter<ResponseHeadersDocumented>();
             options.DocumentFilter<TaskPayloadSchemas>();
             options.DocumentFilter<TagDescriptions>();
             options.DocumentFilter<NullableReferencesTyped>();
@@ -165,6 +166,44 @@ public static partial class Swagger
                     Style = declared.Repeats ? ParameterStyle.Form : null,
                     Explode = declared.Repeats,
                 });
+            }
+        }
+    }
+
+    /// <summary>The headers answers carry, on the answers that carry them: <c>Location</c> on every 201 and 202, <c>Link</c> on
+    /// a paged list's 200, <c>Retry-After</c> on 429 and 503 (and on a registration's 409, sent when waiting helps).
+    /// OpenApiResponseTests checks every such header a workflow's answers carried against the document.</summary>
+    private sealed class ResponseHeadersDocumented : IOperationFilter
+    {
+        public void Apply(OpenApiOperation operation, OperationFilterContext context)
+        {
+            var paged = context.ApiDescription.ActionDescriptor.EndpointMetadata.OfType<QueryParameter>()
+                .Any(p => p.Name == QueryParameter.Limit.Name);
+            foreach (var (status, response) in operation.Responses ?? [])
+            {
+                if (response is not OpenApiResponse answer)
+                {
+                    continue;
+                }
+
+                var header = status switch
+                {
+                    "201" or "202" =>
+                        ("Location", "Where the resource is read (the one created, or the one whose change was accepted).", JsonSchemaType.String),
+                    "200" when paged =>
+                        ("Link", "The next page, as <…?after=CURSOR>; rel=\"next\"; absent on the last page.", JsonSchemaType.String),
+                    "429" or "503" => ("Retry-After", "Seconds to wait before trying again.", JsonSchemaType.Integer),
+                    "409" when operation.OperationId == "registerAgent" =>
+                        ("Retry-After", "Present only when waiting can resolve the conflict: seconds until then.", JsonSchemaType.Integer),
+                    _ => default,
+                };
+                if (header.Item1 is null)
+                {
+                    continue;
+                }
+
+                answer.Headers ??= new Dictionary<string, IOpenApiHeader>();
+                answer.Headers[header.Item1] = new OpenApiHeader { Description = header.Item2, Schema = new OpenApiSchema { Type = header.Item3 } };
             }
         }
     }

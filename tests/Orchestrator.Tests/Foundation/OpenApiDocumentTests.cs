@@ -190,15 +190,29 @@ public sealed partial class OpenApiDocumentTests(SharedApps apps) : IClassFixtur
 
             var url = path.Replace("/api/v1/agents/{id}", $"/api/v1/agents/{agent.Id}", StringComparison.Ordinal)
                 .Replace("/api/v1/targets/{id}", $"/api/v1/targets/{target}", StringComparison.Ordinal);
+            // The one thing a reader replaces: the placeholder that stands for an agent of their fleet.
+            var sent = example.GetRawText().Replace(RequestExamples.PlaceholderAgentId, agent.Id.ToString(), StringComparison.Ordinal);
             using var request = new HttpRequestMessage(new HttpMethod(method.ToUpperInvariant()), url)
             {
-                // The one thing a reader replaces: the placeholder that stands for an agent of their fleet.
-                Content = new StringContent(example.GetRawText().Replace(RequestExamples.PlaceholderAgentId, agent.Id.ToString(), StringComparison.Ordinal),
-                    System.Text.Encoding.UTF8, "application/json"),
+                Content = new StringContent(sent, System.Text.Encoding.UTF8, "application/json"),
             };
             using var response = await admin.SendAsync(request);
             Assert.True(response.IsSuccessStatusCode,
                 $"{method} {path} ({id}) with its example answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+
+            // What the document lists as required, the service refuses a request without, naming the field.
+            foreach (var field in schema.TryGetProperty("required", out var required) ? required.EnumerateArray().Select(f => f.GetString()!) : [])
+            {
+                var without = System.Text.Json.Nodes.JsonNode.Parse(sent)!.AsObject();
+                without.Remove(field);
+                using var refused = await admin.SendAsync(new HttpRequestMessage(new HttpMethod(method.ToUpperInvariant()), url)
+                {
+                    Content = new StringContent(without.ToJsonString(), System.Text.Encoding.UTF8, "application/json"),
+                });
+                var problem = await refused.Content.ReadAsStringAsync();
+                Assert.True(refused.StatusCode == HttpStatusCode.BadRequest && problem.Contains(field, StringComparison.Ordinal),
+                    $"{method} {path} ({id}) without its required '{field}' answered {(int)refused.StatusCode}: {problem}");
+            }
         }
     }
 

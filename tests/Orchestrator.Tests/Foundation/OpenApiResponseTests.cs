@@ -66,6 +66,7 @@ public sealed class OpenApiResponseTests
         await app.Client().GetAsync("/api/v1/ca");
 
         await admin.GetAsync("/api/v1/agents?status=online&label=zone%3Deu-1");
+        await admin.GetAsync("/api/v1/agents?limit=1"); // two agents: a Link to the next page
         await admin.GetAsync($"/api/v1/agents/{agent.Id}");
         await admin.GetAsync($"/api/v1/agents/{Guid.NewGuid()}");
         await admin.PutAsync($"/api/v1/agents/{other.Id}", TestAgents.JsonContent(new { labels = new { zone = "eu-2" } }, null));
@@ -136,7 +137,10 @@ public sealed class OpenApiResponseTests
     }
 
     /// <summary>One answer as the service gave it, with the route of the endpoint that gave it.</summary>
-    private sealed record Answer(string Method, string? Route, int Status, string? ContentType, byte[] Body);
+    private sealed record Answer(string Method, string? Route, int Status, string? ContentType, byte[] Body, string[] Headers);
+
+    /// <summary>The headers whose presence the document must declare where an answer carries them.</summary>
+    private static readonly string[] DocumentedHeaders = ["Location", "Link", "Retry-After"];
 
     /// <summary>Records every answer, outermost in the pipeline, so problem details written by the exception handler
     /// and the status code pages are seen as the client saw them.</summary>
@@ -166,7 +170,8 @@ public sealed class OpenApiResponseTests
                     context.Response.Body = original;
                     var endpoint = context.GetEndpoint() ?? context.Features.Get<IExceptionHandlerFeature>()?.Endpoint;
                     Answers.Enqueue(new Answer(context.Request.Method, (endpoint as RouteEndpoint)?.RoutePattern.RawText,
-                        context.Response.StatusCode, context.Response.ContentType, copy.ToArray()));
+                        context.Response.StatusCode, context.Response.ContentType, copy.ToArray(),
+                        [.. DocumentedHeaders.Where(h => context.Response.Headers.ContainsKey(h))]));
                 }
             });
             next(app);
@@ -250,6 +255,14 @@ public sealed class OpenApiResponseTests
             {
                 yield return $"{what}: status not documented (documented: {string.Join(", ", responses.EnumerateObject().Select(r => r.Name))})";
                 yield break;
+            }
+
+            foreach (var header in answer.Headers)
+            {
+                if (!response.TryGetProperty("headers", out var headers) || !headers.TryGetProperty(header, out _))
+                {
+                    yield return $"{what}: carried {header}, which the document does not declare for it";
+                }
             }
 
             if (answer.Body.Length == 0 || answer.ContentType is null)
