@@ -236,21 +236,54 @@ public sealed class ChangeWatch : IDisposable
         }
     }
 
-    /// <summary>Waits until <paramref name="ended"/> says the thing has ended (or is gone), <paramref name="wait"/> has run
-    /// out, the client has gone, or the service is stopping (the client then asks again, of a replica that is up). It
+    /// <summary><see cref="WaitAsync"/> up to a point in time. The clock is read again once the timer is armed: time that
+    /// passed while it was being made (a fake clock moved by another thread) would otherwise be counted twice.</summary>
+    private async Task<bool> WaitUntilAsync(DateTimeOffset deadline, TimeProvider time, CancellationToken cancellationToken)
+    {
+        if (_signal.Reader.TryRead(out _))
+        {
+            return true;
+        }
+
+        var remaining = deadline - time.GetUtcNow();
+        if (remaining <= TimeSpan.Zero)
+        {
+            return false;
+        }
+
+        using var expiry = new CancellationTokenSource(remaining, time);
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(expiry.Token, cancellationToken);
+        if (time.GetUtcNow() >= deadline)
+        {
+            return _signal.Reader.TryRead(out _);
+        }
+
+        try
+        {
+            await _signal.Reader.ReadAsync(either.Token);
+            return true;
+        }
+        catch (OperationCanceledException) when (expiry.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Waits until <paramref name="ended"/> says the thing has ended (or is gone), <paramref name="deadline"/> has
+    /// passed, the client has gone, or the service is stopping (the client then asks again, of a replica that is up). It
     /// reads once more after the watch is open, so an end committed just before is not missed; the caller reads the
     /// thing afterwards.</summary>
-    public async Task UntilEndedAsync(TimeSpan wait, Func<CancellationToken, Task<bool>> ended, TimeProvider time,
+    /// <remarks><paramref name="deadline"/> is fixed by the caller before it opens the watch: whoever sees the watch
+    /// counted (a test advancing a fake clock) then moves time after the deadline was set, never before.</remarks>
+    public async Task UntilEndedAsync(DateTimeOffset deadline, Func<CancellationToken, Task<bool>> ended, TimeProvider time,
         IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
     {
-        var deadline = time.GetUtcNow() + wait;
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.ApplicationStopping);
         while (!await ended(cancellationToken))
         {
-            var remaining = deadline - time.GetUtcNow();
             try
             {
-                if (remaining <= TimeSpan.Zero || !await WaitAsync(remaining, time, stopping.Token))
+                if (!await WaitUntilAsync(deadline, time, stopping.Token))
                 {
                     return;
                 }

