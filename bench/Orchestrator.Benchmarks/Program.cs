@@ -448,7 +448,7 @@ namespace Orchestrator.Benchmarks
         public void Heartbeat(Load.Result bare, Load.Result identity, Load.Result heartbeats)
         {
             // A scenario run alone replaces only its own section: say when and how this one was measured.
-            _heartbeat.AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {settings}.");
+            _heartbeat.AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {settings}. {MachineLoad()}");
             _heartbeat.AppendLine();
             _heartbeat.AppendLine("| Endpoint | Requests/s | p50 ms | p99 ms | Errors | Throughput / bare |");
             _heartbeat.AppendLine("|---|---:|---:|---:|---:|---:|");
@@ -464,9 +464,21 @@ namespace Orchestrator.Benchmarks
                 $"heartbeat p99 {heartbeats.Percentile(99) / bare.Percentile(99):F1}× the bare p99 (aim: at most 2×).");
         }
 
+        /// <summary>The load average as the runs end (the 1-minute figure covers them): ratios measured on a machine
+        /// busy with something else are not comparable, and this says whether it was.</summary>
+        private static string MachineLoad()
+        {
+            var fields = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ') : [];
+            return fields.Length < 3
+                ? "Machine load: not available on this system."
+                : $"Machine load as the runs ended: {fields[0]} (1-minute average), {fields[1]} (5-minute) on {Environment.ProcessorCount} cores.";
+        }
+
         public void Waiters(Load.Result alone, Load.Result withWaiters, long held, long answered, long events, long cancelled, long errors)
         {
             var ratio = withWaiters.PerSecond / alone.PerSecond;
+            _waiters.AppendLine(MachineLoad());
+            _waiters.AppendLine();
             _waiters.AppendLine("| Heartbeats | Requests/s | p50 ms | p99 ms | Errors |");
             _waiters.AppendLine("|---|---:|---:|---:|---:|");
             _waiters.AppendLine(Row("Baseline: nobody waiting", alone));

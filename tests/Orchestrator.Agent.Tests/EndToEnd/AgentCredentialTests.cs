@@ -39,10 +39,12 @@ public sealed class AgentCredentialTests
     {
         await using var world = await AgentWorld.StartAsync(provider, new Dictionary<string, string?>
         {
-            // 9 s: the agent renews at two thirds of a life, leaving 3 s for that heartbeat to come back. With 6 s (2 s
-            // left) CI failed twice on PostgreSQL with the machine's load average at 8-10: no renewal answered in time.
-            ["Orchestrator:Certificates:Lifetime"] = "00:00:09",
-            ["Orchestrator:Certificates:RenewBefore"] = "00:00:03",
+            // 15 s: the agent renews at two thirds of a life, leaving 5 s for that heartbeat to come back. With 6 s and
+            // then 9 s (2 s, 3 s left) CI failed three times: the test process (service, agent and the other test
+            // classes on two cores) stalled 2.7 s once (a task took that long to reach the agent, timestamps in the
+            // failure), and with a 1 s heartbeat interval on top no renewal was answered before the certificate ended.
+            ["Orchestrator:Certificates:Lifetime"] = "00:00:15",
+            ["Orchestrator:Certificates:RenewBefore"] = "00:00:05",
         });
         var state = TempDirectories.New();
         await using var agent = RunningAgent.Start(world.Settings(state, await world.TokenFileAsync()));
@@ -50,9 +52,9 @@ public sealed class AgentCredentialTests
         var credentials = new CredentialStore(new StateDirectory(state));
         var keyFiles = new HashSet<string> { credentials.Load()!.KeyFile };
 
-        // Tasks keep flowing across at least two renewals (each after 2/3 of a 9 s life).
+        // Tasks keep flowing across at least two renewals (each after 2/3 of a 15 s life).
         var tasks = new List<Guid>();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(40);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (keyFiles.Count < 3)
         {
             Assert.True(DateTime.UtcNow < deadline, $"Only {keyFiles.Count - 1} renewals happened:\n{agent.Logs}");
