@@ -20,11 +20,8 @@ public static class DataRegistration
         services.AddDbContext<PostgresOrchestratorDbContext>((sp, options) =>
             ConfigurePostgres(options, sp.GetRequiredService<DatabaseConnection>().ConnectionString).AddInterceptors(sp.GetServices<IInterceptor>()),
             optionsLifetime: ServiceLifetime.Singleton);
-        services.AddSingleton<SqliteWriterQueue>();
         services.AddDbContext<SqliteOrchestratorDbContext>((sp, options) =>
-            ConfigureSqlite(options, sp.GetRequiredService<DatabaseConnection>().ConnectionString)
-                .AddInterceptors(sp.GetServices<IInterceptor>())
-                .AddInterceptors(sp.GetRequiredService<SqliteWriterQueue>()),
+            ConfigureSqlite(options, sp.GetRequiredService<DatabaseConnection>().ConnectionString).AddInterceptors(sp.GetServices<IInterceptor>()),
             optionsLifetime: ServiceLifetime.Singleton);
         services.AddScoped<OrchestratorDbContext>(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
             ? sp.GetRequiredService<PostgresOrchestratorDbContext>()
