@@ -383,7 +383,7 @@ public sealed class TaskCommands(
     {
         var now = Now;
         var reason = $"Cancelled because agent {agentId} was deleted.";
-        var cancelled = await db.Database.SqlQuery<Guid>(TaskSql.CancelUnfinished(agentId, reason, now))
+        var cancelled = await db.Database.SqlQuery<Guid>(TaskSql.For(db.Database).CancelUnfinished(agentId, reason, now))
             .ToListAsync(cancellationToken);
         foreach (var taskId in cancelled)
         {

@@ -45,36 +45,70 @@ internal abstract class TaskSql
             RETURNING *
             """, Assigned, now, agentId, Pending, includePending, redeliverCutoff, limit);
 
-    /// <summary>Ends delivered tasks whose timeout has passed; returns <c>Id, AgentId</c>.</summary>
-    public FormattableString EndTimedOut(DateTime now, string reason) =>
+    /// <summary>Appended to an id-ordered row selection: locks the rows in that order.</summary>
+    protected abstract string InIdOrder { get; }
+
+    /// <summary>Whether <see cref="LockOverdue"/> is needed: true where rows are locked one at a time (PostgreSQL).</summary>
+    public abstract bool LocksRows { get; }
+
+    /// <summary>Locks every overdue task in id order and returns the ids, before the sweep changes any: the three
+    /// <c>End…</c> updates then touch only these rows (pass them as <c>locked</c>) and never wait. An UPDATE locks rows
+    /// in the order its plan meets them, and that order moves: an agent's log lines or progress rewrite a row to a new
+    /// place in the table and in the status index. Two replicas sweeping at once could so lock the same two tasks in
+    /// opposite orders and deadlock (40P01), failing a pass on each.</summary>
+    public FormattableString LockOverdue(DateTime now, DateTime graceCutoff, DateTime createdCutoff) =>
         FormattableStringFactory.Create($$"""
+            SELECT "Id" AS "Value" FROM "Tasks"
+            WHERE ("Status" IN ({0}, {1}) AND {{TimeoutPassed("{2}")}})
+               OR ("Status" = {3} AND "CancelRequestedAt" <= {4})
+               OR ("Status" = {5} AND "CreatedAt" <= {6})
+            ORDER BY "Id"{{InIdOrder}}
+            """, Assigned, Running, now, Cancelling, graceCutoff, Pending, createdCutoff);
+
+    /// <summary>Ends delivered tasks whose timeout has passed; returns <c>Id, AgentId</c>.</summary>
+    public FormattableString EndTimedOut(DateTime now, string reason, Guid[]? locked) =>
+        Among(locked, $$"""
             UPDATE "Tasks" SET "Status" = {0}, "CompletedAt" = {1}, "StatusReason" = {2}, "ProtectedCredentials" = NULL
-            WHERE "Status" IN ({3}, {4}) AND {{TimeoutPassed("{1}")}}
+            WHERE "Status" IN ({3}, {4}) AND {{TimeoutPassed("{1}")}}{5}
             RETURNING "Id", "AgentId"
             """, TimedOut, now, reason, Assigned, Running);
 
     /// <summary>Ends cancelling tasks whose agent did not confirm by <paramref name="graceCutoff"/>.</summary>
-    public static FormattableString EndUnconfirmedCancels(DateTime now, DateTime graceCutoff, string reason) => $"""
-        UPDATE "Tasks" SET "Status" = {Cancelled}, "CompletedAt" = {now}, "StatusReason" = {reason}, "ProtectedCredentials" = NULL
-        WHERE "Status" = {Cancelling} AND "CancelRequestedAt" <= {graceCutoff}
-        RETURNING "Id", "AgentId"
-        """;
+    public static FormattableString EndUnconfirmedCancels(DateTime now, DateTime graceCutoff, string reason, Guid[]? locked) =>
+        Among(locked, """
+            UPDATE "Tasks" SET "Status" = {0}, "CompletedAt" = {1}, "StatusReason" = {2}, "ProtectedCredentials" = NULL
+            WHERE "Status" = {3} AND "CancelRequestedAt" <= {4}{5}
+            RETURNING "Id", "AgentId"
+            """, Cancelled, now, reason, Cancelling, graceCutoff);
 
     /// <summary>Ends tasks no agent collected since <paramref name="createdCutoff"/>.</summary>
-    public static FormattableString EndUndelivered(DateTime now, DateTime createdCutoff, string reason) => $"""
-        UPDATE "Tasks" SET "Status" = {TimedOut}, "CompletedAt" = {now}, "StatusReason" = {reason}, "ProtectedCredentials" = NULL
-        WHERE "Status" = {Pending} AND "CreatedAt" <= {createdCutoff}
-        RETURNING "Id", "AgentId"
-        """;
+    public static FormattableString EndUndelivered(DateTime now, DateTime createdCutoff, string reason, Guid[]? locked) =>
+        Among(locked, """
+            UPDATE "Tasks" SET "Status" = {0}, "CompletedAt" = {1}, "StatusReason" = {2}, "ProtectedCredentials" = NULL
+            WHERE "Status" = {3} AND "CreatedAt" <= {4}{5}
+            RETURNING "Id", "AgentId"
+            """, TimedOut, now, reason, Pending, createdCutoff);
 
-    /// <summary>Cancels every unfinished task (<see cref="AgentTaskStatuses.Unfinished"/>) of an agent; returns the ids.</summary>
-    public static FormattableString CancelUnfinished(Guid agentId, string reason, DateTime now)
+    /// <summary>Fills placeholder <c>{5}</c> of a sweep's update: restricted to the rows <see cref="LockOverdue"/> locked,
+    /// or (<paramref name="locked"/> null, SQLite) nothing.</summary>
+    private static FormattableString Among(Guid[]? locked, string format, params object[] args) => locked is null
+        ? FormattableStringFactory.Create(format.Replace("{5}", "", StringComparison.Ordinal), args)
+        : FormattableStringFactory.Create(format.Replace("{5}", " AND \"Id\" = ANY({5})", StringComparison.Ordinal), [.. args, locked]);
+
+    /// <summary>Cancels every unfinished task (<see cref="AgentTaskStatuses.Unfinished"/>) of an agent; returns the ids.
+    /// The rows are locked in id order first, as the sweep locks them (<see cref="LockOverdue"/>): by its (agent,
+    /// status) index alone the update would meet an agent's assigned tasks before its running ones, and a sweep ending
+    /// both could hold one while waiting for the other.</summary>
+    public FormattableString CancelUnfinished(Guid agentId, string reason, DateTime now)
     {
         object[] unfinished = [.. AgentTaskStatuses.Unfinished.Select(s => s.ToString())];
         var placeholders = string.Join(", ", unfinished.Select((_, i) => $"{{{i + 4}}}"));
         return FormattableStringFactory.Create($$"""
             UPDATE "Tasks" SET "Status" = {0}, "StatusReason" = {1}, "CompletedAt" = {2}, "ProtectedCredentials" = NULL
-            WHERE "AgentId" = {3} AND "Status" IN ({{placeholders}})
+            WHERE "Id" IN (
+                SELECT "Id" FROM "Tasks"
+                WHERE "AgentId" = {3} AND "Status" IN ({{placeholders}})
+                ORDER BY "Id"{{InIdOrder}})
             RETURNING "Id" AS "Value"
             """, [Cancelled, reason, now, agentId, .. unfinished]);
     }
@@ -85,6 +119,10 @@ internal abstract class TaskSql
         // the WHERE clause.
         protected override string RowLock => "\n        FOR UPDATE SKIP LOCKED";
 
+        public override bool LocksRows => true;
+
+        protected override string InIdOrder => "\n        FOR NO KEY UPDATE";
+
         protected override string TimeoutPassed(string now) => $"""("AssignedAt" + make_interval(secs => "TimeoutSeconds") <= {now})""";
     }
 
@@ -92,6 +130,11 @@ internal abstract class TaskSql
     {
         // One writer at a time: no claim runs beside another.
         protected override string RowLock => "";
+
+        // One writer at a time: the sweep's transaction cannot meet another's locks.
+        public override bool LocksRows => false;
+
+        protected override string InIdOrder => "";
 
         protected override string TimeoutPassed(string now) => $"""(julianday("AssignedAt") + "TimeoutSeconds" / 86400.0 <= julianday({now}))""";
     }

@@ -30,11 +30,18 @@ public sealed class TaskSweeper(OrchestratorDbContext db, TimeProvider time, IOp
         const string graceReason = "Cancelled; the agent did not confirm within the grace period.";
         var undeliveredReason = $"Not delivered within {settings.UndeliveredTimeout}: its agent never collected it.";
 
+        var graceCutoff = now - settings.CancelGracePeriod;
+        var createdCutoff = now - settings.UndeliveredTimeout;
+
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        var timedOut = await db.Database.SqlQuery<EndedTask>(sql.EndTimedOut(now, timeoutReason)).ToListAsync(cancellationToken);
-        var graceEnded = await db.Database.SqlQuery<EndedTask>(TaskSql.EndUnconfirmedCancels(now, now - settings.CancelGracePeriod, graceReason))
+        // Every row this pass ends is locked first, in id order, as another replica's pass locks them (TaskSql.LockOverdue).
+        var locked = sql.LocksRows
+            ? (await db.Database.SqlQuery<Guid>(sql.LockOverdue(now, graceCutoff, createdCutoff)).ToListAsync(cancellationToken)).ToArray()
+            : null;
+        var timedOut = await db.Database.SqlQuery<EndedTask>(sql.EndTimedOut(now, timeoutReason, locked)).ToListAsync(cancellationToken);
+        var graceEnded = await db.Database.SqlQuery<EndedTask>(TaskSql.EndUnconfirmedCancels(now, graceCutoff, graceReason, locked))
             .ToListAsync(cancellationToken);
-        var undelivered = await db.Database.SqlQuery<EndedTask>(TaskSql.EndUndelivered(now, now - settings.UndeliveredTimeout, undeliveredReason))
+        var undelivered = await db.Database.SqlQuery<EndedTask>(TaskSql.EndUndelivered(now, createdCutoff, undeliveredReason, locked))
             .ToListAsync(cancellationToken);
 
         foreach (var task in undelivered)
