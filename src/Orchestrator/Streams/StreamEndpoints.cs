@@ -32,7 +32,7 @@ public static class StreamEndpoints
         // Registered before the upgrade is answered: an event that follows the agent seeing its stream open (a new task,
         // a revocation, the service stopping) then reaches this stream, waiting in its queue until the stream runs.
         var stream = new AgentStream(id, context.User.CertificateSerialOf(), context.RequestServices);
-        registry.Add(stream);
+        await registry.AddAsync(stream, context.RequestAborted);
         // The stream lives no longer than the credentials it was opened with (the token expires with its certificate):
         // the agent reconnects with its renewed ones.
         var expiresIn = context.User.CertificateExpiresAt() - time.GetUtcNow().UtcDateTime;

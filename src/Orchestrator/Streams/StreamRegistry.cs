@@ -14,14 +14,32 @@ public sealed class StreamRegistry(
     IClusterEvents events, RevocationList revocations, IHostApplicationLifetime lifetime, IMeterFactory meters, ILogger<StreamRegistry> logger)
     : IHostedService
 {
+    private const string RevokedReason = "The agent's credentials were revoked.";
+
     private readonly ConcurrentDictionary<Guid, AgentStream> _streams = new();
     private readonly List<IDisposable> _subscriptions = [];
     private CancellationTokenRegistration _stopping;
 
     public int Count => _streams.Count;
 
-    /// <summary>Makes this the agent's stream; an older one is closed (a new connection replaces a stale one).</summary>
-    public void Add(AgentStream stream)
+    /// <summary>Makes this the agent's stream; an older one is closed (a new connection replaces a stale one). Closes it
+    /// at once when its certificate was revoked since the request was authenticated.</summary>
+    public async Task AddAsync(AgentStream stream, CancellationToken cancellationToken)
+    {
+        Add(stream);
+        // Authentication checked the revocation list before the Add above; a revocation handled in between looked for
+        // this stream and did not find it. Looking again leaves no gap: the list marks a certificate revoked before it
+        // raises Revoked, so either this read sees the mark or OnRevoked, running later, sees the stream. The barrier
+        // keeps the read from being done before the Add's write is visible.
+        Interlocked.MemoryBarrier();
+        if (await revocations.FindAsync(stream.CertificateSerial, cancellationToken) is not { Revoked: false } entry ||
+            entry.AgentId != stream.AgentId)
+        {
+            stream.Close(WebSocketCloseStatus.PolicyViolation, RevokedReason);
+        }
+    }
+
+    private void Add(AgentStream stream)
     {
         AgentStream? previous = null;
         _streams.AddOrUpdate(stream.AgentId, stream, (_, existing) =>
@@ -96,7 +114,7 @@ public sealed class StreamRegistry(
         {
             if (stream.AgentId == message.AgentId || message.Serials.Contains(stream.CertificateSerial))
             {
-                stream.Close(WebSocketCloseStatus.PolicyViolation, "The agent's credentials were revoked.");
+                stream.Close(WebSocketCloseStatus.PolicyViolation, RevokedReason);
             }
         }
     }
