@@ -108,6 +108,10 @@ public sealed class AgentLifecycleTests(SharedAgentApps apps) : IClassFixture<Sh
             command = new[] { "sh", "-c", $"trap 'echo stopping; touch {marker}; exit 143' TERM; echo started; while true; do sleep 0.1; done" },
         });
         await world.StatusAsync(task.TaskId, AgentTaskStatus.Running);
+        // "running" is reported as the agent starts the process, before the shell has set its trap (a cancel that
+        // quick once killed sh before the trap existed, in CI): its first line says the trap is there.
+        await Poll.Until(async () => (await world.Operators.Tasks.GetAsync(task.TaskId)).Logs?.Any(l => l.Message == "started") == true,
+            "the task's first line", TimeSpan.FromSeconds(15));
 
         await world.Operators.Tasks.CancelAsync(task.TaskId);
         var ended = await world.EndedAsync(task.TaskId, TimeSpan.FromSeconds(15));
