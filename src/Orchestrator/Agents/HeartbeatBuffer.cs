@@ -269,10 +269,24 @@ public sealed class HeartbeatFlusher(
         BackgroundLoop.RunAsync(options.Value.HeartbeatFlushInterval, time, passAtStart: false, FlushLoggingFailureAsync,
             logger.HeartbeatFlushFailed, stoppingToken);
 
+    /// <remarks>The last flush is given up, with a warning, when the stop's time runs out (a stalled database, a flush
+    /// still holding the buffer): what it would write is only the newest heartbeat times and usage, status changes are
+    /// already committed, and an exception here would make the whole shutdown report failure.</remarks>
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        await FlushLoggingFailureAsync(cancellationToken);
+        try
+        {
+            await buffer.FlushAsync(cancellationToken);
+        }
+        catch (Exception) when (buffer.Count == 0)
+        {
+            // Nothing was waiting to be written.
+        }
+        catch (Exception ex)
+        {
+            logger.BufferedHeartbeatsNotWritten(ex, buffer.Count);
+        }
     }
 
     private async Task FlushLoggingFailureAsync(CancellationToken cancellationToken)
