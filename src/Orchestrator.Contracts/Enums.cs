@@ -1,3 +1,5 @@
+using System.Reflection;
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Orchestrator.Contracts;
@@ -60,6 +62,13 @@ public enum ApiKeyRole
 
 public static class WireNames
 {
+    /// <summary>Every value's name on the wire, in declaration order: the names an API answer lists as allowed.</summary>
+    public static string[] All(Type enumType) =>
+    [
+        .. enumType.GetFields(BindingFlags.Public | BindingFlags.Static)
+            .Select(f => f.GetCustomAttribute<JsonStringEnumMemberNameAttribute>()?.Name ?? JsonNamingPolicy.CamelCase.ConvertName(f.Name)),
+    ];
+
     /// <summary>The name on the wire (<c>timed_out</c>), as serialised.</summary>
     public static string Of<TEnum>(TEnum value) where TEnum : struct, Enum =>
         typeof(TEnum).GetField(value.ToString())!

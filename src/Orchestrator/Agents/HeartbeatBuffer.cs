@@ -266,8 +266,8 @@ public sealed class HeartbeatFlusher(
     ILogger<HeartbeatFlusher> logger) : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        BackgroundLoop.RunAsync(options.Value.HeartbeatFlushInterval, time, passAtStart: false, FlushLoggingFailureAsync,
-            logger.HeartbeatFlushFailed, stoppingToken);
+        BackgroundLoop.RunAsync(options.Value.HeartbeatFlushInterval, time, passAtStart: false,
+            cancellationToken => FlushLoggingFailureAsync(cancellationToken, atStop: false), logger.HeartbeatFlushFailed, stoppingToken);
 
     /// <remarks>The last flush is given up, with a warning, when the stop's time runs out (a stalled database, a flush
     /// still holding the buffer): what it would write is only the newest heartbeat times and usage, status changes are
@@ -275,29 +275,22 @@ public sealed class HeartbeatFlusher(
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        try
-        {
-            await buffer.FlushAsync(cancellationToken);
-        }
-        catch (Exception) when (buffer.Count == 0)
-        {
-            // Nothing was waiting to be written.
-        }
-        catch (Exception ex)
-        {
-            logger.BufferedHeartbeatsNotWritten(ex, buffer.Count);
-        }
+        await FlushLoggingFailureAsync(cancellationToken, atStop: true);
     }
 
-    private async Task FlushLoggingFailureAsync(CancellationToken cancellationToken)
+    private async Task FlushLoggingFailureAsync(CancellationToken cancellationToken, bool atStop)
     {
         try
         {
             await buffer.FlushAsync(cancellationToken);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !atStop)
         {
             throw;
+        }
+        catch (Exception) when (atStop && buffer.Count == 0)
+        {
+            // Nothing was waiting to be written.
         }
         catch (Exception ex)
         {

@@ -45,7 +45,7 @@ internal static partial class BindingProblems
         }
 
         type = type is null ? null : Nullable.GetUnderlyingType(type) ?? type;
-        return type is { IsEnum: true } ? EnumNames(type) : null;
+        return type is { IsEnum: true } ? WireNames.All(type) : null;
     }
 
     private static string Expected(string typeName) => typeName.TrimEnd('?').Replace("Nullable<", "", StringComparison.Ordinal).TrimEnd('>') switch
@@ -69,13 +69,6 @@ internal static partial class BindingProblems
 
         return type.IsArray ? type.GetElementType()! : type.GetGenericArguments().LastOrDefault() ?? type;
     }
-
-    /// <summary>An enumeration's values as they are written on the wire.</summary>
-    public static string[] EnumNames(Type type) =>
-    [
-        .. type.GetFields(BindingFlags.Public | BindingFlags.Static)
-            .Select(f => f.GetCustomAttribute<JsonStringEnumMemberNameAttribute>()?.Name ?? JsonNamingPolicy.CamelCase.ConvertName(f.Name)),
-    ];
 
     [GeneratedRegex("^Failed to bind parameter \"(?<type>[^ \"]+) (?<name>[^\"]+)\" from ")]
     private static partial Regex FailedToBind();

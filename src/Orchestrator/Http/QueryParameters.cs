@@ -31,7 +31,7 @@ public sealed record QueryParameter(string Name, string Description)
 
     /// <summary>A parameter whose values are an enumeration's, as written on the wire.</summary>
     public static QueryParameter OneOf<TEnum>(string name, string description) where TEnum : struct, Enum =>
-        new(name, description) { Allowed = BindingProblems.EnumNames(typeof(TEnum)) };
+        new(name, description) { Allowed = WireNames.All(typeof(TEnum)) };
 }
 
 public static class QueryParameters
