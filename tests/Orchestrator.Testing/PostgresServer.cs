@@ -44,6 +44,30 @@ public static class PostgresServer
         return new NpgsqlConnectionStringBuilder(admin) { Database = name, MaxPoolSize = 50 }.ConnectionString;
     }
 
+    /// <summary>Drops a database <see cref="CreateDatabaseAsync"/> made, ending the sessions still connected to it (a
+    /// stopped host's pooled idle connections) and emptying this process's pool of it. Best effort: a database left
+    /// behind costs disk, not a test.</summary>
+    public static void DropDatabase(string connectionString)
+    {
+        var name = new NpgsqlConnectionStringBuilder(connectionString).Database;
+        using (var pooled = new NpgsqlConnection(connectionString))
+        {
+            NpgsqlConnection.ClearPool(pooled);
+        }
+
+        try
+        {
+            using var connection = new NpgsqlConnection(AdminConnection.Value.GetAwaiter().GetResult());
+            connection.Open();
+            using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)", connection);
+            command.ExecuteNonQuery();
+        }
+        catch (NpgsqlException)
+        {
+            // The cluster is gone or busy at the end of the run; it is thrown away with everything on it.
+        }
+    }
+
     private static async Task<string> StartAsync()
     {
         var configured = Environment.GetEnvironmentVariable(ConnectionVariable);

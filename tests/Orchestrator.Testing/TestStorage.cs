@@ -19,11 +19,14 @@ public sealed class TestStorage : IDisposable
 {
     private const string SqliteFileName = "orchestrator.db";
 
-    private TestStorage(DatabaseProvider provider, string dataDirectory, string? connectionString)
+    private readonly bool _onCluster;
+
+    private TestStorage(DatabaseProvider provider, string dataDirectory, string? connectionString, bool onCluster = false)
     {
         Provider = provider;
         DataDirectory = dataDirectory;
         ConnectionString = connectionString;
+        _onCluster = onCluster;
     }
 
     public DatabaseProvider Provider { get; }
@@ -52,7 +55,7 @@ public sealed class TestStorage : IDisposable
     /// <summary>Fresh storage in the <c>postgres</c> database of a cluster of the test's own (one it may stop), no
     /// migration run yet: the service migrates it on start.</summary>
     public static TestStorage OnCluster(PostgresCluster cluster) =>
-        new(DatabaseProvider.Postgres, NewDataDirectory(), cluster.AdminConnectionString);
+        new(DatabaseProvider.Postgres, NewDataDirectory(), cluster.AdminConnectionString, onCluster: true);
 
     private static string NewDataDirectory()
     {
@@ -118,8 +121,17 @@ public sealed class TestStorage : IDisposable
         return new NpgsqlConnectionStringBuilder(created).Database!;
     }
 
+    /// <summary>Drops this storage's PostgreSQL database (not a cluster's own <c>postgres</c> database, see
+    /// <see cref="OnCluster"/>), closing what its hosts left open: each host's pool keeps idle connections for minutes
+    /// after the host is gone, and a run of hundreds of tests on one cluster ran out of connections that way
+    /// (53300 "too many clients").</summary>
     public void Dispose()
     {
+        if (Provider == DatabaseProvider.Postgres && !_onCluster)
+        {
+            PostgresServer.DropDatabase(ConnectionString!);
+        }
+
         try
         {
             Directory.Delete(DataDirectory, recursive: true);

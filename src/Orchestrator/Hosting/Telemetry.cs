@@ -26,15 +26,16 @@ public static class Telemetry
     /// <summary>Starts a span in the trace of work that outlives requests: a child of the current span when that is
     /// already in the work's trace (an agent that propagated it), otherwise a child of the work's stored
     /// <paramref name="traceParent"/>, linked to the current span (the heartbeat or stream that carried it). Null when
-    /// nothing listens.</summary>
+    /// nothing listens, and when there is no trace to join at all (an untraced task handed out outside any request): a
+    /// root span of its own would be sampled by whichever tracer listens and hand the agent a trace nobody started.</summary>
     public static Activity? StartInTrace(string name, string? traceParent, ActivityKind kind = ActivityKind.Internal)
     {
-        if (!Source.HasListeners())
+        var current = Activity.Current;
+        if (!Source.HasListeners() || (traceParent is null && current is null))
         {
             return null;
         }
 
-        var current = Activity.Current;
         if (traceParent is null || !ActivityContext.TryParse(traceParent, null, out var stored) ||
             (current is not null && current.TraceId == stored.TraceId))
         {

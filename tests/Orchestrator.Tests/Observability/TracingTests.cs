@@ -13,9 +13,10 @@ using Orchestrator.Tests.Tasks;
 namespace Orchestrator.Tests.Observability;
 
 /// <summary>One host with tracing on and an in-memory exporter beside its own configuration. Activity sources are
-/// process-wide, so this host's tracer would also sample the requests of every other test host in the process (and
-/// hand their tasks a trace that tests of the spec's exact shapes do not expect): it records only its own requests.
-/// Each test starts a trace of its own and reads only the spans of that trace.</summary>
+/// process-wide, so this host's tracer would also sample the spans of every other test host in the process (and hand
+/// their tasks a trace that tests of the spec's exact shapes do not expect; a CI run failed that way): its tests run
+/// alone (<see cref="ProcessWideListeners"/>), and it records only its own requests. Each test starts a trace of its
+/// own and reads only the spans of that trace.</summary>
 public sealed class TracedApp : IAsyncLifetime
 {
     public SpanCollection Spans { get; } = new();
@@ -82,6 +83,7 @@ public sealed class SpanCollection : ICollection<Activity>
 
 /// <summary>A task's creation, its delivery and its completion are one trace, which the agent is handed and continues;
 /// certificate issuance and claims have spans; log lines carry the trace.</summary>
+[Collection(ProcessWideListeners.Name)]
 public sealed class TracingTests(TracedApp traced) : IClassFixture<TracedApp>
 {
     public const string Caller = "test.caller";
