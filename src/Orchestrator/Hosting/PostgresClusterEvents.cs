@@ -26,11 +26,13 @@ public sealed class PostgresClusterEvents(
     // PostgreSQL's limit for a NOTIFY payload (in the default configuration).
     private const int MaxPayloadBytes = 8000;
 
-    // How long the listening connection may stay quiet before Npgsql sends it a query: an answer must come within as long
-    // again, or the connection is broken and replaced (with a resync). A connection that died silently (a NAT or firewall
-    // dropped it) is found within twice this, and replaced a second later. TCP keepalives, probing sooner, also end a
-    // connection whose peer is gone while nothing is in flight.
-    private const int ListenKeepAliveSeconds = 3;
+    // How long the listening connection may stay quiet before it is probed with a query of its own, and how long the
+    // probe may take: a connection that died silently (a NAT or firewall dropped it, its backend stopped) is found
+    // within the sum and replaced a second later. Npgsql's own keepalive waits for its answer as long as the command
+    // timeout and then for a cancellation, which came to 12 s on a loaded machine. TCP keepalives, probing sooner, also
+    // end a connection whose peer is gone while nothing is in flight.
+    private static readonly TimeSpan ListenQuietFor = TimeSpan.FromSeconds(2);
+    private const int ListenProbeSeconds = 2;
 
     // Lets a replica ignore the echo of its own notifications, which it already delivered locally.
     private readonly string _origin = Guid.NewGuid().ToString("N");
@@ -130,9 +132,11 @@ public sealed class PostgresClusterEvents(
                 var builder = new NpgsqlConnectionStringBuilder(database.ConnectionString)
                 {
                     Pooling = false,
-                    KeepAlive = ListenKeepAliveSeconds,
+                    CommandTimeout = ListenProbeSeconds,
+                    // A probe that times out breaks the connection at once: a stopped backend answers no cancellation.
+                    CancellationTimeout = -1,
                     TcpKeepAlive = true,
-                    TcpKeepAliveTime = ListenKeepAliveSeconds,
+                    TcpKeepAliveTime = (int)ListenQuietFor.TotalSeconds,
                     TcpKeepAliveInterval = 1,
                 };
                 await using var connection = new NpgsqlConnection(builder.ConnectionString);
@@ -152,9 +156,13 @@ public sealed class PostgresClusterEvents(
 
                 first = false;
                 _listening.TrySetResult();
+                await using var probe = new NpgsqlCommand("SELECT 1", connection);
                 while (!stopping.IsCancellationRequested)
                 {
-                    await connection.WaitAsync(stopping);
+                    if (!await connection.WaitAsync(ListenQuietFor, stopping))
+                    {
+                        await probe.ExecuteScalarAsync(stopping);
+                    }
                 }
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
