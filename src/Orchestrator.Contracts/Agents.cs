@@ -36,7 +36,9 @@ public sealed record AgentDetails(
     DateTime StatusChangedAt,
     int RunningTasks,
     // The task types the agent reported it runs; null when it reported none (it is offered every type).
-    string[]? TaskTypes = null);
+    string[]? TaskTypes,
+    // The capabilities the agent looked for and did not find, each with the agent's reason; empty when none.
+    Dictionary<string, string> MissingCapabilities);
 
 /// <summary><c>PUT /api/v1/agents/{id}</c>: each field given replaces the stored set.</summary>
 public sealed record UpdateAgentRequest(Dictionary<string, string?>? Labels, List<string?>? Capabilities);
@@ -50,7 +52,9 @@ public sealed record HeartbeatRequest(
     int? RunningTasks,
     string? Csr,
     // Replaces the reported task types when given, as capabilities do.
-    List<string?>? TaskTypes = null);
+    List<string?>? TaskTypes = null,
+    // Replaces the reported missing capabilities (capability → why the agent did not find it) when given.
+    Dictionary<string, string?>? MissingCapabilities = null);
 
 public sealed record HeartbeatResourceUsage(double? Cpu, double? Memory, double? Disk);
 

@@ -1,10 +1,11 @@
 namespace Orchestrator.Contracts;
 
 /// <summary><c>POST /api/v1/agents/register</c> (header <c>X-Agent-Token</c>). Fields are nullable because the
-/// server validates them and names what is missing. <c>taskTypes</c>: the task types the agent runs (none: any).</summary>
+/// server validates them and names what is missing. <c>taskTypes</c>: the task types the agent runs (none: any);
+/// <c>missingCapabilities</c>: capabilities the agent looked for and did not find, each with its reason.</summary>
 public sealed record RegisterRequest(
     string? Name, string? Version, List<string?>? Capabilities, Dictionary<string, string?>? Labels, string? Csr,
-    List<string?>? TaskTypes = null);
+    List<string?>? TaskTypes = null, Dictionary<string, string?>? MissingCapabilities = null);
 
 /// <summary>Durations in whole seconds, as the spec's <c>config</c>.</summary>
 public sealed record AgentConfig(int HeartbeatInterval, int TaskPollInterval, string LogLevel);

@@ -23,7 +23,7 @@ public static class TestAgents
 {
     /// <summary>Creates a single-use registration token with the admin key and registers an agent with it.</summary>
     public static async Task<TestAgent> RegisterAgentAsync(this TestApp app, string? name = null, string[]? capabilities = null,
-        Dictionary<string, string>? labels = null, string[]? taskTypes = null)
+        Dictionary<string, string>? labels = null, string[]? taskTypes = null, Dictionary<string, string>? missingCapabilities = null)
     {
         var token = await app.CreateRegistrationTokenAsync();
         name ??= $"agent-{Guid.NewGuid():N}"[..20];
@@ -34,6 +34,7 @@ public static class TestAgents
             capabilities = capabilities ?? ["docker", "compose"],
             labels = labels ?? new Dictionary<string, string>(),
             taskTypes,
+            missingCapabilities,
         }, token));
         var registration = await response.ShouldBe(HttpStatusCode.Created);
         return app.AgentFrom(registration, name);

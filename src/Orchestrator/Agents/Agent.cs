@@ -24,6 +24,10 @@ public sealed class Agent
     /// and matched with one LIKE-free containment test (see <see cref="AgentStorage.Running"/>).</summary>
     public string? TaskTypes { get; set; }
 
+    /// <summary>The capabilities the agent looked for and did not find, with its reasons: a JSON object sorted by
+    /// capability (<see cref="AgentRules.StoredMissingCapabilities"/>); null when none. Shown, never matched.</summary>
+    public string? MissingCapabilities { get; set; }
+
     public List<AgentLabel> Labels { get; set; } = [];
     public List<AgentCapability> Capabilities { get; set; } = [];
 }

@@ -10,8 +10,9 @@ internal static class AgentDocs
         "`limit` and `after`, the next page's URL is in the `Link` header.";
 
     public const string Get =
-        "The list fields plus labels, assigned targets, drain state, certificate expiry, registration time and running " +
-        "tasks.";
+        "The list fields plus labels, assigned targets, drain state, certificate expiry, registration time, running " +
+        "tasks, the task types the agent runs, and `missingCapabilities`: the capabilities the agent looked for and did " +
+        "not find, each with the agent's reason (empty when none).";
 
     public const string Update =
         "Each field given replaces the stored set; an omitted field stays as it is. The agent is the authority on " +
@@ -27,7 +28,8 @@ internal static class AgentDocs
 
     public const string Heartbeat =
         "`status` `healthy` keeps or makes the agent online, `degraded` degraded. Stores resource usage, running task " +
-        "count and, when sent, the capabilities (replacing the stored ones). Answers pending `tasks`, `cancelledTasks` " +
+        "count and, when sent, the capabilities, task types and `missingCapabilities` (each replacing the stored one). " +
+        "Answers pending `tasks`, `cancelledTasks` " +
         "(ids to stop) and, only while the presented certificate is within `Orchestrator:Certificates:RenewBefore` of its " +
         "end, `certificateRenewal` (a new certificate for the same key, or for `csr`'s key, and its bound token).";
 }

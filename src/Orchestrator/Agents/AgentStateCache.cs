@@ -25,8 +25,9 @@ public sealed class AgentStateCache : IDisposable
         _subscription = events.Subscribe(Channel, OnChanged, resync: Clear);
     }
 
-    /// <summary><paramref name="TaskTypes"/> empty: the agent reported none.</summary>
-    public sealed record AgentState(AgentStatus Status, string[] Capabilities, string[] TaskTypes);
+    /// <summary><paramref name="TaskTypes"/> empty: the agent reported none. <paramref name="MissingCapabilities"/> in its
+    /// stored form (<see cref="AgentRules.StoredMissingCapabilities"/>), null for none.</summary>
+    public sealed record AgentState(AgentStatus Status, string[] Capabilities, string[] TaskTypes, string? MissingCapabilities);
 
     /// <summary>Read before loading from the database; <see cref="Store"/> ignores a load that an invalidation overtook.</summary>
     public long Generation => Interlocked.Read(ref _generation);

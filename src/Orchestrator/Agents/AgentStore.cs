@@ -82,7 +82,8 @@ public sealed class AgentStore(OrchestratorDbContext db, AuditLog audit, Heartbe
             agent.RegisteredAt,
             agent.StatusChangedAt,
             runningTasks,
-            agent.TaskTypes is null ? null : AgentRules.TaskTypesOf(agent.TaskTypes));
+            agent.TaskTypes is null ? null : AgentRules.TaskTypesOf(agent.TaskTypes),
+            AgentRules.MissingCapabilitiesOf(agent.MissingCapabilities));
     }
 
     /// <summary>Replaces the labels and/or capabilities given (null leaves them as they are). False when there is no such agent.</summary>

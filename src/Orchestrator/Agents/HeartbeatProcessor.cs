@@ -8,7 +8,7 @@ namespace Orchestrator.Agents;
 /// <summary>A heartbeat whose body passed validation.</summary>
 public sealed record Heartbeat(
     AgentStatus Status, double? Cpu, double? Memory, double? Disk, string[]? Capabilities, int? RunningTasks, string? Csr,
-    string[]? TaskTypes = null)
+    string[]? TaskTypes = null, SortedDictionary<string, string>? MissingCapabilities = null)
 {
     public const int MaxRunningTasks = 100_000;
     public const int MaxCsrLength = 16 * 1024;
@@ -39,12 +39,14 @@ public sealed record Heartbeat(
         CheckPercent(usage?.Disk, "resourceUsage.disk", errors);
         var capabilities = AgentRules.CheckCapabilities(request.Capabilities, "capabilities", errors);
         var taskTypes = AgentRules.CheckTaskTypes(request.TaskTypes, "taskTypes", errors);
+        var missing = AgentRules.CheckMissingCapabilities(request.MissingCapabilities, "missingCapabilities", errors);
         errors.Require(request.RunningTasks is null or >= 0 and <= MaxRunningTasks, "runningTasks",
             $"'runningTasks' must be from 0 to {MaxRunningTasks}.");
         errors.Require(request.Csr is null || (request.Csr.Length > 0 && request.Csr.Length <= MaxCsrLength), "csr",
             $"'csr' must be a PEM certificate request of at most {MaxCsrLength} characters.");
 
-        heartbeat = new Heartbeat(status, usage?.Cpu, usage?.Memory, usage?.Disk, capabilities, request.RunningTasks, request.Csr, taskTypes);
+        heartbeat = new Heartbeat(
+            status, usage?.Cpu, usage?.Memory, usage?.Disk, capabilities, request.RunningTasks, request.Csr, taskTypes, missing);
         return errors.IsValid;
     }
 
@@ -53,9 +55,8 @@ public sealed record Heartbeat(
             $"'{field}' must be a percentage from 0 to 100.");
 }
 
-/// <summary>Applies heartbeats. The usual heartbeat (same status, capabilities and task types) touches no database: it
-/// is checked against this replica's cached belief and buffered. One that changes the agent's status, capabilities or
-/// task types is
+/// <summary>Applies heartbeats. The usual heartbeat (same status, capabilities, task types and missing capabilities)
+/// touches no database: it is checked against this replica's cached belief and buffered. One that changes any of them is
 /// committed, with its audit event, before it is answered, as a conditional UPDATE on the believed status, so a stale
 /// belief fails the UPDATE and is re-read instead of overwriting another replica's change.</summary>
 public sealed class HeartbeatProcessor(
@@ -84,7 +85,11 @@ public sealed class HeartbeatProcessor(
 
             var capabilitiesChanged = heartbeat.Capabilities is not null && !heartbeat.Capabilities.SequenceEqual(believed.Capabilities);
             var taskTypesChanged = heartbeat.TaskTypes is not null && !heartbeat.TaskTypes.SequenceEqual(believed.TaskTypes);
-            if (believed.Status == heartbeat.Status && !capabilitiesChanged && !taskTypesChanged)
+            var missing = heartbeat.MissingCapabilities is { } reported
+                ? AgentRules.StoredMissingCapabilities(reported)
+                : believed.MissingCapabilities;
+            var changes = new Changes(capabilitiesChanged, taskTypesChanged, missing != believed.MissingCapabilities);
+            if (believed.Status == heartbeat.Status && changes == default)
             {
                 buffer.Add(agentId, new HeartbeatBuffer.PendingHeartbeat(
                     now, heartbeat.Status, heartbeat.Cpu, heartbeat.Memory, heartbeat.Disk, heartbeat.RunningTasks));
@@ -104,14 +109,14 @@ public sealed class HeartbeatProcessor(
                 };
             }
 
-            var outcome = await CommitChangeAsync(agentId, believed, heartbeat, capabilitiesChanged, taskTypesChanged, now, cancellationToken);
+            var outcome = await CommitChangeAsync(agentId, believed, heartbeat, changes, missing, now, cancellationToken);
             switch (outcome)
             {
                 case Outcome.Committed:
                     buffer.Discard(agentId, now);
                     await cache.PublishChangedAsync([agentId], CancellationToken.None);
                     cache.Set(agentId, new AgentStateCache.AgentState(
-                        heartbeat.Status, heartbeat.Capabilities ?? believed.Capabilities, heartbeat.TaskTypes ?? believed.TaskTypes));
+                        heartbeat.Status, heartbeat.Capabilities ?? believed.Capabilities, heartbeat.TaskTypes ?? believed.TaskTypes, missing));
                     return true;
                 case Outcome.Missing:
                     cache.Forget(agentId);
@@ -133,17 +138,21 @@ public sealed class HeartbeatProcessor(
         var db = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
         var row = await db.Agents.AsNoTracking()
             .Where(a => a.Id == agentId)
-            .Select(a => new { a.Status, Capabilities = a.Capabilities.Select(c => c.Name).ToList(), a.TaskTypes })
+            .Select(a => new { a.Status, Capabilities = a.Capabilities.Select(c => c.Name).ToList(), a.TaskTypes, a.MissingCapabilities })
             .FirstOrDefaultAsync(cancellationToken);
         if (row is null)
         {
             return null;
         }
 
-        var state = new AgentStateCache.AgentState(row.Status, AgentRules.Normalize(row.Capabilities), AgentRules.TaskTypesOf(row.TaskTypes));
+        var state = new AgentStateCache.AgentState(
+            row.Status, AgentRules.Normalize(row.Capabilities), AgentRules.TaskTypesOf(row.TaskTypes), row.MissingCapabilities);
         cache.Store(agentId, state, generation);
         return state;
     }
+
+    /// <summary>What a heartbeat reported differently from the believed state, besides its status.</summary>
+    private readonly record struct Changes(bool Capabilities, bool TaskTypes, bool MissingCapabilities);
 
     private enum Outcome
     {
@@ -153,7 +162,7 @@ public sealed class HeartbeatProcessor(
     }
 
     private async Task<Outcome> CommitChangeAsync(
-        Guid agentId, AgentStateCache.AgentState believed, Heartbeat heartbeat, bool capabilitiesChanged, bool taskTypesChanged, DateTime now,
+        Guid agentId, AgentStateCache.AgentState believed, Heartbeat heartbeat, Changes changes, string? storedMissing, DateTime now,
         CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
@@ -163,6 +172,8 @@ public sealed class HeartbeatProcessor(
 
         // Conditional on the believed status even when only capabilities change, so a stale belief never writes a status.
         var statusChanged = believed.Status != heartbeat.Status;
+        var taskTypesChanged = changes.TaskTypes;
+        var missingChanged = changes.MissingCapabilities;
         var storedTaskTypes = taskTypesChanged ? AgentRules.StoredTaskTypes(heartbeat.TaskTypes!) : null;
         var updated = await db.Agents.Where(a => a.Id == agentId && a.Status == believed.Status).ExecuteUpdateAsync(s => s
             .SetProperty(a => a.Status, heartbeat.Status)
@@ -172,7 +183,8 @@ public sealed class HeartbeatProcessor(
             .SetProperty(a => a.MemoryPercent, a => heartbeat.Memory ?? a.MemoryPercent)
             .SetProperty(a => a.DiskPercent, a => heartbeat.Disk ?? a.DiskPercent)
             .SetProperty(a => a.RunningTasks, a => heartbeat.RunningTasks ?? a.RunningTasks)
-            .SetProperty(a => a.TaskTypes, a => taskTypesChanged ? storedTaskTypes : a.TaskTypes), cancellationToken);
+            .SetProperty(a => a.TaskTypes, a => taskTypesChanged ? storedTaskTypes : a.TaskTypes)
+            .SetProperty(a => a.MissingCapabilities, a => missingChanged ? storedMissing : a.MissingCapabilities), cancellationToken);
         if (updated == 0)
         {
             return await db.Agents.AnyAsync(a => a.Id == agentId, cancellationToken) ? Outcome.StatusMoved : Outcome.Missing;
@@ -185,7 +197,7 @@ public sealed class HeartbeatProcessor(
                 new { from = believed.Status, to = heartbeat.Status, reason = "heartbeat" });
         }
 
-        if (capabilitiesChanged)
+        if (changes.Capabilities)
         {
             await db.AgentCapabilities.Where(c => c.AgentId == agentId).ExecuteDeleteAsync(cancellationToken);
             db.AgentCapabilities.AddRange(heartbeat.Capabilities!.Select(c => new AgentCapability { AgentId = agentId, Name = c }));
@@ -195,6 +207,12 @@ public sealed class HeartbeatProcessor(
         if (taskTypesChanged)
         {
             audit.Record(actor, "agent.task_types_reported", "agent", agentId.ToString(), new { taskTypes = heartbeat.TaskTypes });
+        }
+
+        if (missingChanged)
+        {
+            audit.Record(actor, "agent.missing_capabilities_reported", "agent", agentId.ToString(),
+                new { missingCapabilities = heartbeat.MissingCapabilities });
         }
 
         await db.SaveChangesAsync(cancellationToken);

@@ -53,6 +53,8 @@ public static class RegisterEndpoint
             .ValidateCapabilities(request.Capabilities)
             .ValidateLabels(request.Labels);
         var taskTypes = AgentRules.CheckTaskTypes(request.TaskTypes, "taskTypes", errors) ?? [];
+        var missing = AgentRules.CheckMissingCapabilities(request.MissingCapabilities, "missingCapabilities", errors)
+            ?? new SortedDictionary<string, string>();
         if (!errors.IsValid)
         {
             metrics.Outcome("invalid_request");
@@ -146,10 +148,11 @@ public static class RegisterEndpoint
         agent.StatusChangedAt = now;
         agent.LastHeartbeat = now;
         agent.TaskTypes = AgentRules.StoredTaskTypes(taskTypes);
+        agent.MissingCapabilities = AgentRules.StoredMissingCapabilities(missing);
         db.AgentLabels.AddRange(labels.Select(l => new AgentLabel { AgentId = agent.Id, Key = l.Key, Value = l.Value }));
         db.AgentCapabilities.AddRange(capabilities.Select(c => new AgentCapability { AgentId = agent.Id, Name = c }));
         audit.Record($"registration-token:{token.Id}", reenrolled ? "agent.reenrolled" : "agent.registered", "agent", agent.Id.ToString(),
-            new { name, version = agent.Version, capabilities, taskTypes, tokenId = token.Id });
+            new { name, version = agent.Version, capabilities, taskTypes, missingCapabilities = missing, tokenId = token.Id });
 
         IssuedCredentials issued;
         try

@@ -69,6 +69,9 @@ namespace Orchestrator.Data.Migrations.Postgres
                     b.Property<double?>("MemoryPercent")
                         .HasColumnType("double precision");
 
+                    b.Property<string>("MissingCapabilities")
+                        .HasColumnType("text");
+
                     b.Property<string>("Name")
                         .IsRequired()
                         .HasMaxLength(128)

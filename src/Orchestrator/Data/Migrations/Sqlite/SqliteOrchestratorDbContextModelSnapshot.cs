@@ -62,6 +62,9 @@ namespace Orchestrator.Data.Migrations.Sqlite
                     b.Property<double?>("MemoryPercent")
                         .HasColumnType("REAL");
 
+                    b.Property<string>("MissingCapabilities")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Name")
                         .IsRequired()
                         .HasMaxLength(128)
