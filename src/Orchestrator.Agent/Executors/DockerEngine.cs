@@ -16,22 +16,32 @@ public sealed class DockerEngine : IDisposable
     public string Host { get; }
     public DockerClient Client { get; }
 
-    /// <summary>True when the engine answers (the <c>docker</c> capability).</summary>
-    public async Task<bool> PingAsync(CancellationToken cancellationToken)
+    private static readonly TimeSpan PingTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>Null when the engine answers (the <c>docker</c> capability); else why not, in one line (the error of the
+    /// innermost cause: "Connection refused", "No such file or directory", the engine's own message).</summary>
+    public async Task<string?> PingAsync(CancellationToken cancellationToken)
     {
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(5));
+            timeout.CancelAfter(PingTimeout);
             await Client.System.PingAsync(timeout.Token);
-            return true;
+            return null;
         }
         catch (Exception ex) when (ex is DockerApiException or HttpRequestException or IOException or OperationCanceledException or
                                        System.Net.Sockets.SocketException or TimeoutException && !cancellationToken.IsCancellationRequested)
         {
-            return false;
+            return ex switch
+            {
+                OperationCanceledException or TimeoutException => $"no answer within {PingTimeout.TotalSeconds:0} s",
+                DockerApiException api => $"{(int)api.StatusCode} {ShortReason(api)}",
+                _ => Innermost(ex).Message,
+            };
         }
     }
+
+    private static Exception Innermost(Exception ex) => ex.InnerException is { } inner ? Innermost(inner) : ex;
 
     /// <summary><c>name:tag</c> or <c>name@sha256:…</c> → (name, tag or digest); a port in the registry host is not a tag.</summary>
     public static (string Name, string? Reference) SplitReference(string image)

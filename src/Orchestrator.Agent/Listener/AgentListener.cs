@@ -149,12 +149,15 @@ public sealed partial class AgentListener
 
         using var newKey = decision == RenewalDecision.Action.Renew || _rotateKey ? KeyStore.NewKey() : null;
         var (cpu, memory, disk) = _resources.Read();
-        var (capabilities, degraded) = await _capabilities.CurrentAsync(stopping);
+        var detected = await _capabilities.CurrentAsync(stopping);
         try
         {
-            var answer = await _client.HeartbeatAsync(new HeartbeatRequest(degraded ? "degraded" : "healthy",
-                new HeartbeatResourceUsage(cpu, memory, disk), [.. capabilities.Cast<string?>()], _dispatcher.RunningCount,
-                newKey is null ? null : CertificateRequests.CreatePem(newKey, _identity.Name), TaskTypes), stopping);
+            // Capabilities, task types and missing capabilities go with every heartbeat: the service keeps them only
+            // when they change, and one that lost them (or never had them) learns them again.
+            var answer = await _client.HeartbeatAsync(new HeartbeatRequest(detected.Degraded ? "degraded" : "healthy",
+                new HeartbeatResourceUsage(cpu, memory, disk), [.. detected.Capabilities.Cast<string?>()], _dispatcher.RunningCount,
+                newKey is null ? null : CertificateRequests.CreatePem(newKey, _identity.Name), TaskTypes,
+                detected.Missing.ToDictionary(m => m.Key, m => (string?)m.Value)), stopping);
             if (_heartbeatFailures > 0)
             {
                 LogHeartbeatRecovered(_logger, _heartbeatFailures);

@@ -66,6 +66,44 @@ public sealed class AgentProcessTests
     }
 
     [SkippableFact]
+    public async Task With_DOCKER_HOST_at_a_socket_where_nothing_listens_it_reports_docker_missing_with_a_reason_naming_that_socket()
+    {
+        await using var world = await AgentWorld.StartAsync(DatabaseProvider.Sqlite);
+        // A socket bound but not listening: connecting to it is refused, as to an engine's socket whose daemon is down.
+        var path = Path.Combine(TempDirectories.New(), "docker.sock");
+        using var socket = new System.Net.Sockets.Socket(
+            System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        socket.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+        var name = $"nodocker-{Guid.NewGuid():N}"[..18];
+        using var agent = Start(["run"], new Dictionary<string, string>
+        {
+            ["OrchestratorAgent__Server"] = world.App.BaseAddress.ToString(),
+            ["OrchestratorAgent__StateDir"] = TempDirectories.New(),
+            ["OrchestratorAgent__TokenFile"] = await world.TokenFileAsync(),
+            ["OrchestratorAgent__CaFile"] = world.CaFile,
+            ["OrchestratorAgent__Name"] = name,
+            ["DOCKER_HOST"] = $"unix://{path}",
+        });
+
+        var registered = await WaitForAgentAsync(world, name);
+        var details = registered;
+        for (var deadline = DateTime.UtcNow.AddSeconds(30); !details.MissingCapabilities.ContainsKey("docker"); )
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"No missing capability was reported: {string.Join(", ", details.MissingCapabilities)}");
+            await Task.Delay(100);
+            details = await world.Operators.Agents.GetAsync(registered.Id);
+        }
+
+        agent.Signal(15);
+        Assert.Equal(ExitCodes.Ok, (await agent.EndAsync()).Code);
+        Assert.DoesNotContain("docker", details.Capabilities);
+        var reason = details.MissingCapabilities["docker"];
+        Assert.Contains($"unix://{path}", reason, StringComparison.Ordinal);
+        Assert.Contains("DOCKER_HOST", reason, StringComparison.Ordinal);
+        Assert.Contains("refused", reason, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [SkippableFact]
     public async Task With_OTLP_set_the_operators_request_the_delivery_the_agents_work_and_the_completion_are_one_trace()
     {
         await using var dashboard = await AspireDashboard.StartAsync();
