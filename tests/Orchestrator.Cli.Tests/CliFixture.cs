@@ -92,17 +92,20 @@ public sealed class CliFixture : IAsyncLifetime
     public OrchestratorClient Operator() => new(new OrchestratorClientOptions { Server = App.BaseAddress, Trust = ServerTrust.FromFile(CaFile) }, TestApp.AdminKey);
 
     /// <summary>An agent registered through the API with its own key (CSR), acting through the typed agent client.</summary>
-    public Task<AgentClient> AgentAsync(string[]? capabilities = null, Dictionary<string, string?>? labels = null) =>
-        AgentOfAsync(App, CaFile, capabilities, labels);
+    public Task<AgentClient> AgentAsync(
+        string[]? capabilities = null, Dictionary<string, string?>? labels = null, Dictionary<string, string?>? missingCapabilities = null) =>
+        AgentOfAsync(App, CaFile, capabilities, labels, missingCapabilities);
 
-    public static async Task<AgentClient> AgentOfAsync(TestApp app, string caFile, string[]? capabilities = null, Dictionary<string, string?>? labels = null)
+    public static async Task<AgentClient> AgentOfAsync(TestApp app, string caFile, string[]? capabilities = null, Dictionary<string, string?>? labels = null,
+        Dictionary<string, string?>? missingCapabilities = null)
     {
         var token = await (await app.AdminClient().PostAsJsonAsync("/api/v1/registration-tokens", new { })).Content.ReadFromJsonAsync<JsonElement>();
         var key = CertificateRequests.NewKey();
         var name = $"cli-{Guid.NewGuid():N}"[..20];
         var agent = new AgentClient(new OrchestratorClientOptions { Server = app.BaseAddress, Trust = ServerTrust.FromFile(caFile) });
         var registered = await agent.RegisterAsync(token.GetProperty("token").GetString()!,
-            new RegisterRequest(name, "1.0.0", [.. capabilities ?? ["docker"]], labels ?? [], CertificateRequests.CreatePem(key, name)));
+            new RegisterRequest(name, "1.0.0", [.. capabilities ?? ["docker"]], labels ?? [], CertificateRequests.CreatePem(key, name),
+                MissingCapabilities: missingCapabilities));
         agent.UseCredentials(new AgentCredentials(registered.AgentId, CertificateRequests.WithKey(registered.Certificate.Cert, key), registered.Token));
         return agent;
     }

@@ -33,6 +33,28 @@ public sealed class OutputTests(CliFixture service) : IClassFixture<CliFixture>
     }
 
     [Fact]
+    public async Task Agent_get_shows_each_missing_capability_with_its_reason_and_json_holds_them()
+    {
+        const string Reason = "no Docker Engine answered at unix:///run/none.sock (from DOCKER_HOST): Connection refused";
+        using var agent = await service.AgentAsync(["ssh"], missingCapabilities: new() { ["docker"] = Reason, ["compose"] = "needs the engine" });
+        using var complete = await service.AgentAsync(["docker"]);
+
+        var table = (await service.RunAsync("agents", "get", agent.Credentials!.AgentId.ToString())).Ok().Out.Split('\n');
+        var json = (await service.RunAsync("agents", "get", agent.Credentials.AgentId.ToString(), "-o", "json")).Ok().Json;
+        var none = (await service.RunAsync("agents", "get", complete.Credentials!.AgentId.ToString())).Ok().Out;
+
+        var header = Array.FindIndex(table, l => l.StartsWith("MISSING CAPABILITY", StringComparison.Ordinal));
+        Assert.True(header > 1, string.Join('\n', table));
+        Assert.Equal(["MISSING", "CAPABILITY", "REASON"], Words(table[header]));
+        Assert.Equal(["compose", "needs", "the", "engine"], Words(table[header + 1]));
+        Assert.StartsWith("docker ", table[header + 2], StringComparison.Ordinal);
+        Assert.EndsWith(Reason, table[header + 2], StringComparison.Ordinal);
+        Assert.Equal(table[header].IndexOf("REASON", StringComparison.Ordinal), table[header + 2].IndexOf(Reason, StringComparison.Ordinal));
+        Assert.Equal(Reason, json.GetProperty("missingCapabilities").GetProperty("docker").GetString());
+        Assert.DoesNotContain("MISSING", none, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_wide_agent_list_shows_each_agents_labels()
     {
         var team = Guid.NewGuid().ToString("N");

@@ -62,7 +62,7 @@ public static class AgentCommands
                 var client = await run.ClientAsync();
                 run.Answers.Clear();
                 var agent = await client.Agents.GetAsync(agentId, run.Cancellation);
-                run.Show(() => Details(run, agent));
+                Show(run, agent);
                 return ExitCodes.Ok;
             }, id),
 
@@ -100,7 +100,7 @@ public static class AgentCommands
 
                 run.Answers.Clear();
                 var agent = await client.Agents.UpdateAsync(agentId, new UpdateAgentRequest(updated, null), run.Cancellation);
-                run.Show(() => Details(run, agent));
+                Show(run, agent);
                 return ExitCodes.Ok;
             }, id, labels),
 
@@ -111,7 +111,7 @@ public static class AgentCommands
                 var client = await run.ClientAsync();
                 run.Answers.Clear();
                 var agent = await client.Agents.DrainAsync(agentId, new DrainRequest(run.Value(reason), until), run.Cancellation);
-                run.Show(() => Details(run, agent));
+                Show(run, agent);
                 return ExitCodes.Ok;
             }, id, reason, deadline),
 
@@ -121,7 +121,7 @@ public static class AgentCommands
                 var client = await run.ClientAsync();
                 run.Answers.Clear();
                 var agent = await client.Agents.ResumeAsync(agentId, run.Cancellation);
-                run.Show(() => Details(run, agent));
+                Show(run, agent);
                 return ExitCodes.Ok;
             }, id),
 
@@ -134,6 +134,24 @@ public static class AgentCommands
                 run.Say($"agent {agentId} deleted");
                 return ExitCodes.Ok;
             }, id));
+    }
+
+    /// <summary>The agent, then (as a table) the capabilities it looked for and did not find, with its reasons; or the
+    /// API's JSON, which holds them as <c>missingCapabilities</c>.</summary>
+    private static void Show(Invocation run, AgentDetails agent)
+    {
+        run.Show(() => Details(run, agent));
+        if (run.Format != OutputFormat.Json && agent.MissingCapabilities is { Count: > 0 } missing)
+        {
+            run.Out.WriteLine();
+            var table = new Table("MISSING CAPABILITY", "REASON");
+            foreach (var (capability, reason) in missing.OrderBy(m => m.Key, StringComparer.Ordinal))
+            {
+                table.Add(capability, reason);
+            }
+
+            table.Write(run.Out);
+        }
     }
 
     private static Table Details(Invocation run, AgentDetails agent)
