@@ -28,7 +28,9 @@ public sealed class DockerPullExecutor(DockerEngine docker) : IExecutor
 /// <summary><c>docker.run</c>: creates and starts a container. Detached (the default) it succeeds once the container
 /// runs, with <c>{ "containerId" }</c>; with <c>"detach": false</c> it waits for the exit, streams the output as logs,
 /// removes the container (unless <c>"remove": false</c>: a finished one-off container is litter, as <c>docker run
-/// --rm</c> treats it) and succeeds iff the exit code is 0, with <c>{ "containerId", "exitCode", "removed" }</c>.</summary>
+/// --rm</c> treats it) and succeeds iff the exit code is 0, with <c>{ "containerId", "exitCode", "removed" }</c>. With
+/// <c>"replace": true</c> a container already holding its <c>name</c> (the version before) is stopped and removed once
+/// the new image is on the engine, so one definition deploys every later version; without it the name is a conflict.</summary>
 public sealed class DockerRunExecutor(DockerEngine docker) : IExecutor
 {
     public string TaskType => "docker.run";
@@ -51,10 +53,17 @@ public sealed class DockerRunExecutor(DockerEngine docker) : IExecutor
             await docker.PullAsync(image, tag, context, context.Stopping);
         }
 
+        var name = context.String("name");
+        string? replaced = null;
+        if (context.Bool("replace") ?? false)
+        {
+            replaced = await ReplaceAsync(name ?? throw new TaskFailedException("Payload field 'replace' needs 'name'."), context);
+        }
+
         var parameters = new CreateContainerParameters
         {
             Image = reference,
-            Name = context.String("name")!,
+            Name = name!,
             Cmd = context.Strings("command")!,
             Env = context.Map("env")?.Select(e => $"{e.Key}={e.Value}").ToList()!,
             Labels = WithTaskLabel(context.Map("labels"), context.TaskId),
@@ -76,7 +85,7 @@ public sealed class DockerRunExecutor(DockerEngine docker) : IExecutor
         context.Log.Info($"Started container {created.ID[..12]} from {reference}");
         if (detach)
         {
-            return ExecutionResult.Succeeded(new { containerId = created.ID });
+            return ExecutionResult.Succeeded(replaced is null ? new { containerId = created.ID } : new { containerId = created.ID, replaced });
         }
 
         // Stopping: ask the engine to stop the container (SIGTERM, then SIGKILL after the grace period).
@@ -97,6 +106,33 @@ public sealed class DockerRunExecutor(DockerEngine docker) : IExecutor
         return exitCode == 0
             ? ExecutionResult.Succeeded(new { containerId = created.ID, exitCode, removed })
             : new ExecutionResult(false, new { containerId = created.ID, exitCode, removed, error = $"The container exited with code {exitCode}." });
+    }
+
+    /// <summary>Stops (the task's grace period, then a kill) and removes the container named <paramref name="name"/>, if
+    /// there is one; its id, or null.</summary>
+    private async Task<string?> ReplaceAsync(string name, TaskContext context)
+    {
+        try
+        {
+            var old = await docker.Client.Containers.InspectContainerAsync(name, context.Stopping);
+            await docker.Client.Containers.StopContainerAsync(old.ID,
+                new ContainerStopParameters { WaitBeforeKillSeconds = (uint)Math.Ceiling(context.GracePeriod.TotalSeconds) }, context.Killing);
+            await docker.Client.Containers.RemoveContainerAsync(old.ID, new ContainerRemoveParameters { Force = true }, context.Killing);
+            context.Log.Info($"Replaced container {old.ID[..12]} ({name})");
+            return old.ID;
+        }
+        catch (DockerContainerNotFoundException)
+        {
+            return null;
+        }
+        catch (DockerApiException ex) when (ex.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+        catch (DockerApiException ex)
+        {
+            throw new TaskFailedException($"Could not replace the container '{name}': {context.Log.Redact(DockerEngine.ShortReason(ex))}", ex);
+        }
     }
 
     private static Dictionary<string, string> WithTaskLabel(Dictionary<string, string>? labels, Guid taskId)

@@ -42,6 +42,7 @@ public static class PayloadSchemas
                 "remove": { "type": "boolean", "description": "Remove the container when it ends (non-detached runs; default true)." },
                 "pull": { "enum": ["missing", "always", "never"], "default": "missing" },
                 "name": { "type": "string", "minLength": 1 },
+                "replace": { "type": "boolean", "default": false, "description": "Stop and remove a container of the same name first (needs name)." },
                 "command": {{StringList}},
                 "env": {{StringMap}},
                 "labels": {{StringMap}},

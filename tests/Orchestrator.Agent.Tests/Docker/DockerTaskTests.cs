@@ -128,6 +128,36 @@ public sealed class DockerTaskTests(DockerFixture fixture) : IClassFixture<Docke
     }
 
     [SkippableFact]
+    public async Task Run_with_replace_takes_the_place_of_the_container_of_that_name_and_without_it_the_name_is_a_conflict()
+    {
+        TestDocker.Require();
+        var name = $"orch-{Guid.NewGuid():N}"[..16];
+        object Version(string version, bool replace) => new
+        {
+            image = TestDocker.Image, name, replace, command = new[] { "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done" },
+            labels = new { version },
+        };
+
+        var first = await World.EndedAsync((await World.CreateTaskAsync(fixture.AgentId, "docker.run", Version("1", replace: true))).TaskId,
+            TimeSpan.FromSeconds(60));
+        var conflict = await World.EndedAsync((await World.CreateTaskAsync(fixture.AgentId, "docker.run", Version("2", replace: false))).TaskId,
+            TimeSpan.FromSeconds(60));
+        var second = await World.EndedAsync((await World.CreateTaskAsync(fixture.AgentId, "docker.run", Version("2", replace: true))).TaskId,
+            TimeSpan.FromSeconds(60));
+
+        Assert.True(first.Status == AgentTaskStatus.Succeeded, first.Result?.GetRawText());
+        Assert.False(first.Result!.Value.TryGetProperty("replaced", out _));
+        Assert.Equal(AgentTaskStatus.Failed, conflict.Status);
+        Assert.Contains("Could not start a container", conflict.StatusReason, StringComparison.Ordinal);
+        Assert.True(second.Status == AgentTaskStatus.Succeeded, second.Result?.GetRawText());
+        Assert.Equal(first.Result!.Value.GetProperty("containerId").GetString(), second.Result!.Value.GetProperty("replaced").GetString());
+        var named = await fixture.Engine.Containers.InspectContainerAsync(name);
+        Assert.Equal("2", named.Config!.Labels!["version"]);
+        Assert.True(named.State!.Running);
+        await fixture.Engine.Containers.RemoveContainerAsync(named.ID, new ContainerRemoveParameters { Force = true });
+    }
+
+    [SkippableFact]
     public async Task Cancelling_an_attached_run_stops_its_container_and_ends_the_task_cancelled()
     {
         TestDocker.Require();
