@@ -56,7 +56,7 @@ start() {
 
   # An image made here: busybox (static) and the applets the tests use.
   cp "$(command -v busybox)" "$dir/image/bin/busybox"
-  for applet in sh echo sleep cat ls true false env trap touch rm printf; do ln -sf busybox "$dir/image/bin/$applet"; done
+  for applet in sh echo sleep cat ls true false env trap touch rm printf uname httpd; do ln -sf busybox "$dir/image/bin/$applet"; done
   tar -C "$dir/image" -c . | docker -H "$sock" import - "$image" >/dev/null
 
   local port password

@@ -1,3 +1,5 @@
+using Orchestrator.Testing;
+
 namespace Orchestrator.Tests.Architecture;
 
 /// <summary>What .editorconfig cannot say and review should not have to: lines fit a screen. It covers the service and

@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Reflection.Emit;
 using System.Text.RegularExpressions;
+using Orchestrator.Testing;
 using Xunit.Abstractions;
 
 namespace Orchestrator.Tests.Architecture;

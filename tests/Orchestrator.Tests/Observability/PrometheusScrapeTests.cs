@@ -1,7 +1,6 @@
 using System.Net;
 using Orchestrator.Hosting;
 using Orchestrator.Testing;
-using Orchestrator.Tests.Architecture;
 using Orchestrator.Tests.Tasks;
 
 namespace Orchestrator.Tests.Observability;

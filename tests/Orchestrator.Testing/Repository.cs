@@ -1,7 +1,7 @@
-namespace Orchestrator.Tests.Architecture;
+namespace Orchestrator.Testing;
 
 /// <summary>The checkout the tests run from, for tests that read its sources and docs.</summary>
-internal static class Repository
+public static class Repository
 {
     public static string Root { get; } = Find();
 
