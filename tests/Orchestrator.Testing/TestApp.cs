@@ -76,6 +76,8 @@ public sealed class TestApp : WebApplicationFactory<Program>
             ["Orchestrator:Auth:BootstrapAdminKey"] = AdminKey,
             // Hundreds of hosts would bury the test output; each test reads its own host's lines from Logs.
             ["Orchestrator:Logging:Console"] = "false",
+            // A test's fake clock (often months before today) is the time; ClockSkewTests turn this on.
+            ["Orchestrator:Database:AlignClock"] = time is null ? "true" : "false",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
@@ -107,7 +109,9 @@ public sealed class TestApp : WebApplicationFactory<Program>
             services.AddSingleton<ILogEventSink>(Logs);
             if (Time is not null)
             {
-                services.AddSingleton<TimeProvider>(Time);
+                // The replica's own clock: the service's clock follows it (DatabaseClock), aligned to the database's
+                // only where the test asks for that (Orchestrator:Database:AlignClock), as a fake clock is the time.
+                services.AddKeyedSingleton<TimeProvider>(DatabaseClock.ReplicaKey, Time);
             }
 
             _services?.Invoke(services);

@@ -37,6 +37,15 @@ public sealed class DatabaseOptions : IValidatableObject
     /// long, run with <see cref="DatabaseConnection.MaintenanceCommandTimeout"/>.</summary>
     public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>PostgreSQL: whether a replica whose clock differs from the database's by more than
+    /// <see cref="MaxClockSkew"/> keeps the database's time (<see cref="DatabaseClock"/>). Replicas judge liveness and
+    /// timeouts on each other's timestamps, so they must agree on the time.</summary>
+    public bool AlignClock { get; set; } = true;
+
+    /// <summary>How far a replica's clock may be from the database's before it warns and keeps the database's time:
+    /// clocks synchronised by NTP differ by milliseconds, and a second is well inside a heartbeat interval.</summary>
+    public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromSeconds(1);
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (MaxPoolSize is < 2 or > 1000)
@@ -52,6 +61,11 @@ public sealed class DatabaseOptions : IValidatableObject
         if (CommandTimeout < TimeSpan.FromSeconds(1) || CommandTimeout > TimeSpan.FromMinutes(5))
         {
             yield return new ValidationResult("Orchestrator:Database:CommandTimeout must be from 00:00:01 to 00:05:00.");
+        }
+
+        if (MaxClockSkew < TimeSpan.FromMilliseconds(100) || MaxClockSkew > TimeSpan.FromHours(1))
+        {
+            yield return new ValidationResult("Orchestrator:Database:MaxClockSkew must be from 00:00:00.1 to 01:00:00.");
         }
     }
 }

@@ -8,12 +8,17 @@ public static class HostingRegistration
     /// connection. A bad setting stops the service at start with a message that names it.</summary>
     public static IServiceCollection AddOrchestratorHosting(this IServiceCollection services)
     {
-        services.AddSingleton(TimeProvider.System);
+        // Everything takes the service's clock, TimeProvider: this replica's own, kept on the database's time.
+        services.AddKeyedSingleton(DatabaseClock.ReplicaKey, TimeProvider.System);
+        services.AddSingleton<DatabaseClock>();
+        services.AddSingleton<TimeProvider>(sp => sp.GetRequiredService<DatabaseClock>());
         services.AddValidatedOptions<OrchestratorOptions, OrchestratorOptionsValidator>(OrchestratorOptions.Section);
         // An unknown provider name fails the bind, at start.
         services.AddValidatedOptions<DatabaseOptions, DatabaseOptionsValidator>(DatabaseOptions.Section);
         services.AddSingleton<DataDirectory>();
         services.AddSingleton<DatabaseConnection>();
+        // The first hosted service: nothing has stamped a time yet.
+        services.AddHostedService<DatabaseClockCheck>();
         return services;
     }
 

@@ -23,4 +23,11 @@ internal static partial class Log
 
     [LoggerMessage(406, LogLevel.Information, "Cluster events are being sent again after {Failures} failed attempts")]
     public static partial void ClusterEventsSendingAgain(this ILogger logger, int failures);
+
+    [LoggerMessage(407, LogLevel.Warning,
+        "This replica's clock differs from the database's by {Seconds:F1} s (more than {Bound:F1} s); it keeps the database's time")]
+    public static partial void ClockDiffersFromDatabase(this ILogger logger, double seconds, double bound);
+
+    [LoggerMessage(408, LogLevel.Warning, "Could not compare this replica's clock with the database's; it keeps its own")]
+    public static partial void ClockCheckFailed(this ILogger logger, Exception exception);
 }

@@ -15,7 +15,9 @@ internal static class AgentTestSupport
 
     public static FakeTimeProvider NewClock(DateTimeOffset? at = null) => new(at ?? Start);
 
-    public static DateTime Now(this TestApp app) => (app.Time ?? TimeProvider.System).GetUtcNow().UtcDateTime;
+    /// <summary>The service's clock: the test's fake one (or the system's), kept on the database's time where the test
+    /// turned that on (DatabaseClock).</summary>
+    public static DateTime Now(this TestApp app) => app.Services.GetRequiredService<TimeProvider>().GetUtcNow().UtcDateTime;
 
     /// <summary>An agent written straight into storage, as registration leaves it, dated by the service's clock (the
     /// fake one when the test has one). Its name is unique unless given, so it suits shared hosts.</summary>
