@@ -10,7 +10,7 @@ using System.Text.Json;
 using Orchestrator.Benchmarks;
 
 // Usage: bench/run.sh [--agents N] [--seconds S] [--workers W] [--tasks M] [--waiters N] [--followers N] [--churn PER_SECOND]
-//                     [--scenario all|heartbeat|stream|waiters] [--out docs/benchmarks.md]
+//                     [--scenario all|heartbeat|stream|waiters|herd] [--out docs/benchmarks.md]
 var settings = Settings.Parse(args);
 Console.WriteLine($"Orchestrator benchmark: {settings}");
 
@@ -112,6 +112,32 @@ if (settings.Scenario is "all" or "stream")
             {
                 await service.DisposeAsync();
             }
+        }
+    }
+}
+
+foreach (var sticky in settings.Scenario is "all" or "herd" ? new[] { false, true } : [])
+{
+    var database = sticky ? "bench_herd_sticky" : "bench_herd";
+    await postgres.CreateDatabaseAsync(database);
+    // The service's own pool limits (30 connections a replica), as operators run it: the benchmark's larger pool would
+    // hide a herd that takes more connections than a default PostgreSQL has.
+    var connectionString = postgres.ConnectionString(database).Replace("Maximum Pool Size=100;", "", StringComparison.Ordinal);
+    var replicas = new List<ServiceProcess>();
+    try
+    {
+        for (var i = 0; i < 2; i++)
+        {
+            replicas.Add(await ServiceProcess.StartAsync(settings.ServiceDll, connectionString, kek, Path.Combine(workDirectory, $"{database}-{i}")));
+        }
+
+        report.Herd(await Herd.RunAsync(postgres, database, replicas, settings, sticky));
+    }
+    finally
+    {
+        foreach (var replica in replicas)
+        {
+            await replica.DisposeAsync();
         }
     }
 }
@@ -341,7 +367,7 @@ namespace Orchestrator.Benchmarks
                 var uri = new Uri($"wss://{service.Address.Authority}/api/v1/agents/{agent.Id}/task-stream");
                 await socket.ConnectAsync(uri, stopping.Token);
                 sockets.Add(socket);
-                readers.Add(Task.Run(() => ReadAsync(socket, received, stopping.Token)));
+                readers.Add(Task.Run(() => ReadAsync(socket, (id, at) => received.TryAdd(id, at), stopping.Token)));
             }
 
             await Task.Delay(TimeSpan.FromSeconds(2));
@@ -395,7 +421,9 @@ namespace Orchestrator.Benchmarks
             return result;
         }
 
-        private static async Task ReadAsync(ClientWebSocket socket, ConcurrentDictionary<Guid, long> received, CancellationToken stopping)
+        /// <summary>Reads a task stream until it closes, calling <paramref name="assigned"/> with each pushed task's id and
+        /// when it arrived (a <see cref="Stopwatch"/> timestamp).</summary>
+        public static async Task ReadAsync(ClientWebSocket socket, Action<Guid, long> assigned, CancellationToken stopping)
         {
             var buffer = new byte[64 * 1024];
             while (!stopping.IsCancellationRequested && socket.State == WebSocketState.Open)
@@ -418,7 +446,7 @@ namespace Orchestrator.Benchmarks
                 using var json = JsonDocument.Parse(message.ToArray());
                 if (json.RootElement.GetProperty("type").GetString() == "task_assigned")
                 {
-                    received.TryAdd(json.RootElement.GetProperty("task").GetProperty("taskId").GetGuid(), stamp);
+                    assigned(json.RootElement.GetProperty("task").GetProperty("taskId").GetGuid(), stamp);
                 }
             }
         }
@@ -444,6 +472,32 @@ namespace Orchestrator.Benchmarks
         private readonly StringBuilder _heartbeat = new();
         private readonly StringBuilder _stream = new();
         private readonly StringBuilder _waiters = new();
+        private readonly StringBuilder _herd = new();
+
+        public void Herd(Herd.Result r)
+        {
+            var back = r.BackSeconds;
+            _herd.AppendLine(CultureInfo.InvariantCulture, $"### {(r.Sticky ? "Each agent bound to its replica" : "Round-robin balancer")}");
+            _herd.AppendLine();
+            _herd.AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {r.Agents} agents. {MachineLoad()}");
+            _herd.AppendLine();
+            _herd.AppendLine("| | |");
+            _herd.AppendLine("|---|---:|");
+            _herd.AppendLine(CultureInfo.InvariantCulture, $"| Streams on the restarted replica | {r.OnRestarted} of {r.Agents} |");
+            _herd.AppendLine(CultureInfo.InvariantCulture, $"| Its stop (SIGTERM) to ready again | {r.RestartSeconds:F1} s |");
+            _herd.AppendLine(CultureInfo.InvariantCulture,
+                $"| Its agents back on a stream after the stop: p50 / p99 / last | {Stats.Percentile(back, 50):F1} / {Stats.Percentile(back, 99):F1} / {(back.Count > 0 ? back.Max() : double.NaN):F1} s |");
+            _herd.AppendLine(CultureInfo.InvariantCulture, $"| Agents not back within 60 s | {r.NotBack} |");
+            _herd.AppendLine(CultureInfo.InvariantCulture, $"| Connection attempts refused (replica down) / answered 503 / other 5xx | {r.Refused} / {r.Answered503} / {r.Other5xx} |");
+            _herd.AppendLine(CultureInfo.InvariantCulture, $"| Database connections of both replicas at the peak / `53300 too many clients` logged | {r.PeakConnections} / {r.Errors53300} |");
+            _herd.AppendLine(CultureInfo.InvariantCulture,
+                $"| Tasks created meanwhile / delivered / re-sent to the same agent / delivered to another agent | {r.Tasks} / {r.Delivered} / {r.DeliveredTwice} / {r.WrongAgent} |");
+            _herd.AppendLine();
+            var ok = r.NotBack == 0 && back.Count > 0 && back.Max() <= 30 && r.Other5xx == 0 && r.Errors53300 == 0 && r.Delivered == r.Tasks && r.WrongAgent == 0;
+            _herd.AppendLine(ok
+                ? "**Every agent back within 30 s, no 5xx but 503, no 53300, every task delivered, none to another agent: met.**"
+                : "**Aim (every agent back within 30 s, no 5xx but 503, no 53300, every task delivered, none to another agent): NOT met.**");
+        }
 
         public void Heartbeat(Load.Result bare, Load.Result identity, Load.Result heartbeats)
         {
@@ -580,6 +634,21 @@ namespace Orchestrator.Benchmarks
                 text.AppendLine("measurement. Heartbeats without and with them alternate (twice each); their figures are summed.");
                 text.AppendLine();
                 text.Append(_waiters);
+                text.AppendLine();
+            }
+
+            if (_herd.Length > 0)
+            {
+                text.AppendLine("## Reconnecting herd (PostgreSQL, two replicas, one restarted)");
+                text.AppendLine();
+                text.AppendLine("Every agent holds a task stream, half on each replica, and reconnects as the reference agent does (full jitter, 1 s");
+                text.AppendLine("doubling to 10 s): behind a round-robin balancer without health checks (each attempt goes to the next replica), and");
+                text.AppendLine("each bound to its own replica (the whole half of the fleet comes back to the restarted replica as it starts).");
+                text.AppendLine("One replica is stopped with SIGTERM and started again while a task is created every 100 ms through the other. Both");
+                text.AppendLine("replicas run with the service's own pool limit (30 connections each). Tasks are never started here, so a new stream");
+                text.AppendLine("is re-sent its agent's unstarted tasks: \"re-sent to the same agent\" counts those (agents de-duplicate by id).");
+                text.AppendLine();
+                text.Append(_herd);
                 text.AppendLine();
             }
 

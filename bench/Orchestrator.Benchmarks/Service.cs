@@ -10,16 +10,21 @@ public sealed class ServiceProcess : IAsyncDisposable
 {
     public const string AdminKey = "ork_benchmark-admin-key-0123456789abcdefghijklmnop";
 
-    private readonly Process _process;
+    private readonly ProcessStartInfo _start;
+    private Process _process = null!;
+    private long _errors53300;
 
-    private ServiceProcess(Process process, Uri address)
+    private ServiceProcess(ProcessStartInfo start, Uri address)
     {
-        _process = process;
+        _start = start;
         Address = address;
     }
 
     public Uri Address { get; }
     public int Pid => _process.Id;
+
+    /// <summary>Lines the service wrote that carry PostgreSQL's "too many clients" (53300).</summary>
+    public long Errors53300 => Interlocked.Read(ref _errors53300);
 
     public static async Task<ServiceProcess> StartAsync(string serviceDll, string connectionString, string keyProtectionPfx, string dataDirectory)
     {
@@ -40,27 +45,32 @@ public sealed class ServiceProcess : IAsyncDisposable
         // Request logging at Information would measure the console, not the service.
         start.Environment["Serilog__MinimumLevel__Default"] = "Warning";
         start.Environment["DOTNET_gcServer"] = "1";
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is not null && e.Data.Contains("ERR", StringComparison.Ordinal))
-            {
-                Console.Error.WriteLine($"  [service] {e.Data}");
-            }
-        };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is not null)
-            {
-                Console.Error.WriteLine($"  [service] {e.Data}");
-            }
-        };
+        var service = new ServiceProcess(start, new Uri($"https://127.0.0.1:{port}"));
+        await service.LaunchAsync();
+        return service;
+    }
+
+    /// <summary>A rolling restart of this replica: SIGTERM (the service drains and closes its streams), then the same
+    /// process started again on the same address.</summary>
+    public async Task RestartAsync()
+    {
+        await Processes.RunAsync("kill", $"-TERM {_process.Id}");
+        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        _process.Dispose();
+        await LaunchAsync();
+    }
+
+    private async Task LaunchAsync()
+    {
+        var process = Process.Start(_start)!;
+        _process = process;
+        process.OutputDataReceived += (_, e) => Seen(e.Data, echo: e.Data?.Contains("ERR", StringComparison.Ordinal) == true);
+        process.ErrorDataReceived += (_, e) => Seen(e.Data, echo: true);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
-        var service = new ServiceProcess(process, new Uri($"https://127.0.0.1:{port}"));
-        using var probe = Agents.NewClient(service.Address, null, null);
-        for (var attempt = 0; attempt < 120; attempt++)
+        using var probe = Agents.NewClient(Address, null, null);
+        for (var attempt = 0; attempt < 240; attempt++)
         {
             if (process.HasExited)
             {
@@ -71,17 +81,35 @@ public sealed class ServiceProcess : IAsyncDisposable
             {
                 if ((await probe.GetAsync("/health/ready")).IsSuccessStatusCode)
                 {
-                    return service;
+                    return;
                 }
             }
             catch (HttpRequestException)
             {
             }
 
-            await Task.Delay(500);
+            await Task.Delay(250);
         }
 
         throw new TimeoutException("the service did not become ready in 60 s");
+    }
+
+    private void Seen(string? line, bool echo)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        if (line.Contains("53300", StringComparison.Ordinal))
+        {
+            Interlocked.Increment(ref _errors53300);
+        }
+
+        if (echo)
+        {
+            Console.Error.WriteLine($"  [service] {line}");
+        }
     }
 
     /// <summary>The key-encryption certificate replicas must share.</summary>
