@@ -36,6 +36,7 @@ namespace Orchestrator.Contracts;
 [JsonSerializable(typeof(StreamErrorMessage))]
 [JsonSerializable(typeof(TaskProgressMessage))]
 [JsonSerializable(typeof(TaskLogMessage))]
+[JsonSerializable(typeof(TaskLogAckMessage))]
 [JsonSerializable(typeof(TaskStatusEvent))]
 [JsonSerializable(typeof(TaskProgressEvent))]
 [JsonSerializable(typeof(TaskWaitingEvent))]

@@ -47,8 +47,14 @@ public sealed record DeliveredTask(Guid TaskId, string TaskType, JsonElement? Pa
 /// <summary>A line an agent reports (completion logs).</summary>
 public sealed record TaskLogEntry(DateTime? Timestamp, string? Level, string? Message);
 
-/// <summary><c>POST /api/v1/agents/{id}/tasks/{taskId}/complete</c>.</summary>
-public sealed record CompleteTaskRequest(bool? Success, JsonElement? Result, List<TaskLogEntry>? Logs);
+/// <summary><c>POST /api/v1/agents/{id}/tasks/{taskId}/complete</c>. <c>logsSeq</c> (beyond the spec, optional) numbers
+/// the lines as <c>task_log</c>'s <c>seq</c> does: the first line's number, the others following on, so a line that
+/// already came on the stream is not stored twice.</summary>
+public sealed record CompleteTaskRequest(bool? Success, JsonElement? Result, List<TaskLogEntry>? Logs)
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? LogsSeq { get; init; }
+}
 
 public sealed record AcknowledgedResponse(bool Acknowledged);
 

@@ -140,32 +140,33 @@ public sealed class AgentStream
                 return;
             }
 
-            StreamErrorMessage? problem;
+            byte[]? answer;
             try
             {
-                problem = part.MessageType == WebSocketMessageType.Text
+                answer = part.MessageType == WebSocketMessageType.Text
                     ? await HandleAsync(buffer.AsMemory(0, length), stopping)
-                    : new StreamErrorMessage("Messages must be JSON text frames.");
+                    : StreamMessages.Serialize(new StreamErrorMessage("Messages must be JSON text frames."));
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 _logger.StreamMessageNotRecorded(ex, AgentId);
-                problem = new StreamErrorMessage("The message could not be recorded; send it again.");
+                answer = StreamMessages.Serialize(new StreamErrorMessage("The message could not be recorded; send it again."));
             }
 
-            if (problem is not null)
+            if (answer is not null)
             {
-                _outbound.Writer.TryWrite(new Send(StreamMessages.Serialize(problem)));
+                _outbound.Writer.TryWrite(new Send(answer));
             }
         }
     }
 
-    private async Task<StreamErrorMessage?> HandleAsync(ReadOnlyMemory<byte> message, CancellationToken stopping)
+    /// <summary>Records an agent message; the answer to send: an <c>error</c>, a <c>task_log_ack</c>, or null.</summary>
+    private async Task<byte[]?> HandleAsync(ReadOnlyMemory<byte> message, CancellationToken stopping)
     {
         var (incoming, problem) = StreamMessages.Parse(message.Span, _taskOptions.MaxLogLineLength);
         if (incoming is null)
         {
-            return problem;
+            return StreamMessages.Serialize(problem);
         }
 
         await using var scope = _scopes.CreateAsyncScope();
@@ -174,21 +175,24 @@ public sealed class AgentStream
         {
             StreamMessages.Progress p => await tasks.RecordProgressAsync(AgentId, p.TaskId, p.Value, p.Message, stopping),
             StreamMessages.Log l => await tasks.AppendLogsAsync(
-                AgentId, l.TaskId, [new TaskLogEntry(_time.GetUtcNow().UtcDateTime, l.Level, l.Message)], stopping),
+                AgentId, l.TaskId, [new TaskLogEntry(_time.GetUtcNow().UtcDateTime, l.Level, l.Message)], l.Seq, stopping),
             _ => throw new InvalidOperationException("unreachable"),
         };
         if (result.Outcome == TaskOutcome.Ok)
         {
             await scope.ServiceProvider.GetRequiredService<TaskChanges>().PublishAsync(incoming.TaskId, ended: false);
+            // A numbered line is acknowledged whether it was stored now, earlier, or not yet (a line before it is missing).
+            return incoming is StreamMessages.Log { Seq: not null }
+                ? StreamMessages.Serialize(new TaskLogAckMessage(incoming.TaskId, result.Task!.LastLogSeq ?? -1))
+                : null;
         }
 
-        return result.Outcome switch
+        return StreamMessages.Serialize<StreamErrorMessage>(result.Outcome switch
         {
-            TaskOutcome.Ok => null,
             TaskOutcome.NotFound => new StreamErrorMessage($"Task {incoming.TaskId} does not exist.", incoming.TaskId),
             TaskOutcome.Forbidden => new StreamErrorMessage($"Task {incoming.TaskId} belongs to another agent.", incoming.TaskId),
             _ => new StreamErrorMessage(result.Detail ?? $"Task {incoming.TaskId} cannot take this message now.", incoming.TaskId),
-        };
+        });
     }
 
     private async Task WriteLoopAsync(CancellationToken stopping)

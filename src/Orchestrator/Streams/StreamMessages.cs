@@ -6,7 +6,7 @@ namespace Orchestrator.Streams;
 
 /// <summary>Writes the task stream's messages (their records are the shared contracts, <see cref="StreamMessageTypes"/>) and
 /// reads the agent's: <c>task_progress</c> and <c>task_log</c>, checked field by field so that a bad one is answered
-/// with an <c>error</c> naming the problem.</summary>
+/// with an <c>error</c> naming the problem. A numbered <c>task_log</c> is answered with a <c>task_log_ack</c>.</summary>
 public static class StreamMessages
 {
     public static byte[] Serialize<T>(T message) => JsonSerializer.SerializeToUtf8Bytes(message, Http.WireJson.Options);
@@ -16,7 +16,8 @@ public static class StreamMessages
 
     public sealed record Progress(Guid TaskId, int Value, string? Message) : Incoming(TaskId);
 
-    public sealed record Log(Guid TaskId, string Level, string Message) : Incoming(TaskId);
+    /// <summary>A log line; <c>Seq</c> is its number within its task (beyond the spec), null from agents that do not number lines.</summary>
+    public sealed record Log(Guid TaskId, string Level, string Message, long? Seq) : Incoming(TaskId);
 
     /// <summary>Reads one agent message, or says what is wrong with it (and the task it names, when it names one).</summary>
     public static (Incoming? Message, StreamErrorMessage? Problem) Parse(ReadOnlySpan<byte> utf8, int maxLogLineLength)
@@ -82,7 +83,18 @@ public static class StreamMessages
                     return (null, new StreamErrorMessage($"'message' is required: a string of at most {maxLogLineLength} characters.", taskId));
                 }
 
-                return (new Log(taskId.Value, level.Value, message.Value), null);
+                long? seq = null;
+                if (root.TryGetProperty("seq", out var number) && number.ValueKind != JsonValueKind.Null)
+                {
+                    if (number.ValueKind != JsonValueKind.Number || !number.TryGetInt64(out var n) || n < 0)
+                    {
+                        return (null, new StreamErrorMessage("'seq' must be a whole number from 0 (the line's number within its task).", taskId));
+                    }
+
+                    seq = n;
+                }
+
+                return (new Log(taskId.Value, level.Value, message.Value, seq), null);
 
             default:
                 var unknown = Truncate(type.GetString()!);

@@ -63,6 +63,10 @@ public sealed class AgentTask
     public int LogCount { get; set; }
     public int DroppedLogCount { get; set; }
 
+    /// <summary>The highest number (<c>seq</c>) of the task's numbered log lines taken so far, stored or dropped by the cap;
+    /// null until one came. A numbered line at or below it is a repeat and is not stored again (<see cref="LogNumbering"/>).</summary>
+    public long? LastLogSeq { get; set; }
+
     public List<TaskLog> Logs { get; set; } = [];
 }
 

@@ -52,7 +52,8 @@ public static class AgentTaskEndpoints
         var limits = options.Value;
         var logs = request.Logs ?? [];
         var errors = new Validation().Require(request.Success is not null, "success", "'success' is required: true or false.")
-            .RequireShallow(request.Result, "result");
+            .RequireShallow(request.Result, "result")
+            .Require(request.LogsSeq is null or >= 0, "logsSeq", "'logsSeq' must be a whole number from 0 (the first line's number).");
         for (var i = 0; i < logs.Count && i < limits.MaxLogLinesPerCompletion; i++)
         {
             errors.Require(logs[i] is not null && logs[i].Message is not null, $"logs[{i}].message", $"'logs[{i}].message' is required.");
@@ -83,7 +84,7 @@ public static class AgentTaskEndpoints
             return TaskEndpoints.TooLarge($"'result' is larger than {limits.MaxResultBytes} bytes (Orchestrator:Tasks:MaxResultBytes).");
         }
 
-        var outcome = await commands.CompleteAsync(id, taskId, request.Success!.Value, request.Result, logs, cancellationToken);
+        var outcome = await commands.CompleteAsync(id, taskId, request.Success!.Value, request.Result, logs, request.LogsSeq, cancellationToken);
         switch (outcome.Outcome)
         {
             case TaskOutcome.Ok:

@@ -197,14 +197,15 @@ public sealed class TaskCommands(
     }
 
     /// <summary>Records the agent's outcome. The same outcome again is acknowledged; a different one for an ended
-    /// task is a conflict. A cancelling task ends cancelled. Credentials are erased; logs are redacted and capped.</summary>
-    public async Task<TaskResult> CompleteAsync(
-        Guid agentId, Guid taskId, bool success, JsonElement? result, IReadOnlyList<TaskLogEntry> logs, CancellationToken cancellationToken)
+    /// task is a conflict. A cancelling task ends cancelled. Credentials are erased; logs are redacted and capped, and numbered
+    /// ones (<paramref name="logsSeq"/>) that came already on the stream are not stored again.</summary>
+    public async Task<TaskResult> CompleteAsync(Guid agentId, Guid taskId, bool success, JsonElement? result, IReadOnlyList<TaskLogEntry> logs,
+        long? logsSeq, CancellationToken cancellationToken)
     {
         Activity? span = null;
         try
         {
-            var completed = await CompleteCoreAsync(agentId, taskId, success, result, logs, task =>
+            var completed = await CompleteCoreAsync(agentId, taskId, success, result, (logs, logsSeq), task =>
                 span ??= TaskSpans.Complete(task, success), cancellationToken);
             span?.SetTag(TaskSpans.Outcome, completed.Outcome.ToString());
             if (completed is { Outcome: TaskOutcome.Ok, Task: { } ended })
@@ -221,7 +222,7 @@ public sealed class TaskCommands(
     }
 
     private async Task<TaskResult> CompleteCoreAsync(Guid agentId, Guid taskId, bool success, JsonElement? result,
-        IReadOnlyList<TaskLogEntry> logs, Action<AgentTask> found, CancellationToken cancellationToken)
+        (IReadOnlyList<TaskLogEntry> Lines, long? FirstSeq) logs, Action<AgentTask> found, CancellationToken cancellationToken)
     {
         var presented = result is { ValueKind: not JsonValueKind.Null } r ? r : (JsonElement?)null;
         var resultJson = presented?.GetRawText();
@@ -260,11 +261,12 @@ public sealed class TaskCommands(
                 AgentTaskStatus.Succeeded => "The agent reported success.",
                 _ => AgentError(resultJson, redactor) ?? "The agent reported failure.",
             };
-            var lines = Capped(task, redactor, logs, now);
+            var fresh = LogNumbering.Take(task.LastLogSeq, logs.FirstSeq, logs.Lines, final: true);
+            var lines = Capped(task, redactor, fresh.Lines, now);
             var succeeded = next == AgentTaskStatus.Succeeded;
 
             await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-            var changed = await db.Tasks.Where(t => t.Id == taskId && t.Status == observed).ExecuteUpdateAsync(s => s
+            var changed = await Unchanged(taskId, task.LastLogSeq, logs.FirstSeq).Where(t => t.Status == observed).ExecuteUpdateAsync(s => s
                 .SetProperty(t => t.Status, next)
                 .SetProperty(t => t.StatusReason, reason)
                 .SetProperty(t => t.Success, success)
@@ -276,7 +278,8 @@ public sealed class TaskCommands(
                 .SetProperty(t => t.Progress, t => succeeded ? 100 : t.Progress)
                 .SetProperty(t => t.ProtectedCredentials, (string?)null)
                 .SetProperty(t => t.LogCount, t => t.LogCount + lines.Stored.Count)
-                .SetProperty(t => t.DroppedLogCount, t => t.DroppedLogCount + lines.Dropped), cancellationToken);
+                .SetProperty(t => t.DroppedLogCount, t => t.DroppedLogCount + lines.Dropped)
+                .SetProperty(t => t.LastLogSeq, t => logs.FirstSeq == null ? t.LastLogSeq : fresh.Last), cancellationToken);
             if (changed == 0)
             {
                 await transaction.RollbackAsync(cancellationToken);
@@ -348,34 +351,55 @@ public sealed class TaskCommands(
             : new TaskResult(TaskOutcome.Ok, task);
     }
 
-    /// <summary>Stream <c>task_log</c> (and any other source of lines): redacted, capped, and marks the task started.</summary>
-    public async Task<TaskResult> AppendLogsAsync(Guid agentId, Guid taskId, IReadOnlyList<TaskLogEntry> logs, CancellationToken cancellationToken)
+    /// <summary>Stream <c>task_log</c> (and any other source of lines): redacted, capped, and marks the task started.
+    /// Numbered lines (<paramref name="firstSeq"/>) are taken once each, in order (<see cref="LogNumbering"/>); the task
+    /// answered carries the highest number taken.</summary>
+    public async Task<TaskResult> AppendLogsAsync(
+        Guid agentId, Guid taskId, IReadOnlyList<TaskLogEntry> logs, long? firstSeq, CancellationToken cancellationToken)
     {
-        var found = await FindUnfinishedOwnedAsync(agentId, taskId, cancellationToken);
-        if (found is not { Outcome: TaskOutcome.Ok, Task: { } task })
+        for (var attempt = 0; attempt < 5; attempt++)
         {
-            return found;
+            var found = await FindUnfinishedOwnedAsync(agentId, taskId, cancellationToken);
+            if (found is not { Outcome: TaskOutcome.Ok, Task: { } task })
+            {
+                return found;
+            }
+
+            var now = Now;
+            var fresh = LogNumbering.Take(task.LastLogSeq, firstSeq, logs, final: false);
+            var lines = Capped(task, CredentialRedactor.For(credentials.Unprotect(task.ProtectedCredentials)), fresh.Lines, now);
+            await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+            var changed = await Unchanged(taskId, task.LastLogSeq, firstSeq).Where(t => AgentTaskStatuses.Unfinished.Contains(t.Status))
+                .ExecuteUpdateAsync(s => s
+                    .SetProperty(t => t.StartedAt, t => t.StartedAt ?? now)
+                    .SetProperty(t => t.Status,
+                        t => t.Status == AgentTaskStatus.Pending || t.Status == AgentTaskStatus.Assigned ? AgentTaskStatus.Running : t.Status)
+                    .SetProperty(t => t.LogCount, t => t.LogCount + lines.Stored.Count)
+                    .SetProperty(t => t.DroppedLogCount, t => t.DroppedLogCount + lines.Dropped)
+                    .SetProperty(t => t.LastLogSeq, t => firstSeq == null ? t.LastLogSeq : fresh.Last), cancellationToken);
+            if (changed == 0)
+            {
+                // Ended meanwhile (the next look says so), or the same lines were just taken another way: decide again.
+                await transaction.RollbackAsync(cancellationToken);
+                continue;
+            }
+
+            db.TaskLogs.AddRange(lines.Stored);
+            await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            task.LastLogSeq = firstSeq is null ? task.LastLogSeq : fresh.Last;
+            return new TaskResult(TaskOutcome.Ok, task);
         }
 
-        var now = Now;
-        var lines = Capped(task, CredentialRedactor.For(credentials.Unprotect(task.ProtectedCredentials)), logs, now);
-        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        var changed = await db.Tasks.Where(t => t.Id == taskId && AgentTaskStatuses.Unfinished.Contains(t.Status)).ExecuteUpdateAsync(s => s
-            .SetProperty(t => t.StartedAt, t => t.StartedAt ?? now)
-            .SetProperty(t => t.Status,
-                t => t.Status == AgentTaskStatus.Pending || t.Status == AgentTaskStatus.Assigned ? AgentTaskStatus.Running : t.Status)
-            .SetProperty(t => t.LogCount, t => t.LogCount + lines.Stored.Count)
-            .SetProperty(t => t.DroppedLogCount, t => t.DroppedLogCount + lines.Dropped), cancellationToken);
-        if (changed == 0)
-        {
-            return new TaskResult(TaskOutcome.Conflict, task, $"Task {taskId} has already ended.");
-        }
-
-        db.TaskLogs.AddRange(lines.Stored);
-        await db.SaveChangesAsync(cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        return new TaskResult(TaskOutcome.Ok, task);
+        throw new InvalidOperationException($"Task {taskId} kept changing while its log lines were recorded.");
     }
+
+    /// <summary>The task, as long as its numbered lines are still as they were read (when the lines to store are numbered):
+    /// the stream and the completion may bring the same line at the same time, and only one of them stores it.</summary>
+    private IQueryable<AgentTask> Unchanged(Guid taskId, long? lastLogSeq, long? firstSeq) =>
+        firstSeq is null
+            ? db.Tasks.Where(t => t.Id == taskId)
+            : db.Tasks.Where(t => t.Id == taskId && t.LastLogSeq == lastLogSeq);
 
     /// <summary>Ends every unfinished task of an agent being deleted. Call it inside the delete's transaction so the
     /// tasks end exactly when the agent goes. Each is audited under the operator who deleted the agent.</summary>

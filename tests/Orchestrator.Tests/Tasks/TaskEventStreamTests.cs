@@ -155,7 +155,7 @@ public sealed class TaskEventStreamTests(ClockApps apps) : IClassFixture<ClockAp
     private static async Task AppendAsync(TestApp app, Guid agent, Guid task, params string[] messages)
     {
         await app.WithAsync(sp => sp.GetRequiredService<TaskCommands>().AppendLogsAsync(agent, task,
-            [.. messages.Select(m => new TaskLogEntry(null, "info", m))], CancellationToken.None));
+            [.. messages.Select(m => new TaskLogEntry(null, "info", m))], null, CancellationToken.None));
     }
 
     [SkippableTheory, BothProviders]

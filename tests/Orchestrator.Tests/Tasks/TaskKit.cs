@@ -24,7 +24,7 @@ internal static class TaskKit
     public static Task<TaskResult> CompleteAsync(this TestApp app, Guid agentId, Guid taskId, bool success,
         object? result = null, params TaskLogEntry[] logs) =>
         app.WithAsync(sp => sp.GetRequiredService<TaskCommands>().CompleteAsync(agentId, taskId, success,
-            result is null ? null : JsonSerializer.SerializeToElement(result), logs, CancellationToken.None));
+            result is null ? null : JsonSerializer.SerializeToElement(result), logs, null, CancellationToken.None));
 
     public static Task<TaskResult> ProgressAsync(this TestApp app, Guid agentId, Guid taskId, int progress, string? message = null) =>
         app.WithAsync(sp => sp.GetRequiredService<TaskCommands>().RecordProgressAsync(agentId, taskId, progress, message, CancellationToken.None));

@@ -115,7 +115,7 @@ public sealed class TaskLifecycleTests(SharedApps apps) : IClassFixture<SharedAp
         var agent = await app.SeedAgentAsync();
         var task = await app.CreateTaskForAsync(agent);
         await app.TakeAsync(agent);
-        await app.WithAsync(sp => sp.GetRequiredService<TaskCommands>().AppendLogsAsync(agent, task, [new TaskLogEntry(null, "info", "streamed")], CancellationToken.None));
+        await app.WithAsync(sp => sp.GetRequiredService<TaskCommands>().AppendLogsAsync(agent, task, [new TaskLogEntry(null, "info", "streamed")], null, CancellationToken.None));
 
         await app.CompleteAsync(agent, task, true, null, [.. Enumerable.Range(1, 5).Select(i => new TaskLogEntry(null, "info", $"line {i}"))]);
 

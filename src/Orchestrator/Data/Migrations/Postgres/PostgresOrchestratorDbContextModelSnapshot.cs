@@ -635,6 +635,9 @@ namespace Orchestrator.Data.Migrations.Postgres
                     b.Property<DateTime?>("LastDeliveredAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<long?>("LastLogSeq")
+                        .HasColumnType("bigint");
+
                     b.Property<int>("LogCount")
                         .HasColumnType("integer");
 

@@ -624,6 +624,9 @@ namespace Orchestrator.Data.Migrations.Sqlite
                     b.Property<DateTime?>("LastDeliveredAt")
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("LastLogSeq")
+                        .HasColumnType("INTEGER");
+
                     b.Property<int>("LogCount")
                         .HasColumnType("INTEGER");
 
