@@ -29,8 +29,8 @@ public sealed class TaskStream : IAsyncDisposable
     /// <summary>The credentials the stream was opened with.</summary>
     public AgentCredentials Credentials => _session.Credentials;
 
-    /// <summary>The next server message: <see cref="TaskAssignedMessage"/>, <see cref="TaskCancelledMessage"/> or
-    /// <see cref="StreamErrorMessage"/> (other types are skipped, for forward compatibility); null once the stream has
+    /// <summary>The next server message: <see cref="TaskAssignedMessage"/>, <see cref="TaskCancelledMessage"/>,
+    /// <see cref="TaskLogAckMessage"/> or <see cref="StreamErrorMessage"/> (other types are skipped, for forward compatibility); null once the stream has
     /// closed.</summary>
     public async Task<object?> ReceiveAsync(CancellationToken cancellationToken = default)
     {
@@ -81,6 +81,7 @@ public sealed class TaskStream : IAsyncDisposable
             StreamMessageTypes.TaskAssigned => document.RootElement.Deserialize(json.TaskAssignedMessage),
             StreamMessageTypes.TaskCancelled => document.RootElement.Deserialize(json.TaskCancelledMessage),
             StreamMessageTypes.Error => document.RootElement.Deserialize(json.StreamErrorMessage),
+            StreamMessageTypes.TaskLogAck => document.RootElement.Deserialize(json.TaskLogAckMessage),
             _ => null,
         };
     }

@@ -299,6 +299,9 @@ public sealed partial class AgentListener
                         case TaskCancelledMessage cancelled:
                             _dispatcher.Cancel(cancelled.TaskId, "The task was cancelled.");
                             break;
+                        case TaskLogAckMessage acknowledged:
+                            _shipper.Acknowledged(acknowledged.TaskId, acknowledged.Seq);
+                            break;
                         case StreamErrorMessage error when error.TaskId is { } id && !_ledger.IsActive(id):
                             // About a task that has ended here meanwhile (its last progress crossed the completion).
                             LogLateStreamError(_logger, error.Message, id);

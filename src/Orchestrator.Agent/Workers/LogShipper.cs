@@ -7,21 +7,20 @@ namespace Orchestrator.Agent.Workers;
 /// <summary>Sends every running task's log lines and progress on the task stream, one sender for the whole agent, paced
 /// below the server's flood limit (50 messages a second). Lines are batched: a line goes out once it is
 /// <see cref="BatchDelay"/> old, so a short task's output travels whole with its completion instead of racing it on the
-/// stream. While the stream is down lines wait in their <see cref="TaskLog"/> (bounded) and progress keeps only its
-/// latest value.</summary>
+/// stream. Each line carries its number and stays in its <see cref="TaskLog"/> until the server acknowledges it
+/// (<see cref="Acknowledged"/>); a new stream carries the unacknowledged lines again, and the completion carries whatever
+/// is still unacknowledged, so a completion never waits for the stream. While the stream is down lines wait in their
+/// <see cref="TaskLog"/> (bounded) and progress keeps only its latest value.</summary>
 public sealed partial class LogShipper(Func<TaskStream?> stream, TimeProvider time, ILogger logger)
 {
     public const double MessagesPerSecond = 40;
     public static readonly TimeSpan BatchDelay = TimeSpan.FromMilliseconds(250);
 
-    /// <summary>How long a completion waits after its task's last line went out on the stream, so that the server has
-    /// stored the line before the completion ends the task (the stream has no acknowledgement to wait for instead).</summary>
-    public static readonly TimeSpan SettleTime = TimeSpan.FromSeconds(1);
-
     private readonly Lock _lock = new();
     private readonly Dictionary<Guid, TaskLog> _logs = [];
     private readonly Dictionary<Guid, (int Value, string? Message)> _progress = [];
     private readonly SemaphoreSlim _signal = new(0, int.MaxValue);
+    private TaskStream? _lastStream;
 
     public void Add(TaskLog log)
     {
@@ -38,6 +37,15 @@ public sealed partial class LogShipper(Func<TaskStream?> stream, TimeProvider ti
         {
             _logs.Remove(taskId);
             _progress.Remove(taskId);
+        }
+    }
+
+    /// <summary>The server's <c>task_log_ack</c>: it has the task's lines up to <paramref name="seq"/>.</summary>
+    public void Acknowledged(Guid taskId, long seq)
+    {
+        lock (_lock)
+        {
+            _logs.GetValueOrDefault(taskId)?.Acknowledged(seq);
         }
     }
 
@@ -94,6 +102,13 @@ public sealed partial class LogShipper(Func<TaskStream?> stream, TimeProvider ti
         var sent = 0;
         while (stream() is { } open)
         {
+            if (!ReferenceEquals(open, _lastStream))
+            {
+                // What the last stream carried without an acknowledgement may be lost with it.
+                _lastStream = open;
+                ResendAll();
+            }
+
             (Guid Id, int Value, string? Message)? progress = null;
             List<TaskLog> logs;
             lock (_lock)
@@ -109,7 +124,7 @@ public sealed partial class LogShipper(Func<TaskStream?> stream, TimeProvider ti
             }
 
             TaskLog? log = null;
-            TaskLogEntry? line = null;
+            NumberedLine? line = null;
             var due = time.GetUtcNow().UtcDateTime - BatchDelay;
             foreach (var candidate in logs)
             {
@@ -128,7 +143,8 @@ public sealed partial class LogShipper(Func<TaskStream?> stream, TimeProvider ti
             {
                 try
                 {
-                    await open.SendLogAsync(new TaskLogMessage(log!.TaskId, line.Level ?? "info", line.Message ?? ""), stopping);
+                    var entry = line.Line;
+                    await open.SendLogAsync(new TaskLogMessage(log!.TaskId, entry.Level ?? "info", entry.Message ?? "") { Seq = line.Seq }, stopping);
                 }
                 catch
                 {
@@ -148,6 +164,17 @@ public sealed partial class LogShipper(Func<TaskStream?> stream, TimeProvider ti
         }
 
         return sent;
+    }
+
+    private void ResendAll()
+    {
+        lock (_lock)
+        {
+            foreach (var log in _logs.Values)
+            {
+                log.Resend();
+            }
+        }
     }
 
     private bool AnyPending()

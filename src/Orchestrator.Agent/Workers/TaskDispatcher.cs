@@ -272,12 +272,6 @@ public sealed partial class TaskDispatcher
                 TryDelete(work);
             }
 
-            // A line that went out on the stream just now must be stored before the completion ends the task.
-            if (log.LastSentAt is { } lastSent && owner._time.GetUtcNow().UtcDateTime - lastSent < LogShipper.SettleTime)
-            {
-                await System.Threading.Tasks.Task.Delay(LogShipper.SettleTime - (owner._time.GetUtcNow().UtcDateTime - lastSent), owner._time);
-            }
-
             span?.SetTag("orchestrator.task.success", completion.Success == true);
             if (completion.Success != true)
             {
@@ -345,9 +339,14 @@ public sealed partial class TaskDispatcher
             }
         }
 
-        private static CompleteTaskRequest Complete(TaskLog log, bool success, object? result) =>
-            new(success, result is null ? null : JsonSerializer.SerializeToElement(result, result.GetType(), AgentJson.Reflection),
-                log.TakeUnsent(500));
+        /// <summary>The outcome with every line the server has not acknowledged, numbered, so that a line that also came
+        /// on the stream is stored once: the completion need not wait for the stream.</summary>
+        private static CompleteTaskRequest Complete(TaskLog log, bool success, object? result)
+        {
+            var unsent = log.TakeUnsent(500);
+            return new(success, result is null ? null : JsonSerializer.SerializeToElement(result, result.GetType(), AgentJson.Reflection),
+                unsent.Lines) { LogsSeq = unsent.FirstSeq };
+        }
 
         private static void TryDelete(string directory)
         {

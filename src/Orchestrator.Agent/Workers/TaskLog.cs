@@ -5,7 +5,9 @@ namespace Orchestrator.Agent.Workers;
 /// <summary>One task's output lines on their way to the server. Lines are redacted (every credential value of the task
 /// becomes <c>***</c>) and cut to a length the server takes, then wait here until the <see cref="LogShipper"/> sends them
 /// on the task stream. At most <c>capacity</c> lines wait: beyond that the oldest are dropped and counted, so a chatty
-/// task cannot eat the agent's memory while the stream is down. Lines never sent go with the completion.</summary>
+/// task cannot eat the agent's memory while the stream is down. A line gets its number (<c>seq</c>, from 0, never reused
+/// within the task) when it first leaves, and is kept until the server acknowledges it (<c>task_log_ack</c>): lines sent
+/// but not acknowledged go again on the next stream and with the completion, which the server stores once each.</summary>
 public sealed class TaskLog
 {
     public const string Redacted = "***";
@@ -14,10 +16,13 @@ public sealed class TaskLog
     private readonly string[] _secrets;
     private readonly int _capacity;
     private readonly LinkedList<TaskLogEntry> _pending = new();
+    private readonly List<NumberedLine> _unacknowledged = [];
     private readonly LinkedList<string> _tail = new();
     private readonly Lock _lock = new();
     private readonly Action? _written;
     private int _dropped;
+    private long _nextSeq;
+    private int _sentOnThisStream;
     private bool _inFlight;
     private bool _closed;
 
@@ -33,9 +38,6 @@ public sealed class TaskLog
 
     public Guid TaskId { get; }
     private TimeProvider Time { get; }
-
-    /// <summary>When a line last went out on the stream (null: none did).</summary>
-    public DateTime? LastSentAt { get; private set; }
 
     /// <summary>The last lines written (redacted), for a failure message.</summary>
     public IReadOnlyList<string> Tail
@@ -96,30 +98,49 @@ public sealed class TaskLog
         {
             lock (_lock)
             {
-                return _pending.Count > 0 || _dropped > 0;
+                return _pending.Count > 0 || _dropped > 0 || _sentOnThisStream < _unacknowledged.Count;
             }
         }
     }
 
-    /// <summary>The oldest waiting line written before <paramref name="writtenBefore"/> (a note about dropped lines
-    /// first), marked as being sent; null when none is due.</summary>
-    public TaskLogEntry? Peek(DateTime? writtenBefore = null)
+    /// <summary>The next line to send, marked as being sent; null when none is due: first an unacknowledged line not yet
+    /// sent on this stream, else the oldest waiting line written before <paramref name="writtenBefore"/> (a note about
+    /// dropped lines first), which gets its number now.</summary>
+    public NumberedLine? Peek(DateTime? writtenBefore = null)
     {
         lock (_lock)
         {
-            if (_closed || (writtenBefore is { } due && _dropped == 0 && !(_pending.First?.Value.Timestamp <= due)))
+            if (_closed)
+            {
+                return null;
+            }
+
+            if (_sentOnThisStream < _unacknowledged.Count)
+            {
+                _inFlight = true;
+                return _unacknowledged[_sentOnThisStream];
+            }
+
+            if (writtenBefore is { } due && _dropped == 0 && !(_pending.First?.Value.Timestamp <= due))
+            {
+                return null;
+            }
+
+            if (NextWaiting() is not { } next)
             {
                 return null;
             }
 
             _inFlight = true;
-            if (_dropped > 0)
+            _unacknowledged.Add(next);
+            if (_unacknowledged.Count > _capacity)
             {
-                return new TaskLogEntry(Time.GetUtcNow().UtcDateTime, "warn",
-                    $"[agent] {_dropped} log lines were dropped: more than {_capacity} waited while the stream was slow or down.");
+                // Never acknowledged (a server that does not number lines): the oldest sent ones count as delivered.
+                _unacknowledged.RemoveAt(0);
+                _sentOnThisStream = Math.Max(0, _sentOnThisStream - 1);
             }
 
-            return _pending.First?.Value;
+            return next;
         }
     }
 
@@ -132,56 +153,92 @@ public sealed class TaskLog
         }
     }
 
-    /// <summary>Removes what <see cref="Peek"/> returned, once it was sent.</summary>
+    /// <summary>What <see cref="Peek"/> returned went out; it is kept until the server acknowledges it.</summary>
     public void Sent()
     {
         lock (_lock)
         {
-            DropInFlight();
+            if (_inFlight)
+            {
+                _inFlight = false;
+                _sentOnThisStream = Math.Min(_sentOnThisStream + 1, _unacknowledged.Count);
+            }
         }
     }
 
-    /// <summary>Every line not sent (at most <paramref name="max"/>, the newest), for the completion; no line goes on the
-    /// stream after this. A line being sent right now stays with the stream (and counts as just sent).</summary>
-    public List<TaskLogEntry> TakeUnsent(int max)
+    /// <summary>The server has every line up to <paramref name="seq"/>: they are not sent again.</summary>
+    public void Acknowledged(long seq)
+    {
+        lock (_lock)
+        {
+            var done = _unacknowledged.FindIndex(l => l.Seq > seq) is var i and >= 0 ? i : _unacknowledged.Count;
+            _unacknowledged.RemoveRange(0, done);
+            _sentOnThisStream = Math.Max(0, _sentOnThisStream - done);
+        }
+    }
+
+    /// <summary>A new stream: what the last one carried without an acknowledgement may never have arrived, so it goes again.</summary>
+    public void Resend()
+    {
+        lock (_lock)
+        {
+            _sentOnThisStream = 0;
+        }
+    }
+
+    /// <summary>Every line the server has not acknowledged (at most <paramref name="max"/>, the newest) for the completion,
+    /// with the first one's number; no line goes on the stream after this. The lines follow on from the first number.</summary>
+    public UnsentLines TakeUnsent(int max)
     {
         lock (_lock)
         {
             _closed = true;
-            DropInFlight();
-
-            var lines = new List<TaskLogEntry>();
-            var keep = _pending.Count <= max && _dropped == 0 ? _pending.Count : Math.Min(_pending.Count, max - 1);
-            var skipped = _pending.Count - keep + _dropped;
-            if (skipped > 0)
+            _inFlight = false;
+            var all = _unacknowledged.Select(l => (Line: l, Count: 1)).ToList();
+            var dropped = _dropped;
+            while (NextWaiting() is { } next)
             {
-                lines.Add(new TaskLogEntry(Time.GetUtcNow().UtcDateTime, "warn", $"[agent] {skipped} earlier log lines were dropped."));
+                all.Add((next, next.Seq == _nextSeq - 1 && dropped > 0 && all.Count == _unacknowledged.Count ? dropped : 1));
             }
 
-            lines.AddRange(_pending.Skip(_pending.Count - keep));
-            _pending.Clear();
-            _dropped = 0;
-            return lines;
+            _unacknowledged.Clear();
+            if (all.Count <= max)
+            {
+                return new UnsentLines(all.Count == 0 ? null : all[0].Line.Seq, [.. all.Select(l => l.Line.Line)]);
+            }
+
+            // The note takes the number of the last line it stands for, so the numbers still follow on.
+            var skipped = all.Count - (max - 1);
+            var note = new TaskLogEntry(Time.GetUtcNow().UtcDateTime, "warn",
+                $"[agent] {all.Take(skipped).Sum(l => l.Count)} earlier log lines were dropped.");
+            return new UnsentLines(all[skipped - 1].Line.Seq, [note, .. all.Skip(skipped).Select(l => l.Line.Line)]);
         }
     }
 
-    /// <summary>The line being sent counts as sent (call under the lock).</summary>
-    private void DropInFlight()
+    /// <summary>Numbers the next waiting line (the note about dropped lines first) and takes it off the waiting lines
+    /// (call under the lock).</summary>
+    private NumberedLine? NextWaiting()
     {
-        if (!_inFlight)
-        {
-            return;
-        }
-
-        _inFlight = false;
-        LastSentAt = Time.GetUtcNow().UtcDateTime;
         if (_dropped > 0)
         {
+            var note = new TaskLogEntry(Time.GetUtcNow().UtcDateTime, "warn",
+                $"[agent] {_dropped} log lines were dropped: more than {_capacity} waited while the stream was slow or down.");
             _dropped = 0;
+            return new NumberedLine(_nextSeq++, note);
         }
-        else if (_pending.Count > 0)
+
+        if (_pending.First is not { } first)
         {
-            _pending.RemoveFirst();
+            return null;
         }
+
+        _pending.RemoveFirst();
+        return new NumberedLine(_nextSeq++, first.Value);
     }
 }
+
+/// <summary>A log line with its number within its task.</summary>
+public sealed record NumberedLine(long Seq, TaskLogEntry Line);
+
+/// <summary>The lines a completion carries, numbered from <c>FirstSeq</c> on (null when there are none).</summary>
+public sealed record UnsentLines(long? FirstSeq, List<TaskLogEntry> Lines);

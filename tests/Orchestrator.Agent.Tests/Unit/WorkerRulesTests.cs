@@ -43,7 +43,7 @@ public sealed class TaskLogTests
 
         log.Info("auth token-abc-extended then token-abc and ab");
 
-        var line = Assert.Single(log.TakeUnsent(10));
+        var line = Assert.Single(log.TakeUnsent(10).Lines);
         Assert.Equal("auth *** then *** and ab", line.Message);
     }
 
@@ -56,11 +56,14 @@ public sealed class TaskLogTests
             log.Info($"line {i}");
         }
 
-        Assert.Contains("2 log lines were dropped", log.Peek()!.Message, StringComparison.Ordinal);
+        Assert.Contains("2 log lines were dropped", log.Peek()!.Line.Message, StringComparison.Ordinal);
         log.Sent();
-        Assert.Equal("line 2", log.Peek()!.Message);
+        Assert.Equal("line 2", log.Peek()!.Line.Message);
         log.Sent();
-        Assert.Equal(["line 3", "line 4"], log.TakeUnsent(10).Select(l => l.Message));
+        log.Acknowledged(1);
+        var unsent = log.TakeUnsent(10);
+        Assert.Equal(2, unsent.FirstSeq);
+        Assert.Equal(["line 3", "line 4"], unsent.Lines.Select(l => l.Message));
     }
 
     [Fact]
@@ -72,11 +75,36 @@ public sealed class TaskLogTests
             log.Info($"line {i}");
         }
 
-        var lines = log.TakeUnsent(4);
+        var (firstSeq, lines) = log.TakeUnsent(4);
 
         Assert.Equal(4, lines.Count);
         Assert.Contains("7 earlier log lines were dropped", lines[0].Message, StringComparison.Ordinal);
         Assert.Equal(["line 7", "line 8", "line 9"], lines.Skip(1).Select(l => l.Message));
+        // The note stands for lines 0 to 6 and takes the last one's number: the numbers still follow on.
+        Assert.Equal(6, firstSeq);
+    }
+
+    [Fact]
+    public void A_sent_line_is_kept_until_acknowledged_and_a_new_stream_sends_it_again()
+    {
+        var log = new TaskLog(Guid.NewGuid(), []);
+        for (var i = 0; i < 3; i++)
+        {
+            log.Info($"line {i}");
+            Assert.Equal(i, log.Peek()!.Seq);
+            log.Sent();
+        }
+
+        log.Acknowledged(0);
+        Assert.False(log.HasPending);
+        log.Resend();
+
+        Assert.Equal((1L, "line 1"), (log.Peek()!.Seq, log.Peek()!.Line.Message));
+        log.Sent();
+        log.Acknowledged(1);
+        var (firstSeq, lines) = log.TakeUnsent(10);
+        Assert.Equal(2, firstSeq);
+        Assert.Equal(["line 2"], lines.Select(l => l.Message));
     }
 
     [Fact]
@@ -86,6 +114,6 @@ public sealed class TaskLogTests
 
         log.Info(new string('x', 10_000));
 
-        Assert.Equal(TaskLog.MaxLineLength + 1, log.Peek()!.Message!.Length);
+        Assert.Equal(TaskLog.MaxLineLength + 1, log.Peek()!.Line.Message!.Length);
     }
 }
