@@ -97,7 +97,7 @@ public sealed class WaitTests(CliFixture service) : IClassFixture<CliFixture>
         await stream.SendLogAsync(new TaskLogMessage(task.TaskId, "info", "pulling busybox"));
         await stream.SendProgressAsync(new TaskProgressMessage(task.TaskId, 50, "half way"));
         await stream.SendLogAsync(new TaskLogMessage(task.TaskId, "warn", "slow registry"));
-        // The stream has no acknowledgement: complete only once its lines are stored, as an agent that waits for its
+        // Lines without a seq are not acknowledged: complete only once they are stored, as an agent that waits for its
         // sends would.
         using (var operators = service.Operator())
         {

@@ -31,7 +31,7 @@ public sealed class AgentClientTests(ServiceFixture service) : IClassFixture<Ser
         var assigned = Assert.IsType<TaskAssignedMessage>(await stream.ReceiveAsync());
         await stream.SendLogAsync(new TaskLogMessage(created.TaskId, "info", "working with s3cret"));
         await stream.SendProgressAsync(new TaskProgressMessage(created.TaskId, 50, "half"));
-        // The stream has no acknowledgement: the server has the line once the task shows it.
+        // A line without a seq is not acknowledged: the server has the line once the task shows it.
         await LoggedAsync(operators, created.TaskId);
         var ack = await agent.CompleteTaskAsync(created.TaskId, new CompleteTaskRequest(true, System.Text.Json.JsonSerializer.SerializeToElement(new { ok = 1 }), []));
         var again = await agent.CompleteTaskAsync(created.TaskId, new CompleteTaskRequest(true, System.Text.Json.JsonSerializer.SerializeToElement(new { ok = 1 }), []));
