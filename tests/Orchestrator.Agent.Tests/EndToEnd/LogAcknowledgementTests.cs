@@ -86,14 +86,18 @@ public sealed class LogAcknowledgementTests(SharedAgentApps apps) : IClassFixtur
     {
         private readonly CancellationTokenSource _stopping = new();
         private Task? _shipping;
+        private Task? _beating;
 
         public AgentWorld World => world;
         public LogShipper Shipper => shipper;
         public CompletionOutbox Outbox => outbox;
 
-        /// <summary>Creates a task for this agent and hands it to the dispatcher (as the stream would) with the shipper running.</summary>
+        /// <summary>Creates a task for this agent and hands it to the dispatcher (as the stream would) with the shipper running.
+        /// The agent heartbeats on the real clock meanwhile, as a real one does, so a slow machine never sees it offline.</summary>
         public async Task<Guid> RunAsync(IExecutor executor)
         {
+            await BeatAsync();
+            _beating = HeartbeatsAsync(_stopping.Token);
             var created = await world.CreateTaskAsync(agentId, executor.TaskType);
             _shipping = shipper.RunAsync(_stopping.Token);
             dispatcher.Offer(new DeliveredTask(created.TaskId, executor.TaskType, null, null, 300));
@@ -107,6 +111,25 @@ public sealed class LogAcknowledgementTests(SharedAgentApps apps) : IClassFixtur
                 time.Advance(LogShipper.BatchDelay);
                 return (await world.Operators.Tasks.GetAsync(taskId)).Logs is { Count: > 0 };
             }, "the line to be stored from the stream");
+
+        private Task BeatAsync(CancellationToken cancellationToken = default) =>
+            client.HeartbeatAsync(new HeartbeatRequest("healthy", new HeartbeatResourceUsage(1, 1, 1), [], 0, null), cancellationToken);
+
+        private async Task HeartbeatsAsync(CancellationToken stopping)
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+            try
+            {
+                while (await timer.WaitForNextTickAsync(stopping))
+                {
+                    await BeatAsync(stopping);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // The test is over.
+            }
+        }
 
         public async Task<TaskLogAckMessage> NextAckAsync()
         {
@@ -131,9 +154,9 @@ public sealed class LogAcknowledgementTests(SharedAgentApps apps) : IClassFixtur
         public async ValueTask DisposeAsync()
         {
             await _stopping.CancelAsync();
-            if (_shipping is not null)
+            foreach (var loop in new[] { _shipping, _beating }.OfType<Task>())
             {
-                await _shipping;
+                await loop;
             }
 
             await stream.CloseAsync();
