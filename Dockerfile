@@ -3,9 +3,9 @@ FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
 COPY global.json Directory.Build.props Directory.Packages.props .editorconfig ./
 COPY src/Orchestrator/Orchestrator.csproj src/Orchestrator/
-RUN dotnet restore src/Orchestrator/Orchestrator.csproj
+RUN dotnet restore src/Orchestrator/Orchestrator.csproj -r linux-x64
 COPY src/ src/
-RUN dotnet publish src/Orchestrator/Orchestrator.csproj -c Release -o /app --no-restore
+RUN dotnet publish src/Orchestrator/Orchestrator.csproj -c Release -r linux-x64 --self-contained false -o /app --no-restore
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime
 # curl serves the container health check.

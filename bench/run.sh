@@ -4,5 +4,8 @@
 #   bash bench/run.sh --agents 200 --scenario heartbeat --out -
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dotnet publish src/Orchestrator -c Release -o bench/out/service -v quiet -nologo >/dev/null
+# For this machine's runtime, so it is compiled ahead of time (ReadyToRun), as the Dockerfile publishes it.
+dotnet publish src/Orchestrator -c Release -r linux-x64 --self-contained false -o bench/out/service -v quiet -nologo >/dev/null
+# The same without ReadyToRun: the start-up scenario's baseline.
+dotnet publish src/Orchestrator -c Release -o bench/out/service-jit -v quiet -nologo >/dev/null
 exec dotnet run -c Release --project bench/Orchestrator.Benchmarks -- "$@"
