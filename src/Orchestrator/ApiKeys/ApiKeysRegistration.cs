@@ -35,11 +35,15 @@ public sealed class AuthOptions : IValidatableObject
     /// <summary>An admin API key that exists from the first start. When unset one is generated into the data directory.</summary>
     public string? BootstrapAdminKey { get; set; }
 
+    /// <summary>Shorter keys are accepted (a test rig's or a lab's choice, and DESIGN.md sets no length) with a warning at
+    /// every start: a generated key has 43 characters of randomness.</summary>
+    public const int RecommendedKeyLength = 32;
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (!string.IsNullOrEmpty(BootstrapAdminKey) && BootstrapAdminKey.Length < 32)
+        if (BootstrapAdminKey is { Length: > 0 } key && string.IsNullOrWhiteSpace(key))
         {
-            yield return new ValidationResult("Orchestrator:Auth:BootstrapAdminKey must be at least 32 characters.");
+            yield return new ValidationResult("Orchestrator:Auth:BootstrapAdminKey must not be blank.");
         }
     }
 }

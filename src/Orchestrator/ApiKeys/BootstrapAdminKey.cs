@@ -25,6 +25,11 @@ internal sealed class BootstrapAdminKey(
 
         if (!string.IsNullOrEmpty(configured))
         {
+            if (configured.Length < AuthOptions.RecommendedKeyLength)
+            {
+                logger.BootstrapAdminKeyShort(configured.Length, AuthOptions.RecommendedKeyLength);
+            }
+
             var hash = Secrets.Hash(configured);
             if (!await db.ApiKeys.AnyAsync(k => k.KeyHash == hash, cancellationToken))
             {

@@ -8,4 +8,8 @@ internal static partial class Log
 
     [LoggerMessage(201, LogLevel.Warning, "Generated an admin API key on first start; it is in {KeyFile} (readable by this user only)")]
     public static partial void AdminKeyGenerated(this ILogger logger, string keyFile);
+
+    [LoggerMessage(202, LogLevel.Warning,
+        "The configured bootstrap admin key (Orchestrator:Auth:BootstrapAdminKey) has {Length} characters; use at least {Recommended}")]
+    public static partial void BootstrapAdminKeyShort(this ILogger logger, int length, int recommended);
 }

@@ -155,6 +155,17 @@ public sealed class HostTests(SharedApps apps) : IClassFixture<SharedApps>
         Assert.DoesNotContain(key, app.Logs.AllText);
     }
 
+    [SkippableFact]
+    public async Task A_short_configured_admin_key_works_and_the_service_warns_about_its_length()
+    {
+        using var storage = await TestStorage.CreateAsync(DatabaseProvider.Sqlite);
+        await using var app = TestApp.StartOn(storage, settings: new Dictionary<string, string?> { ["Orchestrator:Auth:BootstrapAdminKey"] = "test-admin" });
+
+        Assert.Equal(HttpStatusCode.OK, (await app.Client("test-admin").GetAsync("/api/v1/api-keys")).StatusCode);
+        Assert.Contains("has 10 characters; use at least 32", app.Logs.AllText, StringComparison.Ordinal);
+        Assert.DoesNotContain("test-admin", app.Logs.AllText, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Migrations_cover_the_model_on_both_providers()
     {
