@@ -84,7 +84,8 @@ public sealed class GeneratedClientTests(ServiceFixture service) : IClassFixture
                 var client = new OrchestratorNSwagClient(http) { BaseUrl = http.BaseAddress!.ToString() };
                 var token = await client.CreateRegistrationTokenAsync(new CreateTokenRequest { Description = "nswag", MaxUses = 1 });
                 var agents = await client.ListAgentsAsync(status: null, label: [label], capability: null, limit: 10, after: null);
-                var task = await client.CreateTaskAsync(new CreateTaskRequest { TaskType = "agent.noop", AgentId = agentId });
+                // The Idempotency-Key header comes first (NSwag puts headers before the body); a retried call would send a key.
+                var task = await client.CreateTaskAsync(Guid.NewGuid().ToString(), new CreateTaskRequest { TaskType = "agent.noop", AgentId = agentId });
                 var waited = await client.GetTaskAsync(task.TaskId, wait: 1);
                 var cancelled = await client.CancelTaskAsync(task.TaskId);
                 return string.Join(' ', token.Token.Length > 0, agents.Count, agents.First().Id, waited.Status, cancelled.Status);

@@ -67,12 +67,10 @@ public static class RolloutEndpoints
         ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         var limits = taskOptions.Value;
-        var key = request.IdempotencyKey ?? idempotencyHeader;
+        var errors = new Validation();
         var definition = new TaskDefinition(request.TaskType, request.Payload, request.Credentials, request.Priority, request.Timeout,
-            request.Selector, key);
-        var errors = definition.Validate(new Validation(), limits)
-            .Require(request.IdempotencyKey is null || idempotencyHeader is null || request.IdempotencyKey == idempotencyHeader,
-                "idempotencyKey", "'idempotencyKey' and the Idempotency-Key header differ; give one, or the same in both.")
+            request.Selector, TaskDefinition.IdempotencyKeyOf(request.IdempotencyKey, idempotencyHeader, errors));
+        definition.Validate(errors, limits)
             .Require(request.Selector is null != (request.AgentIds is null), "selector", "Give exactly one of 'selector' or 'agentIds'.")
             .Require(request.Name is null || (request.Name.Length is > 0 and <= 128 && !request.Name.Any(char.IsControl)), "name",
                 "'name' must be 1 to 128 printable characters.");
@@ -89,8 +87,9 @@ public static class RolloutEndpoints
         }
 
         var actor = context.User.Actor();
-        var result = await commands.CreateAsync(new RolloutCommands.NewRollout(
-            request.Name, definition.ToNewTask(limits, agentId: null), request.Selector, request.AgentIds, strategy, key), actor, cancellationToken);
+        var wanted = new RolloutCommands.NewRollout(
+            request.Name, definition.ToNewTask(limits, agentId: null), request.Selector, request.AgentIds, strategy, definition.IdempotencyKey);
+        var result = await commands.CreateAsync(wanted, actor, cancellationToken);
         switch (result.Outcome)
         {
             case RolloutOutcome.Ok:

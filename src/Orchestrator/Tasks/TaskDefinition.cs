@@ -14,6 +14,15 @@ public readonly partial record struct TaskDefinition(
 {
     private JsonElement? PayloadObject => Payload is { ValueKind: not JsonValueKind.Null } p ? p : null;
 
+    /// <summary>The idempotency key of a create request: the body's <c>idempotencyKey</c> or the <c>Idempotency-Key</c>
+    /// header (tasks and rollouts alike, as clients send either); both given and different is a 400.</summary>
+    public static string? IdempotencyKeyOf(string? body, string? header, Validation errors)
+    {
+        errors.Require(body is null || header is null || body == header,
+            "idempotencyKey", "'idempotencyKey' and the Idempotency-Key header differ; give one, or the same in both.");
+        return body ?? header;
+    }
+
     /// <summary>Adds what is wrong with the fields to <paramref name="errors"/> (a 400 naming each field).</summary>
     public Validation Validate(Validation errors, TaskOptions limits)
     {

@@ -54,13 +54,14 @@ public static class TaskEndpoints
     }
 
     private static async Task<Results<Created<TaskResponse>, Ok<TaskResponse>, ValidationProblem, ProblemHttpResult>> Create(
-        CreateTaskRequest request, HttpContext context, TaskCommands commands, TaskEvents events, IOptions<TaskOptions> options,
-        ILoggerFactory loggers, CancellationToken cancellationToken)
+        CreateTaskRequest request, [FromHeader(Name = "Idempotency-Key")] string? idempotencyHeader, HttpContext context, TaskCommands commands,
+        TaskEvents events, IOptions<TaskOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         var limits = options.Value;
+        var errors = new Validation();
         var definition = new TaskDefinition(request.TaskType, request.Payload, request.Credentials, request.Priority, request.Timeout,
-            request.Selector, request.IdempotencyKey);
-        var errors = definition.Validate(new Validation(), limits)
+            request.Selector, TaskDefinition.IdempotencyKeyOf(request.IdempotencyKey, idempotencyHeader, errors));
+        definition.Validate(errors, limits)
             .Require(request.AgentId is null != (request.Selector is null), "agentId", "Give exactly one of 'agentId' or 'selector'.");
         if (!errors.IsValid)
         {
@@ -164,7 +165,8 @@ public static class TaskEndpoints
 
     public static TaskResponse ToResponse(AgentTask task, TaskOptions options, bool withLogs)
     {
-        List<TaskLogResponse>? logs = null;
+        // Lists keep a task's shape with an empty array: a page of tasks with thousands of lines each would be megabytes.
+        List<TaskLogResponse> logs = [];
         if (withLogs)
         {
             logs = [.. task.Logs.OrderBy(l => l.Id).Select(l => new TaskLogResponse(l.Timestamp, l.Level, l.Message))];
