@@ -110,6 +110,12 @@ public sealed class CommandFactory(GlobalOptions global, CliEnvironment environm
         }
 
         command.SetAction((parsed, cancellationToken) => new Invocation(parsed, environment, global, cancellationToken).RunAsync(body));
+        // Every list answers to both names, as `rollouts list` always did.
+        if (name == "ls")
+        {
+            command.Aliases.Add("list");
+        }
+
         return command;
     }
 

@@ -8,14 +8,14 @@ public static class TaskCommands
 {
     public static Command Build(CommandFactory commands)
     {
-        var type = new Option<string>("--type") { Description = "The task type, e.g. docker.pull.", Required = true };
+        var type = new Option<string>("--type", "--task-type") { Description = "The task type, e.g. docker.pull.", Required = true };
         var payload = new Option<string>("--payload") { Description = "The payload: a JSON object, @FILE, or @- for standard input." };
         var credential = new Option<string[]>("--credential")
         {
             Description = "A secret for the agent, NAME=VALUE or NAME=@FILE (repeatable). Prefer @FILE for secrets: a value on the command line shows in process lists.",
         };
         var agent = new Option<string>("--agent") { Description = "The agent to run it (give --agent or --selector)." };
-        var selector = new Option<string>("--selector") { Description = "Which agents may run it: capability=NAME,label:KEY=VALUE,... (give --agent or --selector)." };
+        var selector = new Option<string>("--selector") { Description = "Which agents may run it: KEY=VALUE (a label), capability=NAME, label:KEY=VALUE, comma-separated (give --agent or --selector)." };
         var priority = new Option<int?>("--priority") { Description = "0-100, higher first (default 0)." };
         var timeout = new Option<int?>("--timeout") { Description = "Seconds the agent has from delivery (default 300)." };
         var idempotencyKey = new Option<string>("--idempotency-key") { Description = "Repeating the command with the same key returns the first task instead of creating another." };
@@ -51,7 +51,7 @@ public static class TaskCommands
 
                 var request = new CreateTaskRequest(run.Value(type), Arguments.JsonObject(run.Value(payload), "--payload", run.Environment),
                     Arguments.Credentials(run.Value(credential), run.Environment), run.Value(priority), run.Value(timeout),
-                    Arguments.OptionalId(agentText, "an agent"), selectorText is null ? null : Arguments.Selector(selectorText), run.Value(idempotencyKey));
+                    Arguments.OptionalId(agentText, "an agent"), selectorText is null ? null : Arguments.Selector(selectorText, plainLabels: true), run.Value(idempotencyKey));
                 var client = await run.ClientAsync();
                 run.Answers.Clear();
                 var created = await client.Tasks.CreateAsync(request, run.Cancellation);

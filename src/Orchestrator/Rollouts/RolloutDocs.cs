@@ -14,7 +14,7 @@ internal static class RolloutDocs
 
     public const string List =
         "Filter with `status` (pending, running, paused, succeeded, failed, cancelling, cancelled). Paged with `limit` and " +
-        "`after`; the next page is in the `Link` header. `targets` is null here: get the rollout for them.";
+        "`after`; the next page is in the `Link` header. `targets` is an empty array here: get the rollout for them.";
 
     public const string Get =
         "`counts` add up to `total`. A target is `pending` until its task runs, then `running`, then its task's outcome " +

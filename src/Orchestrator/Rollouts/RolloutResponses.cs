@@ -9,7 +9,7 @@ public static class RolloutResponses
             withTargets
                 ? [.. rollout.Targets.OrderBy(t => t.Position)
                     .Select(t => new RolloutTargetResponse(t.AgentId, t.AgentName, t.Batch, t.TaskId, t.Status, t.StatusReason))]
-                : null);
+                : []);
 
     public static RolloutResponse ToResponse(Rollout rollout) => ToResponse(rollout, RolloutRecorder.Count(rollout.Targets), withTargets: true);
 

@@ -24,7 +24,7 @@ internal static class TaskDocs
     public const string List =
         "Filter with `agentId`, `rolloutId` (the tasks a rollout created) and `status` (pending, assigned, running, " +
         "succeeded, failed, cancelling, cancelled, timed_out). Paged with `limit` and `after`; the next page is in the " +
-        "`Link` header. `logs` is null here: get the task for its logs.";
+        "`Link` header. `logs` is an empty array here: get the task for its log lines.";
 
     public const string Cancel =
         "A pending task is cancelled at once. A delivered or running task becomes `cancelling`: its agent is told to stop " +

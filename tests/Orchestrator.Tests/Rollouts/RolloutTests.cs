@@ -196,7 +196,7 @@ public sealed class RolloutTests(SharedApps apps) : IClassFixture<SharedApps>
         var cancelled = await (await app.AdminClient().GetAsync("/api/v1/rollouts?status=cancelled&limit=1000")).ShouldBe(HttpStatusCode.OK);
 
         Assert.Equal(newer, listed[0].Id());
-        Assert.Equal(JsonValueKindNull, listed[0].GetProperty("targets").ValueKind);
+        Assert.Equal(0, listed[0].GetProperty("targets").GetArrayLength());
         Assert.Equal(1, listed[0].Count("total"));
         Assert.Contains("rel=\"next\"", page.Headers.GetValues("Link").Single());
         Assert.Contains(cancelled.EnumerateArray(), r => r.Id() == newer);
