@@ -48,7 +48,7 @@ public sealed class RolloutClientTests(ServiceFixture service) : IClassFixture<S
         Assert.Equal(agents.Select(a => a.Id).Order(), tasks.Select(t => t.AgentId).Order());
         Assert.All(tasks, t => Assert.Equal(created.RolloutId, t.RolloutId));
         Assert.Equal(HttpStatusCode.Conflict, refused.Status);
-        Assert.Null(listed.Targets);
+        Assert.Empty(listed.Targets!);
     }
 
     /// <summary>The agent's task once its batch has started.</summary>

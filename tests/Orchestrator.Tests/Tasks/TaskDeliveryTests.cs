@@ -192,8 +192,10 @@ public sealed class TaskDeliveryTests(SharedApps apps, ClockApps clocks) : IClas
 
         int Reconnects() => app.Logs.Events.Count(e => e.MessageTemplate.Text.StartsWith("Cluster event listener reconnected", StringComparison.Ordinal));
         var reconnectsBefore = Reconnects();
+        // By its process id: its last statement is the listener's probe as often as the LISTEN itself.
+        var listener = app.Services.GetRequiredService<PostgresClusterEvents>().ListenerProcessId;
         var dropped = await app.WithAsync(async sp => await sp.GetRequiredService<OrchestratorDbContext>().Database
-            .SqlQuery<bool>($"SELECT pg_terminate_backend(pid) AS \"Value\" FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'")
+            .SqlQuery<bool>($"SELECT pg_terminate_backend({listener}) AS \"Value\"")
             .ToListAsync());
         Assert.Equal([true], dropped);
         await Poll.Until(() => Task.FromResult(Reconnects() > reconnectsBefore), "the listener reconnects", TimeSpan.FromSeconds(30));
