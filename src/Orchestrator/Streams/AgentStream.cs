@@ -35,6 +35,11 @@ public sealed class AgentStream
         _taskOptions = services.GetRequiredService<IOptions<TaskOptions>>().Value;
         _time = services.GetRequiredService<TimeProvider>();
         _logger = services.GetRequiredService<ILogger<AgentStream>>();
+        // Whatever the agent's last connection carried may have been lost with it (a stream replaced during a renewal, an
+        // agent restarted with the same identity): its unstarted tasks go out again first, not a redelivery window later.
+        // Queued here, before the registry can nudge the stream: queued after a nudge (a task created while the upgrade
+        // was answered), this take sent the task the nudge had just sent a second time.
+        _outbound.Writer.TryWrite(new Take(Periodic: true, Connected: true));
     }
 
     public Guid AgentId { get; }
@@ -79,9 +84,6 @@ public sealed class AgentStream
         // A cancelled receive or send aborts a WebSocket without a close frame, so the loops are not cancelled to
         // close the stream: the writer finishes with the close frame and the reader ends on the agent's answer.
         using var ticking = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
-        // Whatever the agent's last connection carried may have been lost with it (a stream replaced during a renewal, an
-        // agent restarted with the same identity): its unstarted tasks go out again now, not a redelivery window later.
-        _outbound.Writer.TryWrite(new Take(Periodic: true, Connected: true));
         var reader = Ended(ReadLoopAsync(requestAborted));
         var writer = Ended(WriteLoopAsync(requestAborted));
         var ticker = Ended(TickLoopAsync(ticking.Token));
