@@ -26,9 +26,10 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// <summary>Lines the service wrote that carry PostgreSQL's "too many clients" (53300).</summary>
     public long Errors53300 => Interlocked.Read(ref _errors53300);
 
-    public static async Task<ServiceProcess> StartAsync(string serviceDll, string connectionString, string keyProtectionPfx, string dataDirectory)
+    /// <summary>The published service as a process of its own on <paramref name="port"/>, with its data in
+    /// <paramref name="dataDirectory"/>, logging warnings and worse only.</summary>
+    public static ProcessStartInfo StartInfo(string serviceDll, int port, string dataDirectory)
     {
-        var port = Processes.FreePort();
         var start = new ProcessStartInfo("dotnet", $"\"{serviceDll}\"")
         {
             RedirectStandardOutput = true,
@@ -36,14 +37,21 @@ public sealed class ServiceProcess : IAsyncDisposable
             WorkingDirectory = Path.GetTempPath(),
         };
         start.Environment["ASPNETCORE_URLS"] = $"https://127.0.0.1:{port}";
+        start.Environment["Orchestrator__DataDirectory"] = dataDirectory;
+        // Request logging at Information would measure the console, not the service.
+        start.Environment["Serilog__MinimumLevel__Default"] = "Warning";
+        return start;
+    }
+
+    public static async Task<ServiceProcess> StartAsync(string serviceDll, string connectionString, string keyProtectionPfx, string dataDirectory)
+    {
+        var port = Processes.FreePort();
+        var start = StartInfo(serviceDll, port, dataDirectory);
         start.Environment["Orchestrator__Database__Provider"] = "Postgres";
         start.Environment["ConnectionStrings__Orchestrator"] = connectionString;
-        start.Environment["Orchestrator__DataDirectory"] = dataDirectory;
         start.Environment["Orchestrator__Auth__BootstrapAdminKey"] = AdminKey;
         start.Environment["Orchestrator__KeyProtection__CertificatePath"] = keyProtectionPfx;
         start.Environment["Orchestrator__RateLimits__RegistrationsPerMinute"] = "1000000";
-        // Request logging at Information would measure the console, not the service.
-        start.Environment["Serilog__MinimumLevel__Default"] = "Warning";
         start.Environment["DOTNET_gcServer"] = "1";
         var service = new ServiceProcess(start, new Uri($"https://127.0.0.1:{port}"));
         await service.LaunchAsync();

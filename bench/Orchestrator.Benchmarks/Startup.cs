@@ -37,15 +37,7 @@ public static class Startup
     private static async Task<double> TimeStartAsync(string serviceDll, string dataDirectory)
     {
         var port = Processes.FreePort();
-        var start = new ProcessStartInfo("dotnet", $"\"{serviceDll}\"")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Path.GetTempPath(),
-        };
-        start.Environment["ASPNETCORE_URLS"] = $"https://127.0.0.1:{port}";
-        start.Environment["Orchestrator__DataDirectory"] = dataDirectory;
-        start.Environment["Serilog__MinimumLevel__Default"] = "Warning";
+        var start = ServiceProcess.StartInfo(serviceDll, port, dataDirectory);
         using var probe = Agents.NewClient(new Uri($"https://127.0.0.1:{port}"), null, null);
         probe.Timeout = TimeSpan.FromSeconds(5);
         var started = Stopwatch.StartNew();
