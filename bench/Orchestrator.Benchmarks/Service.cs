@@ -43,7 +43,8 @@ public sealed class ServiceProcess : IAsyncDisposable
         return start;
     }
 
-    public static async Task<ServiceProcess> StartAsync(string serviceDll, string connectionString, string keyProtectionPfx, string dataDirectory)
+    public static async Task<ServiceProcess> StartAsync(string serviceDll, string connectionString, string keyProtectionPfx, string dataDirectory,
+        IReadOnlyDictionary<string, string>? settings = null)
     {
         var port = Processes.FreePort();
         var start = StartInfo(serviceDll, port, dataDirectory);
@@ -53,6 +54,11 @@ public sealed class ServiceProcess : IAsyncDisposable
         start.Environment["Orchestrator__KeyProtection__CertificatePath"] = keyProtectionPfx;
         start.Environment["Orchestrator__RateLimits__RegistrationsPerMinute"] = "1000000";
         start.Environment["DOTNET_gcServer"] = "1";
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        {
+            start.Environment[key] = value;
+        }
+
         var service = new ServiceProcess(start, new Uri($"https://127.0.0.1:{port}"));
         await service.LaunchAsync();
         return service;
