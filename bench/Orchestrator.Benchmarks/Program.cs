@@ -10,7 +10,7 @@ using System.Text.Json;
 using Orchestrator.Benchmarks;
 
 // Usage: bench/run.sh [--agents N] [--seconds S] [--workers W] [--tasks M] [--waiters N] [--followers N] [--churn PER_SECOND]
-//                     [--scenario all|heartbeat|stream|waiters|herd|startup|metrics] [--out docs/benchmarks.md]
+//                     [--scenario all|heartbeat|stream|waiters|herd|startup|metrics|deleted-agent] [--out docs/benchmarks.md]
 var settings = Settings.Parse(args);
 Console.WriteLine($"Orchestrator benchmark: {settings}");
 
@@ -143,6 +143,27 @@ if (settings.Scenario is "all" or "metrics")
     {
         agent.Client.Dispose();
     }
+}
+
+if (settings.Scenario is "all" or "deleted-agent")
+{
+    // The attack run of issue 28 on both stores: the embedded SQLite database, and two replicas on PostgreSQL.
+    var results = new List<DeletedAgent.Result>();
+    await using (var sqlite = await ServiceProcess.StartAsync(settings.ServiceDll, null, kek, Path.Combine(workDirectory, "deleted-sqlite")))
+    {
+        results.Add(await DeletedAgent.RunAsync("SQLite", [sqlite], runs: 5));
+    }
+
+    await postgres.CreateDatabaseAsync("bench_deleted_agent");
+    await using (var a = await ServiceProcess.StartAsync(settings.ServiceDll, postgres.ConnectionString("bench_deleted_agent"), kek,
+                     Path.Combine(workDirectory, "deleted-a")))
+    await using (var b = await ServiceProcess.StartAsync(settings.ServiceDll, postgres.ConnectionString("bench_deleted_agent"), kek,
+                     Path.Combine(workDirectory, "deleted-b")))
+    {
+        results.Add(await DeletedAgent.RunAsync("PostgreSQL", [a, b], runs: 5));
+    }
+
+    report.DeletedAgent(results);
 }
 
 if (settings.Scenario is "all" or "startup")
@@ -509,6 +530,25 @@ namespace Orchestrator.Benchmarks
         private readonly StringBuilder _herd = new();
         private readonly StringBuilder _startup = new();
         private readonly StringBuilder _metrics = new();
+        private readonly StringBuilder _deleted = new();
+
+        public void DeletedAgent(List<DeletedAgent.Result> results)
+        {
+            _deleted.AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC. {MachineLoad()}");
+            _deleted.AppendLine();
+            _deleted.AppendLine("| Store | Replicas | Runs | Credentials handed out | Of those, answered as the delete returned | Probes after the delete | Accepted | 5xx |");
+            _deleted.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var r in results)
+            {
+                _deleted.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {r.Store} | {r.Replicas} | {r.Runs} | {r.HandedOut} | {r.HandedOutAfterDelete} | {r.Probes} | {r.Accepted} | {r.ServerErrors} |");
+            }
+
+            _deleted.AppendLine();
+            _deleted.AppendLine(results.All(r => r.Accepted == 0 && r.ServerErrors == 0)
+                ? "**No credential of a deleted agent was accepted, and nothing answered 5xx.**"
+                : "**FAILED: a credential of a deleted agent was accepted, or the service answered 5xx.**");
+        }
 
         public void Metrics(Load.Result off, Load.Result on)
         {
@@ -747,6 +787,19 @@ namespace Orchestrator.Benchmarks
                 text.AppendLine("is re-sent its agent's unstarted tasks: \"re-sent to the same agent\" counts those (agents de-duplicate by id).");
                 text.AppendLine();
                 text.Append(_herd);
+                text.AppendLine();
+            }
+
+            if (_deleted.Length > 0)
+            {
+                text.AppendLine("## Credentials of a deleted agent (attack run, SQLite and two PostgreSQL replicas)");
+                text.AppendLine();
+                text.AppendLine("Not a speed figure. Six threads renew one agent's credentials in a loop, spread over the replicas (four with");
+                text.AppendLine("`POST …/certificate/renew`, each renewing with what it was last handed; two with heartbeats carrying a CSR for a new");
+                text.AppendLine("key) while an operator deletes the agent once a dozen renewals have landed. One second after the delete answered, every");
+                text.AppendLine("certificate and token handed out is tried on `GET …/identity` on every replica. Aim: none accepted, no 5xx.");
+                text.AppendLine();
+                text.Append(_deleted);
                 text.AppendLine();
             }
 

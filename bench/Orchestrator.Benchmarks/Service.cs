@@ -43,13 +43,19 @@ public sealed class ServiceProcess : IAsyncDisposable
         return start;
     }
 
-    public static async Task<ServiceProcess> StartAsync(string serviceDll, string connectionString, string keyProtectionPfx, string dataDirectory,
+    /// <summary>A replica on PostgreSQL at <paramref name="connectionString"/>, or, when it is null, the service on its
+    /// embedded SQLite database in <paramref name="dataDirectory"/>.</summary>
+    public static async Task<ServiceProcess> StartAsync(string serviceDll, string? connectionString, string keyProtectionPfx, string dataDirectory,
         IReadOnlyDictionary<string, string>? settings = null)
     {
         var port = Processes.FreePort();
         var start = StartInfo(serviceDll, port, dataDirectory);
-        start.Environment["Orchestrator__Database__Provider"] = "Postgres";
-        start.Environment["ConnectionStrings__Orchestrator"] = connectionString;
+        if (connectionString is not null)
+        {
+            start.Environment["Orchestrator__Database__Provider"] = "Postgres";
+            start.Environment["ConnectionStrings__Orchestrator"] = connectionString;
+        }
+
         start.Environment["Orchestrator__Auth__BootstrapAdminKey"] = AdminKey;
         start.Environment["Orchestrator__KeyProtection__CertificatePath"] = keyProtectionPfx;
         start.Environment["Orchestrator__RateLimits__RegistrationsPerMinute"] = "1000000";
