@@ -127,33 +127,34 @@ public static class Arguments
     }
 
     /// <summary>Whole seconds (<c>300</c>) or with a unit (<c>90s</c>, <c>15m</c>, <c>2h</c>).</summary>
-    public static TimeSpan Duration(string text, string flag)
+    public static TimeSpan Duration(string text, string flag) =>
+        TryDuration(text, out var duration) ? duration : throw new UsageException(DurationError(flag, text));
+
+    public static bool TryDuration(string text, out TimeSpan duration)
     {
         var hasUnit = text.Length > 0 && char.IsLetter(text[^1]);
         var unit = hasUnit ? text[^1] : 's';
         var number = hasUnit ? text[..^1] : text;
-        if (!int.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+        duration = default;
+        if (!int.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || unit is not ('s' or 'm' or 'h'))
         {
-            throw new UsageException($"{flag} must be seconds, or a number with s, m or h, not '{text}'.");
+            return false;
         }
 
-        return unit switch
+        duration = unit switch
         {
             's' => TimeSpan.FromSeconds(value),
             'm' => TimeSpan.FromMinutes(value),
-            'h' => TimeSpan.FromHours(value),
-            _ => throw new UsageException($"{flag} must be seconds, or a number with s, m or h, not '{text}'."),
+            _ => TimeSpan.FromHours(value),
         };
+        return true;
     }
+
+    public static string DurationError(string flag, string text) => $"{flag} must be seconds, or a number with s, m or h, not '{text}'.";
 
     /// <summary>An ISO-8601 time, or a duration from now (<c>30m</c>).</summary>
     public static DateTime Deadline(string text, string flag, DateTimeOffset now) =>
         DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at) && text.Contains('-')
             ? at.UtcDateTime
             : (now + Duration(text, flag)).UtcDateTime;
-
-    public static TEnum WireEnum<TEnum>(string text, string flag) where TEnum : struct, Enum =>
-        WireNames.TryParse<TEnum>(text, out var value)
-            ? value
-            : throw new UsageException($"{flag} must be one of {string.Join(", ", Enum.GetValues<TEnum>().Select(WireNames.Of))}, not '{text}'.");
 }

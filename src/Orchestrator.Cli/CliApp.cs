@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.CommandLine;
 using System.CommandLine.Help;
 using Orchestrator.Cli.Commands;
+using Orchestrator.Contracts;
 
 namespace Orchestrator.Cli;
 
@@ -75,6 +76,11 @@ public static class CliApp
             root.Options.Add(option);
         }
 
+        foreach (var command in CompletionCommands.Build(root, environment))
+        {
+            root.Subcommands.Add(command);
+        }
+
         return root;
     }
 
@@ -131,6 +137,50 @@ public sealed class CommandFactory(GlobalOptions global, CliEnvironment environm
     }
 
     public static Argument<string> IdArgument(string what) => new("id") { Description = $"The {what}'s id." };
+
+    /// <summary>An option naming one of the API's values of <typeparamref name="TEnum"/> by its wire name: a wrong name is
+    /// the parser's usage error (exit 64), and shells complete the names.</summary>
+    public static Option<TEnum?> WireEnum<TEnum>(string name, string description) where TEnum : struct, Enum
+    {
+        var names = Enum.GetValues<TEnum>().Select(WireNames.Of).ToArray();
+        var option = new Option<TEnum?>(name)
+        {
+            Description = description,
+            HelpName = string.Join('|', names),
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Single().Value;
+                if (WireNames.TryParse<TEnum>(text, out var value))
+                {
+                    return value;
+                }
+
+                result.AddError($"{name} must be one of {string.Join(", ", names)}, not '{text}'.");
+                return null;
+            },
+        };
+        // Instead of the enum's own member names, which the API does not take.
+        option.CompletionSources.Clear();
+        option.CompletionSources.Add(names);
+        return option;
+    }
+
+    /// <summary>A length of time as seconds (<c>300</c>) or with a unit (<c>90s</c>, <c>15m</c>, <c>2h</c>), checked by the parser.</summary>
+    public static Option<TimeSpan?> Duration(string name, string description) => new(name)
+    {
+        Description = description,
+        CustomParser = result =>
+        {
+            var text = result.Tokens.Single().Value;
+            if (Arguments.TryDuration(text, out var duration))
+            {
+                return duration;
+            }
+
+            result.AddError(Arguments.DurationError(name, text));
+            return null;
+        },
+    };
 
     public static Option<int?> Limit(string? defaultText = null) => new("--limit")
     {

@@ -52,6 +52,13 @@ public sealed class GlobalOptions
         },
     };
 
+    public GlobalOptions()
+    {
+        // The words -o takes, not the enum's member names.
+        Output.CompletionSources.Clear();
+        Output.CompletionSources.Add("table", "wide", "json");
+    }
+
     public IEnumerable<Option> All => [Server, ApiKeyFile, CaFile, CaFingerprint, Output];
 
     private static OutputFormat Fail(System.CommandLine.Parsing.ArgumentResult result, string message)

@@ -10,7 +10,7 @@ public static class AgentCommands
 {
     public static Command Build(CommandFactory commands)
     {
-        var status = new Option<string>("--status") { Description = "Only agents in this state: online, offline or degraded." };
+        var status = CommandFactory.WireEnum<AgentStatus>("--status", "Only agents in this state.");
         var capability = new Option<string[]>("--capability") { Description = "Only agents with this capability (repeatable: all must match)." };
         var label = new Option<string[]>("--label") { Description = "Only agents with this label KEY=VALUE (repeatable: all must match)." };
         var limit = CommandFactory.Limit();
@@ -27,7 +27,7 @@ public static class AgentCommands
             commands.Command("ls", "List agents (every page).", async run =>
             {
                 var filter = new AgentFilter(
-                    run.Value(status) is { } s ? Arguments.WireEnum<AgentStatus>(s, "--status") : null,
+                    run.Value(status),
                     run.Value(capability) is { Length: > 0 } capabilities ? capabilities : null,
                     Arguments.Pairs(run.Value(label), "--label") is { Count: > 0 } pairs ? pairs : null);
                 var max = run.Value(limit);

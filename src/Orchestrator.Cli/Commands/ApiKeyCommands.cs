@@ -9,14 +9,15 @@ public static class ApiKeyCommands
     public static Command Build(CommandFactory commands)
     {
         var name = new Option<string>("--name") { Description = "Who or what uses the key.", Required = true };
-        var role = new Option<string>("--role") { Description = "viewer (reads), operator (agents, tokens, tasks, targets) or admin.", Required = true };
+        var role = CommandFactory.WireEnum<ApiKeyRole>("--role", "viewer (reads), operator (agents, tokens, tasks, targets) or admin.");
+        role.Required = true;
         var id = CommandFactory.IdArgument("API key");
         var limit = CommandFactory.Limit();
 
         return CommandFactory.Group("api-keys", "API keys of operators and CI (admin).",
             commands.Command("create", "Create an API key; it is shown once.", async run =>
             {
-                var request = new CreateApiKeyRequest(run.Value(name), Arguments.WireEnum<ApiKeyRole>(run.Value(role), "--role"));
+                var request = new CreateApiKeyRequest(run.Value(name), run.Value(role)!.Value);
                 var client = await run.ClientAsync();
                 run.Answers.Clear();
                 var created = await client.ApiKeys.CreateAsync(request, run.Cancellation);

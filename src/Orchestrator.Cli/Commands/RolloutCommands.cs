@@ -44,24 +44,18 @@ public static class RolloutCommands
         {
             Description = "Wait for the rollout to end and exit with its outcome (0 succeeded, 1 failed or cancelled, 124 wait ran out).",
         };
-        var waitTimeout = new Option<string>("--wait-timeout")
-        {
-            Description = "Give up waiting after this long (seconds, or 90s, 15m, 2h; default: until the rollout ends).",
-        };
+        var waitTimeout = CommandFactory.Duration("--wait-timeout", "Give up waiting after this long (seconds, or 90s, 15m, 2h; default: until the rollout ends).");
         var follow = new Option<bool>("--follow", "-f") { Description = "Print batches and each agent's outcome as they happen (implies --wait)." };
 
         var id = CommandFactory.IdArgument("rollout");
-        var waitFor = new Option<string>("--timeout") { Description = "Give up waiting after this long (seconds, or 90s, 15m, 2h)." };
+        var waitFor = CommandFactory.Duration("--timeout", "Give up waiting after this long (seconds, or 90s, 15m, 2h).");
         var waitFollow = new Option<bool>("--follow", "-f") { Description = "Print batches and each agent's outcome while waiting." };
-        var status = new Option<string>("--status")
-        {
-            Description = "Only rollouts in this state: pending, running, paused, succeeded, failed, cancelling, cancelled.",
-        };
+        var status = CommandFactory.WireEnum<RolloutStatus>("--status", "Only rollouts in this state.");
         var limit = CommandFactory.Limit("100");
 
         var list = commands.Command("list", "List rollouts, newest first.", async run =>
         {
-            var wanted = run.Value(status) is { } s ? Arguments.WireEnum<RolloutStatus>(s, "--status") : (RolloutStatus?)null;
+            var wanted = run.Value(status);
             var max = run.Value(limit) ?? 100;
             var client = await run.ClientAsync();
             run.Answers.Clear();
@@ -93,7 +87,7 @@ public static class RolloutCommands
 
                 var following = run.Value(follow);
                 var waiting = run.Value(wait) || following;
-                var waitLimit = run.Value(waitTimeout) is { } text ? Arguments.Duration(text, "--wait-timeout") : (TimeSpan?)null;
+                var waitLimit = run.Value(waitTimeout);
                 if (waitLimit is not null && !waiting)
                 {
                     throw new UsageException("--wait-timeout needs --wait.");
@@ -141,7 +135,7 @@ public static class RolloutCommands
                 async run =>
                 {
                     var rolloutId = Arguments.Id(run.Value(id), "a rollout");
-                    var limitTo = run.Value(waitFor) is { } text ? Arguments.Duration(text, "--timeout") : (TimeSpan?)null;
+                    var limitTo = run.Value(waitFor);
                     var client = await run.ClientAsync();
                     return await RolloutWait.RunAsync(run, client, await client.Rollouts.GetAsync(rolloutId, cancellationToken: run.Cancellation),
                         limitTo, run.Value(waitFollow));

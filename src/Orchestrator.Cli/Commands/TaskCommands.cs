@@ -20,14 +20,14 @@ public static class TaskCommands
         var timeout = new Option<int?>("--timeout") { Description = "Seconds the agent has from delivery (default 300)." };
         var idempotencyKey = new Option<string>("--idempotency-key") { Description = "Repeating the command with the same key returns the first task instead of creating another." };
         var wait = new Option<bool>("--wait") { Description = "Wait for the task to end and exit with its outcome (0 succeeded, 1 failed, cancelled or timed out, 124 wait ran out)." };
-        var waitTimeout = new Option<string>("--wait-timeout") { Description = "Give up waiting after this long (seconds, or 90s, 15m, 2h; default: until the task ends)." };
+        var waitTimeout = CommandFactory.Duration("--wait-timeout", "Give up waiting after this long (seconds, or 90s, 15m, 2h; default: until the task ends).");
         var follow = new Option<bool>("--follow", "-f") { Description = "Print status changes, progress and log lines as they happen (implies --wait)." };
 
         var id = CommandFactory.IdArgument("task");
-        var waitForTimeout = new Option<string>("--timeout") { Description = "Give up waiting after this long (seconds, or 90s, 15m, 2h; default: until the task ends)." };
+        var waitForTimeout = CommandFactory.Duration("--timeout", "Give up waiting after this long (seconds, or 90s, 15m, 2h; default: until the task ends).");
         var waitFollow = new Option<bool>("--follow", "-f") { Description = "Print status changes, progress and log lines while waiting." };
         var listAgent = new Option<string>("--agent") { Description = "Only this agent's tasks." };
-        var listStatus = new Option<string>("--status") { Description = "Only tasks in this state: pending, assigned, running, succeeded, failed, cancelling, cancelled, timed_out." };
+        var listStatus = CommandFactory.WireEnum<AgentTaskStatus>("--status", "Only tasks in this state.");
         var limit = CommandFactory.Limit("100");
         var logsFollow = new Option<bool>("--follow", "-f") { Description = "Keep printing new lines until the task ends." };
 
@@ -43,7 +43,7 @@ public static class TaskCommands
 
                 var following = run.Value(follow);
                 var waiting = run.Value(wait) || following;
-                var waitFor = run.Value(waitTimeout) is { } text ? Arguments.Duration(text, "--wait-timeout") : (TimeSpan?)null;
+                var waitFor = run.Value(waitTimeout);
                 if (waitFor is not null && !waiting)
                 {
                     throw new UsageException("--wait-timeout needs --wait.");
@@ -78,7 +78,7 @@ public static class TaskCommands
             commands.Command("ls", "List tasks, newest first.", async run =>
             {
                 var agentId = Arguments.OptionalId(run.Value(listAgent), "an agent");
-                var status = run.Value(listStatus) is { } s ? Arguments.WireEnum<AgentTaskStatus>(s, "--status") : (AgentTaskStatus?)null;
+                var status = run.Value(listStatus);
                 var max = run.Value(limit) ?? 100;
                 var client = await run.ClientAsync();
                 run.Answers.Clear();
@@ -101,7 +101,7 @@ public static class TaskCommands
             commands.Command("wait", "Wait for a task to end; exit 0 if it succeeded, 1 if it failed, was cancelled or timed out, 124 if the wait ran out.", async run =>
             {
                 var taskId = Arguments.Id(run.Value(id), "a task");
-                var waitFor = run.Value(waitForTimeout) is { } text ? Arguments.Duration(text, "--timeout") : (TimeSpan?)null;
+                var waitFor = run.Value(waitForTimeout);
                 var client = await run.ClientAsync();
                 return await TaskWait.RunAsync(run, client, await client.Tasks.GetAsync(taskId, cancellationToken: run.Cancellation), waitFor,
                     run.Value(waitFollow));

@@ -57,8 +57,8 @@ public sealed class DocsWorld : IAsyncLifetime
         }
 
         var tools = TempDirectories.New();
-        WriteTool(tools, "orchestrator", CliDll);
-        WriteTool(tools, "orchestrator-agent", Path.Combine(AppContext.BaseDirectory, "Orchestrator.Agent.dll"));
+        InstalledTools.Write(tools, "orchestrator", CliDll);
+        InstalledTools.Write(tools, "orchestrator-agent", Path.Combine(AppContext.BaseDirectory, "Orchestrator.Agent.dll"));
         var registryToken = Path.Combine(TempDirectories.New(), "registry-token");
         await File.WriteAllTextAsync(registryToken, TestDocker.RegistryPassword + "\n");
         Environment["PATH"] = tools + Path.PathSeparator + System.Environment.GetEnvironmentVariable("PATH");
@@ -71,17 +71,6 @@ public sealed class DocsWorld : IAsyncLifetime
         Environment["TAG"] = "1";
         Environment["REGISTRY_USER"] = TestDocker.RegistryUser!;
         Environment["REGISTRY_TOKEN_FILE"] = registryToken;
-    }
-
-    /// <summary>A command on PATH that runs a built .NET program, as an installed tool would.</summary>
-    private static void WriteTool(string directory, string name, string dll)
-    {
-        var path = Path.Combine(directory, name);
-        File.WriteAllText(path, $"#!/bin/sh\nexec dotnet '{dll}' \"$@\"\n");
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
     }
 
     public async Task DisposeAsync()
