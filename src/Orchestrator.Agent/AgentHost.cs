@@ -78,8 +78,9 @@ public sealed partial class AgentHost(AgentSettings settings, ILoggerFactory log
         var outbox = new CompletionOutbox(state, client, _time, _logger);
         var shipper = new LogShipper(() => listener?.Stream, _time, _logger);
         var dispatcher = new TaskDispatcher(executors, outbox, shipper, ledger, settings.MaxTasks, settings.GracePeriod, workRoot, _time, _logger);
-        listener = new AgentListener(settings, client, enrolment, credentials, keys, identity, dispatcher, ledger, outbox, shipper, capabilities,
-            new ResourceMonitor(state.Path), _time, _logger);
+        var keeper = new CredentialKeeper(settings, client, enrolment, credentials, keys, identity, _time, _logger);
+        listener = new AgentListener(settings, client, keeper, dispatcher, ledger, outbox, shipper, capabilities, new ResourceMonitor(state.Path),
+            _time, _logger);
         LogRunning(_logger, identity.Name, identity.AgentId, settings.Server, settings.MaxTasks, string.Join(", ", dispatcher.TaskTypes.Order()));
         _registered.TrySetResult(identity.AgentId);
         return await listener.RunAsync(shutdown);
