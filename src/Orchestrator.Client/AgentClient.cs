@@ -15,6 +15,7 @@ public sealed class AgentClient : IDisposable
     private readonly OrchestratorClientOptions _options;
     private readonly ApiTransport _transport;
     private readonly HttpClient _anonymous;
+    private readonly HttpClient _api;
     private readonly Lock _lock = new();
     private Session? _session;
     private bool _disposed;
@@ -22,8 +23,9 @@ public sealed class AgentClient : IDisposable
     public AgentClient(OrchestratorClientOptions options)
     {
         _options = options;
-        _transport = new ApiTransport(options.Retry, options.Time);
+        _transport = new ApiTransport(options.Time);
         _anonymous = options.CreateHttpClient(options.CreateHandler());
+        _api = options.CreateHttpClient(new CurrentSession(this));
     }
 
     public Uri Server => _options.Server;
@@ -150,20 +152,8 @@ public sealed class AgentClient : IDisposable
 
     private async Task<T> SendAsync<T>(HttpMethod method, string path, Func<HttpContent>? body,
         System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> answer, bool idempotent, CancellationToken cancellationToken) =>
-        await _transport.SendAsync(async (message, ct) =>
-        {
-            // Each attempt takes the credentials current at that moment, and keeps its connection pool alive until done.
-            var session = Lease();
-            try
-            {
-                message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", session.Credentials.Token);
-                return await session.Http.SendAsync(message, HttpCompletionOption.ResponseContentRead, ct);
-            }
-            finally
-            {
-                session.Release();
-            }
-        }, method, path, body, answer, idempotent, cancellationToken);
+        await _transport.SendAsync((message, ct) => _api.SendAsync(message, HttpCompletionOption.ResponseContentRead, ct), method, path, body,
+            answer, idempotent, cancellationToken);
 
     private Session Lease()
     {
@@ -188,6 +178,34 @@ public sealed class AgentClient : IDisposable
 
         session?.Retire();
         _anonymous.Dispose();
+        _api.Dispose();
+    }
+
+    /// <summary>The bottom of <see cref="_api"/>, under the retry pipeline: each attempt takes the credentials current at
+    /// that moment, and keeps their connection pool alive until its answer is read.</summary>
+    private sealed class CurrentSession(AgentClient client) : HttpMessageHandler
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var session = client.Lease();
+            HttpResponseMessage? response = null;
+            try
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", session.Credentials.Token);
+                response = await session.Invoker.SendAsync(request, cancellationToken);
+                await response.Content.LoadIntoBufferAsync(cancellationToken);
+                return response;
+            }
+            catch
+            {
+                response?.Dispose();
+                throw;
+            }
+            finally
+            {
+                session.Release();
+            }
+        }
     }
 
     /// <summary>One credential pair and the connections opened with it. Disposed once retired and no call uses it.</summary>
@@ -200,12 +218,12 @@ public sealed class AgentClient : IDisposable
         {
             Credentials = credentials;
             Handler = options.CreateHandler(credentials.Certificate);
-            Http = options.CreateHttpClient(Handler, disposeHandler: false);
+            Invoker = new HttpMessageInvoker(Handler, disposeHandler: false);
         }
 
         public AgentCredentials Credentials { get; }
         public SocketsHttpHandler Handler { get; }
-        public HttpClient Http { get; }
+        public HttpMessageInvoker Invoker { get; }
 
         public void Acquire() => Interlocked.Increment(ref _users);
 
@@ -213,7 +231,7 @@ public sealed class AgentClient : IDisposable
         {
             if (Interlocked.Decrement(ref _users) == 0)
             {
-                Http.Dispose();
+                Invoker.Dispose();
                 Handler.Dispose();
             }
         }

@@ -9,16 +9,13 @@ using Orchestrator.Contracts;
 namespace Orchestrator.Client;
 
 /// <summary>Sends one API call: serialises with the shared contracts, turns any non-success answer into
-/// <see cref="OrchestratorApiException"/>, and retries transient failures only when the caller says the call is
-/// idempotent.</summary>
-internal sealed class ApiTransport(RetryPolicy retry, TimeProvider time)
+/// <see cref="OrchestratorApiException"/>, and marks the request <see cref="ClientResilience.Idempotent"/> when the caller
+/// says it is, so the client's retry pipeline may send it again after a transient failure.</summary>
+internal sealed class ApiTransport(TimeProvider time)
 {
     private static readonly MediaTypeWithQualityHeaderValue JsonMedia = new("application/json");
 
-    public RetryPolicy Retry { get; } = retry;
-
-    /// <summary>Sends a freshly built request on each attempt (a retry must not reuse a sent message) through
-    /// <c>send</c>, with whatever client and credentials are current at that moment.</summary>
+    /// <summary>Sends the request through <c>send</c> (the client whose handlers retry it).</summary>
     public async Task<T> SendAsync<T>(Func<HttpRequestMessage, CancellationToken, Task<HttpResponseMessage>> send, HttpMethod method,
         string path, Func<HttpContent>? body, JsonTypeInfo<T>? answer, bool idempotent, CancellationToken cancellationToken,
         Action<HttpRequestMessage>? prepare = null) =>
@@ -35,37 +32,17 @@ internal sealed class ApiTransport(RetryPolicy retry, TimeProvider time)
         HttpMethod method, string path, Func<HttpContent>? body, Func<HttpResponseMessage, CancellationToken, Task<T>> read, bool idempotent,
         CancellationToken cancellationToken, Action<HttpRequestMessage>? prepare = null)
     {
-        var attempts = idempotent ? Math.Max(1, Retry.MaxAttempts) : 1;
-        for (var attempt = 1; ; attempt++)
+        using var request = new HttpRequestMessage(method, path) { Content = body?.Invoke() };
+        request.Headers.Accept.Add(JsonMedia);
+        request.Options.Set(ClientResilience.Idempotent, idempotent);
+        prepare?.Invoke(request);
+        using var response = await send(request, cancellationToken);
+        if (response.IsSuccessStatusCode)
         {
-            TimeSpan? retryAfter = null;
-            try
-            {
-                using var request = new HttpRequestMessage(method, path) { Content = body?.Invoke() };
-                request.Headers.Accept.Add(JsonMedia);
-                prepare?.Invoke(request);
-                using var response = await send(request, cancellationToken);
-                if (response.IsSuccessStatusCode)
-                {
-                    return (await read(response, cancellationToken), NextAfter(response));
-                }
-
-                var failure = await FailureAsync(response, cancellationToken, time);
-                retryAfter = failure.RetryAfter;
-                var fromApi = response.Content.Headers.ContentType?.MediaType == "application/problem+json";
-                if (attempt >= attempts || !RetryPolicy.IsTransient(response.StatusCode, retryAfter is not null, fromApi))
-                {
-                    throw failure;
-                }
-            }
-            catch (Exception ex) when (attempt < attempts && !cancellationToken.IsCancellationRequested &&
-                                       (RetryPolicy.IsTransient(ex) || ex is TaskCanceledException { InnerException: TimeoutException }))
-            {
-                // Fall through to the back-off below.
-            }
-
-            await Task.Delay(Retry.DelayFor(attempt, retryAfter), time, cancellationToken);
+            return (await read(response, cancellationToken), NextAfter(response));
         }
+
+        throw await FailureAsync(response, cancellationToken, time);
     }
 
     /// <summary>The next page's cursor from <c>Link: &lt;…?after=X&gt;; rel="next"</c>.</summary>
@@ -126,24 +103,7 @@ internal sealed class ApiTransport(RetryPolicy retry, TimeProvider time)
 
         problem ??= new ProblemDocument(null, response.ReasonPhrase ?? response.StatusCode.ToString(), (int)response.StatusCode,
             text.Length is > 0 and <= 512 ? text.Trim() : null, null, null, null);
-        return new OrchestratorApiException(response.StatusCode, problem, RetryAfterOf(response, time ?? TimeProvider.System));
-    }
-
-    private static TimeSpan? RetryAfterOf(HttpResponseMessage response, TimeProvider time)
-    {
-        var header = response.Headers.RetryAfter;
-        if (header?.Delta is { } delta)
-        {
-            return delta;
-        }
-
-        if (header?.Date is { } date)
-        {
-            var wait = date - time.GetUtcNow();
-            return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
-        }
-
-        return null;
+        return new OrchestratorApiException(response.StatusCode, problem, ClientResilience.RetryAfter(response, time ?? TimeProvider.System));
     }
 
     public static string Query(string path, params (string Name, string? Value)[] parameters)

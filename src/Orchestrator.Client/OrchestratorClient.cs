@@ -11,23 +11,34 @@ public sealed class OrchestratorClient : IDisposable
 
     private readonly HttpClient _http;
 
+    /// <summary>With <paramref name="apiKey"/>, else <see cref="OrchestratorClientOptions.ApiKey"/>. In a program with
+    /// dependency injection, <c>services.AddOrchestratorClient(o => …)</c> registers it instead.</summary>
     public OrchestratorClient(OrchestratorClientOptions options, string? apiKey)
         : this(options, apiKey, null)
     {
     }
 
-    /// <summary>With a handler of your own (tests, proxies); the trust of <paramref name="options"/> is then the handler's job.</summary>
+    /// <summary>With a handler of your own (tests, proxies) under the client's retries; the trust of
+    /// <paramref name="options"/> is then the handler's job.</summary>
     public OrchestratorClient(OrchestratorClientOptions options, string? apiKey, HttpMessageHandler? handler)
+        : this(options.CreateHttpClient(handler ?? options.CreateHandler(), disposeHandler: handler is null), options, apiKey,
+            pinsItsOwnTrust: handler is null)
+    {
+    }
+
+    /// <summary>Over an <see cref="HttpClient"/> from <c>IHttpClientFactory</c>, whose handlers already hold the retry
+    /// pipeline and the pinned trust (<c>AddOrchestratorClient</c>).</summary>
+    internal OrchestratorClient(HttpClient http, OrchestratorClientOptions options, string? apiKey, bool pinsItsOwnTrust)
     {
         Options = options;
-        PinsItsOwnTrust = handler is null;
-        _http = options.CreateHttpClient(handler ?? options.CreateHandler(), disposeHandler: handler is null);
-        if (apiKey is not null)
+        PinsItsOwnTrust = pinsItsOwnTrust;
+        _http = http;
+        if ((apiKey ?? options.ApiKey) is { } key)
         {
-            _http.DefaultRequestHeaders.Add(ApiKeyHeader, apiKey);
+            _http.DefaultRequestHeaders.Add(ApiKeyHeader, key);
         }
 
-        Transport = new ApiTransport(options.Retry, options.Time);
+        Transport = new ApiTransport(options.Time);
         Agents = new AgentsApi(this);
         Tasks = new TasksApi(this);
         Rollouts = new RolloutsApi(this);
@@ -65,8 +76,11 @@ public sealed class OrchestratorClient : IDisposable
 
     /// <summary>Answers as soon as the headers arrive, for bodies read as they come (the task event stream); the client's
     /// per-attempt timeout then covers only the wait for the headers.</summary>
-    internal Task<HttpResponseMessage> SendStreamingAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
-        _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+    internal Task<HttpResponseMessage> SendStreamingAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        request.Options.Set(ClientResilience.Streaming, true);
+        return _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+    }
 
     internal async Task<string> GetTextAsync(string path, CancellationToken cancellationToken) =>
         (await Transport.SendCoreAsync(Send, HttpMethod.Get, path, null, (r, ct) => r.Content.ReadAsStringAsync(ct), idempotent: true,

@@ -4,7 +4,8 @@ using System.Net.Sockets;
 namespace Orchestrator.Client;
 
 /// <summary>How the client retries transient failures of idempotent calls: exponential back-off with full jitter
-/// (AWS "Exponential Backoff and Jitter"), bounded by <see cref="MaxDelay"/>, honouring a server's Retry-After.</summary>
+/// (AWS "Exponential Backoff and Jitter"), bounded by <see cref="MaxDelay"/>, honouring a server's Retry-After. The client's
+/// Polly pipeline applies it (see <see cref="ClientResilience"/>); only these settings are public.</summary>
 public sealed record RetryPolicy
 {
     /// <summary>No retries: every failure surfaces at once.</summary>
@@ -19,7 +20,7 @@ public sealed record RetryPolicy
 
     /// <summary>The wait before retry number <paramref name="retry"/> (1 for the first retry): uniformly random in
     /// [0, min(MaxDelay, BaseDelay·2^(retry-1))], or the server's Retry-After when that is longer.</summary>
-    public TimeSpan DelayFor(int retry, TimeSpan? retryAfter = null, Random? random = null) =>
+    internal TimeSpan DelayFor(int retry, TimeSpan? retryAfter = null, Random? random = null) =>
         Backoff.Jittered(retry, BaseDelay, MaxDelay, random) is var delay && retryAfter > delay ? Min(retryAfter.Value, MaxDelay) : delay;
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
@@ -27,7 +28,7 @@ public sealed record RetryPolicy
     /// <summary>Failures worth another try of an idempotent call: no answer at all (connection refused or reset, a
     /// timeout), a proxy's 502/503/504, or a 503/429 with Retry-After, the API's way of saying "transient, come back".
     /// A 503 problem from the API without Retry-After is an answer (for example "no agent matches"), not retried.</summary>
-    public static bool IsTransient(HttpStatusCode status, bool hasRetryAfter, bool isProblemFromApi) => status switch
+    internal static bool IsTransient(HttpStatusCode status, bool hasRetryAfter, bool isProblemFromApi) => status switch
     {
         HttpStatusCode.BadGateway or HttpStatusCode.GatewayTimeout => true,
         HttpStatusCode.ServiceUnavailable => hasRetryAfter || !isProblemFromApi,
@@ -35,7 +36,7 @@ public sealed record RetryPolicy
         _ => false,
     };
 
-    public static bool IsTransient(Exception exception) => exception switch
+    internal static bool IsTransient(Exception exception) => exception switch
     {
         HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError } => false,
         HttpRequestException => true,
@@ -46,7 +47,7 @@ public sealed record RetryPolicy
 }
 
 /// <summary>Exponential back-off with full jitter, shared by the client's retries and the agent's reconnects.</summary>
-public static class Backoff
+internal static class Backoff
 {
     public static TimeSpan Jittered(int attempt, TimeSpan baseDelay, TimeSpan maxDelay, Random? random = null)
     {

@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Contracts;
 
 namespace Orchestrator.Client.Tests;
@@ -58,6 +59,55 @@ public sealed class RetryTests(ServiceFixture service) : IClassFixture<ServiceFi
         Assert.Equal(2, proxy.Requests);
         var tasks = await client.Tasks.ListAsync(agentId: agent.Id);
         Assert.Equal(task.TaskId, Assert.Single(tasks.Items).TaskId);
+    }
+
+    [Fact]
+    public async Task Task_creation_without_an_idempotency_key_is_not_retried()
+    {
+        var proxy = new CountingHandler(service.Options().Trust!) { FailFirst = 1, FailWith = HttpStatusCode.GatewayTimeout };
+        using var client = new OrchestratorClient(service.Options(), Testing.TestApp.AdminKey, proxy);
+        var agent = await Testing.TestAgents.RegisterAgentAsync(service.App);
+
+        var failed = await Assert.ThrowsAsync<OrchestratorApiException>(() =>
+            client.Tasks.CreateAsync(new CreateTaskRequest("agent.noop", null, null, null, null, agent.Id, null, IdempotencyKey: null)));
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, failed.Status);
+        Assert.Equal(1, proxy.Requests);
+        Assert.Empty((await client.Tasks.ListAsync(agentId: agent.Id)).Items);
+    }
+
+    /// <summary>Both ways of making a client (<c>new</c>, and <c>AddOrchestratorClient</c>) share the pipeline and its clock.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_503_with_retry_after_is_retried_once_the_wait_the_server_asked_for_has_passed_on_the_clients_clock(bool fromServices)
+    {
+        var clock = new WatchedClock(DateTimeOffset.UtcNow);
+        var options = service.Options() with
+        {
+            Time = clock,
+            Retry = new RetryPolicy { BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMinutes(1) },
+        };
+        // The API's own "come back in 30 s" (problem details with Retry-After), once.
+        var proxy = fromServices ? new CountingHandler { FailFirst = 1 } : new CountingHandler(options.Trust!) { FailFirst = 1 };
+        proxy.AnswerAsTheApi(HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30));
+        var services = new Microsoft.Extensions.DependencyInjection.ServiceCollection();
+        services.AddOrchestratorClient(o => (o.Server, o.Trust, o.Time, o.Retry, o.ApiKey) =
+            (options.Server, options.Trust, options.Time, options.Retry, Testing.TestApp.AdminKey)).AddHttpMessageHandler(() => proxy);
+        using var provider = services.BuildServiceProvider();
+        using var client = fromServices
+            ? provider.GetRequiredService<OrchestratorClient>()
+            : new OrchestratorClient(options, Testing.TestApp.AdminKey, proxy);
+
+        var listing = client.Agents.ListAsync();
+
+        Assert.Equal(TimeSpan.FromSeconds(30), await clock.NextWaitAsync());
+        clock.Advance(TimeSpan.FromSeconds(29));
+        Assert.False(listing.IsCompleted);
+        Assert.Equal(1, proxy.Requests);
+        clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.NotNull((await listing).Items);
+        Assert.Equal(2, proxy.Requests);
     }
 
     [Fact]
