@@ -16,7 +16,7 @@ public static class OrchestratorClientServiceCollectionExtensions
         services.AddOptions<OrchestratorClientOptions>()
             .Configure(configure)
             .Validate(o => o.Server is { IsAbsoluteUri: true } server && (server.Scheme == Uri.UriSchemeHttps || server.Scheme == Uri.UriSchemeHttp),
-                "OrchestratorClientOptions.Server must be the absolute https:// address of the service.")
+                "OrchestratorClientOptions.Server must be the absolute http(s) address of the service.")
             .Validate(o => o.Retry is { MaxAttempts: >= 1 } retry && retry.BaseDelay >= TimeSpan.Zero && retry.MaxDelay >= TimeSpan.Zero,
                 "OrchestratorClientOptions.Retry needs MaxAttempts of at least 1 and delays that are not negative.")
             .Validate(o => o.Timeout > TimeSpan.Zero || o.Timeout == Timeout.InfiniteTimeSpan,
