@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orchestrator.Agent;
 using Orchestrator.Agent.Simulation;
@@ -16,11 +18,8 @@ foreach (var option in flags.RunOptions)
     run.Options.Add(option);
 }
 
-run.SetAction((parsed, _) => WithSignalsAsync(parsed, async (loggers, shutdown) =>
-{
-    var settings = flags.Read(parsed, configuration);
-    return await new AgentHost(settings, loggers).RunAsync(shutdown);
-}));
+run.SetAction((parsed, _) => WithSignalsAsync(parsed, needsStateDir: true, async (settings, loggers, shutdown) =>
+    await new AgentHost(settings, loggers).RunAsync(shutdown)));
 
 var simulate = new Command("simulate", "Run N lightweight noop agents in this process (load tests); they register with one token of maxUses ≥ N.");
 foreach (var option in flags.SimulateOptions)
@@ -28,9 +27,8 @@ foreach (var option in flags.SimulateOptions)
     simulate.Options.Add(option);
 }
 
-simulate.SetAction((parsed, _) => WithSignalsAsync(parsed, async (loggers, shutdown) =>
+simulate.SetAction((parsed, _) => WithSignalsAsync(parsed, needsStateDir: false, async (settings, loggers, shutdown) =>
 {
-    var settings = flags.Read(parsed, configuration, needsStateDir: false);
     if (settings.Token is null)
     {
         throw new AgentExitException(ExitCodes.Usage, "simulate needs a registration token (--token-file or --token) with maxUses of at least --agents.");
@@ -66,27 +64,10 @@ if (parsedArgs.Errors.Count > 0 && parsedArgs.Action is not System.CommandLine.H
 // SIGTERM is handled below (drain, then exit 0), not by the parser's own short termination timeout.
 return await parsedArgs.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
 
-async Task<int> WithSignalsAsync(ParseResult parsed, Func<ILoggerFactory, CancellationToken, Task<int>> body)
+// The command's settings come from its Generic Host (options bound from the environment with the flags over them, and
+// checked at start); its logging goes through the host's logger factory.
+async Task<int> WithSignalsAsync(ParseResult parsed, bool needsStateDir, Func<AgentSettings, ILoggerFactory, CancellationToken, Task<int>> body)
 {
-    Microsoft.Extensions.Logging.LogLevel level;
-    try
-    {
-        level = flags.ReadLogLevel(parsed, configuration);
-    }
-    catch (AgentExitException ex)
-    {
-        Console.Error.WriteLine(ex.Message);
-        return ex.ExitCode;
-    }
-
-    using var loggers = LoggerFactory.Create(logging => logging
-        .SetMinimumLevel(level)
-        .AddSimpleConsole(console =>
-        {
-            console.SingleLine = true;
-            console.UseUtcTimestamp = true;
-            console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-        }));
     using var shutdown = new CancellationTokenSource();
     void Stop(PosixSignalContext context)
     {
@@ -96,9 +77,13 @@ async Task<int> WithSignalsAsync(ParseResult parsed, Func<ILoggerFactory, Cancel
 
     using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
     using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+    IHost? host = null;
     try
     {
-        return await body(loggers, shutdown.Token);
+        host = flags.CreateHostBuilder(parsed, configuration, needsStateDir).Build();
+        var settings = Orchestrator.Agent.CommandLine.SettingsOf(host);
+        await host.StartAsync(shutdown.Token);
+        return await body(settings, host.Services.GetRequiredService<ILoggerFactory>(), shutdown.Token);
     }
     catch (AgentExitException ex) when (ex.ExitCode == ExitCodes.Usage)
     {
@@ -108,7 +93,23 @@ async Task<int> WithSignalsAsync(ParseResult parsed, Func<ILoggerFactory, Cancel
     }
     catch (AgentExitException ex)
     {
-        loggers.CreateLogger("Orchestrator.Agent").LogCritical("{Message}", ex.Message);
+        if (host is null)
+        {
+            Console.Error.WriteLine(ex.Message);
+        }
+        else
+        {
+            host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Orchestrator.Agent").LogCritical("{Message}", ex.Message);
+        }
+
         return ex.ExitCode;
+    }
+    finally
+    {
+        if (host is not null)
+        {
+            await host.StopAsync(CancellationToken.None);
+            host.Dispose();
+        }
     }
 }

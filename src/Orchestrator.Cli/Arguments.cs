@@ -126,31 +126,9 @@ public static class Arguments
             : throw new UsageException("--selector needs at least one capability=NAME or label:KEY=VALUE.");
     }
 
-    /// <summary>Whole seconds (<c>300</c>) or with a unit (<c>90s</c>, <c>15m</c>, <c>2h</c>).</summary>
+    /// <summary>A length of time in the one syntax of the CLI and the agent (<see cref="Durations"/>).</summary>
     public static TimeSpan Duration(string text, string flag) =>
-        TryDuration(text, out var duration) ? duration : throw new UsageException(DurationError(flag, text));
-
-    public static bool TryDuration(string text, out TimeSpan duration)
-    {
-        var hasUnit = text.Length > 0 && char.IsLetter(text[^1]);
-        var unit = hasUnit ? text[^1] : 's';
-        var number = hasUnit ? text[..^1] : text;
-        duration = default;
-        if (!int.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || unit is not ('s' or 'm' or 'h'))
-        {
-            return false;
-        }
-
-        duration = unit switch
-        {
-            's' => TimeSpan.FromSeconds(value),
-            'm' => TimeSpan.FromMinutes(value),
-            _ => TimeSpan.FromHours(value),
-        };
-        return true;
-    }
-
-    public static string DurationError(string flag, string text) => $"{flag} must be seconds, or a number with s, m or h, not '{text}'.";
+        Durations.TryParse(text, out var duration) ? duration : throw new UsageException(Durations.Error(flag, text));
 
     /// <summary>An ISO-8601 time, or a duration from now (<c>30m</c>).</summary>
     public static DateTime Deadline(string text, string flag, DateTimeOffset now) =>

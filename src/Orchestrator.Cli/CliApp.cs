@@ -165,19 +165,19 @@ public sealed class CommandFactory(GlobalOptions global, CliEnvironment environm
         return option;
     }
 
-    /// <summary>A length of time as seconds (<c>300</c>) or with a unit (<c>90s</c>, <c>15m</c>, <c>2h</c>), checked by the parser.</summary>
+    /// <summary>A length of time (<see cref="Durations"/>: 300, 90s, 15m, 2h, hh:mm:ss), checked by the parser.</summary>
     public static Option<TimeSpan?> Duration(string name, string description) => new(name)
     {
         Description = description,
         CustomParser = result =>
         {
             var text = result.Tokens.Single().Value;
-            if (Arguments.TryDuration(text, out var duration))
+            if (Durations.TryParse(text, out var duration))
             {
                 return duration;
             }
 
-            result.AddError(Arguments.DurationError(name, text));
+            result.AddError(Durations.Error(name, text));
             return null;
         },
     };

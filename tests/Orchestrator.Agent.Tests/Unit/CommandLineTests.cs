@@ -107,6 +107,58 @@ public sealed class CommandLineTests
         Assert.Contains("DOCKER_HOST", refused.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--max-tasks", "0", "--max-tasks must be from 1 to 64")]
+    [InlineData("--grace-period", "soon", "--grace-period must be seconds, or a number with s, m or h")]
+    [InlineData("--shutdown-timeout", "-5", "--shutdown-timeout must be")]
+    [InlineData("--log-level", "loud", "--log-level must be trace, debug")]
+    [InlineData("--ca-fingerprint", "md5:00", "--ca-fingerprint:")]
+    public void A_bad_flag_value_is_a_usage_error_naming_the_flag(string flag, string value, string message)
+    {
+        var refused = Assert.Throws<AgentExitException>(() => Read([flag, value]));
+
+        Assert.Equal(ExitCodes.Usage, refused.ExitCode);
+        Assert.Contains(message, refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Every_problem_of_the_settings_is_told_at_once_and_a_setting_of_the_wrong_type_names_its_key()
+    {
+        var several = Assert.Throws<AgentExitException>(() => ReadOnly([], new()
+        {
+            ["OrchestratorAgent:Server"] = "http://orchestrator.example",
+            ["OrchestratorAgent:GracePeriod"] = "later",
+        }));
+        var wrongType = Assert.Throws<AgentExitException>(() => Read([], new() { ["OrchestratorAgent:MaxTasks"] = "many" }));
+
+        Assert.Contains("--server must be an https:// URL", several.Message, StringComparison.Ordinal);
+        Assert.Contains("--state-dir is required", several.Message, StringComparison.Ordinal);
+        Assert.Contains("--grace-period must be", several.Message, StringComparison.Ordinal);
+        Assert.Contains("'OrchestratorAgent:MaxTasks'", wrongType.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("90s", 90)]
+    [InlineData("2m", 120)]
+    [InlineData("15", 15)]
+    [InlineData("00:01:30", 90)]
+    public void Durations_take_the_syntax_the_cli_takes_and_hh_mm_ss(string text, int seconds)
+    {
+        var fromFlag = Read(["--grace-period", text]);
+        var fromSetting = Read([], new() { ["OrchestratorAgent:ShutdownTimeout"] = text });
+
+        Assert.Equal(TimeSpan.FromSeconds(seconds), fromFlag.GracePeriod);
+        Assert.Equal(TimeSpan.FromSeconds(seconds), fromSetting.ShutdownTimeout);
+    }
+
+    [Fact]
+    public void Labels_given_as_flags_replace_the_labels_setting()
+    {
+        var settings = Read(["--label", "zone=us-2"], new() { ["OrchestratorAgent:Label"] = "zone=eu-1,tier=web" });
+
+        Assert.Equal(new Dictionary<string, string> { ["zone"] = "us-2" }, settings.Labels);
+    }
+
     private static AgentSettings Read(string[] arguments, Dictionary<string, string?>? configuration = null)
     {
         var flags = new CommandLine();
@@ -119,5 +171,18 @@ public sealed class CommandLineTests
         var parsed = run.Parse(["--server", "https://orchestrator.example:8443", "--state-dir", "/tmp/unused", .. arguments]);
         Assert.Empty(parsed.Errors);
         return flags.Read(parsed, new ConfigurationBuilder().AddInMemoryCollection(configuration ?? []).Build());
+    }
+
+    /// <summary>As <see cref="Read"/>, without the server and state directory flags.</summary>
+    private static AgentSettings ReadOnly(string[] arguments, Dictionary<string, string?> configuration)
+    {
+        var flags = new CommandLine();
+        var run = new Command("run");
+        foreach (var option in flags.RunOptions)
+        {
+            run.Options.Add(option);
+        }
+
+        return flags.Read(run.Parse(arguments), new ConfigurationBuilder().AddInMemoryCollection(configuration).Build());
     }
 }
