@@ -68,8 +68,11 @@ public static class AgentEndpoints
         return group;
     }
 
+    // The answer to nearly every heartbeat, made once: Ok<T> and the response are immutable.
+    private static readonly Ok<HeartbeatResponse> NothingToSay = TypedResults.Ok(new HeartbeatResponse([], [], null));
+
     private static async Task<Results<Ok<HeartbeatResponse>, ValidationProblem, ProblemHttpResult>> SendHeartbeat(
-        Guid id, HeartbeatRequest request, HttpContext context, HeartbeatProcessor processor, TaskDelivery delivery,
+        Guid id, HeartbeatRequest request, HttpContext context, HeartbeatProcessor processor, AgentWorkHints hints,
         IOptions<CertificateOptions> certificates, AgentMetrics metrics, TimeProvider time, CancellationToken cancellationToken)
     {
         var startedAt = Stopwatch.GetTimestamp();
@@ -87,14 +90,20 @@ public static class AgentEndpoints
         // The liveness part is done (in memory: the buffer is written when the database answers again). If the
         // database cannot hand out work right now, the heartbeat is still answered, with no work: the tasks wait for
         // the next heartbeat, and the agent is not sent into a retry loop for what it came to report.
-        AgentWork assigned;
-        try
+        // An agent known to have nothing waiting (nearly every heartbeat) is answered without building the delivery
+        // service and its database context, as renewal below is.
+        var assigned = AgentWork.None;
+        if (!hints.KnowsIdle(id))
         {
-            assigned = await delivery.TakeForAgentAsync(id, trustIdleHint: true, resendUnstarted: false, "heartbeat", cancellationToken);
-        }
-        catch (Exception ex) when (TransientFailures.IsTransient(ex))
-        {
-            assigned = AgentWork.None;
+            try
+            {
+                assigned = await context.RequestServices.GetRequiredService<TaskDelivery>()
+                    .TakeForAgentAsync(id, trustIdleHint: true, resendUnstarted: false, "heartbeat", cancellationToken);
+            }
+            catch (Exception ex) when (TransientFailures.IsTransient(ex))
+            {
+                assigned = AgentWork.None;
+            }
         }
 
         // The same rule as AgentCredentials.IsRenewalDue, decided from the principal so that a routine heartbeat does
@@ -124,7 +133,9 @@ public static class AgentEndpoints
         }
 
         metrics.HeartbeatApplied(heartbeat.Status, startedAt, roundTrips.Statements);
-        return TypedResults.Ok(new HeartbeatResponse(assigned.Tasks, assigned.CancelledTasks, renewal));
+        return ReferenceEquals(assigned, AgentWork.None) && renewal is null
+            ? NothingToSay
+            : TypedResults.Ok(new HeartbeatResponse(assigned.Tasks, assigned.CancelledTasks, renewal));
     }
 
     private static async Task<Results<Ok<List<AgentSummary>>, ValidationProblem>> List(

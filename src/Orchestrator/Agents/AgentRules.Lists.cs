@@ -24,9 +24,22 @@ public static partial class AgentRules
             return null;
         }
 
-        var before = errors.Errors.Count;
+        var before = errors.Count;
         errors.ValidateCapabilities(capabilities, field);
-        return errors.Errors.Count == before ? Normalize(capabilities!) : null;
+        if (errors.Count != before)
+        {
+            return null;
+        }
+
+        // Valid: known names without repeats, so sorting is all that normalising leaves to do.
+        var sorted = new string[capabilities.Count];
+        for (var i = 0; i < sorted.Length; i++)
+        {
+            sorted[i] = capabilities[i]!;
+        }
+
+        Array.Sort(sorted, StringComparer.Ordinal);
+        return sorted;
     }
 
     /// <summary>The reference agent has seven; a plug-in agent may have more, but not without bound.</summary>

@@ -28,7 +28,7 @@ public static partial class AgentRules
             return null;
         }
 
-        var before = errors.Errors.Count;
+        var before = errors.Count;
         var sorted = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (var (key, reason) in missing)
         {
@@ -44,7 +44,7 @@ public static partial class AgentRules
             }
         }
 
-        return errors.Errors.Count == before ? sorted : null;
+        return errors.Count == before ? sorted : null;
     }
 
     /// <summary>The stored form: the sorted object as JSON, null for none.</summary>

@@ -38,7 +38,6 @@ public static partial class AgentRules
             return errors;
         }
 
-        var seen = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < capabilities.Count; i++)
         {
             var capability = capabilities[i];
@@ -46,13 +45,27 @@ public static partial class AgentRules
             {
                 errors.Add($"{field}[{i}]", $"'{field}[{i}]' must be one of {string.Join(", ", KnownCapabilities)}.");
             }
-            else if (!seen.Add(capability))
+            else if (Repeats(capabilities, i))
             {
                 errors.Add($"{field}[{i}]", $"'{field}[{i}]' repeats '{capability}'.");
             }
         }
 
         return errors;
+    }
+
+    // A nested loop rather than a set: the list is short (a handful of known names) and checked on every heartbeat.
+    private static bool Repeats(IReadOnlyList<string?> capabilities, int index)
+    {
+        for (var earlier = 0; earlier < index; earlier++)
+        {
+            if (string.Equals(capabilities[earlier], capabilities[index], StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Keys: 1-63 of letters, digits, '.', '_', '-', '/', starting and ending with a letter or digit;

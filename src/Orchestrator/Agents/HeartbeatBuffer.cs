@@ -36,15 +36,20 @@ public sealed class HeartbeatBuffer(
     /// <summary>Keeps the newest value of each field: a heartbeat without resource usage or a running-task count
     /// leaves the ones of the heartbeat before it (as the flush's COALESCE does for values already written).</summary>
     public void Add(Guid agentId, PendingHeartbeat heartbeat) =>
-        _pending.AddOrUpdate(agentId, heartbeat, (_, existing) => existing.At > heartbeat.At ? Over(heartbeat, existing) : Over(existing, heartbeat));
+        _pending.AddOrUpdate(agentId, static (_, h) => h,
+            static (_, existing, h) => existing.At > h.At ? Over(h, existing) : Over(existing, h), heartbeat);
 
-    private static PendingHeartbeat Over(PendingHeartbeat older, PendingHeartbeat newer) => newer with
-    {
-        Cpu = newer.Cpu ?? older.Cpu,
-        Memory = newer.Memory ?? older.Memory,
-        Disk = newer.Disk ?? older.Disk,
-        RunningTasks = newer.RunningTasks ?? older.RunningTasks,
-    };
+    // A heartbeat with every value (the usual one) replaces the older one as it is; only a partial one is merged.
+    private static PendingHeartbeat Over(PendingHeartbeat older, PendingHeartbeat newer) =>
+        newer is { Cpu: not null, Memory: not null, Disk: not null, RunningTasks: not null }
+            ? newer
+            : newer with
+            {
+                Cpu = newer.Cpu ?? older.Cpu,
+                Memory = newer.Memory ?? older.Memory,
+                Disk = newer.Disk ?? older.Disk,
+                RunningTasks = newer.RunningTasks ?? older.RunningTasks,
+            };
 
     /// <summary>This replica's newest unwritten heartbeat of the agent, so reads can show it before it is flushed.</summary>
     public bool TryPeek(Guid agentId, out PendingHeartbeat heartbeat) => _pending.TryGetValue(agentId, out heartbeat!);

@@ -40,19 +40,29 @@ public sealed record Heartbeat(
         var capabilities = AgentRules.CheckCapabilities(request.Capabilities, "capabilities", errors);
         var taskTypes = AgentRules.CheckTaskTypes(request.TaskTypes, "taskTypes", errors);
         var missing = AgentRules.CheckMissingCapabilities(request.MissingCapabilities, "missingCapabilities", errors);
-        errors.Require(request.RunningTasks is null or >= 0 and <= MaxRunningTasks, "runningTasks",
-            $"'runningTasks' must be from 0 to {MaxRunningTasks}.");
-        errors.Require(request.Csr is null || (request.Csr.Length > 0 && request.Csr.Length <= MaxCsrLength), "csr",
-            $"'csr' must be a PEM certificate request of at most {MaxCsrLength} characters.");
+        // Messages are formatted only for a heartbeat that fails: this runs on every beat.
+        if (request.RunningTasks is not (null or >= 0 and <= MaxRunningTasks))
+        {
+            errors.Add("runningTasks", $"'runningTasks' must be from 0 to {MaxRunningTasks}.");
+        }
+
+        if (request.Csr is not null && request.Csr.Length is 0 or > MaxCsrLength)
+        {
+            errors.Add("csr", $"'csr' must be a PEM certificate request of at most {MaxCsrLength} characters.");
+        }
 
         heartbeat = new Heartbeat(
             status, usage?.Cpu, usage?.Memory, usage?.Disk, capabilities, request.RunningTasks, request.Csr, taskTypes, missing);
         return errors.IsValid;
     }
 
-    private static void CheckPercent(double? value, string field, Validation errors) =>
-        errors.Require(value is null || (double.IsFinite(value.Value) && value >= 0 && value <= 100), field,
-            $"'{field}' must be a percentage from 0 to 100.");
+    private static void CheckPercent(double? value, string field, Validation errors)
+    {
+        if (value is not null && !(double.IsFinite(value.Value) && value >= 0 && value <= 100))
+        {
+            errors.Add(field, $"'{field}' must be a percentage from 0 to 100.");
+        }
+    }
 }
 
 /// <summary>Applies heartbeats. The usual heartbeat (same status, capabilities, task types and missing capabilities)

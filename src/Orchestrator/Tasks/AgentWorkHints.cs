@@ -43,6 +43,9 @@ public sealed class AgentWorkHints : IDisposable
 
     public bool IsIdle(Entry entry) => entry.IdleUntil > _time.GetUtcNow().UtcDateTime;
 
+    /// <summary>Whether the agent is known to have nothing waiting now, so a heartbeat may answer "nothing" unread.</summary>
+    public bool KnowsIdle(Guid agentId) => IsIdle(Observe(agentId));
+
     /// <summary>Records that a read begun after <paramref name="observed"/> found nothing to hand out or cancel. The
     /// agent stays idle until <paramref name="nextRedeliveryAt"/> at the latest.</summary>
     public void RecordIdle(Guid agentId, Entry observed, DateTime? nextRedeliveryAt)
