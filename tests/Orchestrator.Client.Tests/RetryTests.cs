@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Contracts;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Client.Tests;
 
@@ -82,7 +83,7 @@ public sealed class RetryTests(ServiceFixture service) : IClassFixture<ServiceFi
     [InlineData(true)]
     public async Task A_503_with_retry_after_is_retried_once_the_wait_the_server_asked_for_has_passed_on_the_clients_clock(bool fromServices)
     {
-        var clock = new WatchedClock(DateTimeOffset.UtcNow);
+        var clock = new WatchedTime(DateTimeOffset.UtcNow);
         var options = service.Options() with
         {
             Time = clock,

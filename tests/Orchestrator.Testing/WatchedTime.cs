@@ -1,7 +1,7 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Time.Testing;
 
-namespace Orchestrator.Agent.Tests.Support;
+namespace Orchestrator.Testing;
 
 /// <summary>A fake clock that also says when code under test starts waiting on it (each timer it creates, with the
 /// wait asked for), so a test moves time only once the wait is armed, and knows how long the wait was.</summary>
@@ -29,7 +29,7 @@ public sealed class WatchedTime(DateTimeOffset start) : TimeProvider
     /// <summary>The next wait the code under test starts (how long it asked for).</summary>
     public async Task<TimeSpan> NextWaitAsync()
     {
-        using var timeout = new CancellationTokenSource(Orchestrator.Testing.Poll.DefaultTimeout);
+        using var timeout = new CancellationTokenSource(Poll.DefaultTimeout);
         return await _waits.Reader.ReadAsync(timeout.Token);
     }
 
