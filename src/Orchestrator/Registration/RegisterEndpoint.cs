@@ -28,6 +28,8 @@ public static class RegisterEndpoint
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status429TooManyRequests);
 
+    private const string BadToken = "The registration token is unknown, expired, revoked or used up.";
+
     private static async Task<Results<Created<RegisterResponse>, ValidationProblem, ProblemHttpResult>> Register(
         RegisterRequest request,
         [FromHeader(Name = TokenHeader)] string? registrationToken,
@@ -64,14 +66,15 @@ public static class RegisterEndpoint
         var name = request.Name!.Trim();
         var now = time.GetUtcNow().UtcDateTime;
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        var token = await RegistrationTokens.TryConsumeAsync(db, registrationToken, now, cancellationToken);
+        var token = await RegistrationTokens.FindUsableAsync(db, registrationToken, now, cancellationToken);
         if (token is null)
         {
             metrics.Outcome("bad_token");
-            return Problems.Unauthorized("The registration token is unknown, expired, revoked or used up.");
+            return Problems.Unauthorized(BadToken);
         }
 
-        // Only a caller with a good token gets the CSR parsed; a refused CSR rolls back and so keeps the token's use.
+        // Only a caller with a good token gets the CSR parsed. The token's use is counted only when the registration goes
+        // through (the last statement before the commit), so every refusal below leaves it unused.
         if (!AgentCredentials.ValidateCsr(errors, request.Csr).IsValid)
         {
             return errors.ToProblem();
@@ -88,7 +91,6 @@ public static class RegisterEndpoint
         var reenrolled = false;
         if (token.AgentId is { } boundTo && agent?.Id != boundTo)
         {
-            // Returning rolls back, which gives the token its use back.
             metrics.Outcome("token_for_another_agent");
             return Problems.Conflict(
                 $"The registration token was issued for re-enrolling agent {boundTo}, not for registering '{name}'.");
@@ -161,9 +163,17 @@ public static class RegisterEndpoint
         }
         catch (DbUpdateException ex) when (ConstraintViolations.IsUniqueViolation(ex))
         {
-            // Another registration of this name committed first; rolling back gives this token its use back.
+            // Another registration of this name committed first; this one rolls back, its token unused.
             metrics.Outcome("name_conflict");
             return Problems.Conflict($"An agent named '{name}' is already registered.");
+        }
+
+        // The token's use is counted last (see TryConsumeAsync); a use taken meanwhile by another registration rolls this
+        // one back, as if the token had been used up when it arrived.
+        if (!await RegistrationTokens.TryConsumeAsync(db, token, now, cancellationToken))
+        {
+            metrics.Outcome("bad_token");
+            return Problems.Unauthorized(BadToken);
         }
 
         await transaction.CommitAsync(cancellationToken);
