@@ -10,7 +10,7 @@ using System.Text.Json;
 using Orchestrator.Benchmarks;
 
 // Usage: bench/run.sh [--agents N] [--seconds S] [--workers W] [--tasks M] [--waiters N] [--followers N] [--churn PER_SECOND]
-//                     [--scenario all|heartbeat|stream|waiters|herd|startup|metrics|register|deleted-agent] [--out docs/benchmarks.md]
+//                     [--scenario all|heartbeat|stream|many-streams|waiters|herd|startup|metrics|register|deleted-agent] [--streams N] [--out docs/benchmarks.md]
 var settings = Settings.Parse(args);
 Console.WriteLine($"Orchestrator benchmark: {settings}");
 
@@ -145,6 +145,14 @@ if (settings.Scenario is "all" or "metrics")
     }
 }
 
+if (settings.Scenario is "all" or "many-streams")
+{
+    await postgres.CreateDatabaseAsync("bench_many_streams");
+    await using var service = await ServiceProcess.StartAsync(settings.ServiceDll, postgres.ConnectionString("bench_many_streams"), kek,
+        Path.Combine(workDirectory, "many-streams"));
+    report.ManyStreams(await ManyStreams.RunAsync(service, settings.StreamCount, settings));
+}
+
 if (settings.Scenario is "all" or "register")
 {
     await postgres.CreateDatabaseAsync("bench_register");
@@ -245,7 +253,7 @@ if (settings.Output is not null)
 namespace Orchestrator.Benchmarks
 {
     public sealed record Settings(string ServiceDll, int Agents, int Seconds, int Warmup, int Workers, int Tasks, string Scenario, string? Output,
-        int Waits = 1000, int Followers = 250, double Churn = 4)
+        int Waits = 1000, int Followers = 250, double Churn = 4, int StreamCount = 10_000)
     {
         public static Settings Parse(string[] args)
         {
@@ -267,7 +275,8 @@ namespace Orchestrator.Benchmarks
                 Value("--out", "docs/benchmarks.md") is "-" ? null : Value("--out", "docs/benchmarks.md"),
                 int.Parse(Value("--waiters", "1000"), CultureInfo.InvariantCulture),
                 int.Parse(Value("--followers", "250"), CultureInfo.InvariantCulture),
-                double.Parse(Value("--churn", "4"), CultureInfo.InvariantCulture));
+                double.Parse(Value("--churn", "4"), CultureInfo.InvariantCulture),
+                int.Parse(Value("--streams", "10000"), CultureInfo.InvariantCulture));
         }
 
         /// <summary>Pending tasks for the waiters: those watched at once (a tenth of the clients: several wait for each,
@@ -298,21 +307,30 @@ namespace Orchestrator.Benchmarks
         public static async Task<List<Agent>> RegisterAsync(Uri address, int count)
         {
             using var admin = Agents.NewClient(address, null, null, ServiceProcess.AdminKey);
-            var tokenAnswer = await admin.PostAsJsonAsync("/api/v1/registration-tokens", new { maxUses = count, description = "benchmark" });
-            tokenAnswer.EnsureSuccessStatusCode();
-            var token = (await tokenAnswer.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("token").GetString()!;
+            // A token per 100 agents: registrations sharing one token queue on its row (see the registration scenario).
+            const int PerToken = 100;
+            var tokens = new List<string>();
+            for (var made = 0; made < count; made += PerToken)
+            {
+                var tokenAnswer = await admin.PostAsJsonAsync("/api/v1/registration-tokens", new { maxUses = PerToken, description = "benchmark" });
+                tokenAnswer.EnsureSuccessStatusCode();
+                tokens.Add((await tokenAnswer.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("token").GetString()!);
+            }
+
             var agents = new ConcurrentBag<Agent>();
             using var anonymous = Agents.NewClient(address, null, null);
-            anonymous.DefaultRequestHeaders.Add("X-Agent-Token", token);
             await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, ct) =>
             {
-                var answer = await anonymous.PostAsJsonAsync("/api/v1/agents/register", new
+                using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/agents/register");
+                request.Headers.Add("X-Agent-Token", tokens[i / PerToken]);
+                request.Content = JsonContent.Create(new
                 {
                     name = $"bench-{i:D5}-{Guid.NewGuid():N}"[..24],
                     version = "1.0.0",
                     capabilities = new[] { "docker", "compose" },
                     labels = new Dictionary<string, string> { ["bench"] = "true" },
-                }, ct);
+                });
+                using var answer = await anonymous.SendAsync(request, ct);
                 if (!answer.IsSuccessStatusCode)
                 {
                     throw new InvalidOperationException($"registration failed: {(int)answer.StatusCode} {await answer.Content.ReadAsStringAsync(ct)}");
@@ -501,7 +519,8 @@ namespace Orchestrator.Benchmarks
         /// when it arrived (a <see cref="Stopwatch"/> timestamp).</summary>
         public static async Task ReadAsync(ClientWebSocket socket, Action<Guid, long> assigned, CancellationToken stopping)
         {
-            var buffer = new byte[64 * 1024];
+            // Pushed messages are small; with thousands of streams open a large buffer each is the generator's memory.
+            var buffer = new byte[8 * 1024];
             while (!stopping.IsCancellationRequested && socket.State == WebSocketState.Open)
             {
                 var message = new MemoryStream();
@@ -553,6 +572,32 @@ namespace Orchestrator.Benchmarks
         private readonly StringBuilder _metrics = new();
         private readonly StringBuilder _deleted = new();
         private readonly StringBuilder _register = new();
+        private readonly StringBuilder _manyStreams = new();
+
+        public void ManyStreams(ManyStreams.Result r)
+        {
+            var perStream = (r.MemoryWithStreamsMiB - r.MemoryBeforeMiB) * 1024 / Math.Max(1, r.Streams);
+            var ratio = r.WithStreams.PerSecond / r.Alone.PerSecond;
+            var p99 = Stats.Percentile(r.PushMs, 99);
+            _manyStreams.AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {settings}. {MachineLoad()}");
+            _manyStreams.AppendLine();
+            _manyStreams.AppendLine("| | |");
+            _manyStreams.AppendLine("|---|---:|");
+            _manyStreams.AppendLine(CultureInfo.InvariantCulture, $"| Streams open on the replica | {r.Streams:N0} ({r.NotOpened} not opened) |");
+            _manyStreams.AppendLine(CultureInfo.InvariantCulture,
+                $"| Service resident memory, before → with the streams | {r.MemoryBeforeMiB:F0} MiB → {r.MemoryWithStreamsMiB:F0} MiB ({perStream:F0} KiB a stream; aim: under 1 GiB) |");
+            _manyStreams.AppendLine(CultureInfo.InvariantCulture,
+                $"| Tasks pushed during the heartbeat load, received | {r.PushMs.Count} of {r.Tasks} |");
+            _manyStreams.AppendLine(CultureInfo.InvariantCulture,
+                $"| Push latency p50 / p99 | {Stats.Percentile(r.PushMs, 50):F1} ms / {p99:F1} ms (aim: p99 under 50 ms) |");
+            _manyStreams.AppendLine(CultureInfo.InvariantCulture,
+                $"| Heartbeats, no streams open | {r.Alone.PerSecond:F0}/s, p99 {r.Alone.Percentile(99):F1} ms |");
+            _manyStreams.AppendLine(CultureInfo.InvariantCulture,
+                $"| Heartbeats, with the streams open and tasks pushed | {r.WithStreams.PerSecond:F0}/s ({ratio:P0}), p99 {r.WithStreams.Percentile(99):F1} ms |");
+            _manyStreams.AppendLine();
+            _manyStreams.AppendLine(CultureInfo.InvariantCulture,
+                $"**Memory {(r.MemoryWithStreamsMiB < 1024 ? "under" : "OVER")} 1 GiB; push p99 {(p99 < 50 ? "under" : "OVER")} 50 ms; heartbeats with the streams at {ratio:P0} of without.**");
+        }
 
         public void Registrations(List<Registrations.Result> results)
         {
@@ -828,6 +873,19 @@ namespace Orchestrator.Benchmarks
                 text.AppendLine("is re-sent its agent's unstarted tasks: \"re-sent to the same agent\" counts those (agents de-duplicate by id).");
                 text.AppendLine();
                 text.Append(_herd);
+                text.AppendLine();
+            }
+
+            if (_manyStreams.Length > 0)
+            {
+                text.AppendLine("## Many task streams on one replica, with other agents' heartbeats (PostgreSQL)");
+                text.AppendLine();
+                text.AppendLine("N agents (`--streams`) each hold a task stream over their own mTLS connection to one replica, while other agents");
+                text.AppendLine("(`--agents`) heartbeat as in the heartbeat scenario and a task is created for a stream-holding agent every 10 ms; the");
+                text.AppendLine("same heartbeat load first runs with no stream open. Push latency runs from the `POST /api/v1/tasks` answer to");
+                text.AppendLine("`task_assigned` arriving.");
+                text.AppendLine();
+                text.Append(_manyStreams);
                 text.AppendLine();
             }
 

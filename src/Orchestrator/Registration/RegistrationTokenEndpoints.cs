@@ -138,7 +138,8 @@ public static class RegistrationTokens
     /// inside the caller's transaction. On PostgreSQL the token's row stays locked from here to the commit, so callers
     /// do this last: registrations sharing a fleet's token then wait for each other's commit only, not for each
     /// other's signing and inserts. False when another registration took the last use meanwhile.</summary>
-    public static async Task<bool> TryConsumeAsync(OrchestratorDbContext db, RegistrationToken token, DateTime now, CancellationToken cancellationToken) =>
+    public static async Task<bool> TryConsumeAsync(
+        OrchestratorDbContext db, RegistrationToken token, DateTime now, CancellationToken cancellationToken) =>
         await db.RegistrationTokens
             .Where(t => t.Id == token.Id && t.RevokedAt == null && t.ExpiresAt > now && t.Uses < t.MaxUses)
             .ExecuteUpdateAsync(s => s.SetProperty(t => t.Uses, t => t.Uses + 1), cancellationToken) == 1;
