@@ -10,3 +10,5 @@ for provider in Sqlite Postgres; do
   dotnet ef migrations add "$name" --project src/Orchestrator --startup-project eng/DesignTime \
     --context "${provider}OrchestratorDbContext" --output-dir "Data/Migrations/$provider"
 done
+# The service starts on compiled models: they follow the mappings.
+eng/compile-models.sh

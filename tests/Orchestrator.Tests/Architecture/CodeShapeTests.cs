@@ -21,8 +21,8 @@ public sealed class CodeShapeTests
             {
                 var relative = Path.GetRelativePath(root, file);
                 var parts = relative.Split(Path.DirectorySeparatorChar);
-                // Build output, and migrations, which EF generates.
-                if (parts.Contains("bin") || parts.Contains("obj") || parts.Contains("Migrations"))
+                // Build output, and migrations and compiled models, which EF generates.
+                if (parts.Contains("bin") || parts.Contains("obj") || parts.Contains("Migrations") || parts.Contains("CompiledModels"))
                 {
                     continue;
                 }
