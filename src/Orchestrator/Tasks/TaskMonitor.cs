@@ -8,11 +8,12 @@ namespace Orchestrator.Tasks;
 public sealed class TaskMonitor(
     IServiceScopeFactory scopes, TimeProvider time, IOptions<TaskOptions> options, TaskEvents events, TaskChanges changes,
     TaskMetrics metrics,
+    IHostApplicationLifetime lifetime,
     ILogger<TaskMonitor> logger)
     : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        BackgroundLoop.RunAsync(options.Value.MonitorInterval, time, passAtStart: true, RunOnceAsync,
+        BackgroundLoop.RunAfterStartAsync(lifetime, options.Value.MonitorInterval, time, RunOnceAsync,
             logger.TaskMonitorFailed, stoppingToken);
 
     /// <summary>One pass. Public so tests and operators' tooling can run it without waiting for the timer.</summary>
