@@ -27,6 +27,7 @@ public static class KeyProtection
             .SetApplicationName(ApplicationName)
             .PersistKeysToDbContext<OrchestratorDbContext>();
         services.AddSingleton<KeyEncryptionCertificate>();
+        services.AddHostedService<KeyEncryptionCertificateWarmUp>();
 
         // Through options rather than ProtectKeysWithCertificate, so the certificate follows configuration that is
         // supplied after Program runs (test hosts) and is loaded only when the key ring is first used.
@@ -90,6 +91,41 @@ public sealed class KeyEncryptionCertificateDecryptor(IServiceProvider services)
             return DecryptKey(encryptedKey.CipherData.CipherValue!, rsa, useOaep);
         }
     }
+}
+
+/// <summary>Loads the key-encryption certificate on a thread of its own as the host starts. On a first start that
+/// generates its RSA-3072 key, a few hundred milliseconds of one core that used to hold up the start after the
+/// migrations; now they overlap. Whoever needs the certificate first waits for the load or runs it, and a load that
+/// failed fails again for them, with the same error, where it did before.</summary>
+internal sealed class KeyEncryptionCertificateWarmUp(IServiceProvider services) : IHostedLifecycleService
+{
+    public Task StartingAsync(CancellationToken cancellationToken)
+    {
+        _ = Task.Factory.StartNew(Load, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        return Task.CompletedTask;
+    }
+
+    private void Load()
+    {
+        try
+        {
+            _ = services.GetRequiredService<KeyEncryptionCertificate>().Certificate;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Reported by the start itself, when Data Protection asks for the certificate.
+        }
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 /// <summary>The certificate that encrypts the Data Protection key ring: <c>Orchestrator:KeyProtection:CertificatePath</c>,
