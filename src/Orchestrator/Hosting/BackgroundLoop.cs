@@ -14,36 +14,17 @@ public static class BackgroundLoop
         CancellationToken stopping) =>
         RunAsync(interval, time, passAtStart, pass, failed, wake: null, stopping);
 
-    /// <summary>The loop of a service that passes at start, whose first pass waits until the host has started (Kestrel
-    /// listens). No request needs these passes, and on a small machine a start spent most of its CPU on them (first EF
-    /// queries, JIT): run before, they held up readiness by a second. The schedule still counts from here.</summary>
-    public static Task RunAfterStartAsync(
-        IHostApplicationLifetime lifetime, TimeSpan interval, TimeProvider time, Func<CancellationToken, Task> pass,
-        Action<Exception> failed, CancellationToken stopping) =>
-        RunAsync(interval, time, passAtStart: true, pass, failed, wake: null, stopping, StartedAsync(lifetime, stopping));
-
-    /// <summary>The same, also woken by requests on <paramref name="wake"/>.</summary>
-    internal static Task RunAfterStartAsync(
-        IHostApplicationLifetime lifetime, TimeSpan interval, TimeProvider time, Func<CancellationToken, Task> pass,
-        Action<Exception> failed, ChannelReader<bool> wake, CancellationToken stopping) =>
-        RunAsync(interval, time, passAtStart: true, pass, failed, wake, stopping, StartedAsync(lifetime, stopping));
-
     /// <summary>The loop, also woken by requests on <paramref name="wake"/> (see <see cref="ReloadLoop"/>): a pass runs
     /// as soon as one is waiting and answers every request made before it started; woken passes leave the schedule as
     /// it is. An <paramref name="interval"/> of <see cref="Timeout.InfiniteTimeSpan"/> schedules none, only woken ones.</summary>
     internal static async Task RunAsync(
         TimeSpan interval, TimeProvider time, bool passAtStart, Func<CancellationToken, Task> pass, Action<Exception> failed,
-        ChannelReader<bool>? wake, CancellationToken stopping, Task? started = null)
+        ChannelReader<bool>? wake, CancellationToken stopping)
     {
         var periodic = interval != Timeout.InfiniteTimeSpan;
         var next = time.GetUtcNow() + (passAtStart || !periodic ? TimeSpan.Zero : interval);
         try
         {
-            if (started is not null)
-            {
-                await started;
-            }
-
             var first = passAtStart;
             while (!stopping.IsCancellationRequested)
             {
@@ -75,19 +56,6 @@ public static class BackgroundLoop
             }
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
-        }
-    }
-
-    /// <summary>Completes when the host has started; cancelled if it stops first.</summary>
-    private static async Task StartedAsync(IHostApplicationLifetime lifetime, CancellationToken stopping)
-    {
-        using var either = CancellationTokenSource.CreateLinkedTokenSource(lifetime.ApplicationStarted, stopping);
-        try
-        {
-            await Task.Delay(Timeout.Infinite, either.Token);
-        }
-        catch (OperationCanceledException) when (lifetime.ApplicationStarted.IsCancellationRequested)
         {
         }
     }

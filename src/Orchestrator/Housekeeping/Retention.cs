@@ -33,16 +33,15 @@ internal sealed partial class RetentionOptionsValidator : IValidateOptions<Reten
 /// <summary>Deletes what has outlived its retention period: ended tasks (their logs go with them) and ended rollouts
 /// (their targets and events go with them) after <c>EndedTasks</c>, audit events and certificate rows long expired. Each
 /// sweep is a few set-based deletes, harmless when replicas run them together.</summary>
-public sealed class Retention(
-    IServiceScopeFactory scopes, IOptions<RetentionOptions> options, TimeProvider time, IHostApplicationLifetime lifetime,
-    ILogger<Retention> logger) : BackgroundService
+public sealed class Retention(IServiceScopeFactory scopes, IOptions<RetentionOptions> options, TimeProvider time, ILogger<Retention> logger)
+    : BackgroundService
 {
     public static readonly TimeSpan Interval = TimeSpan.FromHours(1);
 
     public sealed record Swept(int Tasks, int AuditEvents, int Certificates, int Rollouts);
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        BackgroundLoop.RunAfterStartAsync(lifetime, Interval, time, SweepAsync,
+        BackgroundLoop.RunAsync(Interval, time, passAtStart: true, SweepAsync,
             ex => logger.RetentionSweepFailed(ex, Interval), stoppingToken);
 
     public async Task<Swept> SweepAsync(CancellationToken cancellationToken)

@@ -20,7 +20,6 @@ public sealed class FleetCensus(
     IOptions<CertificateOptions> certificates,
     IMeterFactory meters,
     TimeProvider time,
-    IHostApplicationLifetime lifetime,
     ILogger<FleetCensus> logger) : BackgroundService
 {
     private static readonly AgentTaskStatus[] Unfinished = AgentTaskStatuses.Unfinished;
@@ -42,7 +41,7 @@ public sealed class FleetCensus(
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
         CreateInstruments();
-        return BackgroundLoop.RunAfterStartAsync(lifetime, options.Value.CensusInterval, time, CountAsync, logger.CensusFailed, stoppingToken);
+        return BackgroundLoop.RunAsync(options.Value.CensusInterval, time, passAtStart: true, CountAsync, logger.CensusFailed, stoppingToken);
     }
 
     /// <summary>One pass: three grouped reads, then the new counts replace the old at once.</summary>

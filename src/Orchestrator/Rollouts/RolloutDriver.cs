@@ -18,7 +18,6 @@ public sealed class RolloutDriver : BackgroundService
     private readonly TimeProvider _time;
     private readonly IOptions<RolloutOptions> _options;
     private readonly RolloutMetrics _metrics;
-    private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger<RolloutDriver> _logger;
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly IDisposable[] _subscriptions;
@@ -33,13 +32,12 @@ public sealed class RolloutDriver : BackgroundService
     private sealed record Watched(HashSet<Guid> Unfinished, HashSet<Guid> Unstarted);
 
     public RolloutDriver(IServiceScopeFactory scopes, IClusterEvents cluster, TimeProvider time, IOptions<RolloutOptions> options,
-        RolloutMetrics metrics, IHostApplicationLifetime lifetime, ILogger<RolloutDriver> logger)
+        RolloutMetrics metrics, ILogger<RolloutDriver> logger)
     {
         _scopes = scopes;
         _time = time;
         _options = options;
         _metrics = metrics;
-        _lifetime = lifetime;
         _logger = logger;
         _subscriptions =
         [
@@ -52,7 +50,7 @@ public sealed class RolloutDriver : BackgroundService
     public void Wake() => _wake.Writer.TryWrite(true);
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        BackgroundLoop.RunAfterStartAsync(_lifetime, _options.Value.DriverInterval, _time, PassAsync, _logger.RolloutDriverFailed,
+        BackgroundLoop.RunAsync(_options.Value.DriverInterval, _time, passAtStart: true, PassAsync, _logger.RolloutDriverFailed,
             _wake.Reader, stoppingToken);
 
     /// <summary>One pass over every unfinished rollout.</summary>

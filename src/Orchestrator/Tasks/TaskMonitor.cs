@@ -8,12 +8,11 @@ namespace Orchestrator.Tasks;
 public sealed class TaskMonitor(
     IServiceScopeFactory scopes, TimeProvider time, IOptions<TaskOptions> options, TaskEvents events, TaskChanges changes,
     TaskMetrics metrics,
-    IHostApplicationLifetime lifetime,
     ILogger<TaskMonitor> logger)
     : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        BackgroundLoop.RunAfterStartAsync(lifetime, options.Value.MonitorInterval, time, RunOnceAsync,
+        BackgroundLoop.RunAsync(options.Value.MonitorInterval, time, passAtStart: true, RunOnceAsync,
             logger.TaskMonitorFailed, stoppingToken);
 
     /// <summary>One pass. Public so tests and operators' tooling can run it without waiting for the timer.</summary>
