@@ -23,16 +23,18 @@ public static class KeyProtection
     public static IServiceCollection AddOrchestratorDataProtection(this IServiceCollection services)
     {
         services.AddValidatedOptions<KeyProtectionOptions, KeyProtectionOptionsValidator>(KeyProtectionOptions.Section);
+        services.AddSingleton<KeyEncryptionCertificate>();
+        // Before AddDataProtection, so it has the certificate ready (or has failed the start) before Data Protection starts.
+        services.AddHostedService<KeyEncryptionCertificateWarmUp>();
         services.AddDataProtection()
             .SetApplicationName(ApplicationName)
             .PersistKeysToDbContext<OrchestratorDbContext>();
-        services.AddSingleton<KeyEncryptionCertificate>();
-        services.AddHostedService<KeyEncryptionCertificateWarmUp>();
 
         // Through options rather than ProtectKeysWithCertificate, so the certificate follows configuration that is
-        // supplied after Program runs (test hosts) and is loaded only when the key ring is first used.
+        // supplied after Program runs (test hosts). The encryptor asks for it only when it encrypts a new key: the
+        // options are built as the host resolves its hosted services, before the warm-up has started.
         services.AddOptions<KeyManagementOptions>().Configure<KeyEncryptionCertificate, ILoggerFactory>((options, kek, loggers) =>
-            options.XmlEncryptor = new KeyEncryptionCertificateEncryptor(new CertificateXmlEncryptor(kek.Certificate, loggers)));
+            options.XmlEncryptor = new KeyEncryptionCertificateEncryptor(kek, loggers));
         return services;
     }
 }
@@ -59,10 +61,11 @@ internal sealed partial class KeyProtectionOptionsValidator : IValidateOptions<K
 
 /// <summary>Standard XML encryption to the key-encryption certificate, naming <see cref="KeyEncryptionCertificateDecryptor"/>
 /// as the decryptor, which finds the certificate in DI rather than in an OS certificate store.</summary>
-internal sealed class KeyEncryptionCertificateEncryptor(CertificateXmlEncryptor inner) : IXmlEncryptor
+internal sealed class KeyEncryptionCertificateEncryptor(KeyEncryptionCertificate kek, ILoggerFactory loggers) : IXmlEncryptor
 {
     public EncryptedXmlInfo Encrypt(XElement plaintextElement) =>
-        new(inner.Encrypt(plaintextElement).EncryptedElement, typeof(KeyEncryptionCertificateDecryptor));
+        new(new CertificateXmlEncryptor(kek.Certificate, loggers).Encrypt(plaintextElement).EncryptedElement,
+            typeof(KeyEncryptionCertificateDecryptor));
 }
 
 /// <summary>Created by Data Protection (it passes its service provider) to read the key ring.</summary>
@@ -93,31 +96,21 @@ public sealed class KeyEncryptionCertificateDecryptor(IServiceProvider services)
     }
 }
 
-/// <summary>Loads the key-encryption certificate on a thread of its own as the host starts. On a first start that
-/// generates its RSA-3072 key, a few hundred milliseconds of one core that used to hold up the start after the
-/// migrations; now they overlap. Whoever needs the certificate first waits for the load or runs it, and a load that
-/// failed fails again for them, with the same error, where it did before.</summary>
-internal sealed class KeyEncryptionCertificateWarmUp(IServiceProvider services) : IHostedLifecycleService
+/// <summary>Loads the key-encryption certificate on a thread of its own from the moment the host starts, while the
+/// migrations run. A first start generates its RSA-3072 key there: a few hundred milliseconds of one core that the
+/// start used to wait for before the migrations. Its own start waits for the load, so the certificate is ready before
+/// Data Protection starts, and a certificate that cannot be loaded still fails the start with its own error.</summary>
+internal sealed class KeyEncryptionCertificateWarmUp(KeyEncryptionCertificate kek) : IHostedLifecycleService
 {
+    private Task _load = Task.CompletedTask;
+
     public Task StartingAsync(CancellationToken cancellationToken)
     {
-        _ = Task.Factory.StartNew(Load, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        _load = Task.Factory.StartNew(() => kek.Certificate, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         return Task.CompletedTask;
     }
 
-    private void Load()
-    {
-        try
-        {
-            _ = services.GetRequiredService<KeyEncryptionCertificate>().Certificate;
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            // Reported by the start itself, when Data Protection asks for the certificate.
-        }
-    }
-
-    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartAsync(CancellationToken cancellationToken) => _load;
 
     public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
