@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.WebSockets;
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
@@ -105,61 +106,91 @@ public sealed class AgentStream
 
     private async Task ReadLoopAsync(CancellationToken stopping)
     {
-        var buffer = new byte[_options.MaxMessageBytes + 1];
         var bucket = new TokenBucket(_options.MessagesPerSecond, _options.Burst, _time);
         while (!stopping.IsCancellationRequested)
         {
-            var length = 0;
-            ValueWebSocketReceiveResult part;
-            do
+            // An idle stream holds no receive buffer: a zero-byte receive waits for the next frame, and only then is a
+            // buffer taken from the pool, for this message only. A buffer of MaxMessageBytes held by each of 10,000
+            // mostly idle streams was 160 MB of a replica's memory (docs/benchmarks.md, "Many task streams").
+            var first = await _socket.ReceiveAsync(Memory<byte>.Empty, stopping);
+            if (first.MessageType == WebSocketMessageType.Close)
             {
-                if (length == buffer.Length)
-                {
-                    Close(WebSocketCloseStatus.MessageTooBig, $"Messages may be at most {_options.MaxMessageBytes} bytes.");
-                    return;
-                }
-
-                part = await _socket.ReceiveAsync(buffer.AsMemory(length), stopping);
-                length += part.Count;
-                if (part.MessageType == WebSocketMessageType.Close)
-                {
-                    Close(WebSocketCloseStatus.NormalClosure, "Closed by the agent.");
-                    return;
-                }
-            }
-            while (!part.EndOfMessage);
-
-            if (length > _options.MaxMessageBytes)
-            {
-                Close(WebSocketCloseStatus.MessageTooBig, $"Messages may be at most {_options.MaxMessageBytes} bytes.");
+                Close(WebSocketCloseStatus.NormalClosure, "Closed by the agent.");
                 return;
             }
 
-            if (!bucket.TryTake())
-            {
-                _logger.StreamFlooded(AgentId);
-                Close(WebSocketCloseStatus.PolicyViolation, $"More than {_options.MessagesPerSecond} messages per second.");
-                return;
-            }
-
-            byte[]? answer;
+            var buffer = ArrayPool<byte>.Shared.Rent(_options.MaxMessageBytes + 1);
             try
             {
-                answer = part.MessageType == WebSocketMessageType.Text
-                    ? await HandleAsync(buffer.AsMemory(0, length), stopping)
-                    : StreamMessages.Serialize(new StreamErrorMessage("Messages must be JSON text frames."));
+                if (!await ReadMessageAsync(buffer, first, bucket, stopping))
+                {
+                    return;
+                }
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            finally
             {
-                _logger.StreamMessageNotRecorded(ex, AgentId);
-                answer = StreamMessages.Serialize(new StreamErrorMessage("The message could not be recorded; send it again."));
-            }
-
-            if (answer is not null)
-            {
-                _outbound.Writer.TryWrite(new Send(answer));
+                ArrayPool<byte>.Shared.Return(buffer);
             }
         }
+    }
+
+    /// <summary>Reads the rest of a message whose first frame has arrived, handles it and queues the answer; false when
+    /// the stream is closing.</summary>
+    private async Task<bool> ReadMessageAsync(byte[] buffer, ValueWebSocketReceiveResult first, TokenBucket bucket,
+        CancellationToken stopping)
+    {
+        var limit = _options.MaxMessageBytes + 1;
+        var length = 0;
+        var part = first;
+        while (!part.EndOfMessage)
+        {
+            if (length == limit)
+            {
+                Close(WebSocketCloseStatus.MessageTooBig, $"Messages may be at most {_options.MaxMessageBytes} bytes.");
+                return false;
+            }
+
+            part = await _socket.ReceiveAsync(buffer.AsMemory(length, limit - length), stopping);
+            length += part.Count;
+            if (part.MessageType == WebSocketMessageType.Close)
+            {
+                Close(WebSocketCloseStatus.NormalClosure, "Closed by the agent.");
+                return false;
+            }
+        }
+
+        if (length > _options.MaxMessageBytes)
+        {
+            Close(WebSocketCloseStatus.MessageTooBig, $"Messages may be at most {_options.MaxMessageBytes} bytes.");
+            return false;
+        }
+
+        if (!bucket.TryTake())
+        {
+            _logger.StreamFlooded(AgentId);
+            Close(WebSocketCloseStatus.PolicyViolation, $"More than {_options.MessagesPerSecond} messages per second.");
+            return false;
+        }
+
+        byte[]? answer;
+        try
+        {
+            answer = part.MessageType == WebSocketMessageType.Text
+                ? await HandleAsync(buffer.AsMemory(0, length), stopping)
+                : StreamMessages.Serialize(new StreamErrorMessage("Messages must be JSON text frames."));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            _logger.StreamMessageNotRecorded(ex, AgentId);
+            answer = StreamMessages.Serialize(new StreamErrorMessage("The message could not be recorded; send it again."));
+        }
+
+        if (answer is not null)
+        {
+            _outbound.Writer.TryWrite(new Send(answer));
+        }
+
+        return true;
     }
 
     /// <summary>Records an agent message; the answer to send: an <c>error</c>, a <c>task_log_ack</c>, or null.</summary>

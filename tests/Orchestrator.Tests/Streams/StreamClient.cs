@@ -38,6 +38,15 @@ public sealed class StreamClient : IAsyncDisposable
     public Task SendTextAsync(string text) =>
         _socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, true, CancellationToken.None);
 
+    /// <summary>One text message sent as a frame per part (a continuation for each part after the first).</summary>
+    public async Task SendFramesAsync(params string[] parts)
+    {
+        for (var i = 0; i < parts.Length; i++)
+        {
+            await _socket.SendAsync(Encoding.UTF8.GetBytes(parts[i]), WebSocketMessageType.Text, endOfMessage: i == parts.Length - 1, CancellationToken.None);
+        }
+    }
+
     /// <summary>The next message; fails the test after the timeout.</summary>
     public async Task<JsonElement> ReceiveAsync(TimeSpan? timeout = null)
     {

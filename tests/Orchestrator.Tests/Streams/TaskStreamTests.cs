@@ -158,6 +158,26 @@ public sealed class TaskStreamTests(SharedApps apps) : IClassFixture<SharedApps>
     }
 
     [SkippableFact]
+    public async Task A_message_in_several_frames_is_read_as_one_and_an_empty_one_is_an_error()
+    {
+        // An idle stream waits for a frame without a buffer and takes one only when a message arrives: the parts of
+        // a message still join, and an empty message is answered, not waited past.
+        var app = await apps.For(DatabaseProvider.Sqlite);
+        var agent = await app.RegisterAgentAsync();
+        var taskId = await app.CreateTaskForAsync(agent.Id);
+        await using var stream = await StreamClient.ConnectAsync(app, agent);
+        await stream.ReceiveAsync("task_assigned");
+
+        await stream.SendFramesAsync("{\"type\":\"task_pro", $"gress\",\"taskId\":\"{taskId}\",", "\"progress\":40}");
+        await Poll.Until(async () => (await app.GetTaskAsync(taskId)).GetProperty("progress").GetInt32() == 40, "the progress to be stored");
+
+        await stream.SendTextAsync("");
+        Assert.Contains("JSON", (await stream.ReceiveAsync("error")).GetProperty("message").GetString());
+        await stream.SendFramesAsync("{\"type\":\"task_progress\",", $"\"taskId\":\"{taskId}\",\"progress\":60}}");
+        await Poll.Until(async () => (await app.GetTaskAsync(taskId)).GetProperty("progress").GetInt32() == 60, "the next progress to be stored");
+    }
+
+    [SkippableFact]
     public async Task Progress_for_a_task_that_does_not_exist_is_an_error_naming_it()
     {
         var app = await apps.For(DatabaseProvider.Sqlite);
