@@ -1,3 +1,4 @@
+using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.EntityFrameworkCore;
@@ -12,33 +13,45 @@ namespace Orchestrator.Certificates;
 /// one (<see cref="ServerCertificateRenewal"/>) before the server starts listening.</summary>
 public sealed class ServerCertificateSource(IOptions<CertificateOptions> options)
 {
-    private X509Certificate2? _current;
+    private Presented? _current;
     private readonly Lock _gate = new();
+
+    /// <summary>A certificate with the TLS context built from it once. Given only the certificate, every handshake built
+    /// its own context (a chain build, and copies of the certificate and key handles that each connection then held for
+    /// its life: with 10,000 open task streams, 10,000 contexts).</summary>
+    private sealed record Presented(X509Certificate2 Certificate, SslStreamCertificateContext Context)
+    {
+        // Offline: the chain is completed from what this machine holds; a handshake never waits on the network.
+        public static Presented Of(X509Certificate2 certificate) =>
+            new(certificate, SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true));
+    }
 
     public bool IsConfigured => options.Value.ServerCertificatePath is not null;
 
-    public X509Certificate2 Current
-    {
-        get
-        {
-            var current = Volatile.Read(ref _current);
-            if (current is not null)
-            {
-                return current;
-            }
+    public X509Certificate2 Current => Load().Certificate;
 
-            lock (_gate)
-            {
-                var settings = options.Value;
-                return _current ??= settings.ServerCertificatePath is { } configured
-                    ? X509CertificateLoader.LoadPkcs12FromFile(configured, settings.ServerCertificatePassword)
-                    : throw new InvalidOperationException("The CA has not issued the server certificate yet.");
-            }
+    /// <summary>What a handshake presents: <see cref="Current"/> with its chain, built once per certificate.</summary>
+    public SslStreamCertificateContext CurrentContext => Load().Context;
+
+    private Presented Load()
+    {
+        var current = Volatile.Read(ref _current);
+        if (current is not null)
+        {
+            return current;
+        }
+
+        lock (_gate)
+        {
+            var settings = options.Value;
+            return _current ??= settings.ServerCertificatePath is { } configured
+                ? Presented.Of(X509CertificateLoader.LoadPkcs12FromFile(configured, settings.ServerCertificatePassword))
+                : throw new InvalidOperationException("The CA has not issued the server certificate yet.");
         }
     }
 
     /// <summary>Only the issued certificate is ever replaced; the previous one is left to the handshakes using it.</summary>
-    public void Replace(X509Certificate2 certificate) => Volatile.Write(ref _current, certificate);
+    public void Replace(X509Certificate2 certificate) => Volatile.Write(ref _current, Presented.Of(certificate));
 }
 
 /// <summary>Issues this replica's server certificate from the CA at start, and a new one when a third of its

@@ -38,16 +38,25 @@ public static class KestrelSetup
             kestrel.ConfigureHttpsDefaults(https =>
             {
                 var certificates = kestrel.ApplicationServices.GetRequiredService<ServerCertificateSource>();
+                // Kestrel wants a certificate or a selector before it starts; each handshake then takes the context
+                // built once for the current certificate instead (OnAuthenticate below), not one built per connection.
                 https.ServerCertificateSelector = (_, _) => certificates.Current;
                 https.ClientCertificateMode = ClientCertificateMode.AllowCertificate;
                 // Our CA is private, so the TLS layer would reject its certificates; the agent authentication
                 // handler validates the chain against the CA's roots instead.
                 https.ClientCertificateValidation = (_, _, _) => true;
-                if (!OperatingSystem.IsWindows())
+                var suites = OperatingSystem.IsWindows()
+                    ? null
+                    : new CipherSuitesPolicy(kestrel.ApplicationServices.GetRequiredService<IOptions<TlsOptions>>().Value.Offered());
+                https.OnAuthenticate = (_, ssl) =>
                 {
-                    var suites = new CipherSuitesPolicy(kestrel.ApplicationServices.GetRequiredService<IOptions<TlsOptions>>().Value.Offered());
-                    https.OnAuthenticate = (_, ssl) => ssl.CipherSuitesPolicy = suites;
-                }
+                    ssl.ServerCertificateSelectionCallback = null;
+                    ssl.ServerCertificateContext = certificates.CurrentContext;
+                    if (suites is not null)
+                    {
+                        ssl.CipherSuitesPolicy = suites;
+                    }
+                };
             });
         });
         return builder;
