@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using System.Net.Http.Json;
 using System.Net.WebSockets;
 using System.Text.Json;
@@ -12,8 +13,8 @@ namespace Orchestrator.Benchmarks;
 public static class ManyStreams
 {
     public sealed record Result(
-        int Streams, double MemoryBeforeMiB, double MemoryWithStreamsMiB, Load.Result Alone, Load.Result WithStreams, int Tasks, List<double> PushMs,
-        int NotOpened);
+        int Streams, double MemoryBeforeMiB, double MemoryWithStreamsMiB, double MemoryPeakMiB, Load.Result Alone, Load.Result WithStreams, int Tasks,
+        List<double> PushMs, int NotOpened, IReadOnlyDictionary<string, int> CreateFailures);
 
     public static async Task<Result> RunAsync(ServiceProcess service, int streams, Settings settings)
     {
@@ -28,6 +29,25 @@ public static class ManyStreams
         Console.WriteLine($"Registered {beating.Count} heartbeating agents and {holding.Count} agents that hold a stream");
         var alone = await Load.RunAsync("POST /heartbeat, no streams open", beating, Fleet.HeartbeatAsync, settings);
         var memoryBefore = Processes.ResidentMiB(service.Pid);
+        // The peak from the first stream opened to the end of the heartbeat run beside them: what a host must provide.
+        using var sampling = new CancellationTokenSource();
+        var peak = 0.0;
+        var sampler = Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(250));
+            try
+            {
+                do
+                {
+                    peak = Math.Max(peak, Processes.ResidentMiB(service.Pid));
+                }
+                while (await timer.WaitForNextTickAsync(sampling.Token));
+            }
+            catch (OperationCanceledException)
+            {
+                // Sampling ends with the run.
+            }
+        });
 
         using var stopping = new CancellationTokenSource();
         var received = new ConcurrentDictionary<Guid, long>();
@@ -57,27 +77,35 @@ public static class ManyStreams
             }
         });
 
-        // Settled: what the open streams hold, not the handshakes' garbage.
-        GC.Collect();
-        await Task.Delay(TimeSpan.FromSeconds(3));
-        var memoryWithStreams = Processes.ResidentMiB(service.Pid);
-        Console.WriteLine($"  {sockets.Count} streams open: {memoryWithStreams:F0} MiB resident (was {memoryBefore:F0} MiB)");
+        Console.WriteLine($"  {sockets.Count} streams open: {Processes.ResidentMiB(service.Pid):F0} MiB resident (was {memoryBefore:F0} MiB)");
 
         // Tasks for stream-holding agents, one every 10 ms, while the heartbeat load runs beside them.
         using var admin = Agents.NewClient(service.Address, null, null, ServiceProcess.AdminKey);
         var answered = new ConcurrentDictionary<Guid, long>();
+        var failures = new ConcurrentDictionary<string, int>();
         using var creating = new CancellationTokenSource();
         var creator = Task.Run(async () =>
         {
             for (var n = 0; !creating.IsCancellationRequested; n++)
             {
                 var agent = holding[(n * 7919) % holding.Count];
-                using var response = await admin.PostAsJsonAsync("/api/v1/tasks",
-                    new { taskType = "bench.noop", agentId = agent.Id, timeout = 3600, payload = new { n } });
-                var stamp = Stopwatch.GetTimestamp();
-                if (response.IsSuccessStatusCode)
+                try
                 {
-                    answered[(await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("taskId").GetGuid()] = stamp;
+                    using var response = await admin.PostAsJsonAsync("/api/v1/tasks",
+                        new { taskType = "bench.noop", agentId = agent.Id, timeout = 3600, payload = new { n } });
+                    var stamp = Stopwatch.GetTimestamp();
+                    if (response.IsSuccessStatusCode)
+                    {
+                        answered[(await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("taskId").GetGuid()] = stamp;
+                    }
+                    else
+                    {
+                        failures.AddOrUpdate(((int)response.StatusCode).ToString(CultureInfo.InvariantCulture), 1, (_, c) => c + 1);
+                    }
+                }
+                catch (HttpRequestException ex)
+                {
+                    failures.AddOrUpdate(ex.GetType().Name, 1, (_, c) => c + 1);
                 }
 
                 await Task.Delay(10);
@@ -86,6 +114,10 @@ public static class ManyStreams
         var withStreams = await Load.RunAsync($"POST /heartbeat, {sockets.Count} streams open and tasks pushed", beating, Fleet.HeartbeatAsync, settings);
         await creating.CancelAsync();
         await creator;
+        var memoryWithStreams = Processes.ResidentMiB(service.Pid);
+        await sampling.CancelAsync();
+        await sampler;
+        Console.WriteLine($"  resident with the streams after the run: {memoryWithStreams:F0} MiB, peak {peak:F0} MiB");
         await Task.Delay(TimeSpan.FromSeconds(2));
 
         await stopping.CancelAsync();
@@ -103,7 +135,8 @@ public static class ManyStreams
 
         var push = answered.Where(a => received.ContainsKey(a.Key))
             .Select(a => Math.Max(0, Stopwatch.GetElapsedTime(a.Value, received[a.Key]).TotalMilliseconds)).ToList();
-        Console.WriteLine($"  pushes: {push.Count}/{answered.Count} received, p50 {Stats.Percentile(push, 50):F2} ms, p99 {Stats.Percentile(push, 99):F2} ms");
-        return new Result(sockets.Count, memoryBefore, memoryWithStreams, alone, withStreams, answered.Count, push, notOpened);
+        Console.WriteLine($"  pushes: {push.Count}/{answered.Count} received, p50 {Stats.Percentile(push, 50):F2} ms, p99 {Stats.Percentile(push, 99):F2} ms; "
+            + $"creations refused: {string.Join(", ", failures.Select(f => $"{f.Key} x{f.Value}"))}");
+        return new Result(sockets.Count, memoryBefore, memoryWithStreams, peak, alone, withStreams, answered.Count, push, notOpened, failures);
     }
 }

@@ -26,6 +26,8 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// <summary>Lines the service wrote that carry PostgreSQL's "too many clients" (53300).</summary>
     public long Errors53300 => Interlocked.Read(ref _errors53300);
 
+    private int _unavailableShown;
+
     /// <summary>The published service as a process of its own on <paramref name="port"/>, with its data in
     /// <paramref name="dataDirectory"/>, logging warnings and worse only.</summary>
     public static ProcessStartInfo StartInfo(string serviceDll, int port, string dataDirectory)
@@ -126,7 +128,8 @@ public sealed class ServiceProcess : IAsyncDisposable
             Interlocked.Increment(ref _errors53300);
         }
 
-        if (echo)
+        // The first few 503s say why (the database's pool, a statement's time-out); the rest only count.
+        if (echo || (line.Contains("answered 503", StringComparison.Ordinal) && Interlocked.Increment(ref _unavailableShown) <= 3))
         {
             Console.Error.WriteLine($"  [service] {line}");
         }
