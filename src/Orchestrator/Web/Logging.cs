@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
 using Orchestrator.Hosting;
@@ -46,7 +47,39 @@ public static class Logging
         // Each host keeps its own logger: the static Log.Logger is replaced by every host that starts, so hosts side
         // by side (tests, benchmarks) would write each other's lines.
         preserveStaticLogger: true);
+        CacheLoggersByCategory(services);
         return services;
+    }
+
+    /// <summary>Serilog's <see cref="ILoggerFactory"/> builds a new logger (and its caches) on every <c>CreateLogger</c>
+    /// call, where Microsoft's keeps one per category. The authentication handlers are created per request and ask for
+    /// one each time, so every request built a logger, and every open task stream kept its own for its lifetime.</summary>
+    private static void CacheLoggersByCategory(IServiceCollection services)
+    {
+        var serilog = services.Last(d => d.ServiceType == typeof(ILoggerFactory));
+        services.Remove(serilog);
+        // The container disposed what it built, never an instance it was given: so does the wrapper.
+        services.AddSingleton<ILoggerFactory>(sp => serilog.ImplementationInstance is ILoggerFactory given
+            ? new CategoryCachingLoggerFactory(given, ownsInner: false)
+            : new CategoryCachingLoggerFactory((ILoggerFactory)(serilog.ImplementationFactory?.Invoke(sp)
+                ?? ActivatorUtilities.CreateInstance(sp, serilog.ImplementationType!)), ownsInner: true));
+    }
+
+    private sealed class CategoryCachingLoggerFactory(ILoggerFactory inner, bool ownsInner) : ILoggerFactory
+    {
+        private readonly ConcurrentDictionary<string, Microsoft.Extensions.Logging.ILogger> _loggers = new(StringComparer.Ordinal);
+
+        public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => _loggers.GetOrAdd(categoryName, inner.CreateLogger);
+
+        public void AddProvider(ILoggerProvider provider) => inner.AddProvider(provider);
+
+        public void Dispose()
+        {
+            if (ownsInner)
+            {
+                inner.Dispose();
+            }
+        }
     }
 
     /// <summary>One line per request with method, path (never the query or headers), status and time.</summary>

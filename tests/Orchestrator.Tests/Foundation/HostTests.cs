@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Orchestrator.Data;
 using Orchestrator.Hosting;
 using Orchestrator.Testing;
@@ -13,6 +14,22 @@ namespace Orchestrator.Tests.Foundation;
 
 public sealed class HostTests(SharedApps apps) : IClassFixture<SharedApps>
 {
+    [SkippableFact]
+    public async Task A_logger_is_built_once_per_category_and_still_writes_to_the_sinks()
+    {
+        // Serilog's factory builds a new logger on each call, and the authentication handlers ask on every request:
+        // each request built a logger, and each open task stream held one.
+        var app = await apps.For(DatabaseProvider.Sqlite);
+        var loggers = app.Services.GetRequiredService<ILoggerFactory>();
+        const string category = "Orchestrator.Certificates.AgentAuthenticationHandler";
+
+        var logger = loggers.CreateLogger(category);
+        Assert.Same(logger, loggers.CreateLogger(category));
+
+        logger.LogWarning("a line through the cached logger {Marker}", "cached-7f3a");
+        await Poll.Until(() => Task.FromResult(app.Logs.AllText.Contains("cached-7f3a", StringComparison.Ordinal)), "the line to reach the sink");
+    }
+
     [SkippableTheory, BothProviders]
     public async Task Health_answers_when_the_database_does(DatabaseProvider provider)
     {
