@@ -61,7 +61,9 @@ public sealed class ServiceProcess : IAsyncDisposable
         start.Environment["Orchestrator__Auth__BootstrapAdminKey"] = AdminKey;
         start.Environment["Orchestrator__KeyProtection__CertificatePath"] = keyProtectionPfx;
         start.Environment["Orchestrator__RateLimits__RegistrationsPerMinute"] = "1000000";
-        start.Environment["DOTNET_gcServer"] = "1";
+        // The service's own default (server GC), unless the bench was started with another (DOTNET_gcServer=0 bash
+        // bench/run.sh …), to compare the two.
+        start.Environment["DOTNET_gcServer"] = Environment.GetEnvironmentVariable("DOTNET_gcServer") ?? "1";
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
         {
             start.Environment[key] = value;

@@ -29,8 +29,12 @@ public sealed class AgentCredentialTests
         await world.Operators.Agents.DeleteAsync(id);
         var exitCode = await agent.Exit.WaitAsync(TimeSpan.FromSeconds(20));
 
+        var took = DateTime.UtcNow - deletedAt;
+
         Assert.Equal(ExitCodes.Revoked, exitCode);
-        Assert.InRange(DateTime.UtcNow - deletedAt, TimeSpan.Zero, 2 * interval);
+        // With the agent's timestamped log on failure: twice under heavy load (1-minute load 47 on 2 cores) the exit took
+        // 8.6 s, and the log is what tells whether the stream's close, the heartbeat or the shutdown was late.
+        Assert.True(took <= 2 * interval, $"The agent exited {took.TotalSeconds:F1} s after the delete (deleted at {deletedAt:HH:mm:ss.fff}):\n{agent.Logs}");
         Assert.Contains(agent.Logs.Lines, l => l.Contains("deleted or its certificate revoked", StringComparison.Ordinal));
     }
 
