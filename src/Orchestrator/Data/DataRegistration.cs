@@ -17,6 +17,7 @@ public static class DataRegistration
         // Interceptors registered in DI (diagnostics, tests that hold a statement to widen a race) join every context.
         // The options are built once per host, not once per request: everything they read is a singleton.
         services.AddSingleton<IInterceptor, DatabaseRoundTrips>();
+        services.AddSingleton<DatabaseAvailability>();
         services.AddDbContext<PostgresOrchestratorDbContext>((sp, options) =>
             ConfigurePostgres(options, sp.GetRequiredService<DatabaseConnection>().ConnectionString).AddInterceptors(sp.GetServices<IInterceptor>()),
             optionsLifetime: ServiceLifetime.Singleton);

@@ -32,6 +32,21 @@ public static class TransientFailures
         return false;
     }
 
+    /// <summary>A transient failure that says the database cannot answer now (down, frozen, locked, out of connections or
+    /// space), as opposed to a conflict between requests (serialization failure, deadlock) that the next request survives.</summary>
+    public static bool IsUnavailable(Exception exception)
+    {
+        for (Exception? current = exception; current is not null; current = current.InnerException)
+        {
+            if (current is PostgresException { SqlState: "40001" or "40P01" })
+            {
+                return false;
+            }
+        }
+
+        return IsTransient(exception);
+    }
+
     /// <summary>A <c>Retry-After</c> value in whole seconds.</summary>
     public static int RetryAfterSeconds() => Random.Shared.Next(MinRetryAfterSeconds, MaxRetryAfterSeconds + 1);
 

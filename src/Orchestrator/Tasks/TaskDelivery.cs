@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Orchestrator.Data;
 using Orchestrator.Hosting;
 
 namespace Orchestrator.Tasks;
@@ -11,6 +12,7 @@ public sealed class TaskDelivery(
     TaskCredentials credentials,
     AgentWorkHints hints,
     TaskChanges changes,
+    DatabaseAvailability database,
     ILogger<TaskDelivery> logger)
 {
     /// <summary>The heartbeat's one call: claims what is deliverable (highest priority first, then oldest) and lists
@@ -20,7 +22,9 @@ public sealed class TaskDelivery(
     /// (the view, then the claim, which returns the claimed rows). With <paramref name="resendUnstarted"/> (a new
     /// connection of the agent's, which may have lost what went out on the one before it) every delivered task the agent
     /// has not started goes out again now instead of after <c>RedeliverAfter</c>; agents de-duplicate by id.
-    /// <paramref name="channel"/> names the way the tasks go out (heartbeat, stream) on their dispatch spans.</summary>
+    /// <paramref name="channel"/> names the way the tasks go out (heartbeat, stream) on their dispatch spans.
+    /// While the database is not answering (<see cref="DatabaseAvailability"/>) the answer is empty without a read: the
+    /// work waits for the next heartbeat or stream tick after the database is back.</summary>
     public async Task<AgentWork> TakeForAgentAsync(
         Guid agentId, bool trustIdleHint, bool resendUnstarted, string channel, CancellationToken cancellationToken)
     {
@@ -30,6 +34,29 @@ public sealed class TaskDelivery(
             return AgentWork.None;
         }
 
+        if (!database.TryAsk())
+        {
+            return AgentWork.None;
+        }
+
+        AgentWork work;
+        try
+        {
+            work = await TakeAsync(agentId, observed, resendUnstarted, channel, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            database.Report(ex);
+            throw;
+        }
+
+        database.Report(null);
+        return work;
+    }
+
+    private async Task<AgentWork> TakeAsync(
+        Guid agentId, AgentWorkHints.Entry observed, bool resendUnstarted, string channel, CancellationToken cancellationToken)
+    {
         var view = await claims.ViewForAgentAsync(agentId, resendUnstarted, cancellationToken);
         if (!view.HasDeliverable && view.CancelledTasks.Count == 0)
         {

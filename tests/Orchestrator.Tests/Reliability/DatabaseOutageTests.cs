@@ -1,7 +1,11 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Npgsql;
+using Orchestrator.Data;
 using Orchestrator.Hosting;
 using Orchestrator.Testing;
 using Xunit.Abstractions;
@@ -170,7 +174,9 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
     }
 
     /// <summary>SQLite's file held by another writer (a backup tool, a stuck process): every call that writes waits out
-    /// the busy timeout and answers 503; reads carry on, as SQLite lets them.</summary>
+    /// the busy timeout and answers 503; reads carry on, as SQLite lets them. The first heartbeat that tries to hand out
+    /// the waiting task finds the database not answering; the heartbeats after it do not ask it again (one probe every
+    /// <see cref="DatabaseAvailability.RetryEvery"/>), so they neither wait out the busy timeout nor hold a connection.</summary>
     [Fact]
     public async Task While_the_SQLite_file_is_locked_by_another_writer_writes_answer_503_with_retry_after_and_heartbeats_still_answer()
     {
@@ -183,9 +189,17 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
         var (agent, task, registrationToken) = await PrepareAsync(app);
         var admin = app.AdminClient();
 
+        using var roundTrips = new MetricCollector<int>(
+            app.Services.GetRequiredService<IMeterFactory>(), Telemetry.Name, "orchestrator.agent.heartbeat.db.round_trips");
         using (new Outages.SqliteWriteLock(storage))
         {
             await HeartbeatIsAnsweredWithoutWorkAsync(agent);
+            await HeartbeatIsAnsweredWithoutWorkAsync(agent);
+            await HeartbeatIsAnsweredWithoutWorkAsync(agent);
+            Assert.True(app.Logs.Events.Any(e => e.MessageTemplate.Text.StartsWith("The database did not answer", StringComparison.Ordinal)),
+                "the failed hand-out was not logged as the database not answering");
+            var asked = roundTrips.GetMeasurementSnapshot().Select(m => m.Value).ToList();
+            Assert.True(asked is [> 0, 0, 0], $"statements sent by each heartbeat: {string.Join(", ", asked)}");
             await (await admin.PostJson("/api/v1/tasks", new { taskType = "agent.noop", agentId = agent.Id })).ShouldBeUnavailableAsync("create a task");
             await (await admin.PostJson("/api/v1/registration-tokens", new { maxUses = 1 })).ShouldBeUnavailableAsync("create a registration token");
             await (await RegisterAsync(app, registrationToken)).ShouldBeUnavailableAsync("register an agent");
