@@ -8,4 +8,7 @@ cd "$(dirname "$0")/.."
 dotnet publish src/Orchestrator -c Release -r linux-x64 --self-contained false -o bench/out/service -v quiet -nologo >/dev/null
 # The same without ReadyToRun: the start-up scenario's baseline.
 dotnet publish src/Orchestrator -c Release -o bench/out/service-jit -v quiet -nologo >/dev/null
+# dotnet-trace, for the heartbeat scenario's CPU samples (collect-linux: root and Linux 6.4 or later).
+[ -x bench/out/tools/dotnet-trace ] || dotnet tool install --tool-path bench/out/tools dotnet-trace --version 10.0.750501 >/dev/null ||
+  echo "bench: dotnet-trace could not be installed; the heartbeat's CPU will not be sampled" >&2
 exec dotnet run -c Release --project bench/Orchestrator.Benchmarks -- "$@"

@@ -44,6 +44,12 @@ if (settings.Scenario is "all" or "heartbeat")
     }
 
     report.Heartbeat(limit, baseline, heartbeats);
+
+    // Where the CPU goes: the bare endpoint and the heartbeat each sampled under the same load, after the measured runs.
+    report.CpuProfiles([
+        await CpuProfile.RunAsync(service, "bare GET /health/live", agents, bare, settings, workDirectory),
+        await CpuProfile.RunAsync(service, "POST /heartbeat", agents, beat, settings, workDirectory),
+    ]);
     foreach (var agent in agents)
     {
         agent.Client.Dispose();
@@ -381,11 +387,13 @@ namespace Orchestrator.Benchmarks
         }
 
         /// <summary>Closed loop: W workers each send the next agent's request as soon as the last one answered. Every
-        /// agent uses its own connection and certificate.</summary>
-        public static async Task<Result> RunAsync(string name, List<Fleet.Agent> agents, Func<Fleet.Agent, Task<HttpResponseMessage>> send, Settings settings)
+        /// agent uses its own connection and certificate. <paramref name="measuring"/> hears when the measurement starts
+        /// (true) and ends (false).</summary>
+        public static async Task<Result> RunAsync(string name, List<Fleet.Agent> agents, Func<Fleet.Agent, Task<HttpResponseMessage>> send, Settings settings,
+            Action<bool>? measuring = null)
         {
             var next = -1;
-            var measuring = false;
+            var counting = false;
             var stop = false;
             long requests = 0, errors = 0;
             var latencies = new ConcurrentBag<List<double>>();
@@ -401,7 +409,7 @@ namespace Orchestrator.Benchmarks
                     using var response = await send(agent);
                     await response.Content.ReadAsByteArrayAsync();
                     var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-                    if (!Volatile.Read(ref measuring))
+                    if (!Volatile.Read(ref counting))
                     {
                         continue;
                     }
@@ -424,11 +432,13 @@ namespace Orchestrator.Benchmarks
 
             var workers = Enumerable.Range(0, settings.Workers).Select(_ => Task.Run(Worker)).ToArray();
             await Task.Delay(TimeSpan.FromSeconds(settings.Warmup));
+            measuring?.Invoke(true);
             var clock = Stopwatch.StartNew();
-            Volatile.Write(ref measuring, true);
+            Volatile.Write(ref counting, true);
             await Task.Delay(TimeSpan.FromSeconds(settings.Seconds));
-            Volatile.Write(ref measuring, false);
+            Volatile.Write(ref counting, false);
             var seconds = clock.Elapsed.TotalSeconds;
+            measuring?.Invoke(false);
             Volatile.Write(ref stop, true);
             await Task.WhenAll(workers);
 
@@ -576,6 +586,7 @@ namespace Orchestrator.Benchmarks
         private readonly StringBuilder _deleted = new();
         private readonly StringBuilder _register = new();
         private readonly StringBuilder _manyStreams = new();
+        private readonly StringBuilder _cpu = new();
 
         public void ManyStreams(ManyStreams.Result r)
         {
@@ -723,6 +734,44 @@ namespace Orchestrator.Benchmarks
                 $"heartbeat p99 {heartbeats.Percentile(99) / bare.Percentile(99):F1}× the bare p99 (aim: at most 2×).");
         }
 
+        public void CpuProfiles(List<CpuProfile.Result> profiles)
+        {
+            _cpu.AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {settings}. {MachineLoad()}");
+            _cpu.AppendLine();
+            if (profiles.FirstOrDefault(p => p.Unavailable is not null) is { } failed)
+            {
+                _cpu.AppendLine(CultureInfo.InvariantCulture, $"**Not sampled:** {failed.Unavailable}");
+                return;
+            }
+
+            _cpu.AppendLine("| Part (the first frame from the leaf up that names one takes the sample) | " +
+                string.Join(" | ", profiles.Select(p => $"`{p.Load}`")) + " |");
+            _cpu.AppendLine("|---|" + string.Concat(profiles.Select(_ => "---:|")));
+            foreach (var part in CpuProfile.PartNames)
+            {
+                _cpu.AppendLine($"| {part} | " + string.Join(" | ", profiles.Select(p => p.Shares[part].ToString("P1", CultureInfo.InvariantCulture))) + " |");
+            }
+
+            _cpu.AppendLine($"| **Samples of the service on CPU** | " + string.Join(" | ", profiles.Select(p => p.Samples.ToString("N0", CultureInfo.InvariantCulture))) + " |");
+            _cpu.AppendLine($"| **Requests/s while sampled** | " + string.Join(" | ", profiles.Select(p => p.RequestsPerSecond.ToString("F0", CultureInfo.InvariantCulture))) + " |");
+            _cpu.AppendLine($"| **Service CPU a request (user + system)** | " + string.Join(" | ", profiles.Select(p => $"{p.CpuMsPerRequest * 1000:F0} µs")) + " |");
+            if (profiles.Count == 2)
+            {
+                var (bare, beat) = (profiles[0], profiles[1]);
+                _cpu.AppendLine();
+                _cpu.AppendLine(CultureInfo.InvariantCulture,
+                    $"**A heartbeat costs {beat.CpuMsPerRequest * 1000:F0} µs of service CPU, the bare request {bare.CpuMsPerRequest * 1000:F0} µs**: " +
+                    $"the heartbeat's own parts (authentication, the heartbeat itself, JSON, metrics, logging) take " +
+                    $"{OwnShare(beat):P0} of its samples, against {OwnShare(bare):P0} of the bare request's.");
+            }
+        }
+
+        private static double OwnShare(CpuProfile.Result profile) => profile.Shares
+            .Where(s => s.Key.StartsWith("Authentication", StringComparison.Ordinal) || s.Key.StartsWith("The heartbeat", StringComparison.Ordinal) ||
+                        s.Key.StartsWith("JSON", StringComparison.Ordinal) || s.Key.StartsWith("Metrics", StringComparison.Ordinal) ||
+                        s.Key.StartsWith("Logging", StringComparison.Ordinal))
+            .Sum(s => s.Value);
+
         /// <summary>The load average as the runs end (the 1-minute figure covers them): ratios measured on a machine
         /// busy with something else are not comparable, and this says whether it was.</summary>
         private static string MachineLoad()
@@ -826,6 +875,20 @@ namespace Orchestrator.Benchmarks
                 text.AppendLine("and their figures are summed.");
                 text.AppendLine();
                 text.Append(_heartbeat);
+                text.AppendLine();
+            }
+
+            if (_cpu.Length > 0)
+            {
+                text.AppendLine("## Where a heartbeat's CPU goes (PostgreSQL, one replica)");
+                text.AppendLine();
+                text.AppendLine("After the runs above, the bare endpoint and then the heartbeat run once more under the same load while");
+                text.AppendLine("`dotnet-trace collect-linux --profile cpu-sampling` samples the service on CPU (perf_events: kernel, native and");
+                text.AppendLine("managed frames in one stack). Each sample goes to the first frame, from the leaf up, that belongs to a named part,");
+                text.AppendLine("so OpenSSL called from a heartbeat's answer counts as TLS and an allocation as runtime. The service's CPU time");
+                text.AppendLine("per request comes from /proc over the measured seconds.");
+                text.AppendLine();
+                text.Append(_cpu);
                 text.AppendLine();
             }
 
