@@ -11,7 +11,9 @@ using Orchestrator.Benchmarks;
 
 // Usage: bench/run.sh [--agents N] [--seconds S] [--workers W] [--tasks M] [--waiters N] [--followers N] [--churn PER_SECOND]
 //                     [--scenario all|heartbeat|stream|many-streams|waiters|herd|startup|metrics|register|deleted-agent] [--streams N] [--out docs/benchmarks.md]
+//                     [--service-gc default|server|workstation]
 var settings = Settings.Parse(args);
+ServiceProcess.ServiceGcServer = settings.ServiceGc switch { "workstation" => "0", "server" => "1", _ => null };
 Console.WriteLine($"Orchestrator benchmark: {settings}");
 
 await using var postgres = await PostgresCluster.StartAsync();
@@ -262,7 +264,7 @@ if (settings.Output is not null)
 namespace Orchestrator.Benchmarks
 {
     public sealed record Settings(string ServiceDll, int Agents, int Seconds, int Warmup, int Workers, int Tasks, string Scenario, string? Output,
-        int Waits = 1000, int Followers = 250, double Churn = 4, int StreamCount = 10_000)
+        int Waits = 1000, int Followers = 250, double Churn = 4, int StreamCount = 10_000, string ServiceGc = "default")
     {
         public static Settings Parse(string[] args)
         {
@@ -285,7 +287,9 @@ namespace Orchestrator.Benchmarks
                 int.Parse(Value("--waiters", "1000"), CultureInfo.InvariantCulture),
                 int.Parse(Value("--followers", "250"), CultureInfo.InvariantCulture),
                 double.Parse(Value("--churn", "4"), CultureInfo.InvariantCulture),
-                int.Parse(Value("--streams", "10000"), CultureInfo.InvariantCulture));
+                int.Parse(Value("--streams", "10000"), CultureInfo.InvariantCulture),
+                Value("--service-gc", "default") is var gc && gc is "default" or "server" or "workstation"
+                    ? gc : throw new ArgumentException("--service-gc is default, server or workstation"));
         }
 
         /// <summary>Pending tasks for the waiters: those watched at once (a tenth of the clients: several wait for each,
@@ -294,7 +298,8 @@ namespace Orchestrator.Benchmarks
 
         public override string ToString() =>
             $"{Agents} agents, {Workers} concurrent requests, {Seconds} s per run after {Warmup} s warm-up, {Tasks} tasks for stream latency" +
-            (Scenario is "all" or "waiters" ? $", {Waits} waits + {Followers} event streams with {Churn} cancellations/s" : "");
+            (Scenario is "all" or "waiters" ? $", {Waits} waits + {Followers} event streams with {Churn} cancellations/s" : "") +
+            (ServiceGc == "default" ? "" : $", the service on {ServiceGc} GC");
     }
 
     public static class Fleet

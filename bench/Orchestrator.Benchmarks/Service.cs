@@ -20,6 +20,10 @@ public sealed class ServiceProcess : IAsyncDisposable
         Address = address;
     }
 
+    /// <summary>DOTNET_gcServer for every service the bench starts: "1" (server GC), "0" (workstation GC) or null for
+    /// the service's own default.</summary>
+    public static string? ServiceGcServer { get; set; }
+
     public Uri Address { get; }
     public int Pid => _process.Id;
 
@@ -61,9 +65,13 @@ public sealed class ServiceProcess : IAsyncDisposable
         start.Environment["Orchestrator__Auth__BootstrapAdminKey"] = AdminKey;
         start.Environment["Orchestrator__KeyProtection__CertificatePath"] = keyProtectionPfx;
         start.Environment["Orchestrator__RateLimits__RegistrationsPerMinute"] = "1000000";
-        // The service's own default (server GC), unless the bench was started with another (DOTNET_gcServer=0 bash
-        // bench/run.sh …), to compare the two.
-        start.Environment["DOTNET_gcServer"] = Environment.GetEnvironmentVariable("DOTNET_gcServer") ?? "1";
+        // The service's own collector (its runtimeconfig), unless the bench was asked for one (--service-gc), to compare
+        // the two. Only the service's: DOTNET_gcServer set for the whole bench would change the load generator's too.
+        start.Environment.Remove("DOTNET_gcServer");
+        if (ServiceGcServer is not null)
+        {
+            start.Environment["DOTNET_gcServer"] = ServiceGcServer;
+        }
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
         {
             start.Environment[key] = value;
