@@ -81,7 +81,10 @@ public sealed class TaskDelivery(
             logger.TasksDelivered(delivered.Count, agentId, [.. delivered.Select(t => t.TaskId)]);
             foreach (var task in delivered)
             {
-                await changes.PublishAsync(task.TaskId, ended: false);
+                // Not awaited: the agent gets its work without waiting for the other replicas to hear that it went out.
+                // The announcement is queued in order behind the task's earlier ones and after the commit, publishing
+                // never throws (a failure is logged), and it only tells watchers to read the task again.
+                _ = changes.PublishAsync(task.TaskId, ended: false);
             }
         }
 

@@ -266,4 +266,45 @@ public sealed class TaskDeliveryTests(SharedApps apps, ClockApps clocks) : IClas
         Assert.Equal(TaskOutcome.NotFound, (await app.WithAsync(sp => sp.GetRequiredService<TaskDelivery>().FetchAsync(agent, Guid.NewGuid(), CancellationToken.None))).Outcome);
         Assert.DoesNotContain("private-key-material", app.Logs.AllText);
     }
+
+    /// <summary>A delivery is announced to the other replicas' watchers (a <c>task.changed</c> event), but the agent does
+    /// not wait for that: with the announcement held, as a slow NOTIFY on a loaded database holds it, the heartbeat still
+    /// hands the task out at once, and the announcement goes out once released.</summary>
+    [Fact]
+    public async Task A_delivered_task_goes_to_its_agent_without_waiting_for_its_announcement_to_be_sent()
+    {
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, services: services =>
+        {
+            var cluster = services.Last(d => d.ServiceType == typeof(IClusterEvents));
+            services.AddSingleton<IClusterEvents>(sp => new HoldingTaskChanges((IClusterEvents)cluster.ImplementationFactory!(sp), held.Task));
+        });
+        var agent = await app.SeedAgentAsync();
+        var task = await app.CreateTaskForAsync(agent);
+        var announced = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var _ = app.Services.GetRequiredService<IClusterEvents>().Subscribe(ClusterChannels.TaskChanged, p => announced.TrySetResult(p));
+
+        var work = await app.TakeAsync(agent).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(task, Assert.Single(work.Tasks).TaskId);
+        Assert.False(announced.Task.IsCompleted, "the delivery was announced while its announcement was held");
+        held.SetResult();
+        Assert.Equal(task, TaskChanges.Parse(await announced.Task.WaitAsync(TimeSpan.FromSeconds(30)))!.TaskId);
+    }
+
+    /// <summary>Holds every <c>task.changed</c> announcement until <paramref name="release"/> completes.</summary>
+    private sealed class HoldingTaskChanges(IClusterEvents inner, Task release) : IClusterEvents
+    {
+        public async Task PublishAsync(string channel, string payload, CancellationToken cancellationToken)
+        {
+            if (channel == ClusterChannels.TaskChanged)
+            {
+                await release;
+            }
+
+            await inner.PublishAsync(channel, payload, cancellationToken);
+        }
+
+        public IDisposable Subscribe(string channel, Action<string> handler, Action? resync = null) => inner.Subscribe(channel, handler, resync);
+    }
 }
