@@ -43,7 +43,19 @@ public static class DataRegistration
     /// costs a good part of a start-up. HostTests already fails, for both providers, on a model change
     /// without its migration, so the service does not pay for the check again at every start.</summary>
     private static DbContextOptionsBuilder IgnorePendingModelChanges(DbContextOptionsBuilder options) =>
-        options.ConfigureWarnings(warnings => warnings.Ignore(RelationalEventId.PendingModelChangesWarning));
+        options.ConfigureWarnings(warnings => warnings
+            .Ignore(RelationalEventId.PendingModelChangesWarning)
+            // EF Core logs every failed command, query, save, connection and transaction at Error, with a stack trace,
+            // before the exception reaches our code, which then logs it once itself: a database outage as one warning
+            // per 503 (event 1100), a constraint it turns into a 409 not at all, a failed background pass as that pass's
+            // error, anything unhandled as the 500's error. EF's line was a second, louder copy (a renewal refused
+            // because the agent was just deleted logged an EF error with a stack trace); at Debug it stays available.
+            .Log(
+                (RelationalEventId.CommandError, LogLevel.Debug),
+                (RelationalEventId.ConnectionError, LogLevel.Debug),
+                (RelationalEventId.TransactionError, LogLevel.Debug),
+                (CoreEventId.SaveChangesFailed, LogLevel.Debug),
+                (CoreEventId.QueryIterationFailed, LogLevel.Debug)));
 }
 
 /// <summary>Applies migrations before the server starts listening. EF Core takes a database lock while it

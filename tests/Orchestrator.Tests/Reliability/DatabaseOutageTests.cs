@@ -43,6 +43,7 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
 
         await cluster.StartAgainAsync();
         await TheHeldBackTaskIsDeliveredAsync(agent, task);
+        EachFailureIsLoggedOnceAsAWarning(app);
     }
 
     /// <summary>Issue 25, item 3: a database that accepts connections and answers nothing. Measured from outside, with
@@ -207,6 +208,17 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
         }
 
         await TheHeldBackTaskIsDeliveredAsync(agent, task);
+        EachFailureIsLoggedOnceAsAWarning(app);
+    }
+
+    /// <summary>Each 503 is logged once, by the service, as a warning naming the failure: EF Core's own error line with a
+    /// stack trace for the same failure is not written above it.</summary>
+    private static void EachFailureIsLoggedOnceAsAWarning(TestApp app)
+    {
+        Assert.DoesNotContain(app.Logs.Events, e => e.Level >= Serilog.Events.LogEventLevel.Error &&
+            e.Properties.TryGetValue("SourceContext", out var source) && source.ToString().Contains("Microsoft.EntityFrameworkCore", StringComparison.Ordinal));
+        Assert.Contains(app.Logs.Events, e => e.Level == Serilog.Events.LogEventLevel.Warning &&
+            e.MessageTemplate.Text.Contains("answered 503", StringComparison.Ordinal));
     }
 
     /// <summary>An agent that has heartbeated, a task for it not yet delivered, and an unused registration token.</summary>
