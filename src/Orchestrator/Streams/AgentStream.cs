@@ -146,7 +146,7 @@ public sealed class AgentStream
         {
             if (length == limit)
             {
-                Close(WebSocketCloseStatus.MessageTooBig, $"Messages may be at most {_options.MaxMessageBytes} bytes.");
+                CloseTooBig();
                 return false;
             }
 
@@ -161,7 +161,7 @@ public sealed class AgentStream
 
         if (length > _options.MaxMessageBytes)
         {
-            Close(WebSocketCloseStatus.MessageTooBig, $"Messages may be at most {_options.MaxMessageBytes} bytes.");
+            CloseTooBig();
             return false;
         }
 
@@ -192,6 +192,8 @@ public sealed class AgentStream
 
         return true;
     }
+
+    private void CloseTooBig() => Close(WebSocketCloseStatus.MessageTooBig, $"Messages may be at most {_options.MaxMessageBytes} bytes.");
 
     /// <summary>Records an agent message; the answer to send: an <c>error</c>, a <c>task_log_ack</c>, or null.</summary>
     private async Task<byte[]?> HandleAsync(ReadOnlyMemory<byte> message, CancellationToken stopping)
