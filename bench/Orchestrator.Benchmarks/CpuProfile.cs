@@ -16,9 +16,10 @@ public static class CpuProfile
     // Checked in this order for each frame; the first part that owns a frame takes the sample.
     private static readonly Part[] Parts =
     [
-        new("TLS: OpenSSL and SslStream", (method, module) => module.StartsWith("libssl", StringComparison.Ordinal) ||
-            module.StartsWith("libcrypto", StringComparison.Ordinal) || method.StartsWith("System.Net.Security.", StringComparison.Ordinal) ||
-            method.StartsWith("Interop+Ssl", StringComparison.Ordinal) || method.StartsWith("Interop+Crypto", StringComparison.Ordinal)),
+        // OpenSSL's own frames (libssl, libcrypto, .NET's crypto shim) belong to whoever called them: SslStream's TLS, or
+        // a certificate's hash in authentication. So no part owns them, and the walk goes on to the managed caller.
+        new("TLS: SslStream and the OpenSSL it calls", (method, _) => method.StartsWith("System.Net.Security.", StringComparison.Ordinal) ||
+            method.StartsWith("Interop+Ssl", StringComparison.Ordinal)),
         new("Kernel: TCP, system calls, scheduling", (_, module) => module == "vmlinux"),
         new("Runtime: GC, allocation, type checks, JIT (libcoreclr, libclrjit)", (method, module) =>
             module.StartsWith("libcoreclr", StringComparison.Ordinal) || module.StartsWith("libclrjit", StringComparison.Ordinal) ||
@@ -128,14 +129,18 @@ public static class CpuProfile
 
             samples++;
             var part = Other;
+            var inOpenSsl = false;
             for (var frame = stack; frame is not null && part == Other; frame = frame.Caller)
             {
                 var method = frame.CodeAddress.FullMethodName ?? "";
                 var module = frame.CodeAddress.ModuleName ?? "";
+                inOpenSsl |= module.StartsWith("libssl", StringComparison.Ordinal) || module.StartsWith("libcrypto", StringComparison.Ordinal);
                 part = Parts.FirstOrDefault(p => p.Owns(method, module))?.Name ?? Other;
             }
 
-            counts[part]++;
+            // A stack that the unwinder lost inside OpenSSL (its libraries keep no frame pointers) names no managed
+            // caller; nearly all of OpenSSL's time is SslStream's, so it counts as TLS.
+            counts[part == Other && inOpenSsl ? Parts[0].Name : part]++;
         }
 
         File.Delete(nettrace);

@@ -889,9 +889,10 @@ namespace Orchestrator.Benchmarks
                 text.AppendLine();
                 text.AppendLine("After the runs above, the bare endpoint and then the heartbeat run once more under the same load while");
                 text.AppendLine("`dotnet-trace collect-linux --profile cpu-sampling` samples the service on CPU (perf_events: kernel, native and");
-                text.AppendLine("managed frames in one stack). Each sample goes to the first frame, from the leaf up, that belongs to a named part,");
-                text.AppendLine("so OpenSSL called from a heartbeat's answer counts as TLS and an allocation as runtime. The service's CPU time");
-                text.AppendLine("per request comes from /proc over the measured seconds.");
+                text.AppendLine("managed frames in one stack). Each sample goes to the first frame, from the leaf up, that belongs to a named part;");
+                text.AppendLine("OpenSSL's frames belong to their managed caller, so encryption counts as TLS and a certificate's hash as");
+                text.AppendLine("authentication, and an allocation counts as runtime. The service's CPU time per request comes from /proc over");
+                text.AppendLine("the measured seconds.");
                 text.AppendLine();
                 text.Append(_cpu);
                 text.AppendLine();
