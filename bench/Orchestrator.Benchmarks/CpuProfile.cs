@@ -10,8 +10,9 @@ namespace Orchestrator.Benchmarks;
 /// Linux kernel of 6.4 or later; where that is missing the result says why instead.</summary>
 public static class CpuProfile
 {
-    /// <summary>A part of the process, and how to tell its frames (a frame's method name or, without symbols, its module).</summary>
-    private sealed record Part(string Name, Func<string, string, bool> Owns);
+    /// <summary>A part of the process, how to tell its frames (a frame's method name or, without symbols, its module), and
+    /// whether it is work a heartbeat adds over a bare request (summed in the report's last line).</summary>
+    private sealed record Part(string Name, Func<string, string, bool> Owns, bool Heartbeats = false);
 
     // Checked in this order for each frame; the first part that owns a frame takes the sample.
     private static readonly Part[] Parts =
@@ -27,18 +28,18 @@ public static class CpuProfile
             method.StartsWith("System.Runtime.CompilerServices.VirtualDispatchHelpers", StringComparison.Ordinal)),
         new("Metrics: OpenTelemetry and meters", (method, _) => method.StartsWith("OpenTelemetry.", StringComparison.Ordinal) ||
             method.StartsWith("System.Diagnostics.Metrics.", StringComparison.Ordinal) ||
-            method.StartsWith("Orchestrator.Observability.", StringComparison.Ordinal)),
+            method.StartsWith("Orchestrator.Observability.", StringComparison.Ordinal), Heartbeats: true),
         new("Logging: Serilog and ILogger", (method, _) => method.StartsWith("Serilog", StringComparison.Ordinal) ||
-            method.StartsWith("Microsoft.Extensions.Logging.", StringComparison.Ordinal)),
-        new("JSON: System.Text.Json", (method, _) => method.StartsWith("System.Text.Json.", StringComparison.Ordinal)),
+            method.StartsWith("Microsoft.Extensions.Logging.", StringComparison.Ordinal), Heartbeats: true),
+        new("JSON: System.Text.Json", (method, _) => method.StartsWith("System.Text.Json.", StringComparison.Ordinal), Heartbeats: true),
         new("Authentication: certificate, token, revocation (ours and ASP.NET Core's)", (method, _) =>
             method.StartsWith("Orchestrator.Certificates.", StringComparison.Ordinal) ||
             method.StartsWith("Microsoft.AspNetCore.Authentication", StringComparison.Ordinal) ||
             method.StartsWith("Microsoft.AspNetCore.Authorization", StringComparison.Ordinal) ||
-            method.StartsWith("System.Security.Claims.", StringComparison.Ordinal)),
+            method.StartsWith("System.Security.Claims.", StringComparison.Ordinal), Heartbeats: true),
         new("The heartbeat itself: validation, state cache, buffer, answer", (method, _) =>
             method.StartsWith("Orchestrator.Agents.", StringComparison.Ordinal) || method.StartsWith("Orchestrator.Tasks.", StringComparison.Ordinal) ||
-            method.StartsWith("Orchestrator.Data.", StringComparison.Ordinal)),
+            method.StartsWith("Orchestrator.Data.", StringComparison.Ordinal), Heartbeats: true),
         new("Our middleware: response headers, text rules, problem details", (method, _) =>
             method.StartsWith("Orchestrator.", StringComparison.Ordinal)),
         new("Kestrel, routing and the request pipeline", (method, _) => method.StartsWith("Microsoft.AspNetCore.", StringComparison.Ordinal) ||
@@ -59,6 +60,9 @@ public static class CpuProfile
     }
 
     public static IEnumerable<string> PartNames => Parts.Select(p => p.Name).Append(Other);
+
+    /// <summary>The share of a profile's samples in the parts a heartbeat adds over a bare request.</summary>
+    public static double HeartbeatShare(Result profile) => Parts.Where(p => p.Heartbeats).Sum(p => profile.Shares[p.Name]);
 
     /// <summary>Runs <paramref name="send"/> as a measured load while the service is sampled; the trace covers the
     /// measurement (and the warm-up before it, the same load).</summary>

@@ -767,15 +767,9 @@ namespace Orchestrator.Benchmarks
                 _cpu.AppendLine(CultureInfo.InvariantCulture,
                     $"**A heartbeat costs {beat.CpuMsPerRequest * 1000:F0} µs of service CPU, the bare request {bare.CpuMsPerRequest * 1000:F0} µs**: " +
                     $"the heartbeat's own parts (authentication, the heartbeat itself, JSON, metrics, logging) take " +
-                    $"{OwnShare(beat):P0} of its samples, against {OwnShare(bare):P0} of the bare request's.");
+                    $"{CpuProfile.HeartbeatShare(beat):P0} of its samples, against {CpuProfile.HeartbeatShare(bare):P0} of the bare request's.");
             }
         }
-
-        private static double OwnShare(CpuProfile.Result profile) => profile.Shares
-            .Where(s => s.Key.StartsWith("Authentication", StringComparison.Ordinal) || s.Key.StartsWith("The heartbeat", StringComparison.Ordinal) ||
-                        s.Key.StartsWith("JSON", StringComparison.Ordinal) || s.Key.StartsWith("Metrics", StringComparison.Ordinal) ||
-                        s.Key.StartsWith("Logging", StringComparison.Ordinal))
-            .Sum(s => s.Value);
 
         /// <summary>The load average as the runs end (the 1-minute figure covers them): ratios measured on a machine
         /// busy with something else are not comparable, and this says whether it was.</summary>
