@@ -94,7 +94,7 @@ public sealed class AgentStream
             _socket.Abort();
         }
 
-        Close(WebSocketCloseStatus.NormalClosure, "Closed by the agent.");
+        CloseByAgent();
         if (await Task.WhenAny(writer, Task.Delay(CloseTimeout, CancellationToken.None)) != writer)
         {
             _socket.Abort();
@@ -115,7 +115,7 @@ public sealed class AgentStream
             var first = await _socket.ReceiveAsync(Memory<byte>.Empty, stopping);
             if (first.MessageType == WebSocketMessageType.Close)
             {
-                Close(WebSocketCloseStatus.NormalClosure, "Closed by the agent.");
+                CloseByAgent();
                 return;
             }
 
@@ -154,7 +154,7 @@ public sealed class AgentStream
             length += part.Count;
             if (part.MessageType == WebSocketMessageType.Close)
             {
-                Close(WebSocketCloseStatus.NormalClosure, "Closed by the agent.");
+                CloseByAgent();
                 return false;
             }
         }
@@ -192,6 +192,8 @@ public sealed class AgentStream
 
         return true;
     }
+
+    private void CloseByAgent() => Close(WebSocketCloseStatus.NormalClosure, "Closed by the agent.");
 
     private void CloseTooBig() => Close(WebSocketCloseStatus.MessageTooBig, $"Messages may be at most {_options.MaxMessageBytes} bytes.");
 
