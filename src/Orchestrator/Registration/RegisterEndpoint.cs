@@ -40,6 +40,7 @@ public static class RegisterEndpoint
         IOptions<AgentOptions> agentOptions,
         TimeProvider time,
         RegistrationMetrics metrics,
+        RegistrationTokenUses tokenUses,
         ILoggerFactory loggers,
         CancellationToken cancellationToken)
     {
@@ -65,7 +66,6 @@ public static class RegisterEndpoint
 
         var name = request.Name!.Trim();
         var now = time.GetUtcNow().UtcDateTime;
-        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var token = await RegistrationTokens.FindUsableAsync(db, registrationToken, now, cancellationToken);
         if (token is null)
         {
@@ -73,12 +73,23 @@ public static class RegisterEndpoint
             return Problems.Unauthorized(BadToken);
         }
 
-        // Only a caller with a good token gets the CSR parsed. The token's use is counted only when the registration goes
-        // through (the last statement before the commit), so every refusal below leaves it unused.
+        // Only a caller with a good token gets the CSR parsed.
         if (!AgentCredentials.ValidateCsr(errors, request.Csr).IsValid)
         {
             return errors.ToProblem();
         }
+
+        // The use is taken before the transaction, in a statement of its own (see RegistrationTokenUses), and given back
+        // by every refusal below when the use is disposed; it is spent only by the commit. A use taken meanwhile by other
+        // registrations leaves this one refused, as if the token had been used up when it arrived.
+        await using var use = await tokenUses.TakeAsync(token.Id);
+        if (use is null)
+        {
+            metrics.Outcome("bad_token");
+            return Problems.Unauthorized(BadToken);
+        }
+
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
 
         var labels = RegistrationTokens.LabelsOf(token) ?? [];
         foreach (var (key, value) in request.Labels ?? [])
@@ -168,14 +179,7 @@ public static class RegisterEndpoint
             return Problems.Conflict($"An agent named '{name}' is already registered.");
         }
 
-        // The token's use is counted last (see TryConsumeAsync); a use taken meanwhile by another registration rolls this
-        // one back, as if the token had been used up when it arrived.
-        if (!await RegistrationTokens.TryConsumeAsync(db, token, now, cancellationToken))
-        {
-            metrics.Outcome("bad_token");
-            return Problems.Unauthorized(BadToken);
-        }
-
+        use.Spend();
         await transaction.CommitAsync(cancellationToken);
         metrics.Outcome(reenrolled ? "reenrolled" : "registered");
         loggers.CreateLogger(typeof(RegisterEndpoint).FullName!).AgentRegistered(name, agent.Id, reenrolled ? "re-enrolled" : "registered", token.Id);

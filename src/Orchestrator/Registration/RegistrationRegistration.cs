@@ -13,6 +13,7 @@ public static class RegistrationRegistration
     {
         services.AddValidatedOptions<RateLimitOptions, RateLimitOptionsValidator>(RateLimitOptions.Section);
         services.AddSingleton<RegistrationMetrics>();
+        services.AddSingleton<RegistrationTokenUses>();
         services.AddRateLimiter(limiter =>
         {
             limiter.AddPolicy(RegisterEndpoint.RateLimitPolicy, context =>

@@ -117,7 +117,7 @@ public static class RegistrationTokenEndpoints
 public static class RegistrationTokens
 {
     /// <summary>The token presented, when it can still register an agent (known, not revoked, not expired, a use left);
-    /// read only: its use is counted by <see cref="TryConsumeAsync"/> as the registration's last statement.</summary>
+    /// read only: its use is taken by <see cref="RegistrationTokenUses"/>.</summary>
     public static async Task<RegistrationToken?> FindUsableAsync(
         OrchestratorDbContext db, string presented, DateTime now, CancellationToken cancellationToken)
     {
@@ -133,16 +133,6 @@ public static class RegistrationTokens
         // The lookup is by hash; the constant-time comparison keeps the decision itself free of timing signals.
         return token is not null && Secrets.Matches(token.TokenHash, presented) ? token : null;
     }
-
-    /// <summary>Counts one use of <paramref name="token"/> if it still has one (and is still neither revoked nor expired),
-    /// inside the caller's transaction. On PostgreSQL the token's row stays locked from here to the commit, so callers
-    /// do this last: registrations sharing a fleet's token then wait for each other's commit only, not for each
-    /// other's signing and inserts. False when another registration took the last use meanwhile.</summary>
-    public static async Task<bool> TryConsumeAsync(
-        OrchestratorDbContext db, RegistrationToken token, DateTime now, CancellationToken cancellationToken) =>
-        await db.RegistrationTokens
-            .Where(t => t.Id == token.Id && t.RevokedAt == null && t.ExpiresAt > now && t.Uses < t.MaxUses)
-            .ExecuteUpdateAsync(s => s.SetProperty(t => t.Uses, t => t.Uses + 1), cancellationToken) == 1;
 
     public static Dictionary<string, string>? LabelsOf(RegistrationToken token) =>
         token.LabelsJson is null ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(token.LabelsJson, WireJson.Options);

@@ -9,6 +9,7 @@ using Orchestrator.Audit;
 using Orchestrator.Data;
 using Orchestrator.Hosting;
 using Orchestrator.Registration;
+using Orchestrator.Security;
 using Orchestrator.Tests.Agents;
 using Orchestrator.Testing;
 
@@ -313,6 +314,40 @@ public sealed class RegistrationTests(SharedApps apps) : IClassFixture<SharedApp
         Assert.Equal(19, responses.Count(r => r.StatusCode == HttpStatusCode.Unauthorized));
         await using var scope = app.Services.CreateAsyncScope();
         Assert.Equal(1, await scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>().Agents.CountAsync(a => a.Name.StartsWith(racers)));
+    }
+
+    [SkippableTheory, BothProviders]
+    public async Task Forty_concurrent_registrations_with_a_token_of_ten_uses_give_exactly_ten_agents_and_ten_uses(DatabaseProvider provider)
+    {
+        var app = await apps.For(provider);
+        var token = await app.CreateRegistrationTokenAsync(maxUses: 10);
+        var client = app.Client();
+        var fleet = SharedApps.Unique("fleet");
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 40).Select(i =>
+            client.PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body($"{fleet}-{i}"), token))));
+
+        Assert.Equal(10, responses.Count(r => r.StatusCode == HttpStatusCode.Created));
+        Assert.Equal(30, responses.Count(r => r.StatusCode == HttpStatusCode.Unauthorized));
+        Assert.Equal(10, await app.QueryAsync(db => db.Agents.CountAsync(a => a.Name.StartsWith(fleet))));
+        var hash = Secrets.Hash(token);
+        Assert.Equal(10, await app.QueryAsync(db => db.RegistrationTokens.Where(t => t.TokenHash == hash).Select(t => t.Uses).SingleAsync()));
+    }
+
+    [SkippableFact]
+    public async Task Two_replicas_sharing_a_token_of_ten_uses_register_exactly_ten_of_forty_agents()
+    {
+        var first = await apps.For(DatabaseProvider.Postgres);
+        await using var second = TestApp.StartOn(first.Storage);
+        var token = await first.CreateRegistrationTokenAsync(maxUses: 10);
+        var fleet = SharedApps.Unique("replicated");
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 40).Select(i =>
+            (i % 2 == 0 ? first : second).Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body($"{fleet}-{i}"), token))));
+
+        Assert.Equal(10, responses.Count(r => r.StatusCode == HttpStatusCode.Created));
+        Assert.Equal(30, responses.Count(r => r.StatusCode == HttpStatusCode.Unauthorized));
+        Assert.Equal(10, await first.QueryAsync(db => db.Agents.CountAsync(a => a.Name.StartsWith(fleet))));
     }
 
     [SkippableTheory, BothProviders]
