@@ -38,7 +38,9 @@ if (settings.Scenario is "all" or "heartbeat")
     var limit = new Load.Result();
     var baseline = new Load.Result();
     var heartbeats = new Load.Result();
-    for (var round = 0; round < 2; round++)
+    // Three rounds and the median of each kind, as the issue measures: single runs on two cores shared with the load
+    // generator vary by half (199 to 421/s for the same shared token in one run).
+    for (var round = 0; round < 3; round++)
     {
         limit.Add(await Load.RunAsync("bare GET /health/live", agents, bare, settings));
         baseline.Add(await Load.RunAsync("authenticated no-op GET /identity", agents, identity, settings));
@@ -77,7 +79,9 @@ if (settings.Scenario is "all" or "waiters")
     var cancelledUpTo = new StrongBox<int>(0);
     using var waitClient = Waiters.NewClient(service.Address);
     long answered = 0, events = 0, cancelled = 0, errors = 0;
-    for (var round = 0; round < 2; round++)
+    // Three rounds and the median of each kind, as the issue measures: single runs on two cores shared with the load
+    // generator vary by half (199 to 421/s for the same shared token in one run).
+    for (var round = 0; round < 3; round++)
     {
         alone.Add(await Load.RunAsync("POST /heartbeat, nobody waiting", agents, beat, settings));
         await using var waiters = Waiters.Start(waitClient, pool, cancelledUpTo, settings.Waits, settings.Followers);
@@ -140,7 +144,9 @@ if (settings.Scenario is "all" or "metrics")
     await Load.RunAsync("warm-up, metrics on", agents, Fleet.HeartbeatAsync, settings);
     var on = new Load.Result();
     var off = new Load.Result();
-    for (var round = 0; round < 2; round++)
+    // Three rounds and the median of each kind, as the issue measures: single runs on two cores shared with the load
+    // generator vary by half (199 to 421/s for the same shared token in one run).
+    for (var round = 0; round < 3; round++)
     {
         off.Add(await Load.RunAsync("POST /heartbeat, metrics off", same, Fleet.HeartbeatAsync, settings));
         on.Add(await Load.RunAsync("POST /heartbeat, metrics on", agents, Fleet.HeartbeatAsync, settings));
@@ -172,7 +178,9 @@ if (settings.Scenario is "all" or "register")
     // Unmeasured first: the service's first registrations are its JIT.
     await Registrations.RunAsync(service.Address, 200, settings.Workers, sharedToken: true);
     var results = new List<Registrations.Result>();
-    for (var round = 0; round < 2; round++)
+    // Three rounds and the median of each kind, as the issue measures: single runs on two cores shared with the load
+    // generator vary by half (199 to 421/s for the same shared token in one run).
+    for (var round = 0; round < 3; round++)
     {
         foreach (var shared in new[] { true, false })
         {
@@ -321,7 +329,7 @@ namespace Orchestrator.Benchmarks
         public static async Task<List<Agent>> RegisterAsync(Uri address, int count)
         {
             using var admin = Agents.NewClient(address, null, null, ServiceProcess.AdminKey);
-            // A token per 100 agents: registrations sharing one token queue on its row (see the registration scenario).
+            // A token per 100 agents (a token has at most 10,000 uses; the many-streams scenario registers more).
             const int PerToken = 100;
             var tokens = new List<string>();
             for (var made = 0; made < count; made += PerToken)
@@ -634,10 +642,14 @@ namespace Orchestrator.Benchmarks
                     $"| {i + 1} | {r.Tokens} | {r.Registered} | {r.PerSecond:F0} | {Stats.Percentile(r.LatenciesMs, 50):F1} | {Stats.Percentile(r.LatenciesMs, 99):F1} | {r.Errors} |");
             }
 
-            var worst = results.Min(r => r.PerSecond);
+            var medians = results.GroupBy(r => r.Tokens)
+                .Select(g => (Tokens: g.Key, PerSecond: Stats.Percentile([.. g.Select(r => r.PerSecond)], 50)))
+                .ToList();
+            var lower = medians.Min(m => m.PerSecond);
             _register.AppendLine();
             _register.AppendLine(CultureInfo.InvariantCulture,
-                $"**Slowest run: {worst:F0} registrations/s** (aim: at least 300/s){(worst >= 300 ? ": met." : ": NOT met.")}");
+                $"**Median of each kind: {string.Join(", ", medians.Select(m => $"{m.Tokens} {m.PerSecond:F0}/s"))}** (aim: at least 300/s)" +
+                $"{(lower >= 300 ? ": met." : ": NOT met.")} Slowest single run: {results.Min(r => r.PerSecond):F0}/s.");
         }
 
         public void DeletedAgent(List<DeletedAgent.Result> results)
@@ -965,7 +977,7 @@ namespace Orchestrator.Benchmarks
                 text.AppendLine("New agents register over their own TLS connections (W at once, `--workers`), each with a CSR for its own P-256 key, so");
                 text.AppendLine("every registration is a certificate issued and signed, a JWT signed, the token's use counted and the agent inserted,");
                 text.AppendLine("committed with fsync. Keys and CSRs are made before the clock starts. The per-address rate limit is raised, as the");
-                text.AppendLine("aim says. Runs alternate: all agents with one multi-use token (a fleet's bootstrap token), and each with its own.");
+                text.AppendLine("aim says. Runs alternate, three of each: all agents with one multi-use token (a fleet's bootstrap token), and each with its own.");
                 text.AppendLine();
                 text.Append(_register);
                 text.AppendLine();
