@@ -33,6 +33,9 @@ public static class StreamEndpoints
         // a revocation, the service stopping) then reaches this stream, waiting in its queue until the stream runs.
         var stream = new AgentStream(id, context.User.CertificateSerialOf(), context.RequestServices);
         await registry.AddAsync(stream, context.RequestAborted);
+        // The request lives as long as the stream, hours, and so would its headers: the agent's bearer token (authenticated
+        // above, never read again) is let go rather than kept in memory for the stream's life, a kilobyte each.
+        context.Request.Headers.Authorization = default;
         // The stream lives no longer than the credentials it was opened with (the token expires with its certificate):
         // the agent reconnects with its renewed ones.
         var expiresIn = context.User.CertificateExpiresAt() - time.GetUtcNow().UtcDateTime;
