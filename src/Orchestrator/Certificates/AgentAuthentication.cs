@@ -130,13 +130,13 @@ public sealed class AgentAuthenticationHandler(
     {
         var certificate = Context.Connection.ClientCertificate;
         var authorization = Request.Headers.Authorization.ToString();
-        var bearer = authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? authorization[7..].Trim() : null;
+        var bearer = BearerIn(authorization);
         if (certificate is null)
         {
             return Reject("no_certificate", "A client certificate issued by this service is required (mutual TLS).", agentId: null);
         }
 
-        if (string.IsNullOrEmpty(bearer))
+        if (bearer is null)
         {
             return Reject("no_token", "An agent token is required: Authorization: Bearer <token>.", IssuanceRules.AgentIdOf(certificate));
         }
@@ -167,7 +167,10 @@ public sealed class AgentAuthenticationHandler(
             return Reject("revoked_certificate", AgentCredentials.RevokedDetail, valid.AgentId);
         }
 
-        var (token, error) = await tokens.ValidateAsync(bearer, Context.RequestAborted);
+        // A token seen before is looked up in place in the header; only a new one is copied out and fully checked.
+        var (token, error) = tokens.FindAccepted(authorization.AsSpan()[bearer.Value]) is { } known
+            ? (known, null)
+            : await tokens.ValidateAsync(authorization[bearer.Value], Context.RequestAborted);
         if (token is null)
         {
             return Reject("invalid_token", error!, valid.AgentId);
@@ -188,6 +191,22 @@ public sealed class AgentAuthenticationHandler(
             new Claim(AgentClaims.PublicKey, valid.PublicKey),
         ], SchemeName);
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
+    }
+
+    /// <summary>Where the token is in an <c>Authorization: Bearer</c> header (surrounding spaces left out); null when the
+    /// header is not one, or names no token.</summary>
+    private static Range? BearerIn(string authorization)
+    {
+        const string Prefix = "Bearer ";
+        if (!authorization.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        var rest = authorization.AsSpan(Prefix.Length);
+        var start = Prefix.Length + (rest.Length - rest.TrimStart().Length);
+        var end = authorization.Length - (rest.Length - rest.TrimEnd().Length);
+        return end > start ? start..end : null;
     }
 
     /// <summary>Fails the request with <paramref name="reason"/> (the 401's detail), logs it with the agent the

@@ -17,12 +17,19 @@ public sealed class AgentTokenCacheTests(ClockApps apps) : IClassFixture<ClockAp
         var app = await apps.For(DatabaseProvider.Sqlite);
         var tokens = app.Services.GetRequiredService<AgentTokens>();
         var now = app.Time!.GetUtcNow().UtcDateTime;
-        var token = tokens.Issue(Guid.NewGuid(), "thumbprint", now, now.AddMinutes(1));
+        var agentId = Guid.NewGuid();
+        var token = tokens.Issue(agentId, "thumbprint", now, now.AddMinutes(1));
+        // Authentication looks the token up where it stands in the request's header.
+        var header = $"Bearer  {token} ";
+        var inHeader = header.AsMemory(8, token.Length);
 
+        Assert.Null(tokens.FindAccepted(inHeader.Span));
         Assert.NotNull((await tokens.ValidateAsync(token, CancellationToken.None)).Token);
+        Assert.Equal(agentId, tokens.FindAccepted(inHeader.Span)?.AgentId);
         Assert.NotNull((await tokens.ValidateAsync(token, CancellationToken.None)).Token);
         app.Time.Advance(TimeSpan.FromMinutes(1));
 
+        Assert.Null(tokens.FindAccepted(inHeader.Span));
         var (expired, error) = await tokens.ValidateAsync(token, CancellationToken.None);
         Assert.Null(expired);
         Assert.Contains("expired", error, StringComparison.Ordinal);
