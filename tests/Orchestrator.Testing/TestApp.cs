@@ -86,7 +86,19 @@ public sealed class TestApp : WebApplicationFactory<Program>
 
         var app = new TestApp(storage, ownsStorage, time, all, services);
         app.UseKestrel();
-        app.StartServer();
+        try
+        {
+            app.StartServer();
+        }
+        catch (ObjectDisposedException) when (app.Logs.Events.LastOrDefault(e => e.Exception is not (null or ObjectDisposedException))
+                                              ?.Exception is { } failure)
+        {
+            // Mvc.Testing's race (as in dotnet/aspnetcore#33494): a host that fails to start is disposed by the application
+            // (Program's app.Run) before the factory's wrapper reads its services, and that ObjectDisposedException stood in
+            // for the failure now and then (HostTests, a bad setting). The host logged the failure itself: that is the answer.
+            throw new InvalidOperationException($"The service failed to start: {failure.Message}", failure);
+        }
+
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
             .First(a => a.StartsWith("https://", StringComparison.Ordinal));
         app.BaseAddress = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
