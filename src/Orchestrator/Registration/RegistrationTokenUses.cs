@@ -95,8 +95,8 @@ public sealed class RegistrationTokenUses(IServiceScopeFactory scopes, TimeProvi
         while (true)
         {
             var now = time.GetUtcNow().UtcDateTime;
-            var added = await db.RegistrationTokens
-                .Where(t => t.Id == tokenId && t.RevokedAt == null && t.ExpiresAt > now && t.Uses + take <= t.MaxUses)
+            var usable = db.RegistrationTokens.Where(t => t.Id == tokenId && t.RevokedAt == null && t.ExpiresAt > now);
+            var added = await usable.Where(t => t.Uses + take <= t.MaxUses)
                 .ExecuteUpdateAsync(s => s.SetProperty(t => t.Uses, t => t.Uses + take));
             if (added == 1)
             {
@@ -105,10 +105,7 @@ public sealed class RegistrationTokenUses(IServiceScopeFactory scopes, TimeProvi
 
             // Fewer uses left than wanted (or none, or the token revoked or expired): read what is left and take that.
             // Another replica may take some between the read and the next statement; then this reads again.
-            var left = await db.RegistrationTokens.AsNoTracking()
-                .Where(t => t.Id == tokenId && t.RevokedAt == null && t.ExpiresAt > now)
-                .Select(t => (int?)(t.MaxUses - t.Uses))
-                .FirstOrDefaultAsync();
+            var left = await usable.AsNoTracking().Select(t => (int?)(t.MaxUses - t.Uses)).FirstOrDefaultAsync();
             if (left is not > 0)
             {
                 return 0;
