@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.Loader;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp;
 using Orchestrator.Testing;
 
 namespace Orchestrator.Client.Tests;
@@ -10,7 +8,7 @@ namespace Orchestrator.Client.Tests;
 /// <summary>Issue 23, item 4: a client generated from the live OpenAPI document by the generators .NET teams use, Kiota
 /// and NSwag (their dotnet tools from NuGet; .ci/run installs them and exports their paths), compiles and makes a round
 /// trip against the real service: create a registration token, list agents with a filter, create a task, wait on it,
-/// cancel it. The generated code is compiled in-process (Roslyn) with a few lines written against its API.</summary>
+/// cancel it. The generated code is compiled by the SDK's C# compiler with a few lines written against its API.</summary>
 public sealed class GeneratedClientTests(ServiceFixture service) : IClassFixture<ServiceFixture>
 {
     public const string KiotaVariable = "ORCHESTRATOR_KIOTA";
@@ -93,6 +91,9 @@ public sealed class GeneratedClientTests(ServiceFixture service) : IClassFixture
         }
         """;
 
+    private static string CscDll => typeof(GeneratedClientTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+        .Single(a => a.Key == "CscDll").Value!;
+
     private Guid _agentId;
     private string _zone = "";
 
@@ -128,6 +129,12 @@ public sealed class GeneratedClientTests(ServiceFixture service) : IClassFixture
 
     private static async Task RunAsync(string tool, params string[] arguments)
     {
+        var (exitCode, output) = await RunForOutputAsync(tool, arguments);
+        Assert.True(exitCode == 0, $"{Path.GetFileName(tool)} exited {exitCode}:\n{output}");
+    }
+
+    private static async Task<(int ExitCode, string Output)> RunForOutputAsync(string tool, params string[] arguments)
+    {
         var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in arguments)
         {
@@ -142,33 +149,37 @@ public sealed class GeneratedClientTests(ServiceFixture service) : IClassFixture
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, $"{Path.GetFileName(tool)} exited {process.ExitCode}:\n{await output}\n{await error}");
+        return (process.ExitCode, $"{await output}\n{await error}");
     }
 
-    /// <summary>Compiles the generated files with the driver against this process's framework and the generators'
-    /// runtime packages (referenced by this test project), then runs the driver with an operator's client.</summary>
+    /// <summary>Compiles the generated files with the driver, by the SDK's compiler (<c>csc</c>, the one every build here
+    /// uses), against this process's framework and the generators' runtime packages (referenced by this test project),
+    /// then runs the driver with an operator's client.</summary>
     private async Task<string> CompileAndRunAsync(IEnumerable<string> files, string driver)
     {
-        var options = new CSharpParseOptions(LanguageVersion.Latest, preprocessorSymbols: ["NETCOREAPP3_1_OR_GREATER", "NET5_0_OR_GREATER"]);
-        var trees = files.Select(f => CSharpSyntaxTree.ParseText(File.ReadAllText(f), options, f))
-            .Append(CSharpSyntaxTree.ParseText("global using System; global using System.Net.Http; global using System.Threading.Tasks;\n" + driver,
-                options, "Driver.cs"));
+        var work = Directory.CreateTempSubdirectory("orch-generated-build-").FullName;
+        var driverFile = Path.Combine(work, "Driver.cs");
+        await File.WriteAllTextAsync(driverFile, "global using System; global using System.Net.Http; global using System.Threading.Tasks;\n" + driver);
+        var assemblyFile = Path.Combine(work, $"Generated{Guid.NewGuid():N}.dll");
         var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
             .Concat(Directory.GetFiles(AppContext.BaseDirectory, "Microsoft.Kiota.*.dll"))
-            .Distinct(StringComparer.Ordinal)
-            .Select(path => MetadataReference.CreateFromFile(path));
-        var compilation = CSharpCompilation.Create($"Generated{Guid.NewGuid():N}", trees, references,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
-        using var image = new MemoryStream();
-        var emitted = compilation.Emit(image);
-        var errors = emitted.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Take(10).ToList();
-        Assert.True(emitted.Success, $"The generated client does not compile:\n{string.Join('\n', errors)}");
+            .Distinct(StringComparer.Ordinal);
+        // One argument a line, quoted: the response file is how csc takes hundreds of references.
+        var arguments = new[] { "-nologo", "-noconfig", "-target:library", "-langversion:latest", "-nullable:enable", "-warn:0",
+                "-define:NETCOREAPP3_1_OR_GREATER;NET5_0_OR_GREATER", $"-out:{assemblyFile}" }
+            .Concat(references.Select(r => $"-r:{r}"))
+            .Concat(files)
+            .Append(driverFile)
+            .Select(a => $"\"{a}\"");
+        var responseFile = Path.Combine(work, "csc.rsp");
+        await File.WriteAllLinesAsync(responseFile, arguments);
+        var (exitCode, output) = await RunForOutputAsync("dotnet", CscDll, $"@{responseFile}");
+        Assert.True(exitCode == 0, $"The generated client does not compile (csc exited {exitCode}):\n{output}");
 
-        image.Position = 0;
         var context = new AssemblyLoadContext("generated-client", isCollectible: true);
         try
         {
-            var assembly = context.LoadFromStream(image);
+            var assembly = context.LoadFromAssemblyPath(assemblyFile);
             var run = assembly.GetType("Driver")!.GetMethod("RunAsync", BindingFlags.Public | BindingFlags.Static)!;
             return await (Task<string>)run.Invoke(null, [service.App.AdminClient(), _agentId, $"zone={_zone}"])!;
         }
