@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using Orchestrator.Contracts;
 
 namespace Orchestrator.Client;
 
@@ -8,10 +9,7 @@ public sealed record AgentCredentials(Guid AgentId, X509Certificate2 Certificate
 {
     public DateTime ExpiresAt => Certificate.NotAfter.ToUniversalTime();
 
-    /// <summary>Certificate PEM + private key PEM as TLS wants them (through PKCS#12, which every platform accepts).</summary>
-    public static X509Certificate2 LoadCertificate(string certificatePem, string privateKeyPem)
-    {
-        using var pem = X509Certificate2.CreateFromPem(certificatePem, privateKeyPem);
-        return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
-    }
+    /// <summary>Certificate PEM + private key PEM as TLS wants them.</summary>
+    public static X509Certificate2 LoadCertificate(string certificatePem, string privateKeyPem) =>
+        TlsCertificates.FromPem(certificatePem, privateKeyPem);
 }

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Orchestrator.Contracts;
 
 namespace Orchestrator.Client;
 
@@ -18,7 +19,7 @@ public static class CertificateRequests
     {
         using var certificate = X509Certificate2.CreateFromPem(certificatePem);
         using var withKey = certificate.CopyWithPrivateKey(key);
-        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+        return TlsCertificates.ForTls(withKey);
     }
 
     private static string Escape(string name) => name.Replace("\\", "\\\\", StringComparison.Ordinal).Replace(",", "\\,", StringComparison.Ordinal)

@@ -78,10 +78,6 @@ public static class TestAgents
         };
     }
 
-    /// <summary>Certificate + private key as SslStream wants them (through PKCS#12, which every platform accepts).</summary>
-    public static X509Certificate2 WithKey(string certificatePem, string keyPem)
-    {
-        using var pem = X509Certificate2.CreateFromPem(certificatePem, keyPem);
-        return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
-    }
+    /// <summary>Certificate + private key as SslStream wants them.</summary>
+    public static X509Certificate2 WithKey(string certificatePem, string keyPem) => TlsCertificates.FromPem(certificatePem, keyPem);
 }

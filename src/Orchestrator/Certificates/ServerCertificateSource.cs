@@ -138,8 +138,7 @@ public sealed class ServerCertificateRenewal(
             }
 
             using var withKey = signed.CopyWithPrivateKey(key);
-            // Through PKCS#12 so the key is usable by the platform TLS stack on every OS.
-            source.Replace(X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null));
+            source.Replace(TlsCertificates.ForTls(withKey));
             _notAfter = signed.NotAfter.ToUniversalTime();
             _rootId = rootId;
             _serial = signed.SerialNumber;

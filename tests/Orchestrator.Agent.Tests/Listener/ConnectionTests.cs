@@ -165,6 +165,6 @@ public sealed class ConnectionTests(SharedAgentApps apps) : IClassFixture<Shared
         using var key = KeyStore.NewKey();
         using var certificate = new CertificateRequest("CN=nobody", key, HashAlgorithmName.SHA256)
             .CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddHours(1));
-        return new AgentCredentials(Guid.NewGuid(), X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null), "token");
+        return new AgentCredentials(Guid.NewGuid(), TlsCertificates.ForTls(certificate), "token");
     }
 }

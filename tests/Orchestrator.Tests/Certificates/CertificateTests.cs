@@ -109,7 +109,8 @@ public sealed class CertificateTests(SharedApps apps) : IClassFixture<SharedApps
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = IssuanceRules.AgentRequest(agent.Id, PublicKey.CreateFromSubjectPublicKeyInfo(key.ExportSubjectPublicKeyInfo(), out _));
         using var forged = IssuanceRules.Sign(request, rogueRoot, rogueKey, DateTimeOffset.UtcNow, TimeSpan.FromHours(1));
-        var forgedWithKey = X509CertificateLoader.LoadPkcs12(forged.CopyWithPrivateKey(key).Export(X509ContentType.Pkcs12), null);
+        using var forgedKeyed = forged.CopyWithPrivateKey(key);
+        var forgedWithKey = TlsCertificates.ForTls(forgedKeyed);
 
         var problem = await (await app.Client(certificate: forgedWithKey, bearer: agent.Token).GetAsync($"/api/v1/agents/{agent.Id}/identity"))
             .ShouldBeProblem(HttpStatusCode.Unauthorized);
@@ -588,7 +589,7 @@ public sealed class CertificateTests(SharedApps apps) : IClassFixture<SharedApps
             RSA rsa => certificate.CopyWithPrivateKey(rsa),
             _ => throw new ArgumentException("unsupported key", nameof(key)),
         };
-        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+        return TlsCertificates.ForTls(withKey);
     }
 
     private static async Task<System.Security.Claims.ClaimsPrincipal> PrincipalOfAsync(TestApp app, TestAgent agent)
