@@ -6,10 +6,13 @@ using Orchestrator.Testing;
 
 namespace Orchestrator.Agent.Tests.EndToEnd;
 
-/// <summary>Revocation and renewal, one after another on services of their own: they need settings of their own (a
-/// longer heartbeat interval to measure "within two intervals" against, certificates that live seconds), and both
-/// measure time, so they do not run beside each other.</summary>
-public sealed class AgentCredentialTests
+// Revocation and renewal of a running agent's credentials, on services of their own: they need settings of their own (a
+// longer heartbeat interval to measure "within two intervals" against, certificates that live seconds). They wait for
+// time to pass (a certificate's life, two heartbeat intervals), so they are three classes that xunit runs side by side
+// rather than one that waited for each in turn (75-100 s of the agent suite's critical path).
+
+/// <summary>A deleted agent stops, whatever it was doing.</summary>
+public sealed class AgentRevocationTests
 {
     [SkippableTheory, BothProviders]
     public async Task Deleting_the_agent_on_the_server_makes_it_stop_and_exit_non_zero_within_two_heartbeat_intervals(DatabaseProvider provider)
@@ -38,6 +41,11 @@ public sealed class AgentCredentialTests
         Assert.Contains(agent.Logs.Lines, l => l.Contains("deleted or its certificate revoked", StringComparison.Ordinal));
     }
 
+}
+
+/// <summary>Renewal keeps a working agent working while its certificates live only seconds.</summary>
+public sealed class AgentRenewalTests
+{
     [SkippableTheory, BothProviders]
     public async Task Renewal_with_short_lifetimes_rotates_the_key_and_no_task_fails_because_of_it(DatabaseProvider provider)
     {
@@ -76,6 +84,11 @@ public sealed class AgentCredentialTests
         Assert.DoesNotContain(agent.Logs.Lines, l => l.StartsWith("Warning: Heartbeat failed", StringComparison.Ordinal));
     }
 
+}
+
+/// <summary>The agent's key changes at every renewal, whoever starts it.</summary>
+public sealed class AgentKeyRotationTests
+{
     /// <summary>Issue 28: with the server's renewal window longer than a third of the lifetime, the server renewed the
     /// same key before the agent's own two-thirds point, every time, so the key never changed. The agent now answers an
     /// unasked renewal with a CSR on its next heartbeat.</summary>
