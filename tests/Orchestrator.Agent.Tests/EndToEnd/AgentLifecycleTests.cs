@@ -24,7 +24,7 @@ public sealed class AgentLifecycleTests(SharedAgentApps apps) : IClassFixture<Sh
         {
             firstId = await agent.StartedAsync();
             var task = await world.CreateTaskAsync(firstId, "agent.noop");
-            var done = await world.EndedAsync(task.TaskId);
+            var done = await world.EndedAsync(task.TaskId, agent: agent);
             Assert.Equal(AgentTaskStatus.Succeeded, done.Status);
             Assert.Equal(ExitCodes.Ok, await agent.StopAsync());
         }
@@ -35,7 +35,7 @@ public sealed class AgentLifecycleTests(SharedAgentApps apps) : IClassFixture<Sh
         var again = await world.CreateTaskAsync(secondId, "agent.noop");
 
         Assert.Equal(firstId, secondId);
-        Assert.Equal(AgentTaskStatus.Succeeded, (await world.EndedAsync(again.TaskId)).Status);
+        Assert.Equal(AgentTaskStatus.Succeeded, (await world.EndedAsync(again.TaskId, agent: restarted)).Status);
         var details = await world.Operators.Agents.GetAsync(secondId);
         Assert.Equal("eu-1", details.Labels["zone"]);
         Assert.Equal(settings.Name, details.Name);

@@ -129,6 +129,11 @@ public sealed class AgentWorld : IAsyncDisposable
         Operators.Tasks.CreateAsync(new CreateTaskRequest(taskType, payload is null ? null : JsonSerializer.SerializeToElement(payload), credentials,
             null, timeout, agentId, null, null));
 
+    private string ServiceLogAbout(params Guid[] ids) => string.Join('\n', App.Logs.Events
+        .Select(e => (e.Timestamp, Text: $"{e.Level} {e.RenderMessage()} {string.Join(' ', e.Properties.Select(p => $"{p.Key}={p.Value}"))}"))
+        .Where(e => ids.Any(id => e.Text.Contains(id.ToString(), StringComparison.OrdinalIgnoreCase)))
+        .Select(e => $"{e.Timestamp:HH:mm:ss.fff} {e.Text}"));
+
     /// <summary>Reads the task until it has ended (a signal: the state the service reports), failing after <paramref name="within"/>
     /// with the agent's log when given.</summary>
     public async Task<TaskResponse> EndedAsync(Guid taskId, TimeSpan? within = null, RunningAgent? agent = null)
@@ -143,7 +148,8 @@ public sealed class AgentWorld : IAsyncDisposable
             }
 
             Assert.True(DateTime.UtcNow < deadline,
-                $"Task {taskId} is still {WireNames.Of(task.Status)} after {within ?? TimeSpan.FromSeconds(30)}.{(agent is null ? "" : $"\n{agent.Logs}")}");
+                $"Task {taskId} is still {WireNames.Of(task.Status)} after {within ?? TimeSpan.FromSeconds(30)}.{(agent is null ? "" : $"\n{agent.Logs}")}" +
+                $"\nWhat the service logged about the task and its agent:\n{ServiceLogAbout(taskId, task.AgentId)}");
             await Task.Delay(50);
         }
     }
