@@ -104,7 +104,9 @@ public sealed class DocsWorld : IAsyncLifetime
 /// <c>jq -e</c>, the CLI's exit codes); a block is left out only where the page says why.</summary>
 public sealed class DocsThatRunTests(DocsWorld docs, ITestOutputHelper output) : IClassFixture<DocsWorld>
 {
-    // In this order: the README's quickstart first (as a reader starts), docs/agents.md last (it rotates the CA).
+    // Each page stands on its own against the shared world: xunit runs these rows in an order of its own (security,
+    // rollouts, README, agents, operations, tasks, cli in CI), so pages after docs/agents.md meet a rotated CA and pages
+    // after docs/operations.md a fleet without spare-1, and pass; a page must not lean on another having run first.
     private static readonly string[] PageOrder =
         ["README.md", "docs/tasks.md", "docs/rollouts.md", "docs/cli.md", "docs/security.md", "docs/operations.md", "docs/agents.md"];
 
