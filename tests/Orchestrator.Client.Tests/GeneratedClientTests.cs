@@ -179,13 +179,20 @@ public sealed class GeneratedClientTests(ServiceFixture service) : IClassFixture
         var context = new AssemblyLoadContext("generated-client", isCollectible: true);
         try
         {
-            var assembly = context.LoadFromAssemblyPath(assemblyFile);
+            Assembly assembly;
+            using (var image = File.OpenRead(assemblyFile))
+            {
+                // From a stream, so the file is not held open and the directory can go afterwards on every OS.
+                assembly = context.LoadFromStream(image);
+            }
+
             var run = assembly.GetType("Driver")!.GetMethod("RunAsync", BindingFlags.Public | BindingFlags.Static)!;
             return await (Task<string>)run.Invoke(null, [service.App.AdminClient(), _agentId, $"zone={_zone}"])!;
         }
         finally
         {
             context.Unload();
+            Directory.Delete(work, recursive: true);
         }
     }
 }
