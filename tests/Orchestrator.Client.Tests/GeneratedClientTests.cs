@@ -9,7 +9,7 @@ namespace Orchestrator.Client.Tests;
 /// and NSwag (their dotnet tools from NuGet; .ci/run installs them and exports their paths), compiles and makes a round
 /// trip against the real service: create a registration token, list agents with a filter, create a task, wait on it,
 /// cancel it. The generated code is compiled by the SDK's C# compiler with a few lines written against its API.</summary>
-public sealed class GeneratedClientTests(ServiceFixture service) : IClassFixture<ServiceFixture>
+public sealed class GeneratedClientTests(ServiceFixture service) : IClassFixture<ServiceFixture>, IDisposable
 {
     public const string KiotaVariable = "ORCHESTRATOR_KIOTA";
     public const string NSwagVariable = "ORCHESTRATOR_NSWAG";
@@ -94,8 +94,12 @@ public sealed class GeneratedClientTests(ServiceFixture service) : IClassFixture
     private static string CscDll => typeof(GeneratedClientTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
         .Single(a => a.Key == "CscDll").Value!;
 
+    // The test's own directory: the live document, the generator's output and the compiled client; gone after the test.
+    private readonly string _work = Directory.CreateTempSubdirectory("orch-generated-").FullName;
     private Guid _agentId;
     private string _zone = "";
+
+    public void Dispose() => Directory.Delete(_work, recursive: true);
 
     private void AssertRoundTrip(string answer)
     {
@@ -122,9 +126,8 @@ public sealed class GeneratedClientTests(ServiceFixture service) : IClassFixture
         _zone = $"generated-{Guid.NewGuid():N}";
         var agent = await service.App.RegisterAgentAsync(labels: new() { ["zone"] = _zone });
         _agentId = agent.Id;
-        var work = Directory.CreateTempSubdirectory("orch-generated-").FullName;
-        await File.WriteAllTextAsync(Path.Combine(work, "openapi.json"), await service.App.Client().GetStringAsync("/swagger/v1/swagger.json"));
-        return work;
+        await File.WriteAllTextAsync(Path.Combine(_work, "openapi.json"), await service.App.Client().GetStringAsync("/swagger/v1/swagger.json"));
+        return _work;
     }
 
     private static async Task RunAsync(string tool, params string[] arguments)
@@ -157,7 +160,7 @@ public sealed class GeneratedClientTests(ServiceFixture service) : IClassFixture
     /// then runs the driver with an operator's client.</summary>
     private async Task<string> CompileAndRunAsync(IEnumerable<string> files, string driver)
     {
-        var work = Directory.CreateTempSubdirectory("orch-generated-build-").FullName;
+        var work = Directory.CreateDirectory(Path.Combine(_work, "build")).FullName;
         var driverFile = Path.Combine(work, "Driver.cs");
         await File.WriteAllTextAsync(driverFile, "global using System; global using System.Net.Http; global using System.Threading.Tasks;\n" + driver);
         var assemblyFile = Path.Combine(work, $"Generated{Guid.NewGuid():N}.dll");
@@ -182,7 +185,7 @@ public sealed class GeneratedClientTests(ServiceFixture service) : IClassFixture
             Assembly assembly;
             using (var image = File.OpenRead(assemblyFile))
             {
-                // From a stream, so the file is not held open and the directory can go afterwards on every OS.
+                // From a stream, so the file is not held open and the test's directory can go afterwards on every OS.
                 assembly = context.LoadFromStream(image);
             }
 
@@ -192,7 +195,6 @@ public sealed class GeneratedClientTests(ServiceFixture service) : IClassFixture
         finally
         {
             context.Unload();
-            Directory.Delete(work, recursive: true);
         }
     }
 }
