@@ -213,7 +213,7 @@ public sealed class CommandTests(CliFixture service) : IClassFixture<CliFixture>
     {
         var team = Guid.NewGuid().ToString("N");
         using var agent = await service.AgentAsync(["docker"], new() { ["team"] = team });
-        var secret = Path.GetTempFileName();
+        var secret = Path.Combine(TempDirectories.New("orch-cli-"), "secret");
         await File.WriteAllTextAsync(secret, "s3cret-from-file\n");
 
         var created = await CliFixture.RunWithAsync(new Dictionary<string, string>(), """{"image":"busybox","tag":"1.36"}""",

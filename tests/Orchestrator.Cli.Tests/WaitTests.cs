@@ -183,7 +183,7 @@ public sealed class WaitTests(CliFixture service) : IClassFixture<CliFixture>
         using var storage = await TestStorage.CreateAsync(DatabaseProvider.Sqlite);
         var before = TestApp.StartOn(storage, clock);
         var address = before.BaseAddress;
-        var caFile = Path.GetTempFileName();
+        var caFile = Path.Combine(TempDirectories.New("orch-cli-"), "ca.pem");
         await File.WriteAllTextAsync(caFile, await before.Client().GetStringAsync("/api/v1/ca"));
         using var agent = await CliFixture.AgentOfAsync(before, caFile);
         var variables = new Dictionary<string, string>

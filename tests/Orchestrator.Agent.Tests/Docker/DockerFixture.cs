@@ -1,6 +1,7 @@
 using Docker.DotNet;
 using Orchestrator.Agent.Tests.Support;
 using Orchestrator.Hosting;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Agent.Tests.Docker;
 

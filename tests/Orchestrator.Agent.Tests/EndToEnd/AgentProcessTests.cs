@@ -6,6 +6,7 @@ using OpenTelemetry.Instrumentation.Http;
 using Orchestrator.Agent.Tests.Support;
 using Orchestrator.Contracts;
 using Orchestrator.Hosting;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Agent.Tests.EndToEnd;
 

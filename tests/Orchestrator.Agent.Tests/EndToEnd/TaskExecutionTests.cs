@@ -2,6 +2,7 @@ using Orchestrator.Agent.Tests.Support;
 using Orchestrator.Client;
 using Orchestrator.Contracts;
 using Orchestrator.Hosting;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Agent.Tests.EndToEnd;
 

@@ -4,9 +4,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Agent.Identity;
 using Orchestrator.Agent.Listener;
-using Orchestrator.Agent.Tests.Support;
 using Orchestrator.Client;
 using Orchestrator.Contracts;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Agent.Tests.Listener;
 

@@ -66,7 +66,7 @@ public sealed class AgentWorld : IAsyncDisposable
 
     private static async Task<AgentWorld> OnAsync(TestApp app, TestStorage? storage)
     {
-        var caFile = Path.Combine(Directory.CreateTempSubdirectory("orch-ca-").FullName, "ca.pem");
+        var caFile = Path.Combine(TempDirectories.New("orch-ca-"), "ca.pem");
         await File.WriteAllTextAsync(caFile, await app.Client().GetStringAsync("/api/v1/ca"));
         var operators = new OrchestratorClient(new OrchestratorClientOptions { Server = app.BaseAddress, Trust = ServerTrust.FromFile(caFile) }, TestApp.AdminKey);
         return new AgentWorld(storage, app, caFile, operators);
@@ -102,7 +102,7 @@ public sealed class AgentWorld : IAsyncDisposable
     public async Task<string> TokenFileAsync(int maxUses = 1)
     {
         var created = await Operators.RegistrationTokens.CreateAsync(new CreateTokenRequest("agent test", null, maxUses, null));
-        var file = Path.Combine(Directory.CreateTempSubdirectory("orch-token-").FullName, "token");
+        var file = Path.Combine(TempDirectories.New("orch-token-"), "token");
         await File.WriteAllTextAsync(file, created.Token + "\n");
         return file;
     }
@@ -280,11 +280,6 @@ public sealed class CapturedAgentLogs : ILoggerProvider
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
             owner._lines.Enqueue((DateTime.UtcNow, $"{logLevel}: {formatter(state, exception)}{(exception is null ? "" : " " + exception)}"));
     }
-}
-
-public static class TempDirectories
-{
-    public static string New(string prefix = "orch-agent-") => Directory.CreateTempSubdirectory(prefix).FullName;
 }
 
 internal static class JsonContentExtensions

@@ -1,6 +1,7 @@
 using Orchestrator.Agent.Executors;
 using Orchestrator.Agent.Listener;
 using Orchestrator.Agent.Tests.Support;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Agent.Tests.Unit;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Configuration;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Agent.Tests.Unit;
 
@@ -49,7 +50,7 @@ public sealed class CommandLineTests
     [Fact]
     public void The_flags_also_come_from_settings()
     {
-        var tokenFile = Path.Combine(Support.TempDirectories.New(), "token");
+        var tokenFile = Path.Combine(TempDirectories.New(), "token");
         File.WriteAllText(tokenFile, "tok-from-file\n");
 
         var settings = Read([], new()
@@ -77,7 +78,7 @@ public sealed class CommandLineTests
     [Fact]
     public void The_docker_engine_is_found_as_dockers_own_cli_finds_it()
     {
-        var home = Support.TempDirectories.New();
+        var home = TempDirectories.New();
         var config = Path.Combine(home, ".docker");
         // The CLI keeps a context's endpoint under contexts/meta/<sha256 of its name>/meta.json.
         var meta = Path.Combine(config, "contexts", "meta", Convert.ToHexStringLower(SHA256.HashData("remote"u8)));
@@ -89,7 +90,7 @@ public sealed class CommandLineTests
         var environment = Read([], new() { ["DOCKER_HOST"] = "unix:///env.sock", ["HOME"] = home });
         var current = Read([], new() { ["HOME"] = home });
         var named = Read([], new() { ["HOME"] = home, ["DOCKER_CONTEXT"] = "default" });
-        var nothing = Read([], new() { ["HOME"] = Support.TempDirectories.New() });
+        var nothing = Read([], new() { ["HOME"] = TempDirectories.New() });
 
         Assert.Equal(("unix:///flag.sock", "--docker-host"), (flag.DockerHost, flag.DockerHostSource));
         Assert.Equal(("unix:///env.sock", "DOCKER_HOST"), (environment.DockerHost, environment.DockerHostSource));

@@ -1,5 +1,5 @@
 using Orchestrator.Agent.Identity;
-using Orchestrator.Agent.Tests.Support;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Agent.Tests.Unit;
 

@@ -4,7 +4,6 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Agent.Executors;
 using Orchestrator.Agent.Identity;
-using Orchestrator.Agent.Tests.Support;
 using Orchestrator.Agent.Workers;
 using Orchestrator.Client;
 using Orchestrator.Contracts;

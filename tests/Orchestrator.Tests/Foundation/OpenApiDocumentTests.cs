@@ -37,7 +37,7 @@ public sealed partial class OpenApiDocumentTests(SharedApps apps) : IClassFixtur
         var redocly = Environment.GetEnvironmentVariable(RedoclyVariable);
         Assert.False(string.IsNullOrEmpty(redocly) && Environment.GetEnvironmentVariable("CI") == "true", $"{RedoclyVariable} is not set.");
         Skip.If(string.IsNullOrEmpty(redocly) || !File.Exists(redocly), $"{RedoclyVariable} does not name the Redocly CLI (npm install @redocly/cli).");
-        var file = Path.Combine(Directory.CreateTempSubdirectory("orch-openapi-").FullName, "openapi.json");
+        var file = Path.Combine(TempDirectories.New("orch-openapi-"), "openapi.json");
         await File.WriteAllTextAsync(file, (await DocumentAsync()).GetRawText());
 
         var start = new ProcessStartInfo(redocly!) { RedirectStandardOutput = true, RedirectStandardError = true };
