@@ -2,9 +2,12 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.OpenApi;
 using Orchestrator.Hosting;
 using Orchestrator.Testing;
 using Orchestrator.Web;
+using Swashbuckle.AspNetCore.SwaggerGen;
 
 namespace Orchestrator.Tests.Foundation;
 
@@ -30,6 +33,50 @@ public sealed partial class OpenApiDocumentTests(SharedApps apps) : IClassFixtur
         document.GetProperty("paths").EnumerateObject().SelectMany(path => path.Value.EnumerateObject()
             .Where(o => o.Name is "get" or "put" or "post" or "delete" or "patch")
             .Select(o => (path.Name, o.Name, o.Value)));
+
+    /// <summary>Swagger UI asks for the document every time it opens: the service builds it once, and answers every
+    /// request after with that document, byte for byte, as the first was answered.</summary>
+    [Fact]
+    public async Task The_document_is_built_once_and_every_request_gets_the_same()
+    {
+        var builds = new DocumentBuilds();
+        await using var app = await TestApp.StartAsync(DatabaseProvider.Sqlite, services: services =>
+        {
+            services.AddSingleton(builds);
+            services.Configure<SwaggerGenOptions>(options => options.DocumentFilter<CountingDocumentFilter>());
+        });
+        var client = app.Client();
+
+        var answers = new List<(string? ContentType, byte[] Body)>();
+        for (var i = 0; i < 3; i++)
+        {
+            using var response = await client.GetAsync("/swagger/v1/swagger.json");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            answers.Add((response.Content.Headers.ContentType?.ToString(), await response.Content.ReadAsByteArrayAsync()));
+        }
+
+        Assert.Equal(1, builds.Count);
+        Assert.StartsWith("application/json", answers[0].ContentType, StringComparison.Ordinal);
+        Assert.All(answers, a => Assert.Equal(answers[0].ContentType, a.ContentType));
+        Assert.All(answers, a => Assert.Equal(answers[0].Body, a.Body));
+        using var document = JsonDocument.Parse(answers[0].Body);
+        Assert.True(document.RootElement.GetProperty("paths").EnumerateObject().Any());
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("/swagger/v2/swagger.json")).StatusCode);
+    }
+
+    private sealed class DocumentBuilds
+    {
+        private int _count;
+
+        public int Count => _count;
+
+        public void Add() => Interlocked.Increment(ref _count);
+    }
+
+    private sealed class CountingDocumentFilter(DocumentBuilds builds) : IDocumentFilter
+    {
+        public void Apply(OpenApiDocument swaggerDoc, DocumentFilterContext context) => builds.Add();
+    }
 
     [SkippableFact]
     public async Task The_live_document_passes_Redocly_recommended_rules_with_no_error()
