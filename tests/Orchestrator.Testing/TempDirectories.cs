@@ -4,8 +4,9 @@ namespace Orchestrator.Testing;
 
 /// <summary>Directories for a test's own files (an agent's state, a token file, a CA bundle, a document to lint), all
 /// under one directory of the test process (<c>orch-tests-{pid}-…</c> in the temporary directory), deleted when the
-/// process exits: a test need not delete each one, and a run leaves nothing behind (each run of the suite used to leave
-/// about thirty directories).</summary>
+/// process exits, or by the next test process where it was ended without its exit handlers (the server suite's test
+/// host, in CI): a test need not delete each one, and at most one such directory stays between runs (each run of the
+/// suite used to leave about thirty).</summary>
 public static class TempDirectories
 {
     private const string RootPrefix = "orch-tests-";
