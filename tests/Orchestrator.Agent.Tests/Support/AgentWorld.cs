@@ -134,24 +134,16 @@ public sealed class AgentWorld : IAsyncDisposable
         .Where(e => ids.Any(id => e.Text.Contains(id.ToString(), StringComparison.OrdinalIgnoreCase)))
         .Select(e => $"{e.Timestamp:HH:mm:ss.fff} {e.Text}"));
 
-    /// <summary>Reads the task until it has ended (a signal: the state the service reports), failing after <paramref name="within"/>
-    /// with the agent's log when given.</summary>
+    /// <summary>Waits for the task to end as a CI pipeline does (the service holds <c>?wait=</c> until the task is final: a
+    /// signal, no polling), failing after <paramref name="within"/> with the agent's log when given.</summary>
     public async Task<TaskResponse> EndedAsync(Guid taskId, TimeSpan? within = null, RunningAgent? agent = null)
     {
-        var deadline = DateTime.UtcNow + (within ?? TimeSpan.FromSeconds(30));
-        while (true)
-        {
-            var task = await Operators.Tasks.GetAsync(taskId);
-            if (task.Status.IsFinal())
-            {
-                return task;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline,
-                $"Task {taskId} is still {WireNames.Of(task.Status)} after {within ?? TimeSpan.FromSeconds(30)}.{(agent is null ? "" : $"\n{agent.Logs}")}" +
-                $"\nWhat the service logged about the task and its agent:\n{ServiceLogAbout(taskId, task.AgentId)}");
-            await Task.Delay(50);
-        }
+        var limit = within ?? TimeSpan.FromSeconds(30);
+        var task = await Operators.Tasks.WaitAsync(taskId, limit);
+        Assert.True(task.Status.IsFinal(),
+            $"Task {taskId} is still {WireNames.Of(task.Status)} after {limit}.{(agent is null ? "" : $"\n{agent.Logs}")}" +
+            $"\nWhat the service logged about the task and its agent:\n{ServiceLogAbout(taskId, task.AgentId)}");
+        return task;
     }
 
     public async Task<TaskResponse> StatusAsync(Guid taskId, AgentTaskStatus status, TimeSpan? within = null)
