@@ -5,11 +5,12 @@ using Orchestrator.Hosting;
 namespace Orchestrator.Tasks;
 
 /// <summary>Which agents this replica knows to have nothing waiting, so that a heartbeat from an idle agent (nearly
-/// every heartbeat) is answered without reading the tasks table. An agent is known idle after a read found nothing for
-/// it, until the next of: a <see cref="TaskEvents"/> event about it from any replica, the earliest redelivery its
-/// unstarted tasks are due for, a change to the agent (<see cref="ClusterChannels.AgentsChanged"/>: a resume makes waiting
-/// tasks deliverable), or <see cref="TaskOptions.IdleRecheckInterval"/> (which bounds the delay a lost event could
-/// cause). A lost listener connection forgets everything.</summary>
+/// every heartbeat) is answered without reading the tasks table, and an idle agent's task stream ticks without reading
+/// it. An agent is known idle after a read found nothing for it, until the next of: a <see cref="TaskEvents"/> event
+/// about it from any replica, the earliest redelivery its unstarted tasks are due for, a change to the agent
+/// (<see cref="ClusterChannels.AgentsChanged"/>: a resume makes waiting tasks deliverable), or the
+/// <see cref="IdleSweep"/> finding work for it (every <see cref="TaskOptions.IdleRecheckInterval"/>, which so bounds
+/// the delay a lost event could cause). A lost listener connection, or a sweep that fails, forgets everything.</summary>
 public sealed class AgentWorkHints : IDisposable
 {
     private readonly ConcurrentDictionary<Guid, Entry> _entries = new();
@@ -47,17 +48,27 @@ public sealed class AgentWorkHints : IDisposable
     public bool KnowsIdle(Guid agentId) => IsIdle(Observe(agentId));
 
     /// <summary>Records that a read begun after <paramref name="observed"/> found nothing to hand out or cancel. The
-    /// agent stays idle until <paramref name="nextRedeliveryAt"/> at the latest.</summary>
+    /// agent stays idle until <paramref name="nextRedeliveryAt"/> at the latest, or until an event or the sweep says
+    /// otherwise. With an <see cref="TaskOptions.IdleRecheckInterval"/> of zero nothing is remembered.</summary>
     public void RecordIdle(Guid agentId, Entry observed, DateTime? nextRedeliveryAt)
     {
-        var until = _time.GetUtcNow().UtcDateTime + _options.CurrentValue.IdleRecheckInterval;
-        if (nextRedeliveryAt < until)
-        {
-            until = nextRedeliveryAt.Value;
-        }
-
+        var until = _options.CurrentValue.IdleRecheckInterval <= TimeSpan.Zero
+            ? _time.GetUtcNow().UtcDateTime
+            : nextRedeliveryAt ?? DateTime.MaxValue;
         _entries.TryUpdate(agentId, new Entry(until), observed);
     }
+
+    /// <summary>Forgets what is known of these agents: their next read goes to the database.</summary>
+    public void Forget(IEnumerable<Guid> agentIds)
+    {
+        foreach (var agentId in agentIds)
+        {
+            _entries.TryRemove(agentId, out _);
+        }
+    }
+
+    /// <summary>Forgets every agent (what a lost event feed or a failed sweep leaves unknown).</summary>
+    public void ForgetAll() => _entries.Clear();
 
     private void Forget(string payload) => _entries.TryRemove(TaskEvents.Parse(payload).AgentId, out _);
 

@@ -35,4 +35,7 @@ internal static partial class Log
 
     [LoggerMessage(810, LogLevel.Warning, "Task {TaskId} of agent {AgentId} failed: {Reason}")]
     public static partial void TaskUndeliverable(this ILogger logger, Guid taskId, Guid agentId, string reason);
+
+    [LoggerMessage(811, LogLevel.Warning, "Idle sweep failed; every agent's tasks are read again at its next heartbeat or stream tick")]
+    public static partial void IdleSweepFailed(this ILogger logger, Exception exception);
 }

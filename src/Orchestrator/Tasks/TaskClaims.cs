@@ -108,6 +108,25 @@ public sealed class TaskClaims(
             waiting.Count == 0 ? null : waiting.Min(r => r.LastDeliveredAt) + Options.RedeliverAfter);
     }
 
+    /// <summary>Every agent that may have something to take: a pending or cancelling task, an unstarted one due for
+    /// redelivery, or one that timed out within the grace period. A superset of the agents whose next read hands out or
+    /// cancels something (a draining agent's pending task counts), in one statement for the whole fleet
+    /// (<see cref="IdleSweep"/>).</summary>
+    public Task<List<Guid>> AgentsWithWorkAsync(CancellationToken cancellationToken)
+    {
+        var now = Now;
+        var redeliverCutoff = now - Options.RedeliverAfter;
+        var cancelledSince = now - Options.CancelGracePeriod;
+        return db.Tasks.AsNoTracking()
+            .Where(t => t.Status == AgentTaskStatus.Pending ||
+                        t.Status == AgentTaskStatus.Cancelling ||
+                        (t.Status == AgentTaskStatus.Assigned && t.StartedAt == null && t.LastDeliveredAt <= redeliverCutoff) ||
+                        (t.Status == AgentTaskStatus.TimedOut && t.CompletedAt > cancelledSince))
+            .Select(t => t.AgentId)
+            .Distinct()
+            .ToListAsync(cancellationToken);
+    }
+
     /// <summary>Tasks delivered at or before this are due again: after <c>RedeliverAfter</c>, or at once.</summary>
     private DateTime RedeliveryCutoff(DateTime now, bool resendUnstarted) => resendUnstarted ? now : now - Options.RedeliverAfter;
 

@@ -17,8 +17,10 @@ public sealed class TaskOptions : IValidatableObject
     /// <summary>How long a cancelling task waits for the agent's confirmation before it ends cancelled anyway.</summary>
     public TimeSpan CancelGracePeriod { get; set; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>Longest time a replica answers an idle agent's heartbeats from memory before reading its tasks again.
-    /// New and cancelled tasks reach it at once through task events; this only bounds the delay a lost event causes.</summary>
+    /// <summary>How often each replica looks, in one statement for the whole fleet, for agents with something waiting,
+    /// and reads again for those it had remembered as idle. New and cancelled tasks reach an agent at once through task
+    /// events; this only bounds the delay a lost event causes. Zero: no agent is remembered as idle, every heartbeat
+    /// and stream tick reads.</summary>
     public TimeSpan IdleRecheckInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How often the monitor ends overdue tasks (timeouts, cancellation grace).</summary>

@@ -20,6 +20,8 @@ public static class TaskRegistration
         services.AddScoped<TaskDelivery>();
         services.AddSingleton<TaskMonitor>();
         services.AddHostedService(sp => sp.GetRequiredService<TaskMonitor>());
+        services.AddSingleton<IdleSweep>();
+        services.AddHostedService(sp => sp.GetRequiredService<IdleSweep>());
         return services;
     }
 }
