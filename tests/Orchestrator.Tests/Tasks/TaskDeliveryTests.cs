@@ -143,13 +143,7 @@ public sealed class TaskDeliveryTests(SharedApps apps, ClockApps clocks) : IClas
         var task = await one.CreateTaskForAsync(agent);
 
         // Only the NOTIFY can tell replica two: its clock stands still, so its idle answer never expires by itself.
-        var delivered = new List<Guid>();
-        await Poll.Until(async () =>
-        {
-            delivered.AddRange((await two.TakeAsync(agent)).Tasks.Select(t => t.TaskId));
-            return delivered.Count > 0;
-        }, "replica two hands out the task");
-        Assert.Equal([task], delivered);
+        Assert.Equal([task], await two.TakeUntilDeliveredAsync(agent, "replica two hands out the task"));
     }
 
     [SkippableTheory, BothProviders]
@@ -164,25 +158,14 @@ public sealed class TaskDeliveryTests(SharedApps apps, ClockApps clocks) : IClas
         Assert.Empty((await app.TakeAsync(agent)).Tasks);
 
         // A task row whose event never went out (a replica that died between commit and publish).
-        await app.WithAsync(async sp =>
-        {
-            var db = sp.GetRequiredService<OrchestratorDbContext>();
-            return await db.Tasks.Where(t => t.Id == task)
-                .ExecuteUpdateAsync(u => u.SetProperty(t => t.Status, AgentTaskStatus.Pending).SetProperty(t => t.LastDeliveredAt, (DateTime?)null));
-        });
+        await app.PutBackUnannouncedAsync(task);
         clock.Advance(TimeSpan.FromSeconds(19));
         Assert.Empty((await app.TakeAsync(agent)).Tasks);
 
         // The sweep is due 20 s after the start; it runs on its own once the clock passes that, and the agent's next
         // read then finds the task.
         clock.Advance(TimeSpan.FromSeconds(2));
-        var delivered = new List<Guid>();
-        await Poll.Until(async () =>
-        {
-            delivered.AddRange((await app.TakeAsync(agent)).Tasks.Select(t => t.TaskId));
-            return delivered.Count > 0;
-        }, "the agent's read after the sweep hands out the task");
-        Assert.Equal([task], delivered);
+        Assert.Equal([task], await app.TakeUntilDeliveredAsync(agent, "the agent's read after the sweep hands out the task"));
     }
 
     [SkippableTheory, BothProviders]
@@ -206,8 +189,7 @@ public sealed class TaskDeliveryTests(SharedApps apps, ClockApps clocks) : IClas
         var task = await app.CreateTaskForAsync(busy);
         Assert.Single((await app.TakeAsync(busy)).Tasks);
         Assert.Empty((await app.TakeAsync(busy)).Tasks);
-        await app.WithAsync(async sp => await sp.GetRequiredService<OrchestratorDbContext>().Tasks.Where(t => t.Id == task)
-            .ExecuteUpdateAsync(u => u.SetProperty(t => t.Status, AgentTaskStatus.Pending).SetProperty(t => t.LastDeliveredAt, (DateTime?)null)));
+        await app.PutBackUnannouncedAsync(task);
         Assert.True(hints.KnowsIdle(busy));
         Assert.True(hints.KnowsIdle(idle));
 
@@ -227,8 +209,7 @@ public sealed class TaskDeliveryTests(SharedApps apps, ClockApps clocks) : IClas
         Assert.Single((await app.TakeAsync(agent)).Tasks);
         Assert.Empty((await app.TakeAsync(agent)).Tasks);
         // A task whose event was published while this replica was not listening.
-        await app.WithAsync(async sp => await sp.GetRequiredService<OrchestratorDbContext>().Tasks.Where(t => t.Id == task)
-            .ExecuteUpdateAsync(u => u.SetProperty(t => t.Status, AgentTaskStatus.Pending).SetProperty(t => t.LastDeliveredAt, (DateTime?)null)));
+        await app.PutBackUnannouncedAsync(task);
         Assert.Empty((await app.TakeAsync(agent)).Tasks);
 
         int Reconnects() => app.Logs.Events.Count(e => e.MessageTemplate.Text.StartsWith("Cluster event listener reconnected", StringComparison.Ordinal));

@@ -1,7 +1,9 @@
 using System.Net;
 using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
+using Orchestrator.Data;
 using Orchestrator.Tasks;
 using Orchestrator.Testing;
 
@@ -20,6 +22,25 @@ internal static class TaskKit
 
     public static Task<AgentWork> TakeAsync(this TestApp app, Guid agentId) =>
         app.WithAsync(sp => sp.GetRequiredService<TaskDelivery>().TakeForAgentAsync(agentId, trustIdleHint: true, resendUnstarted: false, "heartbeat", CancellationToken.None));
+
+    /// <summary>Takes for the agent until a take hands something out (an event or a sweep the test waits for reaches the
+    /// service in the background), and returns the ids of the tasks handed out.</summary>
+    public static async Task<List<Guid>> TakeUntilDeliveredAsync(this TestApp app, Guid agentId, string what)
+    {
+        var delivered = new List<Guid>();
+        await Poll.Until(async () =>
+        {
+            delivered.AddRange((await app.TakeAsync(agentId)).Tasks.Select(t => t.TaskId));
+            return delivered.Count > 0;
+        }, what);
+        return delivered;
+    }
+
+    /// <summary>Puts a delivered task back to pending behind the service's back: a task whose event never went out (a
+    /// replica that ended between commit and publish, or one published while a replica was not listening).</summary>
+    public static Task PutBackUnannouncedAsync(this TestApp app, Guid taskId) =>
+        app.WithAsync(async sp => await sp.GetRequiredService<OrchestratorDbContext>().Tasks.Where(t => t.Id == taskId)
+            .ExecuteUpdateAsync(u => u.SetProperty(t => t.Status, AgentTaskStatus.Pending).SetProperty(t => t.LastDeliveredAt, (DateTime?)null)));
 
     public static Task<TaskResult> CompleteAsync(this TestApp app, Guid agentId, Guid taskId, bool success,
         object? result = null, params TaskLogEntry[] logs) =>
