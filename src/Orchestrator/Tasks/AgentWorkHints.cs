@@ -15,10 +15,10 @@ public sealed class AgentWorkHints : IDisposable
 {
     private readonly ConcurrentDictionary<Guid, Entry> _entries = new();
     private readonly TimeProvider _time;
-    private readonly IOptionsMonitor<TaskOptions> _options;
+    private readonly IOptions<TaskOptions> _options;
     private readonly IDisposable[] _subscriptions;
 
-    public AgentWorkHints(IClusterEvents events, TimeProvider time, IOptionsMonitor<TaskOptions> options)
+    public AgentWorkHints(IClusterEvents events, TimeProvider time, IOptions<TaskOptions> options)
     {
         _time = time;
         _options = options;
@@ -49,10 +49,11 @@ public sealed class AgentWorkHints : IDisposable
 
     /// <summary>Records that a read begun after <paramref name="observed"/> found nothing to hand out or cancel. The
     /// agent stays idle until <paramref name="nextRedeliveryAt"/> at the latest, or until an event or the sweep says
-    /// otherwise. With an <see cref="TaskOptions.IdleRecheckInterval"/> of zero nothing is remembered.</summary>
+    /// otherwise. With an <see cref="TaskOptions.IdleRecheckInterval"/> of zero nothing is remembered. Read as the service
+    /// started, as <see cref="IdleSweep"/> reads it: an idle agent is remembered only while a sweep runs to forget it.</summary>
     public void RecordIdle(Guid agentId, Entry observed, DateTime? nextRedeliveryAt)
     {
-        var until = _options.CurrentValue.IdleRecheckInterval <= TimeSpan.Zero
+        var until = _options.Value.IdleRecheckInterval <= TimeSpan.Zero
             ? _time.GetUtcNow().UtcDateTime
             : nextRedeliveryAt ?? DateTime.MaxValue;
         _entries.TryUpdate(agentId, new Entry(until), observed);
