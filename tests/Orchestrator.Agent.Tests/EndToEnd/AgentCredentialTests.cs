@@ -65,9 +65,10 @@ public sealed class AgentRenewalTests
         var keyFiles = new HashSet<string> { credentials.Load()!.KeyFile };
 
         // Tasks keep flowing across at least two renewals (each after 2/3 of a 15 s life), one always running: each
-        // runs a fifth of a second and the next is created as it ends, so a task is running at nearly every moment, renewals included, and
-        // deliveries and completions land on either side of it. (Tasks that end at once, back to back, covered the same
-        // moments with three times as many tasks, about 260 a provider, and made this the dearest class of the run.)
+        // runs a fifth of a second and the next is created as it ends, so a task is running at nearly every moment,
+        // renewals included, and deliveries and completions land on either side of it. (Tasks that end at once, back to
+        // back, covered the same moments with three times as many tasks, about 260 a provider, and made this the dearest
+        // class of the run.)
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (keyFiles.Count < 3)
         {

@@ -127,8 +127,7 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
         var offlineBefore = OfflineDecisions();
         using var stopBeating = new CancellationTokenSource();
         var heartbeating = HeartbeatEveryHalfSecondAsync(agent, stopBeating.Token);
-        var task = (await (await admin.PostJson("/api/v1/tasks", new { taskType = "agent.noop", agentId = agent.Id }))
-            .ShouldBe(HttpStatusCode.Created)).GetProperty("taskId").GetGuid();
+        var task = await CreateTaskAsync(app, agent);
         int LivenessFailures() => app.Logs.Events.Count(e => e.MessageTemplate.Text.StartsWith("Liveness check failed", StringComparison.Ordinal));
         var failuresBefore = LivenessFailures();
 
@@ -163,7 +162,7 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
         var stalledUntil = DateTime.UtcNow;
         await Poll.Until(async () => (await admin.GetAsync("/api/v1/agents")).StatusCode == HttpStatusCode.OK, "the service to answer again",
             TimeSpan.FromSeconds(30));
-        await (await admin.PostJson("/api/v1/tasks", new { taskType = "agent.noop", agentId = agent.Id })).ShouldBe(HttpStatusCode.Created);
+        await CreateTaskAsync(app, agent);
         await stopBeating.CancelAsync();
         var beats = (await heartbeating).Where(b => b.SentAt >= stalledFrom && b.SentAt < stalledUntil).ToList();
         output.WriteLine($"stall {(stalledUntil - stalledFrom).TotalSeconds:F1} s; 503 after {string.Join(", ", took.Select(t => $"{t.TotalSeconds:F1} s"))}; " +
@@ -229,10 +228,12 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
     {
         var agent = await app.RegisterAgentAsync();
         await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", Healthy)).ShouldBe(HttpStatusCode.OK);
-        var task = (await (await app.AdminClient().PostJson("/api/v1/tasks", new { taskType = "agent.noop", agentId = agent.Id }))
-            .ShouldBe(HttpStatusCode.Created)).GetProperty("taskId").GetGuid();
-        return (agent, task, await app.CreateRegistrationTokenAsync());
+        return (agent, await CreateTaskAsync(app, agent), await app.CreateRegistrationTokenAsync());
     }
+
+    private static async Task<Guid> CreateTaskAsync(TestApp app, TestAgent agent) =>
+        (await (await app.AdminClient().PostJson("/api/v1/tasks", new { taskType = "agent.noop", agentId = agent.Id }))
+            .ShouldBe(HttpStatusCode.Created)).GetProperty("taskId").GetGuid();
 
     /// <summary>An agent's heartbeats, two a second on its own timer whether or not the last one was answered yet, until
     /// stopped; each one's answer and how long it took.</summary>
