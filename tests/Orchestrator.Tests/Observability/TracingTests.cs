@@ -105,11 +105,16 @@ public sealed class TracingTests(TracedApp traced) : IClassFixture<TracedApp>
         return (caller.TraceId, await call());
     }
 
-    /// <summary>The spans of the trace once those named have all ended.</summary>
+    /// <summary>The spans of the trace once those named have all ended, and the span each of them sits in. A span ends
+    /// after its children, and the request around a completion ends after its answer went out: waiting for the names
+    /// alone, a CI run read the trace before the completion's request had reached the exporter.</summary>
     private async Task<List<Activity>> SpansOf(ActivityTraceId trace, params string[] names)
     {
-        await Poll.Until(() => names.All(n => traced.Spans.InTrace(trace).Any(s => s.DisplayName == n)),
-            $"spans {string.Join(", ", names)} in trace {trace}");
+        static bool Ended(List<Activity> spans, string name) => spans.Any(s => s.DisplayName == name &&
+            (s.ParentSpanId == default || spans.Any(parent => parent.SpanId == s.ParentSpanId)));
+
+        await Poll.Until(() => names.All(n => Ended(traced.Spans.InTrace(trace), n)),
+            $"spans {string.Join(", ", names)} and the spans they sit in, in trace {trace}");
         return traced.Spans.InTrace(trace);
     }
 
