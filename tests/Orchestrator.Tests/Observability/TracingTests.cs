@@ -113,7 +113,7 @@ public sealed class TracingTests(TracedApp traced) : IClassFixture<TracedApp>
         static bool Ended(List<Activity> spans, string name) => spans.Any(s => s.DisplayName == name &&
             (s.ParentSpanId == default || spans.Any(parent => parent.SpanId == s.ParentSpanId)));
 
-        await Poll.Until(() => names.All(n => Ended(traced.Spans.InTrace(trace), n)),
+        await Poll.Until(() => traced.Spans.InTrace(trace) is var spans && names.All(n => Ended(spans, n)),
             $"spans {string.Join(", ", names)} and the spans they sit in, in trace {trace}");
         return traced.Spans.InTrace(trace);
     }
