@@ -115,7 +115,7 @@ public sealed class TaskClaims(
     public Task<List<Guid>> AgentsWithWorkAsync(CancellationToken cancellationToken)
     {
         var now = Now;
-        var redeliverCutoff = now - Options.RedeliverAfter;
+        var redeliverCutoff = RedeliveryCutoff(now, resendUnstarted: false);
         var cancelledSince = now - Options.CancelGracePeriod;
         return db.Tasks.AsNoTracking()
             .Where(t => t.Status == AgentTaskStatus.Pending ||

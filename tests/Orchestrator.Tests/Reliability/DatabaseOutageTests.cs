@@ -8,6 +8,7 @@ using Npgsql;
 using Orchestrator.Data;
 using Orchestrator.Hosting;
 using Orchestrator.Testing;
+using Orchestrator.Tests.Tasks;
 using Xunit.Abstractions;
 
 namespace Orchestrator.Tests.Reliability;
@@ -246,8 +247,7 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
     }
 
     private static async Task<Guid> CreateTaskAsync(TestApp app, TestAgent agent) =>
-        (await (await app.AdminClient().PostJson("/api/v1/tasks", new { taskType = "agent.noop", agentId = agent.Id }))
-            .ShouldBe(HttpStatusCode.Created)).GetProperty("taskId").GetGuid();
+        (await app.CreateTaskAsync(new { taskType = "agent.noop", agentId = agent.Id })).GetProperty("taskId").GetGuid();
 
     /// <summary>An agent's heartbeats, two a second on its own timer whether or not the last one was answered yet, until
     /// stopped; each one's answer and how long it took.</summary>
