@@ -1,4 +1,5 @@
 using System.Net.Security;
+using System.Security.Authentication;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Options;
 using Orchestrator.Certificates;
@@ -45,14 +46,33 @@ public static class KestrelSetup
                 // Our CA is private, so the TLS layer would reject its certificates; the agent authentication
                 // handler validates the chain against the CA's roots instead.
                 https.ClientCertificateValidation = (_, _, _) => true;
-                var suites = OperatingSystem.IsWindows()
-                    ? null
-                    : new CipherSuitesPolicy(kestrel.ApplicationServices.GetRequiredService<IOptions<TlsOptions>>().Value.Offered());
-                https.OnAuthenticate = (_, ssl) =>
+                var tls = kestrel.ApplicationServices.GetRequiredService<IOptions<TlsOptions>>().Value;
+                var suites = OperatingSystem.IsWindows() ? null : new CipherSuitesPolicy(tls.Offered());
+                // A handshake with a cipher-suite policy gets an OpenSSL context of its own (.NET shares one per
+                // certificate only without a policy): tens of KiB a connection, and no session resumption. TLS 1.3's
+                // suites are all AEAD, so a client offering TLS 1.3 needs no policy for the default list; only clients
+                // limited to TLS 1.2 (and every client, once operators name their own suites) get the policy.
+                var shareTls13 = suites is not null && tls.CipherSuites.Length == 0;
+                if (shareTls13)
+                {
+                    https.TlsClientHelloBytesCallback = (connection, hello) =>
+                    {
+                        if (TlsClientHello.OffersTls13(hello))
+                        {
+                            connection.Features.Set(OffersTls13.Instance);
+                        }
+                    };
+                }
+
+                https.OnAuthenticate = (connection, ssl) =>
                 {
                     ssl.ServerCertificateSelectionCallback = null;
                     ssl.ServerCertificateContext = certificates.CurrentContext;
-                    if (suites is not null)
+                    if (shareTls13 && connection.Features.Get<OffersTls13>() is not null)
+                    {
+                        ssl.EnabledSslProtocols = SslProtocols.Tls13;
+                    }
+                    else if (suites is not null)
                     {
                         ssl.CipherSuitesPolicy = suites;
                     }
@@ -71,5 +91,11 @@ public static class KestrelSetup
     {
         app.UseHsts();
         return app;
+    }
+
+    /// <summary>Marks a connection whose ClientHello offers TLS 1.3.</summary>
+    private sealed class OffersTls13
+    {
+        public static readonly OffersTls13 Instance = new();
     }
 }
