@@ -20,4 +20,7 @@ internal static partial class Log
 
     [LoggerMessage(505, LogLevel.Error, "Agent {AgentId}'s task stream failed")]
     public static partial void StreamFailed(this ILogger logger, Exception exception, Guid agentId);
+
+    [LoggerMessage(506, LogLevel.Warning, "Task streams keep their TLS record buffers (about 33 KiB each): {Reason}")]
+    public static partial void TlsBuffersKept(this ILogger logger, string reason);
 }

@@ -1,5 +1,6 @@
 using System.Net.WebSockets;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using Microsoft.Extensions.Options;
 using Orchestrator.Certificates;
 using Orchestrator.Http;
@@ -42,6 +43,7 @@ public static class StreamEndpoints
         await using var expiry = time.CreateTimer(_ => stream.Close(WebSocketCloseStatus.PolicyViolation,
                 "The certificate and token this stream was opened with have expired."),
             null, expiresIn > TimeSpan.Zero ? expiresIn : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        ReleaseTlsBuffers(context, settings);
         try
         {
             using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
@@ -57,5 +59,24 @@ public static class StreamEndpoints
         }
 
         return TypedResults.Empty;
+    }
+
+    private static int tlsBuffersKeptLogged;
+
+    /// <summary>A stream's connection is idle nearly all its life, so OpenSSL may free its record buffers whenever they
+    /// are empty (about 33 KiB a stream). Set before the upgrade is answered, when nothing reads or writes the
+    /// connection; HTTP/1.1 only, since on an HTTP/2 connection other requests use the same TLS session meanwhile.</summary>
+    private static void ReleaseTlsBuffers(HttpContext context, StreamOptions settings)
+    {
+        if (!settings.ReleaseTlsBuffers || !HttpProtocol.IsHttp11(context.Request.Protocol) ||
+            context.Features.Get<ISslStreamFeature>()?.SslStream is not { } tls)
+        {
+            return;
+        }
+
+        if (!TlsBufferRelease.TryRelease(tls, out var failure) && Interlocked.Exchange(ref tlsBuffersKeptLogged, 1) == 0)
+        {
+            context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StreamEndpoints)).TlsBuffersKept(failure!);
+        }
     }
 }

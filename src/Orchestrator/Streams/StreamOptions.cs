@@ -21,6 +21,10 @@ public sealed class StreamOptions : IValidatableObject
     /// <summary>A stream whose peer does not answer a ping within this long is closed and cleaned up.</summary>
     public TimeSpan KeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Whether OpenSSL may free a stream connection's record buffers while they are empty (Linux); off only to
+    /// rule it out when looking for a fault, as it reaches a private member of .NET's <c>SslStream</c>.</summary>
+    public bool ReleaseTlsBuffers { get; set; } = true;
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (MaxMessageBytes is < 1024 or > 1024 * 1024)
