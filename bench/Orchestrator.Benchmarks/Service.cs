@@ -72,6 +72,15 @@ public sealed class ServiceProcess : IAsyncDisposable
         {
             start.Environment["DOTNET_gcServer"] = ServiceGcServer;
         }
+        // BENCH_SERVICE_X=v sets X=v for the services only (a runtime knob under comparison, say), not the load generator.
+        foreach (var entry in Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>())
+        {
+            if (entry.Key is string name && name.StartsWith("BENCH_SERVICE_", StringComparison.Ordinal))
+            {
+                start.Environment[name["BENCH_SERVICE_".Length..]] = entry.Value as string;
+            }
+        }
+
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
         {
             start.Environment[key] = value;
