@@ -24,7 +24,8 @@ public static class TlsBufferRelease
         typeof(SslStream).GetField("_securityContext", BindingFlags.Instance | BindingFlags.NonPublic);
 
     /// <summary>Sets the mode on the connection under <paramref name="tls"/> (once its handshake is done, and only while
-    /// nothing reads or writes it). False with the reason when it could not.</summary>
+    /// nothing reads or writes it). False with the reason when it could not; false without one when the connection
+    /// closed meanwhile.</summary>
     public static bool TryRelease(SslStream tls, out string? failure) =>
         TryControl(tls, ReleaseBuffersMode, out var mode, out failure) && HasReleaseBuffers(mode, out failure);
 
@@ -69,19 +70,26 @@ public static class TlsBufferRelease
             return false;
         }
 
-        if (handle.IsInvalid || handle.IsClosed)
-        {
-            failure = "the connection's TLS session is gone";
-            return false;
-        }
-
         var added = false;
         try
         {
+            // Held for the call, so a connection closing meanwhile cannot free the SSL under it.
             handle.DangerousAddRef(ref added);
+            if (handle.IsInvalid)
+            {
+                failure = "the connection has no TLS session";
+                return false;
+            }
+
             mode = ctrl(handle.DangerousGetHandle(), SslCtrlMode, larg, 0);
             failure = null;
             return true;
+        }
+        catch (ObjectDisposedException)
+        {
+            // The connection closed meanwhile: nothing to release, and nothing wrong with this .NET.
+            failure = null;
+            return false;
         }
         finally
         {

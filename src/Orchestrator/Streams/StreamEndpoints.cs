@@ -74,9 +74,9 @@ public static class StreamEndpoints
             return;
         }
 
-        if (!TlsBufferRelease.TryRelease(tls, out var failure) && Interlocked.Exchange(ref tlsBuffersKeptLogged, 1) == 0)
+        if (!TlsBufferRelease.TryRelease(tls, out var failure) && failure is not null && Interlocked.Exchange(ref tlsBuffersKeptLogged, 1) == 0)
         {
-            context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StreamEndpoints)).TlsBuffersKept(failure!);
+            context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(StreamEndpoints)).TlsBuffersKept(failure);
         }
     }
 }
