@@ -127,10 +127,18 @@ public sealed class AgentLifecycleTests(SharedAgentApps apps) : IClassFixture<Sh
         var world = await apps.WorldFor(provider);
         await using var agent = RunningAgent.Start(world.Settings(TempDirectories.New(), await world.TokenFileAsync(), s => s with { AllowShell = true }));
         var id = await agent.StartedAsync();
-        var task = await world.CreateTaskAsync(id, "shell.run", new { command = new[] { "sh", "-c", "echo begin; sleep 1; echo end" } });
+        // The task ends only once the test lets it, after the agent has been told to stop: a task timed to end on its
+        // own (sleep 1) was once over before the test saw it running, in CI.
+        var go = Path.Combine(TempDirectories.New(), "go");
+        var task = await world.CreateTaskAsync(id, "shell.run", new
+        {
+            command = new[] { "sh", "-c", $"echo begin; until [ -e '{go}' ]; do sleep 0.05; done; echo end" },
+        });
         await world.StatusAsync(task.TaskId, AgentTaskStatus.Running);
 
-        var exitCode = await agent.StopAsync();
+        var stopping = agent.StopAsync();
+        await File.WriteAllTextAsync(go, "");
+        var exitCode = await stopping;
         var ended = await world.Operators.Tasks.GetAsync(task.TaskId);
 
         Assert.Equal(ExitCodes.Ok, exitCode);
