@@ -41,9 +41,17 @@ internal abstract class TaskSql
                 WHERE "AgentId" = {2}
                   AND (("Status" = {3} AND {4}) OR ("Status" = {0} AND "StartedAt" IS NULL AND "LastDeliveredAt" <= {5}))
                 ORDER BY "Priority" DESC, "CreatedAt", "Id"
-                LIMIT {6}{{RowLock}})
+                LIMIT {6}{{RowLock}}){{CommitWithoutFlush}}
             RETURNING *
             """, Assigned, now, agentId, Pending, includePending, redeliverCutoff, limit);
+
+    /// <summary>Appended to the claim's WHERE clause: its commit does not wait for the write-ahead log to reach the disk.
+    /// A claim only marks tasks delivered, and delivery is at least once: a task whose mark a database crash took (the
+    /// last fraction of a second before it) goes out again, and agents de-duplicate by id, as after any redelivery.
+    /// Creations and ends still commit durably, and each durable commit makes the marks before it durable too. Under load
+    /// a claim's flush waited behind the heartbeat flushes' log writes: it was most of the stream push p99
+    /// (docs/benchmarks.md, "Many task streams").</summary>
+    protected abstract string CommitWithoutFlush { get; }
 
     /// <summary>Appended to an id-ordered row selection: locks the rows in that order.</summary>
     protected abstract string InIdOrder { get; }
@@ -119,6 +127,9 @@ internal abstract class TaskSql
         // the WHERE clause.
         protected override string RowLock => "\n        FOR UPDATE SKIP LOCKED";
 
+        // This statement's own transaction only (is_local): the session's setting is untouched.
+        protected override string CommitWithoutFlush => "\n        AND set_config('synchronous_commit', 'off', true) IS NOT NULL";
+
         public override bool LocksRows => true;
 
         protected override string InIdOrder => "\n        FOR NO KEY UPDATE";
@@ -130,6 +141,9 @@ internal abstract class TaskSql
     {
         // One writer at a time: no claim runs beside another.
         protected override string RowLock => "";
+
+        // The connection's own durability applies (SQLite's synchronous pragma).
+        protected override string CommitWithoutFlush => "";
 
         // One writer at a time: the sweep's transaction cannot meet another's locks.
         public override bool LocksRows => false;

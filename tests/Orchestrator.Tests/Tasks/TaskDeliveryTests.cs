@@ -225,6 +225,34 @@ public sealed class TaskDeliveryTests(SharedApps apps, ClockApps clocks) : IClas
         Assert.Equal(task, Assert.Single((await app.TakeAsync(agent)).Tasks).TaskId);
     }
 
+    /// <summary>A claim's commit does not wait for PostgreSQL's log flush (a lost mark means a redelivery, which
+    /// agents de-duplicate), and that is the claim's alone: the pooled connection it ran on commits what comes next
+    /// durably again, task creations and completions above all.</summary>
+    [SkippableFact]
+    public async Task A_claim_relaxes_the_commit_flush_for_itself_only_and_the_connection_commits_durably_after_it()
+    {
+        var app = await apps.For(DatabaseProvider.Postgres);
+        var agent = await app.SeedAgentAsync();
+        var task = await app.CreateTaskForAsync(agent);
+
+        var (claimed, afterwards) = await app.WithAsync(async sp =>
+        {
+            var db = sp.GetRequiredService<OrchestratorDbContext>();
+            // Held open, so the claim and the question after it run on the same connection; durable for this session
+            // (the test cluster's default is not: it runs without fsync).
+            await db.Database.OpenConnectionAsync();
+            await db.Database.ExecuteSqlAsync($"SET synchronous_commit = on");
+            var claimed = await sp.GetRequiredService<TaskClaims>()
+                .ClaimDeliverableAsync(agent, includePending: true, resendUnstarted: false, CancellationToken.None);
+            var setting = await db.Database.SqlQuery<string>($"SELECT current_setting('synchronous_commit') AS \"Value\"").SingleAsync();
+            return (claimed, setting);
+        });
+
+        Assert.Equal(task, Assert.Single(claimed).Id);
+        Assert.Equal("assigned", await app.StatusOfAsync(task));
+        Assert.Equal("on", afterwards);
+    }
+
     [SkippableTheory, BothProviders]
     public async Task A_draining_agent_gets_no_waiting_task_until_resumed_but_still_gets_redeliveries(DatabaseProvider provider)
     {
