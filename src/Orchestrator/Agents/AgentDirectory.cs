@@ -115,6 +115,10 @@ internal sealed class AgentDirectory(OrchestratorDbContext db) : ITaskAgents, IT
     public IQueryable<Guid> Draining(Guid agentId) =>
         db.Agents.Where(a => a.Id == agentId && a.DrainRequestedAt != null).Select(a => a.Id);
 
+    // Keep beside Draining: the same rule, for raw SQL.
+    public string DrainingCondition(string agentId) =>
+        $"""EXISTS (SELECT 1 FROM "Agents" WHERE "Id" = {agentId} AND "DrainRequestedAt" IS NOT NULL)""";
+
     public Task<bool> ExistsAsync(Guid agentId, CancellationToken cancellationToken) =>
         db.Agents.AnyAsync(a => a.Id == agentId, cancellationToken);
 }

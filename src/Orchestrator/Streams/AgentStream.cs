@@ -265,25 +265,29 @@ public sealed class AgentStream
     /// and sends it. A send that never arrives is covered by redelivery.</summary>
     private async Task TakeAndSendAsync(bool periodic, bool connected, CancellationToken stopping)
     {
+        await using var scope = _scopes.CreateAsyncScope();
+        var delivery = scope.ServiceProvider.GetRequiredService<TaskDelivery>();
         AgentWork work;
         try
         {
-            await using var scope = _scopes.CreateAsyncScope();
-            work = await scope.ServiceProvider.GetRequiredService<TaskDelivery>()
-                .TakeForAgentAsync(AgentId, trustIdleHint: periodic, resendUnstarted: connected, "stream", stopping);
+            if (!periodic && !connected)
+            {
+                // Woken by an event, most often a task created for this agent: it goes out after one statement, the
+                // claim; the usual take then looks for cancellations (and anything that came meanwhile).
+                var woken = await delivery.ClaimWokenAsync(AgentId, "stream", stopping);
+                await SendAsync(woken, stopping);
+            }
+
+            work = await delivery.TakeForAgentAsync(AgentId, trustIdleHint: periodic, resendUnstarted: connected, "stream", stopping);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex) when (ex is not (OperationCanceledException or WebSocketException or ObjectDisposedException))
         {
-            // The stream stays up; the next tick or event tries again.
+            // The stream stays up; the next tick or event tries again. (A send that failed ends the stream.)
             _logger.StreamTakeFailed(ex, AgentId);
             return;
         }
 
-        // Written out before the first send, so a task that cannot be written never cuts the batch short.
-        foreach (var message in work.Tasks.Select(t => StreamMessages.Serialize(new TaskAssignedMessage(t))).ToList())
-        {
-            await _socket.SendAsync(message, WebSocketMessageType.Text, true, stopping);
-        }
+        await SendAsync(work.Tasks, stopping);
 
         // Cancellations repeat on each periodic tick until the task ends (agents de-duplicate), and once per event.
         foreach (var taskId in work.CancelledTasks)
@@ -292,6 +296,15 @@ public sealed class AgentStream
             {
                 await _socket.SendAsync(StreamMessages.Serialize(new TaskCancelledMessage(taskId)), WebSocketMessageType.Text, true, stopping);
             }
+        }
+    }
+
+    private async Task SendAsync(IReadOnlyList<DeliveredTask> tasks, CancellationToken stopping)
+    {
+        // Written out before the first send, so a task that cannot be written never cuts the batch short.
+        foreach (var message in tasks.Select(t => StreamMessages.Serialize(new TaskAssignedMessage(t))).ToList())
+        {
+            await _socket.SendAsync(message, WebSocketMessageType.Text, true, stopping);
         }
     }
 

@@ -17,6 +17,11 @@ public interface ITaskAgents
     /// resume, or end after <c>UndeliveredTimeout</c>, or are cancelled by an operator.</summary>
     IQueryable<Guid> Draining(Guid agentId);
 
+    /// <summary>The same rule as <see cref="Draining"/> as an SQL condition, true while the agent whose id is
+    /// <paramref name="agentId"/> (a placeholder such as <c>{2}</c>) drains, for a statement LINQ cannot say (the
+    /// claim, which returns the rows it changed).</summary>
+    string DrainingCondition(string agentId);
+
     /// <summary>Why a task of this agent that has not started cannot move now (the agent is offline or draining), for
     /// the people following it; null when the agent can take it, or is gone (the task then ends on its own).</summary>
     Task<Contracts.TaskWaitingEvent?> WhyWaitingAsync(Guid agentId, CancellationToken cancellationToken);

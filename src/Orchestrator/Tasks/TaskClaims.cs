@@ -17,16 +17,17 @@ public sealed class TaskClaims(
 
     /// <summary>Marks the agent's deliverable tasks delivered (pending ones, and delivered ones not started within
     /// <c>RedeliverAfter</c>) and returns them, highest priority first, then oldest, at most <c>MaxTasksPerDelivery</c>.
-    /// Without <paramref name="includePending"/> (a draining agent) only redeliveries go out. With
-    /// <paramref name="resendUnstarted"/> every delivered but unstarted task is due at once (see
-    /// <see cref="TaskDelivery.TakeForAgentAsync"/>).</summary>
+    /// With <paramref name="includePending"/> false (a draining agent) only redeliveries go out; null decides it in the
+    /// statement itself, from whether the agent drains now. With <paramref name="resendUnstarted"/> every delivered but
+    /// unstarted task is due at once (see <see cref="TaskDelivery.TakeForAgentAsync"/>).</summary>
     public async Task<List<AgentTask>> ClaimDeliverableAsync(
-        Guid agentId, bool includePending, bool resendUnstarted, CancellationToken cancellationToken)
+        Guid agentId, bool? includePending, bool resendUnstarted, CancellationToken cancellationToken)
     {
         using var span = Telemetry.Source.StartActivity("task.claim");
         span?.SetTag(TaskSpans.AgentId, agentId);
         var now = Now;
-        var claim = TaskSql.For(db.Database).Claim(agentId, includePending, now, RedeliveryCutoff(now, resendUnstarted), Options.MaxTasksPerDelivery);
+        var pending = includePending is { } given ? (given ? "TRUE" : "FALSE") : $"NOT {agents.DrainingCondition("{2}")}";
+        var claim = TaskSql.For(db.Database).Claim(agentId, pending, now, RedeliveryCutoff(now, resendUnstarted), Options.MaxTasksPerDelivery);
         var claimed = await db.Tasks.FromSql(claim).AsNoTracking().ToListAsync(cancellationToken);
         foreach (var task in claimed)
         {

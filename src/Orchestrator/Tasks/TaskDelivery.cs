@@ -67,6 +67,38 @@ public sealed class TaskDelivery(
         var tasks = view.HasDeliverable
             ? await claims.ClaimDeliverableAsync(agentId, includePending: !view.Draining, resendUnstarted, cancellationToken)
             : [];
+        return new AgentWork(await HandOutAsync(agentId, tasks, channel, cancellationToken), view.CancelledTasks);
+    }
+
+    /// <summary>For a caller an event woke (a stream nudged because a task was created for its agent): claims at once,
+    /// the drain rule inside the one statement, so a pushed task waits for one round trip instead of the view's and the
+    /// claim's. The caller sends these, then takes as usual (<see cref="TakeForAgentAsync"/> without the idle hint) for
+    /// cancellations and the hint; that view finds nothing more to claim unless something came meanwhile.</summary>
+    public async Task<IReadOnlyList<DeliveredTask>> ClaimWokenAsync(Guid agentId, string channel, CancellationToken cancellationToken)
+    {
+        if (!database.TryAsk())
+        {
+            return [];
+        }
+
+        List<AgentTask> tasks;
+        try
+        {
+            tasks = await claims.ClaimDeliverableAsync(agentId, includePending: null, resendUnstarted: false, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            database.Report(ex);
+            throw;
+        }
+
+        database.Report(null);
+        return await HandOutAsync(agentId, tasks, channel, cancellationToken);
+    }
+
+    /// <summary>Claimed tasks as they go out (an undeliverable one ends failed instead), logged and announced.</summary>
+    private async Task<List<DeliveredTask>> HandOutAsync(Guid agentId, List<AgentTask> tasks, string channel, CancellationToken cancellationToken)
+    {
         var delivered = new List<DeliveredTask>(tasks.Count);
         foreach (var task in tasks)
         {
@@ -88,7 +120,7 @@ public sealed class TaskDelivery(
             }
         }
 
-        return new AgentWork(delivered, view.CancelledTasks);
+        return delivered;
     }
 
     /// <summary>The poll answer: summaries of what the next delivery would hand out, and tasks to stop.</summary>

@@ -30,20 +30,21 @@ internal abstract class TaskSql
     protected abstract string TimeoutPassed(string now);
 
     /// <summary>Marks the agent's deliverable tasks delivered and returns them whole (<c>RETURNING *</c>): pending ones
-    /// when <paramref name="includePending"/>, and delivered ones not started since <paramref name="redeliverCutoff"/>;
-    /// highest priority first, then oldest, at most <paramref name="limit"/>.</summary>
-    public FormattableString Claim(Guid agentId, bool includePending, DateTime now, DateTime redeliverCutoff, int limit) =>
+    /// where the SQL condition <paramref name="pendingAllowed"/> holds (<c>TRUE</c>, <c>FALSE</c>, or one on the agent's
+    /// id as placeholder <c>{2}</c>), and delivered ones not started since <paramref name="redeliverCutoff"/>; highest
+    /// priority first, then oldest, at most <paramref name="limit"/>.</summary>
+    public FormattableString Claim(Guid agentId, string pendingAllowed, DateTime now, DateTime redeliverCutoff, int limit) =>
         FormattableStringFactory.Create($$"""
             UPDATE "Tasks" SET "Status" = {0}, "AssignedAt" = COALESCE("AssignedAt", {1}),
                 "LastDeliveredAt" = {1}, "DeliveryCount" = "DeliveryCount" + 1
             WHERE "Id" IN (
                 SELECT "Id" FROM "Tasks"
                 WHERE "AgentId" = {2}
-                  AND (("Status" = {3} AND {4}) OR ("Status" = {0} AND "StartedAt" IS NULL AND "LastDeliveredAt" <= {5}))
+                  AND (("Status" = {3} AND {{pendingAllowed}}) OR ("Status" = {0} AND "StartedAt" IS NULL AND "LastDeliveredAt" <= {4}))
                 ORDER BY "Priority" DESC, "CreatedAt", "Id"
-                LIMIT {6}{{RowLock}}){{CommitWithoutFlush}}
+                LIMIT {5}{{RowLock}}){{CommitWithoutFlush}}
             RETURNING *
-            """, Assigned, now, agentId, Pending, includePending, redeliverCutoff, limit);
+            """, Assigned, now, agentId, Pending, redeliverCutoff, limit);
 
     /// <summary>Appended to the claim's WHERE clause: its commit does not wait for the write-ahead log to reach the disk.
     /// A claim only marks tasks delivered, and delivery is at least once: a task whose mark a database crash took (the

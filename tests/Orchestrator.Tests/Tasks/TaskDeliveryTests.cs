@@ -276,6 +276,34 @@ public sealed class TaskDeliveryTests(SharedApps apps, ClockApps clocks) : IClas
         Assert.Equal([waiting], (await app.TakeAsync(agent)).Tasks.Select(t => t.TaskId));
     }
 
+    /// <summary>The stream's claim when an event wakes it is one statement with the drain rule inside it, and hands out
+    /// what the view and claim of a heartbeat would: a waiting task once per window, nothing new to a draining agent,
+    /// which still gets its unstarted task again after the window, and the waiting task once resumed.</summary>
+    [SkippableTheory, BothProviders]
+    public async Task A_claim_woken_by_an_event_follows_the_delivery_and_drain_rules(DatabaseProvider provider)
+    {
+        var app = await clocks.For(provider);
+        var clock = app.Time!;
+        var agent = await app.SeedAgentAsync();
+        Task<IReadOnlyList<DeliveredTask>> Woken() =>
+            app.WithAsync(sp => sp.GetRequiredService<TaskDelivery>().ClaimWokenAsync(agent, "stream", CancellationToken.None));
+        var delivered = await app.CreateTaskForAsync(agent);
+
+        Assert.Equal([delivered], (await Woken()).Select(t => t.TaskId));
+        Assert.Empty(await Woken());
+        var waiting = await app.CreateTaskForAsync(agent);
+        await (await app.AdminClient().PostJson($"/api/v1/agents/{agent}/drain", new { reason = "reboot" })).ShouldBe(HttpStatusCode.OK);
+        Assert.Empty(await Woken());
+        clock.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal([delivered], (await Woken()).Select(t => t.TaskId));
+        Assert.Equal("pending", await app.StatusOfAsync(waiting));
+
+        await (await app.AdminClient().PostAsync($"/api/v1/agents/{agent}/resume", null)).ShouldBe(HttpStatusCode.OK);
+
+        Assert.Equal([waiting], (await Woken()).Select(t => t.TaskId));
+        Assert.Equal("assigned", await app.StatusOfAsync(waiting));
+    }
+
     [SkippableTheory, BothProviders]
     public async Task Polling_lists_summaries_without_delivering(DatabaseProvider provider)
     {
