@@ -12,6 +12,13 @@ using Orchestrator.Benchmarks;
 // Usage: bench/run.sh [--agents N] [--seconds S] [--workers W] [--tasks M] [--waiters N] [--followers N] [--churn PER_SECOND]
 //                     [--scenario all|heartbeat|stream|many-streams|waiters|herd|startup|metrics|register|deleted-agent] [--streams N] [--out docs/benchmarks.md]
 //                     [--service-gc default|server|workstation]
+if (args is ["--stream-side", var sideAddress, var sideStreams])
+{
+    // The many-streams scenario's child process (ManyStreams.cs).
+    await StreamSide.RunAsync(new Uri(sideAddress), int.Parse(sideStreams, CultureInfo.InvariantCulture));
+    return;
+}
+
 var settings = Settings.Parse(args);
 ServiceProcess.ServiceGcServer = settings.ServiceGc switch { "workstation" => "0", "server" => "1", _ => null };
 Console.WriteLine($"Orchestrator benchmark: {settings}");
@@ -964,7 +971,8 @@ namespace Orchestrator.Benchmarks
                 text.AppendLine("N agents (`--streams`) each hold a task stream over their own mTLS connection to one replica, while other agents");
                 text.AppendLine("(`--agents`) heartbeat as in the heartbeat scenario and a task is created for a stream-holding agent every 10 ms; the");
                 text.AppendLine("same heartbeat load first runs with no stream open. Push latency runs from the `POST /api/v1/tasks` answer to");
-                text.AppendLine("`task_assigned` arriving.");
+                text.AppendLine("`task_assigned` arriving; the streams and the task creation run in a process of their own, apart from the heartbeat");
+                text.AppendLine("load generator, as agents do.");
                 text.AppendLine();
                 text.Append(_manyStreams);
                 text.AppendLine();
