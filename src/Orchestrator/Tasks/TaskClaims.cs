@@ -26,7 +26,7 @@ public sealed class TaskClaims(
         using var span = Telemetry.Source.StartActivity("task.claim");
         span?.SetTag(TaskSpans.AgentId, agentId);
         var now = Now;
-        var pending = includePending is { } given ? (given ? "TRUE" : "FALSE") : $"NOT {agents.DrainingCondition("{2}")}";
+        var pending = includePending is { } given ? (given ? "TRUE" : "FALSE") : $"NOT {agents.DrainingCondition(TaskSql.ClaimAgentId)}";
         var claim = TaskSql.For(db.Database).Claim(agentId, pending, now, RedeliveryCutoff(now, resendUnstarted), Options.MaxTasksPerDelivery);
         var claimed = await db.Tasks.FromSql(claim).AsNoTracking().ToListAsync(cancellationToken);
         foreach (var task in claimed)

@@ -29,17 +29,20 @@ internal abstract class TaskSql
     /// <paramref name="now"/> (a placeholder such as <c>{0}</c>).</summary>
     protected abstract string TimeoutPassed(string now);
 
+    /// <summary>The agent's id in <see cref="Claim"/>, for a condition on it passed as <c>pendingAllowed</c>.</summary>
+    public const string ClaimAgentId = "{2}";
+
     /// <summary>Marks the agent's deliverable tasks delivered and returns them whole (<c>RETURNING *</c>): pending ones
     /// where the SQL condition <paramref name="pendingAllowed"/> holds (<c>TRUE</c>, <c>FALSE</c>, or one on the agent's
-    /// id as placeholder <c>{2}</c>), and delivered ones not started since <paramref name="redeliverCutoff"/>; highest
-    /// priority first, then oldest, at most <paramref name="limit"/>.</summary>
+    /// id as <see cref="ClaimAgentId"/>), and delivered ones not started since <paramref name="redeliverCutoff"/>;
+    /// highest priority first, then oldest, at most <paramref name="limit"/>.</summary>
     public FormattableString Claim(Guid agentId, string pendingAllowed, DateTime now, DateTime redeliverCutoff, int limit) =>
         FormattableStringFactory.Create($$"""
             UPDATE "Tasks" SET "Status" = {0}, "AssignedAt" = COALESCE("AssignedAt", {1}),
                 "LastDeliveredAt" = {1}, "DeliveryCount" = "DeliveryCount" + 1
             WHERE "Id" IN (
                 SELECT "Id" FROM "Tasks"
-                WHERE "AgentId" = {2}
+                WHERE "AgentId" = {{ClaimAgentId}}
                   AND (("Status" = {3} AND {{pendingAllowed}}) OR ("Status" = {0} AND "StartedAt" IS NULL AND "LastDeliveredAt" <= {4}))
                 ORDER BY "Priority" DESC, "CreatedAt", "Id"
                 LIMIT {5}{{RowLock}}){{CommitWithoutFlush}}
