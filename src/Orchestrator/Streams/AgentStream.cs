@@ -82,11 +82,13 @@ public sealed class AgentStream
     public async Task RunAsync(WebSocket socket, CancellationToken requestAborted)
     {
         _socket = socket;
+        // Started before the loops: a take can run to its end without yielding (SQLite answers synchronously), and a
+        // clock that moved on meanwhile would start the ticks a whole period late (the fake clock of a test did).
+        await using var ticker = StartTicking();
         // A cancelled receive or send aborts a WebSocket without a close frame, so the loops are not cancelled to
         // close the stream: the writer finishes with the close frame and the reader ends on the agent's answer.
         var reader = Ended(ReadLoopAsync(requestAborted));
         var writer = Ended(WriteLoopAsync(requestAborted));
-        await using var ticker = StartTicking();
 
         if (await Task.WhenAny(reader, writer) == writer && await Task.WhenAny(reader, Task.Delay(CloseTimeout, CancellationToken.None)) != reader)
         {
