@@ -19,8 +19,8 @@ public static class ManyStreams
     public static async Task<Result> RunAsync(ServiceProcess service, int streams, Settings settings)
     {
         var beating = await Fleet.RegisterAsync(service.Address, settings.Agents);
-        // The streams, their reading and the task creation run in a process of their own: in this one they waited
-        // behind the heartbeat load generator's 64 workers and its collections, and each push's two timestamps with them.
+        // The streams, their reading and the task creation run in a process of their own, as agents do, so neither of a
+        // push's two timestamps can wait behind the heartbeat load generator's 64 workers or its collections.
         await using var side = await StreamSide.StartAsync(service.Address, streams);
         Console.WriteLine($"Registered {beating.Count} heartbeating agents and {streams} agents that hold a stream (in a process of their own)");
         var alone = await Load.RunAsync("POST /heartbeat, no streams open", beating, Fleet.HeartbeatAsync, settings);
