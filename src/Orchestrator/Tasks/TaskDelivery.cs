@@ -34,15 +34,22 @@ public sealed class TaskDelivery(
             return AgentWork.None;
         }
 
+        return await AskAsync(() => TakeAsync(agentId, observed, resendUnstarted, channel, cancellationToken), AgentWork.None, cancellationToken);
+    }
+
+    /// <summary>Runs <paramref name="work"/> while the database answers (<see cref="DatabaseAvailability"/>) and reports
+    /// how it went; otherwise answers <paramref name="unavailable"/> without asking.</summary>
+    private async Task<T> AskAsync<T>(Func<Task<T>> work, T unavailable, CancellationToken cancellationToken)
+    {
         if (!database.TryAsk())
         {
-            return AgentWork.None;
+            return unavailable;
         }
 
-        AgentWork work;
+        T result;
         try
         {
-            work = await TakeAsync(agentId, observed, resendUnstarted, channel, cancellationToken);
+            result = await work();
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -51,7 +58,7 @@ public sealed class TaskDelivery(
         }
 
         database.Report(null);
-        return work;
+        return result;
     }
 
     private async Task<AgentWork> TakeAsync(
@@ -74,27 +81,12 @@ public sealed class TaskDelivery(
     /// the drain rule inside the one statement, so a pushed task waits for one round trip instead of the view's and the
     /// claim's. The caller sends these, then takes as usual (<see cref="TakeForAgentAsync"/> without the idle hint) for
     /// cancellations and the hint; that view finds nothing more to claim unless something came meanwhile.</summary>
-    public async Task<IReadOnlyList<DeliveredTask>> ClaimWokenAsync(Guid agentId, string channel, CancellationToken cancellationToken)
-    {
-        if (!database.TryAsk())
+    public async Task<IReadOnlyList<DeliveredTask>> ClaimWokenAsync(Guid agentId, string channel, CancellationToken cancellationToken) =>
+        await AskAsync(async () =>
         {
-            return [];
-        }
-
-        List<AgentTask> tasks;
-        try
-        {
-            tasks = await claims.ClaimDeliverableAsync(agentId, includePending: null, resendUnstarted: false, cancellationToken);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            database.Report(ex);
-            throw;
-        }
-
-        database.Report(null);
-        return await HandOutAsync(agentId, tasks, channel, cancellationToken);
-    }
+            var tasks = await claims.ClaimDeliverableAsync(agentId, includePending: null, resendUnstarted: false, cancellationToken);
+            return await HandOutAsync(agentId, tasks, channel, cancellationToken);
+        }, [], cancellationToken);
 
     /// <summary>Claimed tasks as they go out (an undeliverable one ends failed instead), logged and announced.</summary>
     private async Task<List<DeliveredTask>> HandOutAsync(Guid agentId, List<AgentTask> tasks, string channel, CancellationToken cancellationToken)
