@@ -24,6 +24,7 @@ public sealed class AgentStream
     private readonly Channel<Outbound> _outbound = Channel.CreateUnbounded<Outbound>(new UnboundedChannelOptions { SingleReader = true });
     private readonly HashSet<Guid> _cancellationsSent = [];
     private int _takeQueued;
+    private int _taskCreated;
     private int _tickQueued;
     private (WebSocketCloseStatus Status, string Reason)? _closeWith;
 
@@ -54,9 +55,18 @@ public sealed class AgentStream
     /// <param name="Connected">The stream's first take: tasks sent on an earlier connection may never have arrived.</param>
     private sealed record Take(bool Periodic, bool Connected = false) : Outbound;
 
-    /// <summary>Looks for deliverable work now (a task was created for this agent). Bursts coalesce into one look.</summary>
-    public void Nudge()
+    /// <summary>Looks for deliverable work now. Bursts coalesce into one look. With <paramref name="taskCreated"/> (a
+    /// task was created for this agent, not merely the agent changed or events may have been lost) the look claims
+    /// first, so the new task goes out after one statement; a look with nothing new to claim reads the view alone.</summary>
+    public void Nudge(bool taskCreated = false)
     {
+        // Set before the take is queued, and read after the writer clears the queued mark: a nudge is never missed,
+        // at worst a take claims first for a nudge whose own take then reads the view alone.
+        if (taskCreated)
+        {
+            Volatile.Write(ref _taskCreated, 1);
+        }
+
         if (Interlocked.Exchange(ref _takeQueued, 1) == 0)
         {
             _outbound.Writer.TryWrite(new Take(Periodic: false));
@@ -245,6 +255,7 @@ public sealed class AgentStream
                         await _socket.SendAsync(send.Message, WebSocketMessageType.Text, endOfMessage: true, stopping);
                         break;
                     case Take take when _closeWith is null:
+                        var claimFirst = false;
                         if (take.Periodic)
                         {
                             Interlocked.Exchange(ref _tickQueued, 0);
@@ -252,9 +263,10 @@ public sealed class AgentStream
                         else
                         {
                             Interlocked.Exchange(ref _takeQueued, 0);
+                            claimFirst = Interlocked.Exchange(ref _taskCreated, 0) == 1;
                         }
 
-                        await TakeAndSendAsync(take.Periodic, take.Connected, stopping);
+                        await TakeAndSendAsync(take.Periodic, take.Connected, claimFirst, stopping);
                         break;
                 }
             }
@@ -265,17 +277,17 @@ public sealed class AgentStream
 
     /// <summary>Claims deliverable work exactly as a heartbeat does (same at-least-once and no-double-delivery rules)
     /// and sends it. A send that never arrives is covered by redelivery.</summary>
-    private async Task TakeAndSendAsync(bool periodic, bool connected, CancellationToken stopping)
+    private async Task TakeAndSendAsync(bool periodic, bool connected, bool claimFirst, CancellationToken stopping)
     {
         await using var scope = _scopes.CreateAsyncScope();
         var delivery = scope.ServiceProvider.GetRequiredService<TaskDelivery>();
         AgentWork work;
         try
         {
-            if (!periodic && !connected)
+            if (claimFirst)
             {
-                // Woken by an event, most often a task created for this agent: it goes out after one statement, the
-                // claim; the usual take then looks for cancellations (and anything that came meanwhile).
+                // A task was created for this agent: it goes out after one statement, the claim; the usual take then
+                // looks for cancellations (and anything that came meanwhile).
                 var woken = await delivery.ClaimWokenAsync(AgentId, "stream", stopping);
                 await SendAsync(woken, stopping);
             }

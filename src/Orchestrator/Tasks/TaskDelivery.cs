@@ -77,10 +77,11 @@ public sealed class TaskDelivery(
         return new AgentWork(await HandOutAsync(agentId, tasks, channel, cancellationToken), view.CancelledTasks);
     }
 
-    /// <summary>For a caller an event woke (a stream nudged because a task was created for its agent): claims at once,
-    /// the drain rule inside the one statement, so a pushed task waits for one round trip instead of the view's and the
-    /// claim's. The caller sends these, then takes as usual (<see cref="TakeForAgentAsync"/> without the idle hint) for
-    /// cancellations and the hint; that view finds nothing more to claim unless something came meanwhile.</summary>
+    /// <summary>For a caller a task's creation woke (a stream nudged because a task was created for its agent): claims
+    /// at once, the drain rule inside the one statement, so a pushed task waits for one round trip instead of the
+    /// view's and the claim's. The caller sends these, then takes as usual (<see cref="TakeForAgentAsync"/> without the
+    /// idle hint) for cancellations and the hint; that view finds nothing more to claim unless something came
+    /// meanwhile.</summary>
     public async Task<IReadOnlyList<DeliveredTask>> ClaimWokenAsync(Guid agentId, string channel, CancellationToken cancellationToken) =>
         await AskAsync(async () =>
         {

@@ -272,7 +272,7 @@ public sealed class TaskStreamTests(SharedApps apps) : IClassFixture<SharedApps>
         var agent = await app.SeedAgentAsync();
         var taskId = await app.CreateTaskForAsync(agent);
         var stream = new Orchestrator.Streams.AgentStream(agent, "serial", app.Services);
-        stream.Nudge();
+        stream.Nudge(taskCreated: true);
 
         using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
         listener.Start();
