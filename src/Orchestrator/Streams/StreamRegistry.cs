@@ -64,7 +64,8 @@ public sealed class StreamRegistry(
         // Read when metrics are collected; the count is this replica's, as each replica holds its own streams.
         meters.OrchestratorMeter().CreateObservableUpDownCounter("orchestrator.task_streams.open", () => Count, "{stream}",
             "Task streams (WebSockets) open on this replica.");
-        _subscriptions.Add(events.Subscribe(TaskEvents.Created, payload => Find(TaskEvents.Parse(payload).AgentId)?.Nudge(taskCreated: true), NudgeAll));
+        _subscriptions.Add(events.Subscribe(TaskEvents.Created,
+            payload => Find(TaskEvents.Parse(payload).AgentId)?.Nudge(taskCreated: true), NudgeAll));
         _subscriptions.Add(events.Subscribe(TaskEvents.Cancelled, payload =>
         {
             var message = TaskEvents.Parse(payload);
