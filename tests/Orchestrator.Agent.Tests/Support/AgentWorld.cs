@@ -129,20 +129,34 @@ public sealed class AgentWorld : IAsyncDisposable
         Operators.Tasks.CreateAsync(new CreateTaskRequest(taskType, payload is null ? null : JsonSerializer.SerializeToElement(payload), credentials,
             null, timeout, agentId, null, null));
 
-    private string ServiceLogAbout(params Guid[] ids) => string.Join('\n', App.Logs.Events
-        .Select(e => (e.Timestamp, Text: $"{e.Level} {e.RenderMessage()} {string.Join(' ', e.Properties.Select(p => $"{p.Key}={p.Value}"))}"))
-        .Where(e => ids.Any(id => e.Text.Contains(id.ToString(), StringComparison.OrdinalIgnoreCase)))
-        .Select(e => $"{e.Timestamp:HH:mm:ss.fff} {e.Text}"));
+    /// <summary>What the service logged about these ids and what the agent logged, as one timeline, oldest first. The
+    /// heartbeats the service answered 200 are counted, not listed: one a second would push the lines that explain a
+    /// failure out of the part of a long message a CI report shows (its end).</summary>
+    private string TimelineAbout(RunningAgent? agent, params Guid[] ids)
+    {
+        var service = App.Logs.Events
+            .Select(e => (At: e.Timestamp.UtcDateTime,
+                Text: $"{e.Level} {e.RenderMessage()} {string.Join(' ', e.Properties.Select(p => $"{p.Key}={p.Value}"))}"))
+            .Where(e => ids.Any(id => e.Text.Contains(id.ToString(), StringComparison.OrdinalIgnoreCase)))
+            .ToList();
+        var routine = service.RemoveAll(e => e.Text.Contains("/heartbeat\" responded 200", StringComparison.Ordinal));
+        var lines = service.Select(e => (e.At, Text: $"service {e.Text}"))
+            .Concat((agent?.Logs.Entries ?? []).Select(l => (l.At, Text: $"agent   {l.Line}")))
+            .OrderBy(l => l.At)
+            .Select(l => $"{l.At:HH:mm:ss.fff} {l.Text}");
+        return $"{string.Join('\n', lines)}\n({routine} heartbeats answered 200 are left out)";
+    }
 
     /// <summary>Waits for the task to end as a CI pipeline does (the service holds <c>?wait=</c> until the task is final: a
-    /// signal, no polling), failing after <paramref name="within"/> with the agent's log when given.</summary>
+    /// signal, no polling), failing after <paramref name="within"/> with what the service and the agent logged about it.</summary>
     public async Task<TaskResponse> EndedAsync(Guid taskId, TimeSpan? within = null, RunningAgent? agent = null)
     {
         var limit = within ?? TimeSpan.FromSeconds(30);
         var task = await Operators.Tasks.WaitAsync(taskId, limit);
         Assert.True(task.Status.IsFinal(),
-            $"Task {taskId} is still {WireNames.Of(task.Status)} after {limit}.{(agent is null ? "" : $"\n{agent.Logs}")}" +
-            $"\nWhat the service logged about the task and its agent:\n{ServiceLogAbout(taskId, task.AgentId)}");
+            $"What the service logged about the task and its agent, and what the agent logged:\n{TimelineAbout(agent, taskId, task.AgentId)}\n" +
+            $"Task {taskId} is still {WireNames.Of(task.Status)} after {limit}: created {task.CreatedAt:HH:mm:ss.fff}, " +
+            $"assigned {task.AssignedAt:HH:mm:ss.fff}, started {task.StartedAt:HH:mm:ss.fff}.");
         return task;
     }
 
@@ -253,6 +267,8 @@ public sealed class CapturedAgentLogs : ILoggerProvider
     private readonly ConcurrentQueue<(DateTime At, string Line)> _lines = new();
 
     public IReadOnlyList<string> Lines => [.. _lines.Select(l => l.Line)];
+
+    public IReadOnlyList<(DateTime At, string Line)> Entries => [.. _lines];
 
     public ILogger CreateLogger(string categoryName) => new Logger(this);
 
