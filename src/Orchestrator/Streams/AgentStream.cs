@@ -17,6 +17,7 @@ public sealed class AgentStream
 
     private WebSocket _socket = null!;
     private readonly IServiceScopeFactory _scopes;
+    private readonly StreamRegistry _registry;
     private readonly StreamOptions _options;
     private readonly TaskOptions _taskOptions;
     private readonly TimeProvider _time;
@@ -33,6 +34,7 @@ public sealed class AgentStream
         AgentId = agentId;
         CertificateSerial = certificateSerial;
         _scopes = services.GetRequiredService<IServiceScopeFactory>();
+        _registry = services.GetRequiredService<StreamRegistry>();
         _options = services.GetRequiredService<IOptions<StreamOptions>>().Value;
         _taskOptions = services.GetRequiredService<IOptions<TaskOptions>>().Value;
         _time = services.GetRequiredService<TimeProvider>();
@@ -52,7 +54,8 @@ public sealed class AgentStream
     private sealed record Send(byte[] Message) : Outbound;
 
     /// <param name="Periodic">A tick: the idle hint may be trusted, and cancellations go out again.</param>
-    /// <param name="Connected">The stream's first take: tasks sent on an earlier connection may never have arrived.</param>
+    /// <param name="Connected">The stream's first take, or one <see cref="ResendUnstarted"/> asked for: tasks sent on
+    /// another connection may never have arrived.</param>
     private sealed record Take(bool Periodic, bool Connected = false) : Outbound;
 
     /// <summary>Looks for deliverable work now. Bursts coalesce into one look. With <paramref name="taskCreated"/> (a
@@ -72,6 +75,10 @@ public sealed class AgentStream
             _outbound.Writer.TryWrite(new Take(Periodic: false));
         }
     }
+
+    /// <summary>Sends every task the agent has not started again, as on a new connection: another stream of the agent's,
+    /// superseded by this one, claimed tasks after this one's first take (see <see cref="HandOverIfSuperseded"/>).</summary>
+    public void ResendUnstarted() => _outbound.Writer.TryWrite(new Take(Periodic: false, Connected: true));
 
     public void TaskCancelled(Guid taskId) => _outbound.Writer.TryWrite(new Send(StreamMessages.Serialize(new TaskCancelledMessage(taskId))));
 
@@ -256,7 +263,11 @@ public sealed class AgentStream
                         break;
                     case Take take when _closeWith is null:
                         var claimFirst = false;
-                        if (take.Periodic)
+                        if (take.Connected)
+                        {
+                            // Queued once (the first take) or asked for: no mark of a queued tick or nudge to clear.
+                        }
+                        else if (take.Periodic)
                         {
                             Interlocked.Exchange(ref _tickQueued, 0);
                         }
@@ -289,10 +300,12 @@ public sealed class AgentStream
                 // A task was created for this agent: it goes out after one statement, the claim; the usual take then
                 // looks for cancellations (and anything that came meanwhile).
                 var woken = await delivery.ClaimWokenAsync(AgentId, "stream", stopping);
+                HandOverIfSuperseded(woken.Count);
                 await SendAsync(woken, stopping);
             }
 
             work = await delivery.TakeForAgentAsync(AgentId, trustIdleHint: periodic, resendUnstarted: connected, "stream", stopping);
+            HandOverIfSuperseded(work.Tasks.Count);
         }
         catch (Exception ex) when (ex is not (OperationCanceledException or WebSocketException or ObjectDisposedException))
         {
@@ -310,6 +323,21 @@ public sealed class AgentStream
             {
                 await _socket.SendAsync(StreamMessages.Serialize(new TaskCancelledMessage(taskId)), WebSocketMessageType.Text, true, stopping);
             }
+        }
+    }
+
+    /// <summary>Called after a claim has committed. A stream found by an event just before its agent's newer stream
+    /// replaced it (an agent restarted with the same identity: the old connection's close not yet read) can claim a task
+    /// and send it where nobody reads. The newer stream's first take sends unstarted tasks again, but only those claimed
+    /// before it looked: a claim committed after that waited out the redelivery window (a minute by default; seen in CI).
+    /// A stream no longer its agent's current one so asks the current one to send them again; with none registered yet,
+    /// the next stream's first take, which starts after this claim has committed, finds them. The tasks still go out here
+    /// too: a replaced stream of a running agent may still be read, and agents de-duplicate by id.</summary>
+    private void HandOverIfSuperseded(int claimed)
+    {
+        if (claimed > 0 && _registry.Current(AgentId) is { } current && !ReferenceEquals(current, this))
+        {
+            current.ResendUnstarted();
         }
     }
 

@@ -65,16 +65,16 @@ public sealed class StreamRegistry(
         meters.OrchestratorMeter().CreateObservableUpDownCounter("orchestrator.task_streams.open", () => Count, "{stream}",
             "Task streams (WebSockets) open on this replica.");
         _subscriptions.Add(events.Subscribe(TaskEvents.Created,
-            payload => Find(TaskEvents.Parse(payload).AgentId)?.Nudge(taskCreated: true), NudgeAll));
+            payload => Current(TaskEvents.Parse(payload).AgentId)?.Nudge(taskCreated: true), NudgeAll));
         _subscriptions.Add(events.Subscribe(TaskEvents.Cancelled, payload =>
         {
             var message = TaskEvents.Parse(payload);
-            Find(message.AgentId)?.TaskCancelled(message.TaskId);
+            Current(message.AgentId)?.TaskCancelled(message.TaskId);
         }));
         revocations.Revoked += OnRevoked;
         // A changed agent (a resume above all) may have deliverable tasks that waited.
         _subscriptions.Add(events.Subscribe(ClusterChannels.AgentsChanged,
-            payload => ClusterChannels.ForEachId(payload, id => Find(id)?.Nudge(), NudgeAll)));
+            payload => ClusterChannels.ForEachId(payload, id => Current(id)?.Nudge(), NudgeAll)));
         // Streams close cleanly (1001) when the service stops, before Kestrel stops waiting for requests.
         _stopping = lifetime.ApplicationStopping.Register(() =>
         {
@@ -98,7 +98,8 @@ public sealed class StreamRegistry(
         return Task.CompletedTask;
     }
 
-    private AgentStream? Find(Guid agentId) => _streams.TryGetValue(agentId, out var stream) ? stream : null;
+    /// <summary>The agent's stream on this replica, if one is open.</summary>
+    public AgentStream? Current(Guid agentId) => _streams.TryGetValue(agentId, out var stream) ? stream : null;
 
     /// <summary>Events may have been missed (a lost listener connection): every stream looks for work.</summary>
     private void NudgeAll()

@@ -1,9 +1,6 @@
 using System.Net;
-using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
-using Orchestrator.Data;
 using Orchestrator.Hosting;
-using Orchestrator.Tasks;
 using Orchestrator.Testing;
 using Orchestrator.Tests.Streams;
 
@@ -56,7 +53,7 @@ public sealed class DeepJsonTests(SharedApps apps) : IClassFixture<SharedApps>
         var app = await apps.For(provider);
         var agent = await app.RegisterAgentAsync();
         // Rows an earlier version accepted: nested 62 deep, more than any answer that wraps them can be written with.
-        var stuckInHeartbeat = await SeedTaskAsync(app, agent.Id, Nested(62));
+        var stuckInHeartbeat = await app.InsertTaskAsync(agent.Id, Nested(62));
         var fine = await app.CreateTaskForAsync(agent.Id);
 
         var heartbeat = await (await agent.Client.PostJson($"/api/v1/agents/{agent.Id}/heartbeat", new { status = "healthy" })).ShouldBe(HttpStatusCode.OK);
@@ -66,7 +63,7 @@ public sealed class DeepJsonTests(SharedApps apps) : IClassFixture<SharedApps>
         Assert.Equal("failed", failed.GetProperty("status").GetString());
         Assert.Contains("nested deeper", failed.GetProperty("statusReason").GetString());
 
-        var stuckInStream = await SeedTaskAsync(app, agent.Id, Nested(62));
+        var stuckInStream = await app.InsertTaskAsync(agent.Id, Nested(62));
         var alsoFine = await app.CreateTaskForAsync(agent.Id);
         await using var stream = await StreamClient.ConnectAsync(app, agent);
         // A new connection also gets what was delivered but not started (the heartbeat's task) again.
@@ -81,26 +78,4 @@ public sealed class DeepJsonTests(SharedApps apps) : IClassFixture<SharedApps>
         await Poll.Until(async () => await app.StatusOfAsync(stuckInStream) == "failed", "the undeliverable task to fail");
         Assert.Equal(System.Net.WebSockets.WebSocketState.Open, stream.State);
     }
-
-    private static Task<Guid> SeedTaskAsync(TestApp app, Guid agentId, string payloadJson) =>
-        app.WithAsync(async sp =>
-        {
-            var db = sp.GetRequiredService<OrchestratorDbContext>();
-            var task = new AgentTask
-            {
-                Id = Guid.CreateVersion7(),
-                TaskType = "agent.noop",
-                AgentId = agentId,
-                Status = AgentTaskStatus.Pending,
-                Priority = 100,
-                TimeoutSeconds = 300,
-                PayloadJson = payloadJson,
-                CreatedBy = "apikey:earlier-version",
-                CreatedAt = sp.GetRequiredService<TimeProvider>().GetUtcNow().UtcDateTime,
-            };
-            db.Tasks.Add(task);
-            await db.SaveChangesAsync();
-            Assert.Equal(JsonValueKind.Object, JsonDocument.Parse(payloadJson).RootElement.ValueKind);
-            return task.Id;
-        });
 }

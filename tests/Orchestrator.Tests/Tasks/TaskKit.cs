@@ -61,6 +61,29 @@ internal static class TaskKit
         (await app.CreateTaskAsync(new { taskType, agentId, priority, timeout, payload = new { image = "myapp" }, credentials }))
             .GetProperty("taskId").GetGuid();
 
+    /// <summary>A pending <c>agent.noop</c> task written straight into storage: no creation event tells any stream, and
+    /// a payload the API would refuse (one an earlier version stored) can be given.</summary>
+    public static Task<Guid> InsertTaskAsync(this TestApp app, Guid agentId, string payloadJson = "{}") =>
+        app.WithAsync(async sp =>
+        {
+            var db = sp.GetRequiredService<OrchestratorDbContext>();
+            var task = new AgentTask
+            {
+                Id = Guid.CreateVersion7(),
+                TaskType = "agent.noop",
+                AgentId = agentId,
+                Status = AgentTaskStatus.Pending,
+                Priority = 100,
+                TimeoutSeconds = 300,
+                PayloadJson = payloadJson,
+                CreatedBy = "apikey:test-storage",
+                CreatedAt = sp.GetRequiredService<TimeProvider>().GetUtcNow().UtcDateTime,
+            };
+            db.Tasks.Add(task);
+            await db.SaveChangesAsync();
+            return task.Id;
+        });
+
     public static async Task<JsonElement> GetTaskAsync(this TestApp app, Guid taskId) =>
         await (await app.AdminClient().GetAsync($"/api/v1/tasks/{taskId}")).ShouldBe(HttpStatusCode.OK);
 
