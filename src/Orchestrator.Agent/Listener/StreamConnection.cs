@@ -32,24 +32,40 @@ public sealed partial class StreamConnection(
         }
     }
 
-    /// <summary>Closes the open stream for good (shutting down).</summary>
+    /// <summary>How long closing for good waits for the server's answer to the close: a network wait, on the real clock.</summary>
+    public static readonly TimeSpan CloseAnswerTimeout = TimeSpan.FromSeconds(5);
+
+    private volatile bool _closedForGood;
+    private TaskCompletionSource _streamEnded = NewStreamEnded();
+
+    /// <summary>Closes the open stream for good (shutting down) and waits for the server's answer to the close, at most
+    /// <see cref="CloseAnswerTimeout"/>; the loop then ends instead of reconnecting. The server answers once it has
+    /// stopped the stream: an agent that exited before that and started again with the same identity could have a task
+    /// created meanwhile claimed by the old connection and sent where nobody reads (the new connection sends it again,
+    /// but only what was claimed before it looked).</summary>
     public async Task CloseAsync(string reason)
     {
+        _closedForGood = true;
         if (_stream is { } open)
         {
             await open.CloseAsync(WebSocketCloseStatus.NormalClosure, reason, CancellationToken.None);
+            await _streamEnded.Task.WaitAsync(CloseAnswerTimeout).ContinueWith(
+                _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
+
+    private static TaskCompletionSource NewStreamEnded() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public async Task RunAsync(CancellationToken stopping)
     {
         var attempt = 0;
-        while (!stopping.IsCancellationRequested)
+        while (!stopping.IsCancellationRequested && !_closedForGood)
         {
             var reconnectAtOnce = false;
             try
             {
                 await using var stream = await client.ConnectTaskStreamAsync(stopping);
+                _streamEnded = NewStreamEnded();
                 _stream = stream;
                 if (attempt > 0)
                 {
@@ -70,7 +86,7 @@ public sealed partial class StreamConnection(
                     askForHeartbeat();
                 }
 
-                if (!reconnectAtOnce && !stopping.IsCancellationRequested)
+                if (!reconnectAtOnce && !stopping.IsCancellationRequested && !_closedForGood)
                 {
                     LogStreamClosed(logger, (int?)stream.CloseStatus, stream.CloseStatusDescription);
                 }
@@ -94,9 +110,10 @@ public sealed partial class StreamConnection(
             finally
             {
                 _stream = null;
+                _streamEnded.TrySetResult();
             }
 
-            if (stopping.IsCancellationRequested)
+            if (stopping.IsCancellationRequested || _closedForGood)
             {
                 return;
             }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -72,6 +73,27 @@ public sealed class ConnectionTests(SharedAgentApps apps) : IClassFixture<Shared
 
         Assert.False(_time.HasWaited, "The stream waited for a back-off before reopening with renewed credentials.");
         Assert.Same(client.Credentials, connection.Current!.Credentials);
+    }
+
+    /// <summary>An agent shutting down waits for the service to answer its close, which the service sends once it has
+    /// stopped the stream. Exiting before that, an agent restarted at once could have a task created meanwhile claimed
+    /// by its old connection and sent where nobody reads.</summary>
+    [Fact]
+    public async Task Closing_for_good_waits_for_the_services_answer_and_does_not_reconnect()
+    {
+        var (_, client, _) = await RegisterAsync();
+        var connection = Start(client);
+        await Poll.Until(() => connection.Current is not null, "the stream to open");
+        var stream = connection.Current!;
+        var running = _running[^1];
+
+        await connection.CloseAsync("The agent is shutting down.");
+
+        Assert.Equal(WebSocketCloseStatus.NormalClosure, stream.CloseStatus);
+        Assert.Equal("Closed by the agent.", stream.CloseStatusDescription);
+        await running.WaitAsync(Poll.DefaultTimeout);
+        Assert.Null(connection.Current);
+        Assert.False(_time.HasWaited, "The stream waited to reconnect after closing for good.");
     }
 
     [Fact]
