@@ -327,12 +327,14 @@ public sealed class AgentStream
     }
 
     /// <summary>Called after a claim has committed. A stream found by an event just before its agent's newer stream
-    /// replaced it (an agent restarted with the same identity: the old connection's close not yet read) can claim a task
-    /// and send it where nobody reads. The newer stream's first take sends unstarted tasks again, but only those claimed
-    /// before it looked: a claim committed after that waited out the redelivery window (a minute by default; seen in CI).
-    /// A stream no longer its agent's current one so asks the current one to send them again; with none registered yet,
-    /// the next stream's first take, which starts after this claim has committed, finds them. The tasks still go out here
-    /// too: a replaced stream of a running agent may still be read, and agents de-duplicate by id.</summary>
+    /// replaced it (an agent restarted with the same identity whose old connection's end was not read yet: our agent
+    /// waits for the close's answer, but one that crashed or lost its network cannot) can claim a task and send it where
+    /// nobody reads. The newer stream's first take sends unstarted tasks again, but only those claimed before it looked:
+    /// one claimed after that waited out the redelivery window, a minute by default. A stream no longer its agent's
+    /// current one so asks the current one to send them again; with none registered yet, the next stream's first take,
+    /// which starts after this claim has committed, finds them. The tasks still go out here too: a replaced stream of a
+    /// running agent may still be read, and agents de-duplicate by id. Within this replica only: streams of one agent
+    /// on two replicas do not know of each other.</summary>
     private void HandOverIfSuperseded(int claimed)
     {
         if (claimed > 0 && _registry.Current(AgentId) is { } current && !ReferenceEquals(current, this))
