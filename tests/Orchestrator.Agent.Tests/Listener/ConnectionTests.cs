@@ -62,9 +62,7 @@ public sealed class ConnectionTests(SharedAgentApps apps) : IClassFixture<Shared
     [Fact]
     public async Task A_stream_closed_for_renewed_credentials_is_reopened_at_once_with_them()
     {
-        var (_, client, _) = await RegisterAsync();
-        var connection = Start(client);
-        await Poll.Until(() => connection.Current is not null, "the stream to open");
+        var (_, client, _, connection) = await OpenAsync();
         var first = connection.Current!;
 
         client.UseCredentials(client.Credentials! with { });
@@ -81,9 +79,7 @@ public sealed class ConnectionTests(SharedAgentApps apps) : IClassFixture<Shared
     [Fact]
     public async Task Closing_for_good_waits_for_the_services_answer_and_does_not_reconnect()
     {
-        var (_, client, _) = await RegisterAsync();
-        var connection = Start(client);
-        await Poll.Until(() => connection.Current is not null, "the stream to open");
+        var (_, _, _, connection) = await OpenAsync();
         var stream = connection.Current!;
         var running = _running[^1];
 
@@ -99,9 +95,7 @@ public sealed class ConnectionTests(SharedAgentApps apps) : IClassFixture<Shared
     [Fact]
     public async Task A_stream_the_server_closes_on_a_deleted_agent_asks_for_a_heartbeat_and_backs_off()
     {
-        var (world, client, agentId) = await RegisterAsync();
-        var connection = Start(client);
-        await Poll.Until(() => connection.Current is not null, "the stream to open");
+        var (world, _, agentId, connection) = await OpenAsync();
 
         await world.Operators.Agents.DeleteAsync(agentId);
         var wait = await _time.NextWaitAsync();
@@ -162,6 +156,15 @@ public sealed class ConnectionTests(SharedAgentApps apps) : IClassFixture<Shared
             () => Interlocked.Increment(ref _heartbeatsAskedFor), _time, NullLogger.Instance);
         _running.Add(connection.RunAsync(_stopping.Token));
         return connection;
+    }
+
+    /// <summary>A registered agent's stream connection, running, its stream open.</summary>
+    private async Task<(AgentWorld World, AgentClient Client, Guid AgentId, StreamConnection Connection)> OpenAsync()
+    {
+        var (world, client, agentId) = await RegisterAsync();
+        var connection = Start(client);
+        await Poll.Until(() => connection.Current is not null, "the stream to open");
+        return (world, client, agentId, connection);
     }
 
     private TaskDispatcher Dispatcher(AgentClient client, TaskLedger ledger) =>
