@@ -306,7 +306,7 @@ public sealed class TaskStreamTests(SharedApps apps) : IClassFixture<SharedApps>
     /// <summary>An agent restarted with the same identity: the event of a task created as it reconnects can still find
     /// its old stream (whose close the service has not read yet), and that stream's claim can commit after the new
     /// stream's first take looked for unstarted tasks to send again. The task waited out the redelivery window, a minute
-    /// (seen in CI); the new stream sends it at once.</summary>
+    /// (the one way found for a restarted agent's task to stay unstarted in a CI run); the new stream sends it at once.</summary>
     [SkippableTheory, BothProviders]
     public async Task A_task_a_replaced_stream_claims_after_the_new_one_looked_goes_out_on_the_new_one(DatabaseProvider provider)
     {
