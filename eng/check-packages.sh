@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Packs what Orchestrator ships as NuGet packages and checks them as a user would take them: the client library
-# (Orchestrator.Client with the Orchestrator.Contracts it depends on) and the agent as the dotnet tool
-# `orchestrator-agent`, installed into a throwaway tool path and run. Used by .ci/run; by hand:
+# Packs what Orchestrator ships as NuGet packages (the projects in eng/packages.slnf) and checks them as a user would
+# take them: the client library (Orchestrator.Client with the Orchestrator.Contracts it depends on) and the agent as
+# the dotnet tool `orchestrator-agent`, installed into a throwaway tool path and run. Used by .ci/run; by hand:
 #   bash eng/check-packages.sh [--no-build] [OUT_DIR]   (packages stay in OUT_DIR, default a temporary directory)
 # By default it builds Release, as a release would. --no-build packs the Debug build already made (what .ci/run just
 # tested): the packages' layout, dependencies and the tool's install do not depend on the configuration.
@@ -18,9 +18,9 @@ trap 'rm -rf "$scratch"' EXIT
 out=${out:-$scratch/packages}
 mkdir -p "$out"
 
-for project in src/Orchestrator.Contracts src/Orchestrator.Client src/Orchestrator.Agent; do
-  dotnet pack "$project" "${pack[@]}" -o "$out" --nologo -v quiet
-done
+# The shipped projects are listed in eng/packages.slnf: one MSBuild process packs the three (2 s here, against 5 s
+# for a process each).
+dotnet pack eng/packages.slnf "${pack[@]}" -o "$out" --nologo -v quiet
 
 fail() { echo "check-packages: $*" >&2; exit 1; }
 # Listed into a variable first: `unzip | grep -q` fails under pipefail when grep stops reading early.
