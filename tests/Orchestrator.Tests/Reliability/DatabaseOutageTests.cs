@@ -9,6 +9,7 @@ using Orchestrator.Data;
 using Orchestrator.Hosting;
 using Orchestrator.Testing;
 using Orchestrator.Tests.Tasks;
+using Serilog.Events;
 using Xunit.Abstractions;
 
 namespace Orchestrator.Tests.Reliability;
@@ -179,7 +180,8 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
             TimeSpan.FromSeconds(30));
         await CreateTaskAsync(app, agent);
         await stopBeating.CancelAsync();
-        var beats = (await heartbeating).Where(b => b.SentAt >= stalledFrom && b.SentAt < stalledUntil).ToList();
+        var sent = await heartbeating;
+        var beats = sent.Where(b => b.SentAt >= stalledFrom && b.SentAt < stalledUntil).ToList();
         output.WriteLine($"stall {(stalledUntil - stalledFrom).TotalSeconds:F1} s; 503 after {string.Join(", ", took.Select(t => $"{t.TotalSeconds:F1} s"))}; " +
                          $"heartbeats sent during the stall: {string.Join(", ", beats.Select(b => $"{(int)b.Status} in {b.Took.TotalSeconds:F1} s"))}");
         Assert.All(took, t => Assert.True(t < TimeSpan.FromSeconds(10), $"answered after {t}"));
@@ -188,7 +190,15 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
         // The agent, which heartbeated all along, never went offline.
         var details = await (await admin.GetAsync($"/api/v1/agents/{agent.Id}")).ShouldBe(HttpStatusCode.OK);
         Assert.Equal("online", details.GetProperty("status").GetString());
-        Assert.Equal(offlineBefore, OfflineDecisions());
+        Assert.True(offlineBefore == OfflineDecisions(),
+            $"The agent was marked offline; the stall lasted {stalledFrom:HH:mm:ss.fff}-{stalledUntil:HH:mm:ss.fff}, heartbeats were " +
+            $"sent at {string.Join(", ", sent.Select(b => $"{b.SentAt:HH:mm:ss.fff} ({b.Took.TotalSeconds:F1} s)"))}; " +
+            "what the service logged about liveness:\n" +
+            string.Join('\n', app.Logs.Events
+                .Where(e => e.MessageTemplate.Text.Contains("offline", StringComparison.OrdinalIgnoreCase) ||
+                            e.MessageTemplate.Text.StartsWith("Liveness check failed", StringComparison.Ordinal) ||
+                            (e.MessageTemplate.Text.Contains("heartbeat", StringComparison.OrdinalIgnoreCase) && e.Level >= LogEventLevel.Warning))
+                .Select(e => $"{e.Timestamp.UtcDateTime:HH:mm:ss.fff} {e.Level} {e.RenderMessage()}")));
     }
 
     /// <summary>SQLite's file held by another writer (a backup tool, a stuck process): every call that writes waits out
