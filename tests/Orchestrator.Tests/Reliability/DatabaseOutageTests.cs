@@ -142,9 +142,11 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
             task = (await created.ShouldBe(HttpStatusCode.Created)).GetProperty("taskId").GetGuid();
             return true;
         }, "a task to be accepted for the heartbeating agent", TimeSpan.FromSeconds(30));
-        int OfflineDecisions() => app.Logs.Events.Count(e => e.MessageTemplate.Text.Contains("is offline", StringComparison.Ordinal));
+        static bool IsOfflineDecision(LogEvent e) => e.MessageTemplate.Text.Contains("is offline", StringComparison.Ordinal);
+        static bool IsLivenessFailure(LogEvent e) => e.MessageTemplate.Text.StartsWith("Liveness check failed", StringComparison.Ordinal);
+        int OfflineDecisions() => app.Logs.Events.Count(IsOfflineDecision);
         var offlineBefore = OfflineDecisions();
-        int LivenessFailures() => app.Logs.Events.Count(e => e.MessageTemplate.Text.StartsWith("Liveness check failed", StringComparison.Ordinal));
+        int LivenessFailures() => app.Logs.Events.Count(IsLivenessFailure);
         var failuresBefore = LivenessFailures();
 
         async Task<TimeSpan> UnavailableAsync(Func<Task<HttpResponseMessage>> call, string what)
@@ -195,8 +197,7 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
             $"sent at {string.Join(", ", sent.Select(b => $"{b.SentAt:HH:mm:ss.fff} ({b.Took.TotalSeconds:F1} s)"))}; " +
             "what the service logged about liveness:\n" +
             string.Join('\n', app.Logs.Events
-                .Where(e => e.MessageTemplate.Text.Contains("offline", StringComparison.OrdinalIgnoreCase) ||
-                            e.MessageTemplate.Text.StartsWith("Liveness check failed", StringComparison.Ordinal) ||
+                .Where(e => IsOfflineDecision(e) || IsLivenessFailure(e) ||
                             (e.MessageTemplate.Text.Contains("heartbeat", StringComparison.OrdinalIgnoreCase) && e.Level >= LogEventLevel.Warning))
                 .Select(e => $"{e.Timestamp.UtcDateTime:HH:mm:ss.fff} {e.Level} {e.RenderMessage()}")));
     }
