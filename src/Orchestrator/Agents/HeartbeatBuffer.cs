@@ -27,9 +27,17 @@ public sealed class HeartbeatBuffer(
     private readonly ConcurrentDictionary<Guid, PendingHeartbeat> _pending = new();
     private readonly SemaphoreSlim _flushLock = new(1, 1);
 
-    /// <summary>One agent's latest heartbeat. <see cref="Status"/> is what the agent reported (online or degraded).</summary>
+    /// <summary>One agent's latest heartbeat. <see cref="Status"/> is what the agent reported (online or degraded); null
+    /// for <see cref="Arrived"/>.</summary>
     public sealed record PendingHeartbeat(
-        DateTime At, AgentStatus Status, double? Cpu, double? Memory, double? Disk, int? RunningTasks);
+        DateTime At, AgentStatus? Status, double? Cpu, double? Memory, double? Disk, int? RunningTasks)
+    {
+        /// <summary>Only that the agent was heard from at <paramref name="at"/>, for a heartbeat that must read or write
+        /// the database before it is applied: held here, it counts for liveness while that waits (a locked table, a
+        /// stalled server), and the liveness monitor, which flushes before it judges, sees it. Its flush writes only
+        /// <c>lastHeartbeat</c>; the heartbeat itself, once applied, brings the status.</summary>
+        public static PendingHeartbeat Arrived(DateTime at) => new(at, null, null, null, null, null);
+    }
 
     public int Count => _pending.Count;
 
@@ -45,6 +53,7 @@ public sealed class HeartbeatBuffer(
             ? newer
             : newer with
             {
+                Status = newer.Status ?? older.Status,
                 Cpu = newer.Cpu ?? older.Cpu,
                 Memory = newer.Memory ?? older.Memory,
                 Disk = newer.Disk ?? older.Disk,
@@ -160,9 +169,14 @@ public sealed class HeartbeatBuffer(
             foreach (var agent in stored)
             {
                 var heartbeat = pending[agent.Id];
+                if (heartbeat.Status is not { } reported)
+                {
+                    continue;
+                }
+
                 var stale = agent.Status == AgentStatus.Offline
                     ? (agent.LastHeartbeat is null || heartbeat.At > agent.LastHeartbeat) && heartbeat.At >= now - window
-                    : agent.Status != heartbeat.Status && heartbeat.At > agent.StatusChangedAt;
+                    : agent.Status != reported && heartbeat.At > agent.StatusChangedAt;
                 if (!stale)
                 {
                     continue;
@@ -171,13 +185,13 @@ public sealed class HeartbeatBuffer(
                 var changed = await db.Agents
                     .Where(a => a.Id == agent.Id && a.Status == agent.Status && a.StatusChangedAt == agent.StatusChangedAt)
                     .ExecuteUpdateAsync(s => s
-                        .SetProperty(a => a.Status, heartbeat.Status)
+                        .SetProperty(a => a.Status, reported)
                         .SetProperty(a => a.StatusChangedAt, now), cancellationToken);
                 if (changed == 1)
                 {
                     audit.Record(AgentActor.Of(agent.Id), "agent.status_changed", "agent", agent.Id.ToString(),
-                        new { from = agent.Status, to = heartbeat.Status, reason = "heartbeat" });
-                    corrected.Add((agent.Id, agent.Name, heartbeat.Status));
+                        new { from = agent.Status, to = reported, reason = "heartbeat" });
+                    corrected.Add((agent.Id, agent.Name, reported));
                 }
             }
         }

@@ -84,6 +84,9 @@ public sealed class HeartbeatProcessor(
         {
             if (!cache.TryGet(agentId, out var believed))
             {
+                // Reading the database can wait (a locked table, a stalled server) while the liveness monitor judges:
+                // heard from now, the agent is not marked offline for the heartbeat it is sending.
+                buffer.Add(agentId, HeartbeatBuffer.PendingHeartbeat.Arrived(now));
                 var loaded = await LoadAsync(agentId, cancellationToken);
                 if (loaded is null)
                 {
@@ -105,6 +108,9 @@ public sealed class HeartbeatProcessor(
                     now, heartbeat.Status, heartbeat.Cpu, heartbeat.Memory, heartbeat.Disk, heartbeat.RunningTasks));
                 return true;
             }
+
+            // As before a read: the commit below can wait on the database.
+            buffer.Add(agentId, HeartbeatBuffer.PendingHeartbeat.Arrived(now));
 
             // The committed row replaces what this replica buffered, so it must carry the buffered values the heartbeat
             // itself leaves out; otherwise they would be discarded unwritten.

@@ -1,5 +1,8 @@
 using System.Net;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using Orchestrator.Agents;
 using Orchestrator.Audit;
 using Orchestrator.Hosting;
 using Orchestrator.Testing;
@@ -115,6 +118,56 @@ public sealed class LivenessTests(ClockApps apps) : IClassFixture<ClockApps>
         await app.AdvanceAsync(2 * Tick);
 
         Assert.Equal(AgentStatus.Online, (await app.LoadAgentAsync(id)).Status);
+    }
+
+    /// <summary>A heartbeat that must read the database before it is applied (this replica does not hold the agent's
+    /// state: another replica changed the agent, or cluster events were resynchronised) and waits there on a locked
+    /// table counts from when it arrived: the check that runs meanwhile, after the window of the heartbeat before has
+    /// closed, does not mark the agent offline. Before, it did: a CI run saw an agent that heartbeated all along marked
+    /// offline during a database stall.</summary>
+    [SkippableFact]
+    public async Task A_heartbeat_waiting_for_a_locked_table_counts_for_liveness_from_when_it_arrived()
+    {
+        var app = await apps.For(DatabaseProvider.Postgres);
+        var id = await app.SeedAgentAsync();
+        Assert.True(await app.HeartbeatAsync(id, AgentTestSupport.Healthy()));
+        await app.AdvanceAsync(Interval);
+        app.Services.GetRequiredService<AgentStateCache>().Forget(id);
+
+        await using var locker = new NpgsqlConnection(app.Storage.ConnectionString);
+        await locker.OpenAsync();
+        await using var stall = await locker.BeginTransactionAsync();
+        await using (var lockAgents = new NpgsqlCommand("""LOCK TABLE "Agents" IN ACCESS EXCLUSIVE MODE""", locker, stall))
+        {
+            await lockAgents.ExecuteNonQueryAsync();
+        }
+
+        var heartbeat = app.HeartbeatAsync(id, AgentTestSupport.Healthy());
+        await ASessionWaitsForTheLockAsync(app, "", "the heartbeat's read of the agent");
+        // Past the window of the heartbeat before (three intervals), not of the one waiting. The monitor's check waits
+        // for the table too, in its UPDATE or in the flush it runs first (both name "StatusChangedAt", the read of the
+        // waiting heartbeat does not).
+        app.Time!.Advance(2 * Interval + 2 * Tick);
+        var due = app.Now();
+        await ASessionWaitsForTheLockAsync(app, "StatusChangedAt", "the liveness check, or the flush before it,");
+        await stall.RollbackAsync();
+
+        Assert.True(await heartbeat);
+        await Poll.Until(() => Task.FromResult(app.Monitor().LastCheck >= due), "the liveness check after the lock");
+        // Not marked offline and brought back by the flush after: not marked at all.
+        Assert.DoesNotContain(app.Logs.Events, e => e.RenderMessage().Contains($"({id}) is offline", StringComparison.Ordinal));
+        Assert.Equal(AgentStatus.Online, (await app.LoadAgentAsync(id)).Status);
+    }
+
+    private static async Task ASessionWaitsForTheLockAsync(TestApp app, string naming, string what)
+    {
+        await using var observer = new NpgsqlConnection(app.Storage.ConnectionString);
+        await observer.OpenAsync();
+        await using var waiting = new NpgsqlCommand(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND strpos(query, @naming) > 0",
+            observer);
+        waiting.Parameters.AddWithValue("naming", naming);
+        await Poll.Until(async () => (long)(await waiting.ExecuteScalarAsync())! > 0, $"{what} to wait for the locked table");
     }
 
     [SkippableFact]
