@@ -18,12 +18,12 @@ public static class DataRegistration
         // The options are built once per host, not once per request: everything they read is a singleton.
         services.AddSingleton<IInterceptor, DatabaseRoundTrips>();
         services.AddSingleton<DatabaseAvailability>();
-        services.AddDbContext<PostgresOrchestratorDbContext>((sp, options) =>
-            ConfigurePostgres(options, sp.GetRequiredService<DatabaseConnection>().ConnectionString).AddInterceptors(sp.GetServices<IInterceptor>()),
-            optionsLifetime: ServiceLifetime.Singleton);
-        services.AddDbContext<SqliteOrchestratorDbContext>((sp, options) =>
-            ConfigureSqlite(options, sp.GetRequiredService<DatabaseConnection>().ConnectionString).AddInterceptors(sp.GetServices<IInterceptor>()),
-            optionsLifetime: ServiceLifetime.Singleton);
+        // Pooled: a context's own services (change tracker, connection, query context) are made once and kept with it,
+        // instead of again for every request and background pass; a returned context is reset, command timeout included.
+        services.AddDbContextPool<PostgresOrchestratorDbContext>((sp, options) =>
+            ConfigurePostgres(options, sp.GetRequiredService<DatabaseConnection>().ConnectionString).AddInterceptors(sp.GetServices<IInterceptor>()));
+        services.AddDbContextPool<SqliteOrchestratorDbContext>((sp, options) =>
+            ConfigureSqlite(options, sp.GetRequiredService<DatabaseConnection>().ConnectionString).AddInterceptors(sp.GetServices<IInterceptor>()));
         services.AddScoped<OrchestratorDbContext>(sp => sp.GetRequiredService<DatabaseConnection>().Provider == DatabaseProvider.Postgres
             ? sp.GetRequiredService<PostgresOrchestratorDbContext>()
             : sp.GetRequiredService<SqliteOrchestratorDbContext>());

@@ -30,6 +30,37 @@ public sealed class HostTests(SharedApps apps) : IClassFixture<SharedApps>
         await Poll.Until(() => Task.FromResult(app.Logs.AllText.Contains("cached-7f3a", StringComparison.Ordinal)), "the line to reach the sink");
     }
 
+    /// <summary>Database contexts are pooled. Migrations and retention sweeps raise their context's statement timeout to
+    /// ten minutes; a context handed back must not lend that to the next request, whose statements the short timeout
+    /// bounds (a locked table answers 503 in seconds, docs/deployment.md).</summary>
+    [SkippableTheory, BothProviders]
+    public async Task A_pooled_database_context_comes_back_with_the_configured_statement_timeout(DatabaseProvider provider)
+    {
+        var app = await apps.For(provider);
+        int? configured;
+        OrchestratorDbContext raised;
+        await using (var scope = app.Services.CreateAsyncScope())
+        {
+            raised = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
+            configured = raised.Database.GetCommandTimeout();
+            raised.Database.SetCommandTimeout(DatabaseConnection.MaintenanceCommandTimeout);
+        }
+
+        // The host's background passes rent contexts too, so the one raised above may come back after a few others.
+        await Poll.Until(async () =>
+        {
+            await using var scope = app.Services.CreateAsyncScope();
+            var next = scope.ServiceProvider.GetRequiredService<OrchestratorDbContext>();
+            if (!ReferenceEquals(next, raised))
+            {
+                return false;
+            }
+
+            Assert.Equal(configured, next.Database.GetCommandTimeout());
+            return true;
+        }, "the context raised above to be handed out again");
+    }
+
     [SkippableTheory, BothProviders]
     public async Task Health_answers_when_the_database_does(DatabaseProvider provider)
     {
