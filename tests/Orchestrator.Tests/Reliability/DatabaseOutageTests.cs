@@ -185,25 +185,24 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
         await stopBeating.CancelAsync();
         var sent = await heartbeating;
         var beats = sent.Where(b => b.SentAt >= stalledFrom && b.SentAt < stalledUntil).ToList();
-        output.WriteLine($"stall {(stalledUntil - stalledFrom).TotalSeconds:F1} s; 503 after {string.Join(", ", took.Select(t => $"{t.TotalSeconds:F1} s"))}; " +
+        var answeredAfter = string.Join(", ", took.Select(t => $"{t.TotalSeconds:F1} s"));
+        string Logged(Func<LogEvent, bool> which) => string.Join('\n', app.Logs.Events.Where(which)
+            .Select(e => $"{e.Timestamp.UtcDateTime:HH:mm:ss.fff} {e.Level} {e.RenderMessage()}"));
+        output.WriteLine($"stall {(stalledUntil - stalledFrom).TotalSeconds:F1} s; 503 after {answeredAfter}; " +
                          $"heartbeats sent during the stall: {string.Join(", ", beats.Select(b => $"{(int)b.Status} in {b.Took.TotalSeconds:F1} s"))}");
         // A failure says why each call took that long: the service logs every 503 with the database's failure (a statement
         // cancelled on its timeout, a connection not opened or not free in time).
         Assert.True(took.All(t => t < TimeSpan.FromSeconds(10)),
-            $"503 after {string.Join(", ", took.Select(t => $"{t.TotalSeconds:F1} s"))} (stall from {stalledFrom:HH:mm:ss.fff}); " +
-            "the service's 503s:\n" + string.Join('\n', app.Logs.Events
-                .Where(e => e.MessageTemplate.Text.Contains("answered 503", StringComparison.Ordinal))
-                .Select(e => $"{e.Timestamp.UtcDateTime:HH:mm:ss.fff} {e.RenderMessage()}")));
+            $"503 after {answeredAfter} (stall from {stalledFrom:HH:mm:ss.fff}); the service's 503s:\n" +
+            Logged(e => e.MessageTemplate.Text.Contains("answered 503", StringComparison.Ordinal)));
         Assert.NotEmpty(beats);
         Assert.All(beats, b => Assert.True(b is { Status: HttpStatusCode.OK } && b.Took < TimeSpan.FromSeconds(10), $"heartbeat {b}"));
         Assert.True(offlineBefore == OfflineDecisions(),
             $"The agent was marked offline; the stall lasted {stalledFrom:HH:mm:ss.fff}-{stalledUntil:HH:mm:ss.fff}, heartbeats were " +
             $"sent at {string.Join(", ", sent.Select(b => $"{b.SentAt:HH:mm:ss.fff} ({b.Took.TotalSeconds:F1} s)"))}; " +
             "what the service logged about liveness:\n" +
-            string.Join('\n', app.Logs.Events
-                .Where(e => IsOfflineDecision(e) || IsLivenessFailure(e) || IsHeartbeatStatusChange(e) ||
-                            (e.MessageTemplate.Text.Contains("heartbeat", StringComparison.OrdinalIgnoreCase) && e.Level >= LogEventLevel.Warning))
-                .Select(e => $"{e.Timestamp.UtcDateTime:HH:mm:ss.fff} {e.Level} {e.RenderMessage()}")));
+            Logged(e => IsOfflineDecision(e) || IsLivenessFailure(e) || IsHeartbeatStatusChange(e) ||
+                        (e.MessageTemplate.Text.Contains("heartbeat", StringComparison.OrdinalIgnoreCase) && e.Level >= LogEventLevel.Warning)));
         // The agent, which heartbeated all along, never went offline (checked after the count, whose message says when).
         var details = await (await admin.GetAsync($"/api/v1/agents/{agent.Id}")).ShouldBe(HttpStatusCode.OK);
         Assert.Equal("online", details.GetProperty("status").GetString());
