@@ -188,6 +188,10 @@ public sealed class MetricsTests(SharedApps apps) : IClassFixture<SharedApps>
         Assert.NotEmpty(samples.Find("http_server_request_duration_seconds_bucket", ("http_route", "/api/v1/agents/{id}/heartbeat")));
         Assert.NotEmpty(samples.Find("dotnet_gc_collections_total"));
         Assert.NotEmpty(samples.Find("process_cpu_time_seconds_total"));
+        // The streams' series limit (ObservabilityRegistration.SeriesPerStream) leaves a histogram its advised buckets:
+        // the heartbeat's start at half a millisecond (OpenTelemetry's own would start at 0, 5, 10).
+        Assert.Contains(samples.Find("orchestrator_agent_heartbeat_duration_seconds_bucket"), s => s.Labels["le"] == "0.0005");
+        Assert.DoesNotContain(samples, s => s.Labels.ContainsKey("otel_metric_overflow"));
         // Nothing that names an agent: ids and names are unbounded and identify machines.
         Assert.DoesNotContain(samples, s => s.Labels.Values.Any(v => v.Contains(agent.Id.ToString(), StringComparison.Ordinal) || v == agent.Name));
     }
