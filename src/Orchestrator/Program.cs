@@ -69,7 +69,7 @@ app.UseForwardedClientCertificates();
 app.UseWebSockets();
 app.UseAuthentication();
 app.UseAuthorization();
-app.UseRateLimiter();
+app.UseRegistrationRateLimit();
 
 app.MapHealth();
 app.MapMetrics();

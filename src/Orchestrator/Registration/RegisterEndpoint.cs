@@ -13,14 +13,13 @@ namespace Orchestrator.Registration;
 public static class RegisterEndpoint
 {
     public const string TokenHeader = "X-Agent-Token";
-    public const string RateLimitPolicy = "registration";
 
     public static RouteHandlerBuilder MapRegister(this IEndpointRouteBuilder routes) =>
         routes.MapPost("/api/v1/agents/register", Register)
             .WithTags("Registration")
             .AllowAnonymous()
             .CarriesSecrets()
-            .RequireRateLimiting(RateLimitPolicy)
+            .WithMetadata(new RegistrationRateLimit.Applies())
             .WithSummary("Register an agent with a registration token")
             .WithDescription(RegistrationDocs.Register)
             .ProducesValidationProblem()

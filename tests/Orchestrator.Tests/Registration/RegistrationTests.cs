@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Microsoft.AspNetCore.Http;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -388,6 +389,21 @@ public sealed class RegistrationTests(SharedApps apps) : IClassFixture<SharedApp
         var response = await app.Client().PostAsync("/api/v1/agents/register", TestAgents.JsonContent(Body("r4"), "orr_nope"));
         await response.ShouldBeProblem(HttpStatusCode.TooManyRequests);
         Assert.NotNull(response.Headers.RetryAfter);
+    }
+
+    [SkippableFact]
+    public async Task Stopping_the_service_stops_its_rate_limit()
+    {
+        RegistrationRateLimit limit;
+        await using (var app = await TestApp.StartAsync(DatabaseProvider.Sqlite))
+        {
+            limit = app.Services.GetRequiredService<RegistrationRateLimit>();
+            Assert.True(limit.Acquire(new DefaultHttpContext()).IsAcquired);
+        }
+
+        // Disposed with the host, and with it the limiter's timer: ASP.NET Core's rate-limiting middleware never disposes
+        // the limiter it makes (dotnet/aspnetcore#66434), so its timer kept a stopped host and all its services reachable.
+        Assert.Throws<ObjectDisposedException>(() => limit.Acquire(new DefaultHttpContext()));
     }
 
     [SkippableTheory]
