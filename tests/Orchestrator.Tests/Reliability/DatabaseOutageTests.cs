@@ -157,6 +157,8 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
             return started.Elapsed;
         }
 
+        // The test process's garbage collections stop the service and the test alike; a failure says how long they did.
+        var pausedBefore = GC.GetTotalPauseDuration();
         var end = await stall();
         var stalledFrom = DateTime.UtcNow;
         TimeSpan[] took;
@@ -179,6 +181,7 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
         }
 
         var stalledUntil = DateTime.UtcNow;
+        var paused = GC.GetTotalPauseDuration() - pausedBefore;
         await Poll.Until(async () => (await admin.GetAsync("/api/v1/agents")).StatusCode == HttpStatusCode.OK, "the service to answer again",
             TimeSpan.FromSeconds(30));
         await CreateTaskAsync(app, agent);
@@ -188,15 +191,18 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
         var answeredAfter = string.Join(", ", took.Select(t => $"{t.TotalSeconds:F1} s"));
         string Logged(Func<LogEvent, bool> which) => string.Join('\n', app.Logs.Events.Where(which)
             .Select(e => $"{e.Timestamp.UtcDateTime:HH:mm:ss.fff} {e.Level} {e.RenderMessage()}"));
-        output.WriteLine($"stall {(stalledUntil - stalledFrom).TotalSeconds:F1} s; 503 after {answeredAfter}; " +
-                         $"heartbeats sent during the stall: {string.Join(", ", beats.Select(b => $"{(int)b.Status} in {b.Took.TotalSeconds:F1} s"))}");
+        output.WriteLine($"stall {(stalledUntil - stalledFrom).TotalSeconds:F1} s (GC pauses {paused.TotalSeconds:F1} s); " +
+                         $"503 after {answeredAfter}; heartbeats sent during the stall: " +
+                         string.Join(", ", beats.Select(b => $"{(int)b.Status} in {b.Took.TotalSeconds:F1} s")));
         // A failure says why each call took that long: the service logs every 503 with the database's failure (a statement
         // cancelled on its timeout, a connection not opened or not free in time).
         Assert.True(took.All(t => t < TimeSpan.FromSeconds(10)),
-            $"503 after {answeredAfter} (stall from {stalledFrom:HH:mm:ss.fff}); the service's 503s:\n" +
+            $"503 after {answeredAfter} (stall from {stalledFrom:HH:mm:ss.fff}, GC pauses {paused.TotalSeconds:F1} s); the service's 503s:\n" +
             Logged(e => e.MessageTemplate.Text.Contains("answered 503", StringComparison.Ordinal)));
         Assert.NotEmpty(beats);
-        Assert.All(beats, b => Assert.True(b is { Status: HttpStatusCode.OK } && b.Took < TimeSpan.FromSeconds(10), $"heartbeat {b}"));
+        Assert.All(beats, b => Assert.True(b is { Status: HttpStatusCode.OK } && b.Took < TimeSpan.FromSeconds(10),
+            $"heartbeat {b} (stall {stalledFrom:HH:mm:ss.fff}-{stalledUntil:HH:mm:ss.fff}, GC pauses {paused.TotalSeconds:F1} s); " +
+            $"what the service logged meanwhile:\n{Logged(e => e.Timestamp >= stalledFrom && e.Level >= LogEventLevel.Information)}"));
         Assert.True(offlineBefore == OfflineDecisions(),
             $"The agent was marked offline; the stall lasted {stalledFrom:HH:mm:ss.fff}-{stalledUntil:HH:mm:ss.fff}, heartbeats were " +
             $"sent at {string.Join(", ", sent.Select(b => $"{b.SentAt:HH:mm:ss.fff} ({b.Took.TotalSeconds:F1} s)"))}; " +
