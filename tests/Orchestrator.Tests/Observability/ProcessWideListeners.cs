@@ -1,8 +1,9 @@
 namespace Orchestrator.Tests.Observability;
 
-/// <summary>Test classes whose hosts listen to something every host in the process shares (the static
-/// <c>ActivitySource</c> of Orchestrator's spans) run in this collection: alone, after the others, so no other test's
-/// tasks are created or handed out inside a span this class's tracer sampled.</summary>
+/// <summary>Test classes that observe something every host in the process shares run in this collection: alone, after
+/// the others. Tracing listens to the static <c>ActivitySource</c> of Orchestrator's spans, so no other test's tasks may
+/// be created or handed out inside a span its tracer sampled; <c>HostLifetimeTests</c> asks the garbage collector, whose
+/// full collections would stop the other tests' services meanwhile.</summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class ProcessWideListeners
 {
