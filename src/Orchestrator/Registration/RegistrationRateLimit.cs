@@ -36,7 +36,8 @@ public sealed class RegistrationRateLimit : IAsyncDisposable
 public static class RegistrationRateLimitMiddleware
 {
     /// <summary>Applies <see cref="RegistrationRateLimit"/> to the endpoints marked with
-    /// <see cref="RegistrationRateLimit.Applies"/>, after authentication (so the client address is the forwarded one).</summary>
+    /// <see cref="RegistrationRateLimit.Applies"/>; placed after the forwarded-header handling, so the client address is
+    /// the one a trusted proxy forwarded.</summary>
     public static IApplicationBuilder UseRegistrationRateLimit(this IApplicationBuilder app) =>
         app.Use(async (context, next) =>
         {

@@ -398,7 +398,8 @@ public sealed class RegistrationTests(SharedApps apps) : IClassFixture<SharedApp
         await using (var app = await TestApp.StartAsync(DatabaseProvider.Sqlite))
         {
             limit = app.Services.GetRequiredService<RegistrationRateLimit>();
-            Assert.True(limit.Acquire(new DefaultHttpContext()).IsAcquired);
+            using var lease = limit.Acquire(new DefaultHttpContext());
+            Assert.True(lease.IsAcquired);
         }
 
         // Disposed with the host, and with it the limiter's timer: ASP.NET Core's rate-limiting middleware never disposes
