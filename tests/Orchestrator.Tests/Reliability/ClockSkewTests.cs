@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Agents;
@@ -29,14 +30,21 @@ public sealed class ClockSkewTests
     {
         using var storage = await TestStorage.CreateAsync(DatabaseProvider.Postgres);
         var now = DateTimeOffset.UtcNow;
+        var sinceNow = Stopwatch.StartNew();
         await using var a = TestApp.StartOn(storage, new FakeTimeProvider(now), Settings);
         await using var b = TestApp.StartOn(storage, new FakeTimeProvider(now + Skew), Settings);
+        var started = sinceNow.Elapsed;
         var window = a.Monitor().TickInterval * 3;
+        // Each replica takes the database's time as of its own start, somewhere within `started` of `now`; the bounds
+        // below are that long (plus half a second for reading two clocks), however long the starts took under load.
+        var reading = TimeSpan.FromSeconds(0.5);
+        Assert.True(started + reading < Skew, $"The two replicas took {started} to start: too long to tell a {Skew} skew apart.");
 
         var offsetOfB = b.Services.GetRequiredService<DatabaseClock>().Offset;
-        // B's fake clock stands still while B starts: it is 30 s ahead, less the seconds the start took.
-        Assert.InRange(offsetOfB.TotalSeconds, -Skew.TotalSeconds - 0.5, -Skew.TotalSeconds + 15);
-        Assert.InRange((a.Now() - b.Now()).Duration(), TimeSpan.Zero, TimeSpan.FromSeconds(10));
+        // B's fake clock stands still while B starts: it is 30 s ahead, less the seconds until B took the database's time.
+        Assert.InRange(offsetOfB, -Skew - reading, -Skew + started + reading);
+        // Both keep the database's time: apart by at most the seconds between their starts, not by the 30 s of B's clock.
+        Assert.InRange((a.Now() - b.Now()).Duration(), TimeSpan.Zero, started + reading);
         Assert.Contains(b.Logs.Events, e => e.MessageTemplate.Text.StartsWith("This replica's clock differs from the database's", StringComparison.Ordinal));
         // A's fake clock stood still while B started; a real one would have run on. Bring it to the time B keeps, so what
         // follows does not depend on how long B's start took (under load it took long enough for B to find A's agent late).
