@@ -24,7 +24,8 @@ public static class AgentTaskEndpoints
             .WithSummary("Fetch one of the agent's tasks with payload and credentials")
             .WithDescription(TaskDocs.Fetch)
             .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status404NotFound);
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict);
         group.MapPost("/tasks/{taskId}/complete", Complete)
             .WithSummary("Report a task's outcome")
             .WithDescription(TaskDocs.Complete)

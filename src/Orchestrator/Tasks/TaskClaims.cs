@@ -39,13 +39,16 @@ public sealed class TaskClaims(
         return [.. claimed.OrderByDescending(t => t.Priority).ThenBy(t => t.CreatedAt).ThenBy(t => t.Id)];
     }
 
-    /// <summary>Marks one task delivered because its agent fetched it; only an unstarted task changes.</summary>
+    /// <summary>Marks one task delivered because its agent fetched it; only an unstarted task changes. A draining agent
+    /// gets no new task this way either (409, the task keeps waiting), only one it was handed before.</summary>
     public async Task<TaskResult> ClaimOneAsync(Guid agentId, Guid taskId, CancellationToken cancellationToken)
     {
         var now = Now;
+        var draining = agents.Draining(agentId);
         var claimed = await db.Tasks
             .Where(t => t.Id == taskId && t.AgentId == agentId &&
-                        (t.Status == AgentTaskStatus.Pending || (t.Status == AgentTaskStatus.Assigned && t.StartedAt == null)))
+                        ((t.Status == AgentTaskStatus.Pending && !draining.Any()) ||
+                         (t.Status == AgentTaskStatus.Assigned && t.StartedAt == null)))
             .ExecuteUpdateAsync(s => s
                 .SetProperty(t => t.Status, AgentTaskStatus.Assigned)
                 .SetProperty(t => t.AssignedAt, t => t.AssignedAt ?? now)
@@ -55,6 +58,13 @@ public sealed class TaskClaims(
         if (claimed == 1 && task is not null)
         {
             metrics.Delivered(task, now);
+        }
+
+        // Still waiting after the claim: only the drain held it back (a cancel would have ended it).
+        if (claimed == 0 && task is { Status: AgentTaskStatus.Pending } && task.AgentId == agentId)
+        {
+            return new TaskResult(TaskOutcome.Conflict, task,
+                $"Agent {agentId} is draining: it gets no new tasks until it is resumed; task {taskId} waits.");
         }
 
         return TaskResult.Owned(task, agentId, taskId);

@@ -8,7 +8,9 @@ internal static class TaskDocs
         "Summaries of what the next delivery would hand out, highest priority first, and `cancelledTasks`: ids of tasks " +
         "to stop. Not a delivery: fetch each task with `GET …/tasks/{taskId}`.";
 
-    public const string Fetch = "A delivery: an unstarted task counts as delivered now. Another agent's task: 403.";
+    public const string Fetch =
+        "A delivery: an unstarted task counts as delivered now. Another agent's task: 403. A task not yet handed out, " +
+        "asked for by a draining agent: 409 (it waits until the agent is resumed).";
 
     public const string Complete =
         "`success`, `result` and `logs` as in the spec. The same completion again is acknowledged; a different outcome " +

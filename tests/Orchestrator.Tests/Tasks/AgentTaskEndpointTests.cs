@@ -50,6 +50,27 @@ public sealed class AgentTaskEndpointTests(SharedApps apps) : IClassFixture<Shar
     }
 
     [SkippableTheory, BothProviders]
+    public async Task A_draining_agent_cannot_fetch_a_task_it_was_not_handed_and_gets_it_once_resumed(DatabaseProvider provider)
+    {
+        var app = await apps.For(provider);
+        var agent = await app.RegisterAgentAsync();
+        var handed = await app.CreateTaskForAsync(agent.Id);
+        await (await agent.Client.GetAsync($"/api/v1/agents/{agent.Id}/tasks/{handed}")).ShouldBe(HttpStatusCode.OK);
+        var waiting = await app.CreateTaskForAsync(agent.Id);
+        await (await app.AdminClient().PostJson($"/api/v1/agents/{agent.Id}/drain", new { reason = "reboot" })).ShouldBe(HttpStatusCode.OK);
+
+        var refused = await (await agent.Client.GetAsync($"/api/v1/agents/{agent.Id}/tasks/{waiting}")).ShouldBeProblem(HttpStatusCode.Conflict);
+        Assert.Contains("is draining", refused.GetProperty("detail").GetString());
+        Assert.Equal("pending", await app.StatusOfAsync(waiting));
+        // What it was handed before the drain it finishes: fetching that again still works.
+        await (await agent.Client.GetAsync($"/api/v1/agents/{agent.Id}/tasks/{handed}")).ShouldBe(HttpStatusCode.OK);
+
+        await (await app.AdminClient().PostAsync($"/api/v1/agents/{agent.Id}/resume", null)).ShouldBe(HttpStatusCode.OK);
+        await (await agent.Client.GetAsync($"/api/v1/agents/{agent.Id}/tasks/{waiting}")).ShouldBe(HttpStatusCode.OK);
+        Assert.Equal("assigned", await app.StatusOfAsync(waiting));
+    }
+
+    [SkippableTheory, BothProviders]
     public async Task Another_agents_task_is_403_and_an_unknown_task_404(DatabaseProvider provider)
     {
         var app = await apps.For(provider);
