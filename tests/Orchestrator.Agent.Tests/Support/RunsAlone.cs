@@ -1,3 +1,8 @@
+using Orchestrator.Testing;
+
+// Long collections first (DocsFirst), the rest in xunit's own order.
+[assembly: TestCollectionOrderer(StartsFirstOrderer.TypeName, StartsFirstOrderer.AssemblyName)]
+
 namespace Orchestrator.Agent.Tests.Support;
 
 /// <summary>Test classes that load the machine (a fleet of 200 simulated agents, six agents and a second Docker Engine)
