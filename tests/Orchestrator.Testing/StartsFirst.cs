@@ -10,7 +10,7 @@ public sealed class StartsFirstAttribute : Attribute;
 
 /// <summary>xunit starts at most <c>maxParallelThreads</c> collections at a time, in the order of the collection
 /// orderer, and starts the next as one ends. Its default order is random, so a collection of two minutes that came late
-/// ran on after every other class of its project had ended, and the CI run waited for it with a core idle. Collections
+/// ran on after every other class of its project had ended, and the whole run waited for it. Collections
 /// marked <see cref="StartsFirstAttribute"/> come first, and the rest follow in the default order. A test project opts
 /// in with <c>[assembly: TestCollectionOrderer(StartsFirstOrderer.TypeName, StartsFirstOrderer.AssemblyName)]</c>; with
 /// xunit's diagnostic messages on, the orderer names the collections it put first.</summary>
@@ -30,6 +30,6 @@ public sealed class StartsFirstOrderer(IMessageSink diagnostics) : ITestCollecti
         return ordered;
     }
 
-    public static bool StartsFirst(ITestCollection collection) =>
+    private static bool StartsFirst(ITestCollection collection) =>
         collection.CollectionDefinition?.GetCustomAttributes(typeof(StartsFirstAttribute)).Any() == true;
 }
