@@ -9,14 +9,15 @@ using Orchestrator.Testing;
 namespace Orchestrator.Agent.Tests.Docker;
 
 /// <summary>A rollout of <c>docker.run</c> through reference agents on real Docker Engines. Six agents and a second engine
-/// make it heavy: it runs alone (<see cref="RunsAlone"/>).</summary>
-[Collection(RunsAlone.Name)]
+/// make it heavy: it runs after the other classes but the docs pages (<see cref="HeavyLast"/>).</summary>
+[Collection(HeavyLast.Name)]
 public sealed class DockerRolloutTests
 {
     [SkippableFact]
     public async Task A_rollout_stops_at_the_agent_whose_engine_lacks_the_image_and_the_rest_never_start()
     {
         TestDocker.Require();
+        await HeavyLast.WaitForTheOthersAsync(GetType());
         // Five agents run on the test engine, which has the image; the third in name order runs on an engine of its own
         // that has never seen it (a host that missed the image's distribution).
         await using var bare = await BareEngine.StartAsync();

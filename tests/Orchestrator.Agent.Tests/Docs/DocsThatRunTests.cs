@@ -154,9 +154,9 @@ public sealed class DocsThatRunTests(DocsWorld docs, ITestOutputHelper output) :
 }
 
 /// <summary>The docs' pages run one after another in one world, about two minutes in CI, far longer than any other
-/// class here: they start first (<see cref="StartsFirstOrderer"/>) instead of wherever xunit's random order puts them.
+/// class here: they start first (<see cref="StartOrderer"/>) instead of wherever xunit's random order puts them.
 /// In fifty CI runs their first page began 17-62 s into the project and they ran on alone for 40-80 s after every other
-/// class had ended, the heavy classes of <see cref="RunsAlone"/> only after them: the agent tests ended last.</summary>
+/// class had ended, the heavy classes (<see cref="HeavyLast"/>) only after them: the agent tests ended last.</summary>
 [CollectionDefinition(Name)]
 [StartsFirst]
 public sealed class DocsFirst

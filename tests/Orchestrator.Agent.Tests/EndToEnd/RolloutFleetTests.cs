@@ -11,8 +11,9 @@ using Xunit.Abstractions;
 namespace Orchestrator.Agent.Tests.EndToEnd;
 
 /// <summary>A rollout over a fleet of 200 simulated agents (the agent's own simulator: one token, a task stream each,
-/// every task completed on arrival), in batches of 10 %. It runs alone (<see cref="RunsAlone"/>).</summary>
-[Collection(RunsAlone.Name)]
+/// every task completed on arrival), in batches of 10 %. It runs after the other classes but the docs
+/// pages (<see cref="HeavyLast"/>).</summary>
+[Collection(HeavyLast.Name)]
 public sealed class RolloutFleetTests(ITestOutputHelper output)
 {
     private const int Fleet = 200;
@@ -20,6 +21,7 @@ public sealed class RolloutFleetTests(ITestOutputHelper output)
     [SkippableFact]
     public async Task Two_hundred_agents_in_batches_of_ten_percent_each_get_one_task_and_each_batch_follows_the_last_at_once()
     {
+        await HeavyLast.WaitForTheOthersAsync(GetType());
         // Heartbeats at the default 30 s (the fleet's tasks come over its streams), and a driver whose safety-net pass is
         // a minute away: a batch that started within seconds of the one before was started by the task events.
         await using var world = await AgentWorld.StartAsync(DatabaseProvider.Sqlite, new Dictionary<string, string?>

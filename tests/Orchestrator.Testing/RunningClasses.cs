@@ -1,0 +1,112 @@
+using System.Reflection;
+using Xunit.Abstractions;
+using Xunit.Sdk;
+
+namespace Orchestrator.Testing;
+
+/// <summary>The test classes of this process that have started and not yet ended, as xunit reports them
+/// (<see cref="CountingTestFramework"/>): a heavy test can wait until every class but the ones it may run beside has
+/// ended, instead of running alone after all of them.</summary>
+public static class RunningClasses
+{
+    private static readonly Lock Gate = new();
+    private static readonly Dictionary<string, int> Running = new(StringComparer.Ordinal);
+    private static TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    internal static void Started(string className)
+    {
+        lock (Gate)
+        {
+            Running[className] = Running.GetValueOrDefault(className) + 1;
+        }
+    }
+
+    internal static void Ended(string className)
+    {
+        TaskCompletionSource ended;
+        lock (Gate)
+        {
+            if (Running.TryGetValue(className, out var count) && count > 1)
+            {
+                Running[className] = count - 1;
+            }
+            else
+            {
+                Running.Remove(className);
+            }
+
+            ended = _ended;
+            _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        ended.TrySetResult();
+    }
+
+    /// <summary>Returns once no class is running but <paramref name="self"/> and <paramref name="besides"/>; fails naming
+    /// the classes still running after <paramref name="timeout"/>. Classes that have not started are not waited for: the
+    /// caller's collection starts last (<see cref="StartsLastAttribute"/>), after every other has started.</summary>
+    public static async Task OthersEndedAsync(Type self, IEnumerable<Type> besides, TimeSpan timeout)
+    {
+        var allowed = besides.Append(self).Select(t => t.FullName!).ToHashSet(StringComparer.Ordinal);
+        var until = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            string[] others;
+            Task ended;
+            lock (Gate)
+            {
+                Assert.True(Running.ContainsKey(self.FullName!),
+                    $"{self.Name} is not counted as running: its test assembly needs [assembly: TestFramework(CountingTestFramework…)].");
+                others = [.. Running.Keys.Where(name => !allowed.Contains(name))];
+                ended = _ended.Task;
+            }
+
+            if (others.Length == 0)
+            {
+                return;
+            }
+
+            var left = until - DateTime.UtcNow;
+            Assert.True(left > TimeSpan.Zero, $"These test classes did not end within {timeout}: {string.Join(", ", others)}.");
+            await Task.WhenAny(ended, Task.Delay(left));
+        }
+    }
+}
+
+/// <summary>xunit's own test framework, with the test classes that start and end counted in
+/// <see cref="RunningClasses"/> (from the execution messages xunit sends anyway). A test project opts in with
+/// <c>[assembly: TestFramework(CountingTestFramework.TypeName, CountingTestFramework.AssemblyName)]</c>.</summary>
+public sealed class CountingTestFramework(IMessageSink diagnostics) : XunitTestFramework(diagnostics)
+{
+    public const string TypeName = "Orchestrator.Testing.CountingTestFramework";
+    public const string AssemblyName = "Orchestrator.Testing";
+
+    protected override ITestFrameworkExecutor CreateExecutor(AssemblyName assemblyName) =>
+        new Executor(assemblyName, SourceInformationProvider, DiagnosticMessageSink);
+
+    private sealed class Executor(AssemblyName assemblyName, ISourceInformationProvider sourceInformation, IMessageSink diagnostics)
+        : XunitTestFrameworkExecutor(assemblyName, sourceInformation, diagnostics)
+    {
+        protected override void RunTestCases(IEnumerable<IXunitTestCase> testCases, IMessageSink executionMessageSink,
+            ITestFrameworkExecutionOptions executionOptions) =>
+            base.RunTestCases(testCases, new Counting(executionMessageSink), executionOptions);
+    }
+
+    private sealed class Counting(IMessageSink inner) : LongLivedMarshalByRefObject, IMessageSink
+    {
+        public bool OnMessage(IMessageSinkMessage message)
+        {
+            switch (message)
+            {
+                case ITestClassStarting starting:
+                    RunningClasses.Started(starting.TestClass.Class.Name);
+                    break;
+                case ITestClassFinished finished:
+                    RunningClasses.Ended(finished.TestClass.Class.Name);
+                    break;
+            }
+
+            return inner.OnMessage(message);
+        }
+    }
+}
