@@ -48,7 +48,7 @@ public static class RunningClasses
     public static async Task OthersEndedAsync(Type self, IEnumerable<Type> besides, TimeSpan timeout)
     {
         var allowed = besides.Append(self).Select(t => t.FullName!).ToHashSet(StringComparer.Ordinal);
-        var until = DateTime.UtcNow + timeout;
+        using var timedOut = new CancellationTokenSource(timeout);
         while (true)
         {
             string[] others;
@@ -66,9 +66,14 @@ public static class RunningClasses
                 return;
             }
 
-            var left = until - DateTime.UtcNow;
-            Assert.True(left > TimeSpan.Zero, $"These test classes did not end within {timeout}: {string.Join(", ", others)}.");
-            await Task.WhenAny(ended, Task.Delay(left));
+            try
+            {
+                await ended.WaitAsync(timedOut.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                Assert.Fail($"These test classes did not end within {timeout}: {string.Join(", ", others)}.");
+            }
         }
     }
 }

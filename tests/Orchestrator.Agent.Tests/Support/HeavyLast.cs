@@ -14,7 +14,8 @@ namespace Orchestrator.Agent.Tests.Support;
 /// the renewal test's task wait 30 s on a machine at load 20 to 30. The collection starts last and each test first waits
 /// (<see cref="WaitForTheOthersAsync"/>). The docs pages (<see cref="DocsFirst"/>, about two minutes) measure no time,
 /// so these run beside them: when they ran alone after the docs, the agent tests ended about 20 s after everything else,
-/// with most of the machine idle (the fleet test is bound by its round trips, not by CPU).</summary>
+/// with most of the machine idle (the fleet test is bound by its round trips, not by CPU). Their times in the TRX files
+/// (and among CI's slowest classes) include that wait.</summary>
 [CollectionDefinition(Name)]
 [StartsLast]
 public sealed class HeavyLast
