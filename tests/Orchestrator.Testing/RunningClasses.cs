@@ -10,14 +10,15 @@ namespace Orchestrator.Testing;
 public static class RunningClasses
 {
     private static readonly Lock Gate = new();
-    private static readonly Dictionary<string, int> Running = new(StringComparer.Ordinal);
+    // A class runs once per process, so its name is enough: started adds it, finished removes it.
+    private static readonly HashSet<string> Running = new(StringComparer.Ordinal);
     private static TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     internal static void Started(string className)
     {
         lock (Gate)
         {
-            Running[className] = Running.GetValueOrDefault(className) + 1;
+            Running.Add(className);
         }
     }
 
@@ -26,15 +27,7 @@ public static class RunningClasses
         TaskCompletionSource ended;
         lock (Gate)
         {
-            if (Running.TryGetValue(className, out var count) && count > 1)
-            {
-                Running[className] = count - 1;
-            }
-            else
-            {
-                Running.Remove(className);
-            }
-
+            Running.Remove(className);
             ended = _ended;
             _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
         }
@@ -55,9 +48,9 @@ public static class RunningClasses
             Task ended;
             lock (Gate)
             {
-                Assert.True(Running.ContainsKey(self.FullName!),
+                Assert.True(Running.Contains(self.FullName!),
                     $"{self.Name} is not counted as running: its test assembly needs [assembly: TestFramework(CountingTestFramework…)].");
-                others = [.. Running.Keys.Where(name => !allowed.Contains(name))];
+                others = [.. Running.Where(name => !allowed.Contains(name))];
                 ended = _ended.Task;
             }
 

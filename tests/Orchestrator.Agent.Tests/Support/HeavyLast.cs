@@ -22,8 +22,8 @@ public sealed class HeavyLast
 {
     public const string Name = "heavy (last, beside the docs only)";
 
-    /// <summary>Returns once no test class of this process is running but <paramref name="self"/>, the docs pages and this
-    /// collection's other classes.</summary>
+    /// <summary>Returns once no test class of this process is running but <paramref name="self"/> and the docs pages (this
+    /// collection's other classes run one after another, never beside it).</summary>
     public static Task WaitForTheOthersAsync(Type self) =>
         RunningClasses.OthersEndedAsync(self, [typeof(DocsThatRunTests)], TimeSpan.FromMinutes(5));
 }
