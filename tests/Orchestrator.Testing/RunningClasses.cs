@@ -12,60 +12,68 @@ public static class RunningClasses
     private static readonly Lock Gate = new();
     // A class runs once per process, so its name is enough: started adds it, finished removes it.
     private static readonly HashSet<string> Running = new(StringComparer.Ordinal);
-    private static TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private static TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    internal static void Started(string className)
+    // Set when CountingTestFramework runs this process's tests, so a project without it fails at once, not on a timeout.
+    private static volatile bool _counted;
+
+    internal static void Counted() => _counted = true;
+
+    internal static void Started(string className) => Change(() => Running.Add(className));
+
+    internal static void Ended(string className) => Change(() => Running.Remove(className));
+
+    private static void Change(Action change)
     {
+        TaskCompletionSource changed;
         lock (Gate)
         {
-            Running.Add(className);
-        }
-    }
-
-    internal static void Ended(string className)
-    {
-        TaskCompletionSource ended;
-        lock (Gate)
-        {
-            Running.Remove(className);
-            ended = _ended;
-            _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            change();
+            changed = _changed;
+            _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
-        ended.TrySetResult();
+        changed.TrySetResult();
     }
 
     /// <summary>Returns once no class is running but <paramref name="self"/> and <paramref name="besides"/>; fails naming
     /// the classes still running after <paramref name="timeout"/>. Classes that have not started are not waited for: the
-    /// caller's collection starts last (<see cref="StartsLastAttribute"/>), after every other has started.</summary>
+    /// caller's collection starts last (<see cref="StartsLastAttribute"/>), after every other has started. xunit hands
+    /// its messages to the sink on a thread of their own, in the order they were sent, so a test can begin before its own
+    /// class is reported started (a CI run under load saw that): it first waits for that report, after which every class
+    /// that started before it has been reported too.</summary>
     public static async Task OthersEndedAsync(Type self, IEnumerable<Type> besides, TimeSpan timeout)
     {
         var allowed = besides.Append(self).Select(t => t.FullName!).ToHashSet(StringComparer.Ordinal);
         using var timedOut = new CancellationTokenSource(timeout);
         while (true)
         {
+            Assert.True(_counted,
+                $"{self.Name} cannot tell which classes run: its test assembly needs [assembly: TestFramework(CountingTestFramework…)].");
             string[] others;
-            Task ended;
+            bool selfReported;
+            Task changed;
             lock (Gate)
             {
-                Assert.True(Running.Contains(self.FullName!),
-                    $"{self.Name} is not counted as running: its test assembly needs [assembly: TestFramework(CountingTestFramework…)].");
+                selfReported = Running.Contains(self.FullName!);
                 others = [.. Running.Where(name => !allowed.Contains(name))];
-                ended = _ended.Task;
+                changed = _changed.Task;
             }
 
-            if (others.Length == 0)
+            if (selfReported && others.Length == 0)
             {
                 return;
             }
 
             try
             {
-                await ended.WaitAsync(timedOut.Token);
+                await changed.WaitAsync(timedOut.Token);
             }
             catch (OperationCanceledException)
             {
-                Assert.Fail($"These test classes did not end within {timeout}: {string.Join(", ", others)}.");
+                Assert.Fail(selfReported
+                    ? $"These test classes did not end within {timeout}: {string.Join(", ", others)}."
+                    : $"xunit did not report {self.Name} started within {timeout}.");
             }
         }
     }
@@ -90,8 +98,16 @@ public sealed class CountingTestFramework(IMessageSink diagnostics) : XunitTestF
             base.RunTestCases(testCases, new Counting(executionMessageSink), executionOptions);
     }
 
-    private sealed class Counting(IMessageSink inner) : LongLivedMarshalByRefObject, IMessageSink
+    private sealed class Counting : LongLivedMarshalByRefObject, IMessageSink
     {
+        private readonly IMessageSink _inner;
+
+        public Counting(IMessageSink inner)
+        {
+            _inner = inner;
+            RunningClasses.Counted();
+        }
+
         public bool OnMessage(IMessageSinkMessage message)
         {
             switch (message)
@@ -104,7 +120,7 @@ public sealed class CountingTestFramework(IMessageSink diagnostics) : XunitTestF
                     break;
             }
 
-            return inner.OnMessage(message);
+            return _inner.OnMessage(message);
         }
     }
 }
