@@ -91,13 +91,14 @@ public static class Arguments
         return credentials.Count == 0 ? null : credentials;
     }
 
-    /// <summary><c>capability=docker,label:env=prod</c>: capabilities the agent must all have and labels it must all match.
-    /// With <paramref name="plainLabels"/> (rollouts' <c>--selector KEY=VALUE</c>) any other <c>KEY=VALUE</c> is a label too.</summary>
-    public static TaskSelector Selector(string text, bool plainLabels = false)
+    /// <summary><c>env=prod,capability=docker</c>: labels the agent must all match (<c>KEY=VALUE</c>, or <c>label:KEY=VALUE</c>
+    /// for a label whose key is <c>capability</c>) and capabilities it must all have; <paramref name="parts"/> as given
+    /// (<see cref="CommandFactory.Selector"/>), each separated by commas.</summary>
+    public static TaskSelector Selector(IEnumerable<string> parts)
     {
         var capabilities = new List<string>();
         var labels = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        foreach (var part in parts.SelectMany(p => p.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
         {
             if (part.StartsWith("capability=", StringComparison.Ordinal) && part.Length > "capability=".Length)
             {
@@ -108,22 +109,20 @@ public static class Arguments
                 var (key, value) = Pair(part["label:".Length..], "--selector label:");
                 labels[key] = value;
             }
-            else if (plainLabels && part.IndexOf('=', StringComparison.Ordinal) > 0)
+            else if (part.IndexOf('=', StringComparison.Ordinal) > 0)
             {
                 var (key, value) = Pair(part, "--selector");
                 labels[key] = value;
             }
             else
             {
-                throw new UsageException(plainLabels
-                    ? $"--selector takes KEY=VALUE, capability=NAME and label:KEY=VALUE, separated by commas; '{part}' is none of them."
-                    : $"--selector takes capability=NAME and label:KEY=VALUE, separated by commas; '{part}' is neither.");
+                throw new UsageException($"--selector takes KEY=VALUE, capability=NAME and label:KEY=VALUE; '{part}' is none of them.");
             }
         }
 
         return capabilities.Count + labels.Count > 0
             ? new TaskSelector(capabilities.Count > 0 ? capabilities : null, labels.Count > 0 ? labels : null)
-            : throw new UsageException("--selector needs at least one capability=NAME or label:KEY=VALUE.");
+            : throw new UsageException("--selector needs at least one KEY=VALUE, capability=NAME or label:KEY=VALUE.");
     }
 
     /// <summary>A length of time in the one syntax of the CLI and the agent (<see cref="Durations"/>).</summary>

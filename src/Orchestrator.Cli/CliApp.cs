@@ -138,6 +138,15 @@ public sealed class CommandFactory(GlobalOptions global, CliEnvironment environm
 
     public static Argument<string> IdArgument(string what) => new("id") { Description = $"The {what}'s id." };
 
+    /// <summary><c>--selector</c> as tasks and rollouts both take it (<see cref="Arguments.Selector"/>): parts separated by
+    /// commas or spaces, or the flag repeated.</summary>
+    public static Option<string[]> Selector(string which) => new("--selector")
+    {
+        Description = $"Which agents {which}: KEY=VALUE labels, capability=NAME, label:KEY=VALUE, separated by commas or spaces or " +
+            "repeated; all must match (give --selector or --agent).",
+        AllowMultipleArgumentsPerToken = true,
+    };
+
     /// <summary>An option naming one of the API's values of <typeparamref name="TEnum"/> by its wire name: a wrong name is
     /// the parser's usage error (exit 64), and shells complete the names.</summary>
     public static Option<TEnum?> WireEnum<TEnum>(string name, string description) where TEnum : struct, Enum

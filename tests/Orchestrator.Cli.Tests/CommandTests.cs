@@ -218,7 +218,7 @@ public sealed class CommandTests(CliFixture service) : IClassFixture<CliFixture>
 
         var created = await CliFixture.RunWithAsync(new Dictionary<string, string>(), """{"image":"busybox","tag":"1.36"}""",
             ["tasks", "create", "--type", "docker.pull", "--payload", "@-", "--credential", $"registry.password=@{secret}",
-                "--credential", "registry.username=ci", "--selector", $"capability=docker,label:team={team}", "--priority", "7", "-o", "json",
+                "--credential", "registry.username=ci", "--selector", "capability=docker", $"team={team}", "--priority", "7", "-o", "json",
                 "--server", service.App.BaseAddress.ToString(), "--ca-file", service.CaFile, "--api-key-file", service.AdminKeyFile]);
         created.Ok();
         var delivered = await agent.FetchTaskAsync(created.Json.GetProperty("taskId").GetGuid());

@@ -17,12 +17,7 @@ public static class RolloutCommands
             Description = "A secret for the agents, NAME=VALUE or NAME=@FILE (repeatable). Prefer @FILE: a value on the command line shows in " +
                 "process lists.",
         };
-        var selector = new Option<string[]>("--selector")
-        {
-            Description = "Which agents: KEY=VALUE labels, capability=NAME, label:KEY=VALUE, separated by commas or spaces or repeated; " +
-                "all must match (give --selector or --agent).",
-            AllowMultipleArgumentsPerToken = true,
-        };
+        var selector = CommandFactory.Selector("run it");
         var agents = new Option<string[]>("--agent")
         {
             Description = "The agents to run it: --agent ID ID… or --agent ID repeated (give --agent or --selector).",
@@ -96,7 +91,7 @@ public static class RolloutCommands
                 var request = new CreateRolloutRequest(run.Value(name), run.Value(taskType),
                     Arguments.JsonObject(run.Value(payload), "--payload", run.Environment),
                     Arguments.Credentials(run.Value(credential), run.Environment), run.Value(priority), run.Value(timeout),
-                    selectors.Length > 0 ? Arguments.Selector(string.Join(',', selectors), plainLabels: true) : null,
+                    selectors.Length > 0 ? Arguments.Selector(selectors) : null,
                     agentIds.Length > 0 ? [.. agentIds.Select(a => Arguments.Id(a, "an agent"))] : null,
                     new RolloutStrategy(run.Value(batchSize), run.Value(batchPercent), run.Value(maxFailures), run.Value(maxFailurePercent),
                         run.Value(pause), run.Value(canary)),

@@ -15,7 +15,7 @@ public static class TaskCommands
             Description = "A secret for the agent, NAME=VALUE or NAME=@FILE (repeatable). Prefer @FILE for secrets: a value on the command line shows in process lists.",
         };
         var agent = new Option<string>("--agent") { Description = "The agent to run it (give --agent or --selector)." };
-        var selector = new Option<string>("--selector") { Description = "Which agents may run it: KEY=VALUE (a label), capability=NAME, label:KEY=VALUE, comma-separated (give --agent or --selector)." };
+        var selector = CommandFactory.Selector("may run it");
         var priority = new Option<int?>("--priority") { Description = "0-100, higher first (default 0)." };
         var timeout = new Option<int?>("--timeout") { Description = "Seconds the agent has from delivery (default 300)." };
         var idempotencyKey = new Option<string>("--idempotency-key") { Description = "Repeating the command with the same key returns the first task instead of creating another." };
@@ -35,10 +35,10 @@ public static class TaskCommands
             commands.Command("create", "Create a task for an agent; with --wait, wait for it and exit with its outcome.", async run =>
             {
                 var agentText = run.Value(agent);
-                var selectorText = run.Value(selector);
-                if (agentText is null == selectorText is null)
+                var selectors = run.Value(selector) ?? [];
+                if (agentText is null == (selectors.Length == 0))
                 {
-                    throw new UsageException("Give exactly one of --agent ID or --selector capability=NAME,label:KEY=VALUE.");
+                    throw new UsageException("Give exactly one of --agent ID or --selector KEY=VALUE.");
                 }
 
                 var following = run.Value(follow);
@@ -51,7 +51,7 @@ public static class TaskCommands
 
                 var request = new CreateTaskRequest(run.Value(type), Arguments.JsonObject(run.Value(payload), "--payload", run.Environment),
                     Arguments.Credentials(run.Value(credential), run.Environment), run.Value(priority), run.Value(timeout),
-                    Arguments.OptionalId(agentText, "an agent"), selectorText is null ? null : Arguments.Selector(selectorText, plainLabels: true), run.Value(idempotencyKey));
+                    Arguments.OptionalId(agentText, "an agent"), selectors.Length == 0 ? null : Arguments.Selector(selectors), run.Value(idempotencyKey));
                 var client = await run.ClientAsync();
                 run.Answers.Clear();
                 var created = await client.Tasks.CreateAsync(request, run.Cancellation);
