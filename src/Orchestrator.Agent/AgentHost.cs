@@ -42,6 +42,7 @@ public sealed partial class AgentHost(AgentSettings settings, ILoggerFactory log
         var state = new StateDirectory(settings.StateDir).Ensure();
         var credentials = new CredentialStore(state);
         var keys = new KeyStore(state, _time);
+        var start = Enrolment.Check(settings, credentials, _time);
         var trust = await Enrolment.ResolveTrustAsync(settings, credentials, shutdown);
         using var client = new AgentClient(new OrchestratorClientOptions
         {
@@ -69,7 +70,7 @@ public sealed partial class AgentHost(AgentSettings settings, ILoggerFactory log
         }
 
         var enrolment = new Enrolment(settings, client, credentials, keys, _time, _logger, [.. executors.Select(e => e.TaskType)]);
-        var identity = await enrolment.EnsureAsync(shutdown);
+        var identity = await enrolment.EnsureAsync(start, shutdown);
         keys.DeleteAllBut(identity.KeyFile);
         client.UseCredentials(enrolment.Load(identity));
 

@@ -13,7 +13,10 @@ namespace Orchestrator.Agent.Listener;
 public sealed partial class Enrolment(AgentSettings settings, AgentClient client, CredentialStore credentials, KeyStore keys, TimeProvider time,
     ILogger logger, IReadOnlyCollection<string> taskTypes)
 {
-    public async Task<StoredIdentity> EnsureAsync(CancellationToken cancellationToken)
+    /// <summary>What the agent starts from, decided before it contacts anyone (so a missing token is reported before a
+    /// missing CA pin): the stored identity, if any, and whether it is still valid; fails when there is no valid identity
+    /// and no token to get one.</summary>
+    public static StartingPoint Check(AgentSettings settings, CredentialStore credentials, TimeProvider time)
     {
         var stored = credentials.Load();
         if (stored is not null && !string.Equals(stored.Server.TrimEnd('/'), settings.Server.ToString().TrimEnd('/'), StringComparison.OrdinalIgnoreCase))
@@ -24,8 +27,7 @@ public sealed partial class Enrolment(AgentSettings settings, AgentClient client
 
         if (stored is not null && RenewalDecision.Decide(time.GetUtcNow().UtcDateTime, stored.ReceivedAt, stored.ExpiresAt) != RenewalDecision.Action.Expired)
         {
-            LogReused(logger, stored.Name, stored.AgentId, stored.ExpiresAt);
-            return stored;
+            return new StartingPoint(stored, Valid: true);
         }
 
         if (settings.Token is null)
@@ -38,7 +40,20 @@ public sealed partial class Enrolment(AgentSettings settings, AgentClient client
                   "with --token-file or --token to enrol it again under the same id.");
         }
 
-        return await RegisterAsync(stored?.Name ?? settings.Name, cancellationToken);
+        return new StartingPoint(stored, Valid: false);
+    }
+
+    /// <summary>The identity to run with: the stored one when <see cref="Check"/> found it valid, else one registered with
+    /// the token (under the stored name when re-enrolling).</summary>
+    public async Task<StoredIdentity> EnsureAsync(StartingPoint start, CancellationToken cancellationToken)
+    {
+        if (start is { Valid: true, Stored: { } stored })
+        {
+            LogReused(logger, stored.Name, stored.AgentId, stored.ExpiresAt);
+            return stored;
+        }
+
+        return await RegisterAsync(start.Stored?.Name ?? settings.Name, cancellationToken);
     }
 
     /// <summary>Registers (or re-enrols) with the token. A refused registration ends the agent; a server that cannot be
@@ -164,3 +179,6 @@ public sealed partial class Enrolment(AgentSettings settings, AgentClient client
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot reach {Server} to register ({Reason}); trying again in {Seconds:0.0} s")]
     private static partial void LogRegisterRetry(ILogger logger, Uri server, string reason, double seconds);
 }
+
+/// <summary>The stored identity (null on a first start) and whether it is still valid, or else needs the token.</summary>
+public sealed record StartingPoint(StoredIdentity? Stored, bool Valid);

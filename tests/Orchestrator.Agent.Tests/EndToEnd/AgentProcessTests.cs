@@ -29,12 +29,24 @@ public sealed class AgentProcessTests
     [Fact]
     public async Task Without_identity_and_without_token_it_exits_2_saying_what_to_do()
     {
-        using var agent = Start(["run", "--server", "https://127.0.0.1:1", "--state-dir", TempDirectories.New(), "--ca-file", await SomeCaFileAsync()]);
+        // No CA either: the missing token is what the operator must fix first, so it is what the agent says.
+        using var agent = Start(["run", "--server", "https://127.0.0.1:1", "--state-dir", TempDirectories.New()]);
 
         var (code, output, _) = await agent.EndAsync();
 
         Assert.Equal(ExitCodes.CannotStart, code);
         Assert.Contains("no registration token was given", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task With_a_token_but_no_pinned_ca_it_exits_2_before_contacting_the_server()
+    {
+        using var agent = Start(["run", "--server", "https://127.0.0.1:1", "--state-dir", TempDirectories.New(), "--token", "orch_rt_unused"]);
+
+        var (code, output, _) = await agent.EndAsync();
+
+        Assert.Equal(ExitCodes.CannotStart, code);
+        Assert.Contains("The server's CA is not pinned: give --ca-file", output, StringComparison.Ordinal);
     }
 
     [SkippableFact]
@@ -214,16 +226,6 @@ public sealed class AgentProcessTests
             Assert.True(DateTime.UtcNow < deadline, $"Agent {name} did not register.");
             await Task.Delay(100);
         }
-    }
-
-    private static async Task<string> SomeCaFileAsync()
-    {
-        using var key = System.Security.Cryptography.ECDsa.Create();
-        using var ca = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=test", key, System.Security.Cryptography.HashAlgorithmName.SHA256)
-            .CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
-        var file = Path.Combine(TempDirectories.New(), "ca.pem");
-        await File.WriteAllTextAsync(file, ca.ExportCertificatePem());
-        return file;
     }
 
     private static AgentProcess Start(string[] arguments, Dictionary<string, string>? environment = null)
