@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Data.Sqlite;
 using Orchestrator.Testing;
+using Orchestrator.Tests.Tasks;
 
 namespace Orchestrator.Tests.Reliability;
 
@@ -8,6 +9,13 @@ namespace Orchestrator.Tests.Reliability;
 /// must then get.</summary>
 internal static class Outages
 {
+    /// <summary>The heartbeat body of a healthy agent.</summary>
+    public static readonly object Healthy = new { status = "healthy", resourceUsage = new { cpu = 10.0, memory = 20.0, disk = 30.0 } };
+
+    /// <summary>A noop task for the agent, created before the database goes away.</summary>
+    public static async Task<Guid> CreateTaskAsync(TestApp app, TestAgent agent) =>
+        (await app.CreateTaskAsync(new { taskType = "agent.noop", agentId = agent.Id })).GetProperty("taskId").GetGuid();
+
     /// <summary>The SQLite file the service uses in this storage.</summary>
     public static string SqliteFile(TestStorage storage) => Path.Combine(storage.DataDirectory, "orchestrator.db");
 
