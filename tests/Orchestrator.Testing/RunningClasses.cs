@@ -44,12 +44,12 @@ public static class RunningClasses
     /// that started before it has been reported too.</summary>
     public static async Task OthersEndedAsync(Type self, IEnumerable<Type> besides, TimeSpan timeout)
     {
+        Assert.True(_counted,
+            $"{self.Name} cannot tell which classes run: its test assembly needs [assembly: TestFramework(CountingTestFramework…)].");
         var allowed = besides.Append(self).Select(t => t.FullName!).ToHashSet(StringComparer.Ordinal);
         using var timedOut = new CancellationTokenSource(timeout);
         while (true)
         {
-            Assert.True(_counted,
-                $"{self.Name} cannot tell which classes run: its test assembly needs [assembly: TestFramework(CountingTestFramework…)].");
             string[] others;
             bool selfReported;
             Task changed;
